@@ -1,0 +1,138 @@
+//! Translation of a checked [`Dataflow`] to dora's own descriptor type
+//! (`dora_message::descriptor::Descriptor`), serialised to YAML. The YAML is a build artifact
+//! under `target/dataflows/`, regenerated on every run and never edited by hand.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use dora_message::descriptor::Descriptor;
+use serde_json::{Map, Value, json};
+
+use super::{Dataflow, InputSource, QueuePolicy, Target};
+
+/// Environment variable carrying a node's checked parameters as JSON.
+pub const PARAMS_ENV: &str = "TRACKFLOW_PARAMS";
+/// Environment variable carrying the node's id, for log lines.
+pub const NODE_ID_ENV: &str = "TRACKFLOW_NODE_ID";
+/// Environment variable listing the inputs the dataflow connected (comma-separated), so a node
+/// knows, say, whether box feedback will come.
+pub const INPUTS_ENV: &str = "TRACKFLOW_INPUTS";
+
+/// Where node binaries are looked for and how they are named.
+#[derive(Debug, Clone)]
+pub struct BinDir(pub PathBuf);
+
+impl BinDir {
+    /// The directory of the running executable: node binaries are built next to `trackflow`.
+    pub fn current() -> Result<Self> {
+        let exe = std::env::current_exe().context("cannot locate the running trackflow binary")?;
+        Ok(Self(exe.parent().context("executable has no parent directory")?.to_path_buf()))
+    }
+    /// Full path of a node binary.
+    pub fn binary(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+/// Builds dora's descriptor. Edges between trackflow nodes default to `backpressure` so offline
+/// runs never lose a frame; `policy="drop-oldest"` opts into newest-wins (live cameras).
+pub fn descriptor(flow: &Dataflow, bins: &BinDir) -> Result<Descriptor> {
+    let mut nodes = Vec::new();
+    for node in &flow.nodes {
+        let path = match &node.target {
+            Target::Kind(k) => bins.binary(k.binary),
+            Target::Path(p) => p.clone(),
+        };
+        let mut env = Map::new();
+        for (k, v) in &node.env {
+            env.insert(k.clone(), Value::String(v.clone()));
+        }
+        // dora expands `$VAR` in env values; JSON's `\u0024` keeps a `$` in a path literal.
+        let params = serde_json::to_string(&node.params)?.replace('$', "\\u0024");
+        env.insert(PARAMS_ENV.into(), Value::String(params));
+        env.insert(NODE_ID_ENV.into(), Value::String(node.id.clone()));
+        let ids: Vec<&str> = node.inputs.iter().map(|i| i.id.as_str()).collect();
+        env.insert(INPUTS_ENV.into(), Value::String(ids.join(",")));
+        let mut inputs = Map::new();
+        for input in &node.inputs {
+            let source = match &input.source {
+                InputSource::Node { node, output } => format!("{node}/{output}"),
+                InputSource::Dora(s) => s.clone(),
+            };
+            let is_timer = matches!(input.source, InputSource::Dora(_));
+            let policy = input.policy.or(if is_timer { None } else { Some(QueuePolicy::Backpressure) });
+            let mut def = Map::new();
+            def.insert("source".into(), Value::String(source));
+            if let Some(q) = input.queue {
+                def.insert("queue_size".into(), json!(q));
+            }
+            if let Some(p) = policy {
+                def.insert(
+                    "queue_policy".into(),
+                    Value::String(match p {
+                        QueuePolicy::DropOldest => "drop_oldest",
+                        QueuePolicy::Backpressure => "backpressure",
+                    }
+                    .into()),
+                );
+            }
+            if let Some(t) = input.timeout {
+                def.insert("input_timeout".into(), json!(t));
+            }
+            inputs.insert(input.id.clone(), Value::Object(def));
+        }
+        let mut n = Map::new();
+        n.insert("id".into(), Value::String(node.id.clone()));
+        n.insert("path".into(), Value::String(path.display().to_string()));
+        if let Some(args) = &node.args {
+            n.insert("args".into(), Value::String(args.clone()));
+        }
+        n.insert("env".into(), Value::Object(env));
+        if !inputs.is_empty() {
+            n.insert("inputs".into(), Value::Object(inputs));
+        }
+        if !node.outputs.is_empty() {
+            n.insert("outputs".into(), json!(node.outputs));
+        }
+        if let Some(m) = &node.machine {
+            n.insert("deploy".into(), json!({ "machine": m }));
+        }
+        nodes.push(Value::Object(n));
+    }
+    let value = json!({ "nodes": nodes });
+    serde_json::from_value(value).context("dora rejected the generated descriptor (a trackflow bug: please report it)")
+}
+
+/// The YAML text dora reads, with a header saying where it came from.
+pub fn to_yaml(flow: &Dataflow, bins: &BinDir) -> Result<String> {
+    let desc = descriptor(flow, bins)?;
+    let body = serde_yaml::to_string(&desc).context("cannot serialise the dora descriptor")?;
+    Ok(format!(
+        "# Generated by trackflow from {} -- do not edit; edit the .kdl file instead.\n{body}",
+        flow.path.display()
+    ))
+}
+
+/// Where the generated YAML for a KDL file goes: `target/dataflows/<path inside the project>.yml`
+/// for the project's own files, `target/dataflows/external/<file name>.yml` for others.
+pub fn yaml_path(kdl: &Path) -> PathBuf {
+    let root = crate::paths::project_root();
+    let abs = std::path::absolute(kdl).unwrap_or_else(|_| kdl.to_path_buf());
+    let abs = abs.canonicalize().unwrap_or(abs);
+    let out = crate::paths::target_dir().join("dataflows");
+    match abs.strip_prefix(&root) {
+        Ok(rel) => {
+            let rel = rel.strip_prefix("dataflows").unwrap_or(rel);
+            out.join(rel).with_extension("yml")
+        }
+        Err(_) => out.join("external").join(abs.file_name().unwrap_or_default()).with_extension("yml"),
+    }
+}
+
+/// Writes the YAML for `flow` next to the other generated files and returns its path.
+pub fn write_yaml(flow: &Dataflow, bins: &BinDir) -> Result<PathBuf> {
+    let yaml = to_yaml(flow, bins)?;
+    let path = yaml_path(&flow.path);
+    crate::fsutil::write_atomic(&path, yaml.as_bytes())?;
+    Ok(path)
+}

@@ -1,0 +1,259 @@
+//! The built-in node kinds: for each role, its binary, its ports with their message types, and
+//! its typed parameters. The checker validates dataflows against this table before anything runs.
+
+use std::fmt;
+
+/// What travels on a port. Ports connect only when their types agree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MessageType {
+    /// A decoded image: UInt8 H×W×C with sequence and frame metadata ([`crate::wire::Frame`]).
+    Frame,
+    /// A normalised crop: Float32 1×C×S×S with its crop geometry ([`crate::wire::Crop`]).
+    Crop,
+    /// Backbone output: search-region feature map Float32 1×D×F×F ([`crate::wire::Features`]).
+    Features,
+    /// A tracked box in image pixels with its score ([`crate::wire::BoxMsg`]).
+    Box,
+}
+
+impl MessageType {
+    /// The name used in KDL (`type="box"`) and in messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Frame => "frame",
+            Self::Crop => "crop",
+            Self::Features => "features",
+            Self::Box => "box",
+        }
+    }
+
+    /// Parses a name written in KDL.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.name() == s)
+    }
+
+    /// Every message type, for help texts.
+    pub const ALL: [Self; 4] = [Self::Frame, Self::Crop, Self::Features, Self::Box];
+}
+
+impl fmt::Display for MessageType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The type of a node parameter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParamType {
+    /// Any string.
+    Str,
+    /// A file or folder; relative paths are resolved against the KDL file that sets them.
+    Path,
+    /// A model preset name (`configs/ostrack/<name>.kdl`) or a path to a config file.
+    Config,
+    /// A whole number.
+    Int,
+    /// A number (integers are accepted too).
+    Float,
+    /// `#true` or `#false`.
+    Bool,
+    /// One of a fixed list of strings.
+    Choice(&'static [&'static str]),
+}
+
+impl fmt::Display for ParamType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Str => f.write_str("a string"),
+            Self::Path => f.write_str("a path (string)"),
+            Self::Config => f.write_str("a preset name or config path (string)"),
+            Self::Int => f.write_str("an integer"),
+            Self::Float => f.write_str("a number"),
+            Self::Bool => f.write_str("#true or #false"),
+            Self::Choice(c) => write!(f, "one of {}", c.iter().map(|s| format!("\"{s}\"")).collect::<Vec<_>>().join(", ")),
+        }
+    }
+}
+
+/// A parameter a node kind accepts.
+#[derive(Debug, Clone, Copy)]
+pub struct ParamSpec {
+    /// Name as written in KDL (`param name=value`).
+    pub name: &'static str,
+    /// Its type.
+    pub ty: ParamType,
+    /// Default value, as KDL would write it; `None` means required.
+    pub default: Option<&'static str>,
+    /// One line for the docs and help texts.
+    pub doc: &'static str,
+}
+
+/// A port of a node kind.
+#[derive(Debug, Clone, Copy)]
+pub struct PortSpec {
+    /// Port id.
+    pub name: &'static str,
+    /// What travels on it.
+    pub ty: MessageType,
+    /// For inputs: whether a dataflow must connect it.
+    pub required: bool,
+}
+
+/// A built-in node role.
+#[derive(Debug, Clone, Copy)]
+pub struct NodeKind {
+    /// The name written as `kind="..."`.
+    pub name: &'static str,
+    /// The node's executable, found next to the `trackflow` binary.
+    pub binary: &'static str,
+    /// One line for the docs.
+    pub doc: &'static str,
+    /// Inputs it reads.
+    pub inputs: &'static [PortSpec],
+    /// Outputs it sends.
+    pub outputs: &'static [PortSpec],
+    /// Parameters it accepts.
+    pub params: &'static [ParamSpec],
+}
+
+impl NodeKind {
+    /// Looks a kind up by name.
+    pub fn get(name: &str) -> Option<&'static NodeKind> {
+        KINDS.iter().find(|k| k.name == name)
+    }
+    /// An input port by id.
+    pub fn input(&self, id: &str) -> Option<&'static PortSpec> {
+        self.inputs.iter().find(|p| p.name == id)
+    }
+    /// An output port by id.
+    pub fn output(&self, id: &str) -> Option<&'static PortSpec> {
+        self.outputs.iter().find(|p| p.name == id)
+    }
+    /// A parameter by name.
+    pub fn param(&self, name: &str) -> Option<&'static ParamSpec> {
+        self.params.iter().find(|p| p.name == name)
+    }
+}
+
+const fn input(name: &'static str, ty: MessageType, required: bool) -> PortSpec {
+    PortSpec { name, ty, required }
+}
+const fn output(name: &'static str, ty: MessageType) -> PortSpec {
+    PortSpec { name, ty, required: false }
+}
+const fn param(name: &'static str, ty: ParamType, default: Option<&'static str>, doc: &'static str) -> ParamSpec {
+    ParamSpec { name, ty, default, doc }
+}
+
+/// Parameters shared by every node that runs the model.
+const DEVICE: ParamSpec = param("device", ParamType::Str, Some("\"auto\""), "`auto`, `cpu` or `cuda:N`");
+const CONFIG: ParamSpec =
+    param("config", ParamType::Config, Some("\"tiny\""), "model preset (configs/ostrack/<name>.kdl) or a config file");
+const WEIGHTS: ParamSpec = param(
+    "weights",
+    ParamType::Path,
+    Some("\"\""),
+    "safetensors weights; empty means the preset's default, or random weights when it has none",
+);
+const SEED: ParamSpec = param("seed", ParamType::Int, Some("0"), "seed for random weights when no file is given");
+const PRECISION: ParamSpec =
+    param("precision", ParamType::Choice(&["fp32", "fp16", "bf16"]), Some("\"fp32\""), "compute precision (fp16/bf16 on GPU only)");
+const IDLE_TIMEOUT: ParamSpec = param(
+    "idle-timeout",
+    ParamType::Float,
+    Some("120.0"),
+    "seconds without input before the node gives up and reports its upstream as dead",
+);
+
+/// Every built-in node kind.
+pub static KINDS: &[NodeKind] = &[
+    NodeKind {
+        name: "source",
+        binary: "trackflow-node-source",
+        doc: "reads image-sequence folders or videos and sends frames; advances on box feedback",
+        inputs: &[input("box", MessageType::Box, false)],
+        outputs: &[output("frame", MessageType::Frame)],
+        params: &[
+            param("path", ParamType::Path, None, "a sequence folder, a dataset folder of sequences, or a video file"),
+            param(
+                "format",
+                ParamType::Choice(&["auto", "otb", "got10k", "lasot", "trackingnet", "uav", "nfs", "folder"]),
+                Some("\"auto\""),
+                "sequence layout; `auto` detects it",
+            ),
+            param("credits", ParamType::Int, Some("2"), "frames sent ahead of the last box, so decoding overlaps the forward pass"),
+            param("init-box", ParamType::Str, Some("\"\""), "\"x,y,w,h\" init box, overriding the ground truth"),
+            param("max-frames", ParamType::Int, Some("0"), "stop each sequence after this many frames (0 = all)"),
+            param("sequences", ParamType::Str, Some("\"\""), "comma-separated sequence names to run (empty = all)"),
+            IDLE_TIMEOUT,
+        ],
+    },
+    NodeKind {
+        name: "crop",
+        binary: "trackflow-node-crop",
+        doc: "cuts the template once per sequence and the search region per frame around the previous box",
+        inputs: &[input("frame", MessageType::Frame, true), input("box", MessageType::Box, true)],
+        outputs: &[output("template", MessageType::Crop), output("search", MessageType::Crop)],
+        params: &[CONFIG, IDLE_TIMEOUT],
+    },
+    NodeKind {
+        name: "backbone",
+        binary: "trackflow-node-backbone",
+        doc: "the ViT forward pass with candidate elimination (libtorch, GPU when there is one)",
+        inputs: &[input("template", MessageType::Crop, true), input("search", MessageType::Crop, true)],
+        outputs: &[output("features", MessageType::Features)],
+        params: &[
+            CONFIG,
+            WEIGHTS,
+            SEED,
+            DEVICE,
+            PRECISION,
+            param("ce", ParamType::Bool, Some("#true"), "candidate elimination; #false keeps every search token"),
+            IDLE_TIMEOUT,
+        ],
+    },
+    NodeKind {
+        name: "head",
+        binary: "trackflow-node-head",
+        doc: "the center head, Hann window, box decode, map back to the image and clip",
+        inputs: &[input("features", MessageType::Features, true)],
+        outputs: &[output("box", MessageType::Box)],
+        params: &[
+            CONFIG,
+            WEIGHTS,
+            SEED,
+            DEVICE,
+            param("hann", ParamType::Bool, Some("#true"), "weight the score map with a Hann window before the argmax"),
+            IDLE_TIMEOUT,
+        ],
+    },
+    NodeKind {
+        name: "tracker",
+        binary: "trackflow-node-tracker",
+        doc: "crop, backbone and head fused in one node (the `trackflow track` path)",
+        inputs: &[input("frame", MessageType::Frame, true)],
+        outputs: &[output("box", MessageType::Box)],
+        params: &[
+            CONFIG,
+            WEIGHTS,
+            SEED,
+            DEVICE,
+            PRECISION,
+            param("ce", ParamType::Bool, Some("#true"), "candidate elimination; #false keeps every search token"),
+            param("hann", ParamType::Bool, Some("#true"), "weight the score map with a Hann window before the argmax"),
+            IDLE_TIMEOUT,
+        ],
+    },
+    NodeKind {
+        name: "writer",
+        binary: "trackflow-node-writer",
+        doc: "writes OSTrack-format results (<seq>.txt, <seq>_time.txt) atomically",
+        inputs: &[input("box", MessageType::Box, true)],
+        outputs: &[],
+        params: &[
+            param("out", ParamType::Path, Some("\"results\""), "results folder"),
+            param("delimiter", ParamType::Choice(&["tab", "comma"]), Some("\"tab\""), "column separator of <seq>.txt"),
+            IDLE_TIMEOUT,
+        ],
+    },
+];

@@ -1,0 +1,192 @@
+//! Driving the real dora CLI (from the project's Python environment, `dora-rs-cli==1.1.0`):
+//! finding it, checking its version, and running, starting and stopping dataflows with bounded
+//! waits.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+use crate::dataflow::dora::{BinDir, write_yaml};
+use crate::dataflow::{Dataflow, ParamOverride, Problems, Target, load};
+
+/// The dora version trackflow's nodes are built against.
+pub const DORA_VERSION: &str = "1.1.0";
+
+/// Marker line in the launcher script setup installs as `.venv/bin/dora`.
+pub const LAUNCHER_MARKER: &str = "trackflow-dora-launcher";
+
+/// Finds the real dora CLI: `.venv/bin/dora-real` (the pip entry point that setup moved aside
+/// for the launcher), else `.venv/bin/dora`, else `dora` on PATH, skipping our own launcher.
+pub fn find_dora() -> Result<PathBuf> {
+    let venv_bin = crate::paths::venv_dir().join("bin");
+    let mut candidates = vec![venv_bin.join("dora-real"), venv_bin.join("dora")];
+    if let Some(path) = std::env::var_os("PATH") {
+        candidates.extend(std::env::split_paths(&path).map(|d| d.join("dora")));
+    }
+    for c in candidates {
+        if c.is_file() && !is_launcher(&c) {
+            return Ok(c);
+        }
+    }
+    bail!("the dora CLI is not installed: run `scripts/setup` (it installs dora-rs-cli=={DORA_VERSION} into .venv)")
+}
+
+fn is_launcher(p: &Path) -> bool {
+    std::fs::read(p).map(|b| b.len() < 4096 && String::from_utf8_lossy(&b).contains(LAUNCHER_MARKER)).unwrap_or(false)
+}
+
+/// Checks that the dora CLI is the version the nodes speak.
+pub fn check_dora_version(dora: &Path) -> Result<()> {
+    let out = Command::new(dora).arg("--version").output().with_context(|| format!("cannot run {}", dora.display()))?;
+    let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    if !text.contains(DORA_VERSION) {
+        bail!(
+            "{} reports `{text}`, but trackflow's nodes use dora-node-api {DORA_VERSION}; a different CLI, coordinator or daemon version breaks them. Run `scripts/setup` to install dora-rs-cli=={DORA_VERSION}",
+            dora.display()
+        );
+    }
+    Ok(())
+}
+
+/// Environment for dora and the nodes it spawns: torch's libraries on the loader path.
+pub fn dora_command(dora: &Path) -> Command {
+    let mut cmd = Command::new(dora);
+    let torch_lib = crate::paths::venv_dir().join("torch-lib");
+    let mut ld = torch_lib.display().to_string();
+    if let Some(old) = std::env::var_os("LD_LIBRARY_PATH") {
+        ld.push(':');
+        ld.push_str(&old.to_string_lossy());
+    }
+    cmd.env("LD_LIBRARY_PATH", ld);
+    cmd
+}
+
+/// Loads and checks a dataflow, and checks that every node's program exists.
+pub fn prepare(kdl: &Path, sets: &[ParamOverride], bins: &BinDir) -> std::result::Result<Dataflow, String> {
+    let flow = load(kdl, sets).map_err(|p: Problems| p.render(color()))?;
+    let mut missing = Vec::new();
+    for n in &flow.nodes {
+        let path = match &n.target {
+            Target::Kind(k) => bins.binary(k.binary),
+            Target::Path(p) => p.clone(),
+        };
+        if !path.is_file() {
+            missing.push(format!("  node `{}`: {} does not exist", n.id, path.display()));
+        }
+    }
+    if !missing.is_empty() {
+        return Err(format!(
+            "node programs are missing:\n{}\nbuild them with `scripts/setup` (or `cargo build --workspace`)",
+            missing.join("\n")
+        ));
+    }
+    Ok(flow)
+}
+
+/// Whether to color diagnostics (stderr is a terminal and NO_COLOR is unset).
+pub fn color() -> bool {
+    use std::io::IsTerminal;
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+}
+
+/// Translates a KDL dataflow to dora's YAML and returns the YAML's path.
+pub fn translate(kdl: &Path, sets: &[ParamOverride]) -> Result<PathBuf> {
+    let bins = BinDir::current()?;
+    let flow = prepare(kdl, sets, &bins).map_err(|e| anyhow::anyhow!("{e}"))?;
+    write_yaml(&flow, &bins)
+}
+
+/// Waits for a child with a deadline; kills it (and reports so) when the deadline passes.
+pub fn wait_bounded(child: &mut std::process::Child, limit: Option<Duration>, what: &str) -> Result<ExitStatus> {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(status);
+        }
+        if let Some(limit) = limit
+            && start.elapsed() > limit
+        {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!("{what} did not finish within {:.0} s and was killed", limit.as_secs_f64());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// `dora run <yaml>`: runs the dataflow in this process' daemon until it ends.
+pub fn run(yaml: &Path, timeout: Option<Duration>) -> Result<ExitStatus> {
+    let dora = find_dora()?;
+    check_dora_version(&dora)?;
+    let mut cmd = dora_command(&dora);
+    cmd.arg("run").arg(yaml);
+    let mut child = cmd.spawn().with_context(|| format!("cannot start {}", dora.display()))?;
+    wait_bounded(&mut child, timeout, "dora run")
+}
+
+/// Makes sure a coordinator and a daemon are running (`dora up` when `dora list` fails).
+pub fn ensure_up(dora: &Path) -> Result<()> {
+    let list = |d: &Path| -> Result<bool> {
+        let mut c = dora_command(d).arg("list").stdout(Stdio::null()).stderr(Stdio::null()).spawn()?;
+        Ok(wait_bounded(&mut c, Some(Duration::from_secs(20)), "dora list")?.success())
+    };
+    if list(dora)? {
+        return Ok(());
+    }
+    eprintln!("trackflow: no dora coordinator is running; starting one with `dora up`");
+    let mut c = dora_command(dora).arg("up").spawn().context("cannot run dora up")?;
+    let status = wait_bounded(&mut c, Some(Duration::from_secs(60)), "dora up")?;
+    if !status.success() || !list(dora)? {
+        bail!("`dora up` did not bring up a coordinator and daemon (see ~/.dora/coordinator-stderr.log)");
+    }
+    Ok(())
+}
+
+/// `dora start <yaml>`, bringing up the coordinator and daemon first when none is running.
+pub fn start(yaml: &Path, attach: bool, name: Option<&str>, timeout: Option<Duration>) -> Result<ExitStatus> {
+    let dora = find_dora()?;
+    check_dora_version(&dora)?;
+    ensure_up(&dora)?;
+    let mut cmd = dora_command(&dora);
+    cmd.arg("start").arg(yaml);
+    cmd.arg(if attach { "--attach" } else { "--detach" });
+    if let Some(n) = name {
+        cmd.arg("--name").arg(n);
+    }
+    let mut child = cmd.spawn().context("cannot run dora start")?;
+    wait_bounded(&mut child, timeout, "dora start")
+}
+
+/// `dora stop` of a dataflow by name or uuid (or the only one running).
+pub fn stop(which: Option<&str>) -> Result<ExitStatus> {
+    let dora = find_dora()?;
+    let mut cmd = dora_command(&dora);
+    cmd.arg("stop");
+    if let Some(w) = which {
+        cmd.arg(w);
+    }
+    let mut child = cmd.spawn().context("cannot run dora stop")?;
+    wait_bounded(&mut child, Some(Duration::from_secs(60)), "dora stop")
+}
+
+/// The launcher: every `.kdl` argument is checked and replaced by its generated YAML; all
+/// other arguments go to the real dora CLI unchanged.
+pub fn launcher(args: &[String]) -> Result<ExitStatus> {
+    let dora = find_dora()?;
+    let mut out = Vec::with_capacity(args.len());
+    for a in args {
+        if a.ends_with(".kdl") && Path::new(a).is_file() {
+            out.push(translate(Path::new(a), &[])?.display().to_string());
+        } else {
+            out.push(a.clone());
+        }
+    }
+    let is_start = out.first().map(String::as_str) == Some("start");
+    if is_start {
+        ensure_up(&dora)?;
+    }
+    let mut child = dora_command(&dora).args(&out).spawn().with_context(|| format!("cannot run {}", dora.display()))?;
+    Ok(child.wait()?)
+}

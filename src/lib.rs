@@ -1,0 +1,19 @@
+//! trackflow: OSTrack-family single-object tracking (ViT-B/16 one-stream with candidate
+//! elimination, ECCV 2022; ViPT multi-modal prompts, CVPR 2023) in Rust on libtorch, run as
+//! dora-rs dataflows described in KDL.
+//!
+//! The same library serves the fused path (`trackflow track`) and every node of the dataflows.
+
+pub mod cuda;
+pub mod dataflow;
+pub mod fsutil;
+pub mod graph;
+pub mod launch;
+pub mod model;
+pub mod nodes;
+pub mod paths;
+pub mod results;
+pub mod sequence;
+pub mod synth;
+pub mod tracker;
+pub mod wire;

@@ -1,0 +1,304 @@
+//! The `trackflow` command line: dataflows (check, build, run, start, stop, graph), the fused
+//! tracker (track), and the dora launcher.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+
+use trackflow::dataflow::dora::{BinDir, to_yaml, write_yaml};
+use trackflow::dataflow::{ParamOverride, kinds};
+use trackflow::launch;
+
+/// OSTrack-family visual object tracking as dora dataflows described in KDL.
+#[derive(Debug, Parser)]
+#[command(name = "trackflow", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+/// Arguments shared by the commands that load a dataflow.
+#[derive(Debug, clap::Args)]
+struct FlowArgs {
+    /// The dataflow file (`dataflows/track.kdl`).
+    dataflow: PathBuf,
+    /// Override a node parameter: `--set source.path=/data/otb/Couple` (repeatable).
+    #[arg(long = "set", value_name = "NODE.PARAM=VALUE")]
+    sets: Vec<String>,
+}
+
+impl FlowArgs {
+    fn overrides(&self) -> Vec<ParamOverride> {
+        self.sets.iter().map(|s| ParamOverride { text: s.clone() }).collect()
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Check a dataflow: every problem, with file, line and column. Nothing is started.
+    Check(FlowArgs),
+    /// Check a dataflow and write the dora YAML it translates to (under target/dataflows/).
+    Build {
+        #[command(flatten)]
+        flow: FlowArgs,
+        /// Print the YAML instead of only its path.
+        #[arg(long)]
+        print: bool,
+    },
+    /// Run a dataflow to completion with `dora run` (no coordinator needed).
+    Run {
+        #[command(flatten)]
+        flow: FlowArgs,
+        /// Kill the run after this many seconds.
+        #[arg(long, value_name = "SECONDS")]
+        timeout: Option<f64>,
+    },
+    /// Start a dataflow on the dora coordinator (brought up when none is running).
+    Start {
+        #[command(flatten)]
+        flow: FlowArgs,
+        /// Stay attached and print the nodes' logs until it ends.
+        #[arg(long)]
+        attach: bool,
+        /// Name for `trackflow stop NAME`.
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Stop a running dataflow (by name or uuid; the only one when omitted).
+    Stop {
+        /// Name or uuid.
+        which: Option<String>,
+    },
+    /// Draw a dataflow as SVG, PNG or DOT.
+    Graph {
+        #[command(flatten)]
+        flow: FlowArgs,
+        /// Output file; the extension picks the format.
+        #[arg(short, long, default_value = "dataflow.svg")]
+        output: PathBuf,
+    },
+    /// List the built-in node kinds with their ports and parameters.
+    Kinds,
+    /// Track sequences in one process with the fused tracker (no dora), writing OSTrack results.
+    Track {
+        /// A sequence folder, or a folder of sequences.
+        sequence: PathBuf,
+        /// Model preset (configs/ostrack/<name>.kdl) or config file.
+        #[arg(long, default_value = "tiny")]
+        config: String,
+        /// Weights (safetensors); random when omitted.
+        #[arg(long)]
+        weights: Option<PathBuf>,
+        /// Seed of the random weights.
+        #[arg(long, default_value_t = 0)]
+        seed: i64,
+        /// auto, cpu, cuda, cuda:N.
+        #[arg(long, default_value = "auto")]
+        device: String,
+        /// fp32, fp16 or bf16.
+        #[arg(long, default_value = "fp32")]
+        precision: String,
+        /// Turn candidate elimination off.
+        #[arg(long)]
+        no_ce: bool,
+        /// Turn the Hann window off.
+        #[arg(long)]
+        no_hann: bool,
+        /// Results folder.
+        #[arg(long, default_value = "results/track")]
+        out: PathBuf,
+        /// Track only the first N frames of each sequence.
+        #[arg(long, default_value_t = 0)]
+        max_frames: usize,
+    },
+    /// Write synthetic sequences (GOT-10k layout) with exact ground truth.
+    Synth {
+        /// Output folder.
+        out: PathBuf,
+        /// Number of sequences.
+        #[arg(long, default_value_t = 1)]
+        sequences: usize,
+        /// Frames per sequence.
+        #[arg(long, default_value_t = 60)]
+        frames: usize,
+        /// Image width.
+        #[arg(long, default_value_t = 320)]
+        width: usize,
+        /// Image height.
+        #[arg(long, default_value_t = 240)]
+        height: usize,
+        /// Seed (sequence i uses seed + i).
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// No occluder.
+        #[arg(long)]
+        no_occlusion: bool,
+        /// Folder name prefix.
+        #[arg(long, default_value = "synth")]
+        prefix: String,
+    },
+    /// The `dora` launcher setup installs: `.kdl` arguments are translated, the rest is passed on.
+    #[command(hide = true)]
+    Dora {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match dispatch(cli.command) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn status_code(s: std::process::ExitStatus) -> ExitCode {
+    if s.success() { ExitCode::SUCCESS } else { ExitCode::from(s.code().unwrap_or(1).clamp(1, 255) as u8) }
+}
+
+/// Loads a dataflow for a command, printing problems and returning `None` when it is invalid.
+fn prepared(flow: &FlowArgs) -> Result<Option<(trackflow::dataflow::Dataflow, BinDir)>> {
+    let bins = BinDir::current()?;
+    match launch::prepare(&flow.dataflow, &flow.overrides(), &bins) {
+        Ok(f) => Ok(Some((f, bins))),
+        Err(report) => {
+            eprint!("{report}");
+            Ok(None)
+        }
+    }
+}
+
+fn dispatch(cmd: Cmd) -> Result<ExitCode> {
+    match cmd {
+        Cmd::Check(flow) => {
+            let Some((f, _)) = prepared(&flow)? else { return Ok(ExitCode::FAILURE) };
+            let edges: usize = f.nodes.iter().map(|n| n.inputs.len()).sum();
+            println!("{}: ok ({} nodes, {edges} inputs)", flow.dataflow.display(), f.nodes.len());
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Build { flow, print } => {
+            let Some((f, bins)) = prepared(&flow)? else { return Ok(ExitCode::FAILURE) };
+            if print {
+                print!("{}", to_yaml(&f, &bins)?);
+            } else {
+                println!("{}", write_yaml(&f, &bins)?.display());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Run { flow, timeout } => {
+            let Some((f, bins)) = prepared(&flow)? else { return Ok(ExitCode::FAILURE) };
+            let yaml = write_yaml(&f, &bins)?;
+            eprintln!("trackflow: running {} ({} nodes) with dora", flow.dataflow.display(), f.nodes.len());
+            let status = launch::run(&yaml, timeout.map(Duration::from_secs_f64))?;
+            if !status.success() {
+                eprintln!("trackflow: the dataflow failed ({status}); node logs are above and under {}", yaml.parent().unwrap_or(Path::new(".")).join("out").display());
+            }
+            Ok(status_code(status))
+        }
+        Cmd::Start { flow, attach, name } => {
+            let Some((f, bins)) = prepared(&flow)? else { return Ok(ExitCode::FAILURE) };
+            let yaml = write_yaml(&f, &bins)?;
+            Ok(status_code(launch::start(&yaml, attach, name.as_deref(), None)?))
+        }
+        Cmd::Stop { which } => Ok(status_code(launch::stop(which.as_deref())?)),
+        Cmd::Graph { flow, output } => {
+            let Some((f, _)) = prepared(&flow)? else { return Ok(ExitCode::FAILURE) };
+            trackflow::graph::render(&f, &output)?;
+            println!("{}", output.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Kinds => {
+            for k in kinds::KINDS {
+                println!("{} ({}): {}", k.name, k.binary, k.doc);
+                for i in k.inputs {
+                    println!("  input  {:<10} {}{}", i.name, i.ty, if i.required { "" } else { " (optional)" });
+                }
+                for o in k.outputs {
+                    println!("  output {:<10} {}", o.name, o.ty);
+                }
+                for p in k.params {
+                    println!("  param  {:<13} {} = {}  -- {}", p.name, p.ty, p.default.unwrap_or("(required)"), p.doc);
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Track { sequence, config, weights, seed, device, precision, no_ce, no_hann, out, max_frames } => {
+            track(&sequence, &config, weights.as_deref(), seed, &device, &precision, !no_ce, !no_hann, &out, max_frames)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Synth { out, sequences, frames, width, height, seed, no_occlusion, prefix } => {
+            let opts = trackflow::synth::SynthOptions { sequences, frames, width, height, seed, occlusion: !no_occlusion, prefix };
+            let names = trackflow::synth::generate(&out, &opts)?;
+            println!("wrote {} sequence(s) of {frames} frames to {}", names.len(), out.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Dora { args } => Ok(status_code(launch::launcher(&args)?)),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn track(seq_path: &Path, config: &str, weights: Option<&Path>, seed: i64, device: &str, precision: &str, ce: bool, hann: bool, out: &Path, max_frames: usize) -> Result<()> {
+    use trackflow::model::{Config, OSTrack, Parts, parse_device, parse_precision};
+    use trackflow::results::{Delimiter, SequenceResult, write_sequence};
+    use trackflow::sequence::{Layout, discover, load_frame};
+    use trackflow::tracker::{TrackOptions, Tracker};
+
+    let cfg_path = trackflow::dataflow::resolve_config(config, Path::new(".")).map_err(|e| anyhow::anyhow!("config `{config}`: {e}"))?;
+    let cfg = Config::load(Path::new(&cfg_path)).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let dev = parse_device(device)?;
+    let kind = parse_precision(precision, dev)?;
+    let mut model = OSTrack::new(&cfg, Parts::All, dev);
+    match weights {
+        Some(w) => model.load(w)?,
+        None => {
+            model.randomize(seed);
+            eprintln!("note: no --weights: the network is UNTRAINED (random, seed {seed}); boxes are meaningless");
+        }
+    }
+    if kind != tch::Kind::Float {
+        model.set_kind(kind);
+    }
+    let mut tracker = Tracker::new(model, TrackOptions { ce, hann }, kind);
+    let seqs = discover(seq_path, Layout::Auto)?;
+    for seq in seqs {
+        let n = if max_frames > 0 { seq.frames.len().min(max_frames) } else { seq.frames.len() };
+        let bar = indicatif::ProgressBar::new(n as u64).with_message(seq.name.clone());
+        bar.set_style(indicatif::ProgressStyle::with_template("{msg:>16} [{bar:30}] {pos}/{len} frames {per_sec} eta {eta}").expect("valid template").progress_chars("=> "));
+        let mut r = SequenceResult::default();
+        let result = (|| -> Result<()> {
+            for (i, f) in seq.frames.iter().take(n).enumerate() {
+                let im = load_frame(f)?;
+                let t = std::time::Instant::now();
+                let b = if i == 0 {
+                    let b = seq.init_box()?;
+                    tracker.initialize(&im, b).with_context(|| format!("{}: frame 0", seq.name))?;
+                    b
+                } else {
+                    tracker.track(&im).with_context(|| format!("{}: frame {i}", seq.name))?.bbox
+                };
+                r.boxes.push(b);
+                r.times.push(t.elapsed().as_secs_f64());
+                bar.inc(1);
+            }
+            Ok(())
+        })();
+        bar.finish();
+        let complete = result.is_ok();
+        if !r.boxes.is_empty() {
+            let path = write_sequence(out, &seq.name, &r, complete, Delimiter::Tab)?;
+            let fps = r.boxes.len() as f64 / r.times.iter().sum::<f64>().max(1e-9);
+            eprintln!("{}: {} frames, {fps:.1} fps -> {}", seq.name, r.boxes.len(), path.display());
+        }
+        if let Err(e) = result {
+            bail!("{e:#} (results so far kept as a .partial.txt)");
+        }
+    }
+    Ok(())
+}

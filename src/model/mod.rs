@@ -1,0 +1,219 @@
+//! The OSTrack network in libtorch (tch): backbone ([`vit`]), center head ([`head`]), typed
+//! configs ([`config`]), strict weight loading and device selection.
+
+pub mod config;
+pub mod head;
+pub mod vit;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use tch::{Device, Kind, Tensor, nn};
+
+pub use config::Config;
+pub use head::{CenterPredictor, HeadMaps, decode_boxes};
+pub use vit::{BackboneOutput, VisionTransformerCE};
+
+/// Which parts of the network a process builds: the dataflow's backbone and head nodes each
+/// hold only their half.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Parts {
+    /// Backbone and head (fused tracker, training).
+    All,
+    /// `backbone.*` only.
+    Backbone,
+    /// `box_head.*` only.
+    Head,
+}
+
+/// OSTrack: the ViT backbone and the center head under one var store.
+#[derive(Debug)]
+pub struct OSTrack {
+    /// Parameters, named as in official checkpoints.
+    pub vs: nn::VarStore,
+    /// `backbone.*`.
+    pub backbone: Option<VisionTransformerCE>,
+    /// `box_head.*`.
+    pub box_head: Option<CenterPredictor>,
+    /// The config it was built from.
+    pub cfg: Config,
+}
+
+impl OSTrack {
+    /// Builds the network on `device` with PyTorch's default initialisation.
+    pub fn new(cfg: &Config, parts: Parts, device: Device) -> Self {
+        let vs = nn::VarStore::new(device);
+        let root = vs.root();
+        let backbone = (parts != Parts::Head).then(|| VisionTransformerCE::new(&root / "backbone", cfg));
+        let box_head = (parts != Parts::Backbone)
+            .then(|| CenterPredictor::new(&root / "box_head", cfg.model.embed_dim, cfg.model.head_channels, cfg.search_feat()));
+        Self { vs, backbone, box_head, cfg: cfg.clone() }
+    }
+
+    /// The backbone, or an error naming the process that lacks it.
+    pub fn backbone(&self) -> Result<&VisionTransformerCE> {
+        self.backbone.as_ref().context("this model was built without its backbone")
+    }
+
+    /// The head, or an error.
+    pub fn head(&self) -> Result<&CenterPredictor> {
+        self.box_head.as_ref().context("this model was built without its head")
+    }
+
+    /// Deterministic random weights that depend only on `seed` and each parameter's name, so
+    /// separate processes holding different parts of the network agree with a process holding
+    /// all of it. Weights are Xavier-uniform, position embeddings N(0, 0.02), norms 1/0.
+    pub fn randomize(&mut self, seed: i64) {
+        let _guard = tch::no_grad_guard();
+        let mut vars: Vec<(String, Tensor)> = self.vs.variables().into_iter().collect();
+        vars.sort_by(|a, b| a.0.cmp(&b.0));
+        for (name, mut t) in vars {
+            tch::manual_seed(seed.wrapping_add(fnv1a(&name) as i64 & 0x7fff_ffff));
+            let size = t.size();
+            let leaf = name.rsplit('.').next().unwrap_or_default();
+            let is_norm = name.contains("norm") || name.ends_with(".1.weight") || name.ends_with(".1.bias");
+            if leaf.starts_with("pos_embed") || leaf == "cls_token" {
+                let _ = t.normal_(0.0, 0.02);
+            } else if leaf == "running_var" || (is_norm && leaf == "weight") {
+                let _ = t.fill_(1.0);
+            } else if size.len() >= 2 {
+                let receptive: i64 = size[2..].iter().product();
+                let (fan_in, fan_out) = (size[1] * receptive, size[0] * receptive);
+                let bound = (6.0 / (fan_in + fan_out) as f64).sqrt();
+                let _ = t.uniform_(-bound, bound);
+            } else {
+                let _ = t.zero_();
+            }
+        }
+    }
+
+    /// Loads weights from safetensors by name. Every missing key, unexpected key and shape
+    /// mismatch is reported at once. Keys of parts this process did not build are ignored.
+    pub fn load(&mut self, path: &Path) -> Result<()> {
+        let bytes = std::fs::read(path).with_context(|| format!("cannot read weights {}", path.display()))?;
+        let tensors = Tensor::read_safetensors(path)
+            .with_context(|| format!("{} is not a valid safetensors file ({} bytes; truncated download?)", path.display(), bytes.len()))?;
+        drop(bytes);
+        let mut vars = self.vs.variables();
+        let wanted_prefix = |k: &str| match (self.backbone.is_some(), self.box_head.is_some()) {
+            (true, true) => true,
+            (true, false) => k.starts_with("backbone."),
+            (false, true) => k.starts_with("box_head."),
+            (false, false) => false,
+        };
+        let mut unexpected = Vec::new();
+        let mut mismatched = Vec::new();
+        let mut seen = BTreeSet::new();
+        let _guard = tch::no_grad_guard();
+        for (name, value) in &tensors {
+            let name = canonical_key(name);
+            if !wanted_prefix(&name) || name.ends_with("num_batches_tracked") {
+                continue;
+            }
+            match vars.get_mut(&name) {
+                Some(var) if var.size() == value.size() => {
+                    var.copy_(&value.to_kind(var.kind()).to_device(var.device()));
+                    seen.insert(name);
+                }
+                Some(var) => {
+                    mismatched.push(format!("{name}: file {:?}, model {:?}", value.size(), var.size()));
+                    seen.insert(name);
+                }
+                None => unexpected.push(name),
+            }
+        }
+        let mut missing: Vec<String> = vars.keys().filter(|k| !seen.contains(*k)).cloned().collect();
+        missing.sort();
+        unexpected.sort();
+        mismatched.sort();
+        if missing.is_empty() && unexpected.is_empty() && mismatched.is_empty() {
+            return Ok(());
+        }
+        let mut msg = format!("weights {} do not fit config `{}`:", path.display(), self.cfg.name);
+        for (what, list) in [("missing", &missing), ("unexpected", &unexpected), ("shape mismatch", &mismatched)] {
+            if !list.is_empty() {
+                msg.push_str(&format!("\n  {} {what}:", list.len()));
+                for k in list.iter().take(100) {
+                    msg.push_str(&format!("\n    {k}"));
+                }
+                if list.len() > 100 {
+                    msg.push_str(&format!("\n    ... and {} more", list.len() - 100));
+                }
+            }
+        }
+        msg.push_str("\n  (a checkpoint for another preset? pass the matching --config)");
+        bail!(msg)
+    }
+
+    /// Writes all parameters to safetensors, atomically.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        // tch picks the format from the extension, so the temporary name ends in .safetensors.
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let tmp = path.with_file_name(format!(".{name}.{}.tmp.safetensors", std::process::id()));
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        self.vs.save(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
+        std::fs::rename(&tmp, path).with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))?;
+        Ok(())
+    }
+
+    /// Converts parameters to a precision (fp16/bf16 on GPU).
+    pub fn set_kind(&mut self, kind: Kind) {
+        self.vs.set_kind(kind);
+    }
+}
+
+/// Key renaming from checkpoints lives here, in one place. Official OSTrack keys already match
+/// our module paths; only a `module.` prefix left by DistributedDataParallel is stripped.
+pub fn canonical_key(k: &str) -> String {
+    k.strip_prefix("module.").unwrap_or(k).to_string()
+}
+
+fn fnv1a(s: &str) -> u64 {
+    s.bytes().fold(0xcbf29ce484222325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100000001b3))
+}
+
+/// Parses a device name: `auto` (CUDA when usable, else CPU), `cpu`, `cuda`, `cuda:N`.
+///
+/// A CUDA device that is asked for but unusable is an error right away, never a hang.
+pub fn parse_device(name: &str) -> Result<Device> {
+    crate::cuda::ensure_loaded();
+    match name {
+        "cpu" => Ok(Device::Cpu),
+        "auto" => Ok(if tch::Cuda::is_available() { Device::Cuda(0) } else { Device::Cpu }),
+        other => {
+            let idx = match other.strip_prefix("cuda") {
+                Some("") => 0,
+                Some(rest) => rest
+                    .strip_prefix(':')
+                    .and_then(|n| n.parse::<usize>().ok())
+                    .with_context(|| format!("bad device `{other}`: write cpu, auto, cuda or cuda:N"))?,
+                None => bail!("bad device `{other}`: write cpu, auto, cuda or cuda:N"),
+            };
+            if !tch::Cuda::is_available() {
+                bail!("device `{other}` asked for, but CUDA is not usable here (no GPU, no driver, or libtorch without CUDA); use device=\"cpu\" or \"auto\"");
+            }
+            let n = tch::Cuda::device_count() as usize;
+            if idx >= n {
+                bail!("device `{other}` asked for, but only {n} CUDA device(s) are visible");
+            }
+            Ok(Device::Cuda(idx))
+        }
+    }
+}
+
+/// Parses a precision name.
+pub fn parse_precision(name: &str, device: Device) -> Result<Kind> {
+    let kind = match name {
+        "fp32" => Kind::Float,
+        "fp16" => Kind::Half,
+        "bf16" => Kind::BFloat16,
+        other => bail!("unknown precision `{other}`: fp32, fp16 or bf16"),
+    };
+    if kind != Kind::Float && device == Device::Cpu {
+        bail!("precision `{name}` is for GPUs; on the CPU use fp32");
+    }
+    Ok(kind)
+}

@@ -1,0 +1,103 @@
+//! The crop node: the template on frame 0, then a search region for frame t as soon as both
+//! frame t and the box of frame t−1 (fed back from the head) are in.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::{Result, bail};
+use dora_node_api::{DoraNode, EventStream};
+
+use super::{Next, Params, next_event, now_ns, out};
+use crate::model::Config;
+use crate::tracker::{Image, prepare_crop, validate_init_box};
+use crate::wire::{BoxMsg, Crop, CropRole, Frame, Header};
+
+#[derive(Default)]
+struct SeqState {
+    name: String,
+    frames: u32,
+    next_frame: u32,
+    /// (index, box) of the latest box received.
+    state: Option<(u32, [f64; 4])>,
+    pending: BTreeMap<u32, Image>,
+}
+
+/// The node's event loop.
+pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<()> {
+    let cfg = Config::load(Path::new(p.str("config")?)).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let d = cfg.data.clone();
+    let idle = p.idle();
+    let mut s = SeqState::default();
+    let mut frames_open = true;
+    loop {
+        if !frames_open && s.pending.is_empty() {
+            return Ok(());
+        }
+        match next_event(events, idle)? {
+            Next::Input { id, metadata, data } if id == "frame" => {
+                let f = Frame::decode(&metadata.parameters, &data)?;
+                let h = &f.header;
+                if h.index == 0 {
+                    if !s.pending.is_empty() {
+                        bail!("sequence {} started while {} still had {} frames waiting", h.seq, s.name, s.pending.len());
+                    }
+                    let im = Image { width: f.width as usize, height: f.height as usize, channels: f.channels as usize, data: f.pixels.to_vec() };
+                    let Some(init) = f.init_box else { bail!("frame 0 of {} carries no init box", h.seq) };
+                    let init = validate_init_box(init, im.width, im.height)?;
+                    let t0 = now_ns();
+                    let z = prepare_crop(&im, init, d.template_factor, d.template_size as usize)?;
+                    let msg = Crop {
+                        header: Header { t0, ..h.clone() },
+                        role: CropRole::Template,
+                        size: z.size as u32,
+                        channels: z.channels as u32,
+                        geometry: z.geometry,
+                        init_box: Some(init),
+                        data: &z.data[..],
+                    };
+                    node.send_output(out("template"), msg.encode(), z.data.clone()).map_err(|e| anyhow::anyhow!("send template: {e}"))?;
+                    s = SeqState { name: h.seq.clone(), frames: h.frames, next_frame: 1, state: None, pending: BTreeMap::new() };
+                } else {
+                    if h.seq != s.name || h.index != s.next_frame {
+                        bail!("frame {} of {} arrived, expected frame {} of {} (a frame was lost)", h.index, h.seq, s.next_frame, s.name);
+                    }
+                    s.next_frame += 1;
+                    s.pending.insert(h.index, Image { width: f.width as usize, height: f.height as usize, channels: f.channels as usize, data: f.pixels.to_vec() });
+                }
+            }
+            Next::Input { id, metadata, data } if id == "box" => {
+                let b = BoxMsg::decode(&metadata.parameters, &data)?;
+                let expected = s.state.map_or(0, |(i, _)| i + 1);
+                if b.header.seq != s.name || b.header.index != expected {
+                    bail!("box for {} frame {} arrived, expected {} frame {expected} (a message was lost)", b.header.seq, b.header.index, s.name);
+                }
+                s.state = Some((b.header.index, b.bbox));
+            }
+            Next::Input { id, .. } => eprintln!("[{}] warning: unexpected input `{id}`", p.node_id),
+            Next::Closed(id) if id == "frame" => frames_open = false,
+            Next::Closed(id) => {
+                if !s.pending.is_empty() {
+                    bail!("input `{id}` closed with {} frames of {} still to crop", s.pending.len(), s.name)
+                }
+            }
+            Next::Stop => return Ok(()),
+        }
+        // Cut the next search region once its frame and the previous box are both in.
+        if let Some((i, bbox)) = s.state
+            && let Some(im) = s.pending.remove(&(i + 1))
+        {
+            let t0 = now_ns();
+            let x = prepare_crop(&im, bbox, d.search_factor, d.search_size as usize)?;
+            let msg = Crop {
+                header: Header { seq: s.name.clone(), index: i + 1, frames: s.frames, t0 },
+                role: CropRole::Search,
+                size: x.size as u32,
+                channels: x.channels as u32,
+                geometry: x.geometry,
+                init_box: None,
+                data: &x.data[..],
+            };
+            node.send_output(out("search"), msg.encode(), x.data.clone()).map_err(|e| anyhow::anyhow!("send search: {e}"))?;
+        }
+    }
+}

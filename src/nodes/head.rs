@@ -1,0 +1,40 @@
+//! The head node: center head, Hann window, decode, map back to the image, clip; sends boxes
+//! (fed back to the crop node and on to the writer).
+
+use anyhow::{Context, Result};
+use dora_node_api::{DoraNode, EventStream};
+use tch::Tensor;
+
+use super::{Next, Params, load_model, next_event, now_ns, out};
+use crate::model::Parts;
+use crate::tracker::{hann2d, head_box};
+use crate::wire::{BoxMsg, Features};
+
+/// The node's event loop.
+pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<()> {
+    let (model, _) = load_model(p, Parts::Head)?;
+    let device = model.vs.root().device();
+    let window = p.bool("hann")?.then(|| hann2d(model.cfg.search_feat(), device));
+    let idle = p.idle();
+    loop {
+        match next_event(events, idle)? {
+            Next::Input { metadata, data, .. } => {
+                let f = Features::decode(&metadata.parameters, &data)?;
+                let (bbox, score) = match f.init_box {
+                    Some(b) => (b, 1.0),
+                    None => {
+                        let dims: Vec<i64> = std::iter::once(1).chain(f.dims.iter().copied()).collect();
+                        let t = Tensor::from_slice(f.data).view(&dims[..]);
+                        let r = head_box(&model, &t, &f.geometry, window.as_ref()).with_context(|| format!("{} frame {}", f.header.seq, f.header.index))?;
+                        (r.bbox, r.score)
+                    }
+                };
+                let elapsed = (now_ns() - f.header.t0) as f64 * 1e-9;
+                let (meta, values) = BoxMsg { header: f.header, bbox, score, elapsed }.encode();
+                node.send_output(out("box"), meta, values).map_err(|e| anyhow::anyhow!("send box: {e}"))?;
+            }
+            Next::Closed(_) => {}
+            Next::Stop => return Ok(()),
+        }
+    }
+}

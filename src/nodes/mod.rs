@@ -1,0 +1,176 @@
+//! The node programs. Each `nodes/<role>` crate's `main` is one call to [`node_main`] with the
+//! role's `run` from here, so the logic is in the library, shared and testable.
+//!
+//! Guarding against dora's known failure modes: every error is printed with its whole chain
+//! before the process exits non-zero (a node that dies through `?` otherwise vanishes with no
+//! message), every wait is bounded (`idle-timeout`), and every message is numbered (sequence
+//! and frame index) so a lost message is an error, never a silent gap.
+
+pub mod backbone;
+pub mod crop;
+pub mod head;
+pub mod source;
+pub mod tracker;
+pub mod writer;
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use dora_node_api::dora_core::config::DataId;
+use dora_node_api::{DoraNode, Event, EventStream};
+
+use crate::dataflow::dora::{INPUTS_ENV, NODE_ID_ENV, PARAMS_ENV};
+
+/// A node's parameters as checked by `trackflow check`, read from the environment.
+#[derive(Debug, Clone, Default)]
+pub struct Params {
+    map: serde_json::Map<String, serde_json::Value>,
+    /// Inputs the dataflow connected.
+    pub inputs: Vec<String>,
+    /// The node's id in the dataflow.
+    pub node_id: String,
+}
+
+impl Params {
+    /// Reads `TRACKFLOW_PARAMS`, `TRACKFLOW_INPUTS` and `TRACKFLOW_NODE_ID`.
+    pub fn from_env() -> Result<Self> {
+        let text = std::env::var(PARAMS_ENV)
+            .with_context(|| format!("{PARAMS_ENV} is not set: trackflow nodes are started by dora from a dataflow built by `trackflow`"))?;
+        let map = serde_json::from_str(&text).with_context(|| format!("{PARAMS_ENV} is not a JSON object"))?;
+        let inputs = std::env::var(INPUTS_ENV).unwrap_or_default().split(',').filter(|s| !s.is_empty()).map(String::from).collect();
+        Ok(Self { map, inputs, node_id: std::env::var(NODE_ID_ENV).unwrap_or_else(|_| "node".into()) })
+    }
+
+    /// Builds parameters in memory (tests, fused paths).
+    pub fn from_json(v: serde_json::Value, inputs: &[&str]) -> Self {
+        Self { map: v.as_object().cloned().unwrap_or_default(), inputs: inputs.iter().map(|s| s.to_string()).collect(), node_id: "test".into() }
+    }
+
+    fn get(&self, key: &str) -> Result<&serde_json::Value> {
+        self.map.get(key).with_context(|| format!("parameter `{key}` is missing"))
+    }
+    /// A string parameter.
+    pub fn str(&self, key: &str) -> Result<&str> {
+        self.get(key)?.as_str().with_context(|| format!("parameter `{key}` is not a string"))
+    }
+    /// An integer parameter.
+    pub fn int(&self, key: &str) -> Result<i64> {
+        self.get(key)?.as_i64().with_context(|| format!("parameter `{key}` is not an integer"))
+    }
+    /// A number parameter.
+    pub fn float(&self, key: &str) -> Result<f64> {
+        self.get(key)?.as_f64().with_context(|| format!("parameter `{key}` is not a number"))
+    }
+    /// A boolean parameter.
+    pub fn bool(&self, key: &str) -> Result<bool> {
+        self.get(key)?.as_bool().with_context(|| format!("parameter `{key}` is not a boolean"))
+    }
+    /// The idle timeout.
+    pub fn idle(&self) -> Duration {
+        Duration::from_secs_f64(self.float("idle-timeout").unwrap_or(120.0).max(0.1))
+    }
+    /// Whether an input is connected.
+    pub fn has_input(&self, id: &str) -> bool {
+        self.inputs.iter().any(|i| i == id)
+    }
+}
+
+/// Runs a node: initialises dora, reads parameters, calls `run`, and on error prints the whole
+/// chain (`[node] error: ...`) and exits with status 1.
+pub fn node_main(role: &str, run: fn(&mut DoraNode, &mut EventStream, &Params) -> Result<()>) -> ! {
+    let params = match Params::from_env() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("trackflow-node-{role}: {e:#}");
+            std::process::exit(2);
+        }
+    };
+    let (mut node, mut events) = match DoraNode::init_from_env() {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("[{}] error: cannot connect to the dora daemon: {e:#}", params.node_id);
+            std::process::exit(2);
+        }
+    };
+    let code = match run(&mut node, &mut events, &params) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("[{}] error: {e:#}", params.node_id);
+            1
+        }
+    };
+    drop(events);
+    drop(node);
+    std::process::exit(code);
+}
+
+/// What [`next_event`] hands back.
+#[derive(Debug)]
+pub enum Next {
+    /// An input message.
+    Input { id: String, metadata: dora_node_api::Metadata, data: dora_node_api::DoraArray },
+    /// An input was closed by its sender.
+    Closed(String),
+    /// The dataflow is stopping (dora stop, Ctrl-C, or every input closed).
+    Stop,
+}
+
+/// Waits for the next event that matters, for at most `idle`.
+///
+/// An upstream node that failed, a dora error, or a wait longer than `idle` is an error: the
+/// dataflow must end with a message, not hang.
+pub fn next_event(events: &mut EventStream, idle: Duration) -> Result<Next> {
+    let started = Instant::now();
+    loop {
+        let left = idle.saturating_sub(started.elapsed());
+        if left.is_zero() {
+            bail!("no input for {:.0} s: an upstream node has stalled or died (see its log); raise `idle-timeout` if it is just slow", idle.as_secs_f64());
+        }
+        match events.recv_timeout(left) {
+            None => return Ok(Next::Stop),
+            Some(Event::Input { id, metadata, data }) => return Ok(Next::Input { id: id.to_string(), metadata, data }),
+            Some(Event::InputClosed { id }) => return Ok(Next::Closed(id.to_string())),
+            Some(Event::Stop(_)) => return Ok(Next::Stop),
+            Some(Event::NodeFailed { source_node_id, error, .. }) => {
+                bail!("upstream node `{source_node_id}` failed: {error}")
+            }
+            Some(Event::Error(e)) => {
+                if started.elapsed() >= idle {
+                    continue; // the timeout itself; reported at the top of the loop
+                }
+                bail!("dora reported an error: {e}")
+            }
+            Some(_) => continue,
+        }
+    }
+}
+
+/// An output id.
+pub fn out(id: &str) -> DataId {
+    DataId::from(id.to_owned())
+}
+
+/// Nanoseconds since the Unix epoch.
+pub fn now_ns() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0)
+}
+
+/// Loads the model a node needs from its `config`, `weights`, `seed`, `device` and `precision`
+/// parameters. Without weights the network is random (seeded) and says so.
+pub fn load_model(p: &Params, parts: crate::model::Parts) -> Result<(crate::model::OSTrack, tch::Kind)> {
+    let cfg = crate::model::Config::load(std::path::Path::new(p.str("config")?)).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let device = crate::model::parse_device(p.str("device").unwrap_or("auto"))?;
+    let kind = crate::model::parse_precision(p.str("precision").unwrap_or("fp32"), device)?;
+    let mut model = crate::model::OSTrack::new(&cfg, parts, device);
+    let weights = p.str("weights").unwrap_or("");
+    if weights.is_empty() {
+        model.randomize(p.int("seed").unwrap_or(0));
+        eprintln!("[{}] note: no weights given: the network is UNTRAINED (random, seed {}); boxes are meaningless", p.node_id, p.int("seed").unwrap_or(0));
+    } else {
+        model.load(std::path::Path::new(weights))?;
+    }
+    if kind != tch::Kind::Float {
+        model.set_kind(kind);
+    }
+    Ok((model, kind))
+}

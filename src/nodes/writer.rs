@@ -1,0 +1,71 @@
+//! The writer node: collects boxes per sequence and writes OSTrack-format results atomically
+//! when a sequence completes; an interrupted sequence is kept as `<seq>.partial.txt`.
+
+use std::path::PathBuf;
+
+use anyhow::{Result, bail};
+use dora_node_api::{DoraNode, EventStream};
+
+use super::{Next, Params, next_event};
+use crate::results::{Delimiter, SequenceResult, write_sequence};
+use crate::wire::BoxMsg;
+
+/// The node's event loop.
+pub fn run(_node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<()> {
+    let dir = PathBuf::from(p.str("out")?);
+    let delim = if p.str("delimiter")? == "comma" { Delimiter::Comma } else { Delimiter::Tab };
+    let idle = p.idle();
+    let mut current: Option<(String, u32, SequenceResult)> = None;
+    let save_partial = |cur: &Option<(String, u32, SequenceResult)>| -> Result<()> {
+        if let Some((seq, n, r)) = cur {
+            let path = write_sequence(&dir, seq, r, false, delim)?;
+            eprintln!("[{}] warning: {seq} stopped after {}/{n} frames; partial results kept in {}", p.node_id, r.boxes.len(), path.display());
+        }
+        Ok(())
+    };
+    loop {
+        let event = match next_event(events, idle) {
+            Ok(e) => e,
+            Err(e) => {
+                save_partial(&current)?;
+                return Err(e);
+            }
+        };
+        match event {
+            Next::Input { metadata, data, .. } => {
+                let b = match BoxMsg::decode(&metadata.parameters, &data) {
+                    Ok(b) => b,
+                    Err(e) => {
+                        save_partial(&current)?;
+                        return Err(e.into());
+                    }
+                };
+                let h = &b.header;
+                if h.index == 0 {
+                    if current.is_some() {
+                        save_partial(&current)?;
+                    }
+                    current = Some((h.seq.clone(), h.frames, SequenceResult::default()));
+                }
+                let Some((seq, _, r)) = current.as_mut() else { bail!("box for {} frame {} arrived before its frame 0 (a message was lost)", h.seq, h.index) };
+                if *seq != h.seq || r.boxes.len() != h.index as usize {
+                    let msg = format!("box for {} frame {} arrived, expected {seq} frame {} (a message was lost)", h.seq, h.index, r.boxes.len());
+                    save_partial(&current)?;
+                    bail!(msg);
+                }
+                r.boxes.push(b.bbox);
+                r.times.push(b.elapsed);
+                if h.is_last() {
+                    let (seq, n, r) = current.take().expect("set above");
+                    let path = write_sequence(&dir, &seq, &r, true, delim)?;
+                    let total: f64 = r.times.iter().sum();
+                    eprintln!("[{}] {seq}: {n} frames, {:.1} fps -> {}", p.node_id, n as f64 / total.max(1e-9), path.display());
+                }
+            }
+            Next::Closed(_) | Next::Stop => {
+                save_partial(&current)?;
+                return Ok(());
+            }
+        }
+    }
+}

@@ -1,0 +1,170 @@
+//! Synthetic tracking sequences in GOT-10k's layout (`00000001.jpg`…, `groundtruth.txt`,
+//! `absence.label`, `cover.label`, `meta_info.ini`): a textured object moving, scaling and
+//! passing behind an occluder over a textured background, with exact ground truth. Used by the
+//! tests, the demo and for training small models.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+
+use crate::fsutil::write_atomic;
+
+/// A small, seedable PCG32 generator, so sequences are identical on every machine.
+#[derive(Debug, Clone)]
+pub struct Pcg(u64);
+
+impl Pcg {
+    /// A generator from a seed.
+    pub fn new(seed: u64) -> Self {
+        let mut p = Pcg(seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407));
+        p.next_u32();
+        p
+    }
+    /// Next 32 random bits.
+    pub fn next_u32(&mut self) -> u32 {
+        let old = self.0;
+        self.0 = old.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        let xorshifted = (((old >> 18) ^ old) >> 27) as u32;
+        xorshifted.rotate_right((old >> 59) as u32)
+    }
+    /// Uniform in [0, 1).
+    pub fn uniform(&mut self) -> f64 {
+        self.next_u32() as f64 / 4294967296.0
+    }
+    /// Uniform in [a, b).
+    pub fn range(&mut self, a: f64, b: f64) -> f64 {
+        a + (b - a) * self.uniform()
+    }
+}
+
+/// What to generate.
+#[derive(Debug, Clone)]
+pub struct SynthOptions {
+    /// Number of sequences.
+    pub sequences: usize,
+    /// Frames per sequence.
+    pub frames: usize,
+    /// Image width.
+    pub width: usize,
+    /// Image height.
+    pub height: usize,
+    /// Seed; sequence i uses seed + i.
+    pub seed: u64,
+    /// Whether an occluder crosses the target.
+    pub occlusion: bool,
+    /// Name prefix of the sequence folders.
+    pub prefix: String,
+}
+
+impl Default for SynthOptions {
+    fn default() -> Self {
+        Self { sequences: 1, frames: 60, width: 320, height: 240, seed: 1, occlusion: true, prefix: "synth".into() }
+    }
+}
+
+/// A smooth colour texture: a few random sinusoids per channel.
+struct Texture {
+    waves: Vec<[f64; 5]>, // fx, fy, phase, amplitude, channel
+    base: [f64; 3],
+}
+
+impl Texture {
+    fn new(rng: &mut Pcg, freq: f64) -> Self {
+        let waves = (0..9).map(|i| [rng.range(-freq, freq), rng.range(-freq, freq), rng.range(0.0, 6.3), rng.range(20.0, 60.0), (i % 3) as f64]).collect();
+        Self { waves, base: [rng.range(60.0, 200.0), rng.range(60.0, 200.0), rng.range(60.0, 200.0)] }
+    }
+    fn at(&self, x: f64, y: f64) -> [f64; 3] {
+        let mut c = self.base;
+        for w in &self.waves {
+            c[w[4] as usize] += w[3] * (w[0] * x + w[1] * y + w[2]).sin();
+        }
+        c
+    }
+}
+
+/// Writes `opts.sequences` sequences under `out` and returns their names.
+pub fn generate(out: &Path, opts: &SynthOptions) -> Result<Vec<String>> {
+    let mut names = Vec::new();
+    for s in 0..opts.sequences {
+        let name = format!("{}_{:04}", opts.prefix, s + 1);
+        write_sequence(&out.join(&name), opts, opts.seed.wrapping_add(s as u64))?;
+        names.push(name);
+    }
+    let list: String = names.iter().map(|n| format!("{n}\n")).collect();
+    write_atomic(&out.join("list.txt"), list.as_bytes())?;
+    Ok(names)
+}
+
+fn write_sequence(dir: &Path, o: &SynthOptions, seed: u64) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut rng = Pcg::new(seed);
+    let (w, h) = (o.width as f64, o.height as f64);
+    let bg = Texture::new(&mut rng, 0.08);
+    let fg = Texture::new(&mut rng, 0.5);
+    let occ = Texture::new(&mut rng, 0.3);
+    let ellipse = rng.uniform() < 0.5;
+    // Object: start size and a smooth path (sum of two sinusoids per axis).
+    let size0 = rng.range(0.12, 0.25) * w.min(h);
+    let aspect = rng.range(0.6, 1.6);
+    let (cx0, cy0) = (rng.range(0.35, 0.65) * w, rng.range(0.35, 0.65) * h);
+    let (ax, ay) = (rng.range(0.1, 0.25) * w, rng.range(0.1, 0.25) * h);
+    let (fx, fy, px, py) = (rng.range(0.5, 1.5), rng.range(0.5, 1.5), rng.range(0.0, 6.3), rng.range(0.0, 6.3));
+    let scale_amp = rng.range(0.1, 0.35);
+    let occ_start = rng.range(0.3, 0.6);
+    let mut gt = String::new();
+    let mut cover = String::new();
+    let mut absence = String::new();
+    for t in 0..o.frames {
+        let u = t as f64 / o.frames.max(2) as f64;
+        let phase = 2.0 * std::f64::consts::PI * u;
+        let cx = cx0 + ax * ((fx * phase + px).sin() - px.sin());
+        let cy = cy0 + ay * ((fy * phase + py).sin() - py.sin());
+        let s = size0 * (1.0 + scale_amp * (phase).sin());
+        let (bw, bh) = (s * aspect.sqrt(), s / aspect.sqrt());
+        let (x0, y0) = (cx - bw / 2.0, cy - bh / 2.0);
+        // Occluder: a bar sweeping across the target for part of the sequence.
+        let occ_x = if o.occlusion { Some(x0 - bw + (u - occ_start) * 8.0 * bw) } else { None };
+        let occ_w = 0.5 * bw;
+        let mut img = image::RgbImage::new(o.width as u32, o.height as u32);
+        let (mut visible, mut total) = (0usize, 0usize);
+        for (px_, py_, p) in img.enumerate_pixels_mut() {
+            let (x, y) = (px_ as f64 + 0.5, py_ as f64 + 0.5);
+            let inside = if ellipse {
+                let (dx, dy) = ((x - cx) / (bw / 2.0), (y - cy) / (bh / 2.0));
+                dx * dx + dy * dy <= 1.0
+            } else {
+                x >= x0 && x < x0 + bw && y >= y0 && y < y0 + bh
+            };
+            let occluded = occ_x.is_some_and(|ox| x >= ox && x < ox + occ_w);
+            let c = if occluded {
+                occ.at(x, y)
+            } else if inside {
+                fg.at(x - cx, y - cy)
+            } else {
+                bg.at(x, y)
+            };
+            if inside {
+                total += 1;
+                visible += usize::from(!occluded);
+            }
+            *p = image::Rgb(c.map(|v| v.clamp(0.0, 255.0) as u8));
+        }
+        let path = dir.join(format!("{:08}.jpg", t + 1));
+        let mut bytes = Vec::new();
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 90).encode_image(&img).context("jpeg encode")?;
+        write_atomic(&path, &bytes)?;
+        // Ground truth: the box clipped to the image, as annotators draw it.
+        let (gx0, gy0) = (x0.max(0.0), y0.max(0.0));
+        let (gx1, gy1) = ((x0 + bw).min(w), (y0 + bh).min(h));
+        gt.push_str(&format!("{:.4},{:.4},{:.4},{:.4}\n", gx0, gy0, (gx1 - gx0).max(0.0), (gy1 - gy0).max(0.0)));
+        let ratio = if total == 0 { 0.0 } else { visible as f64 / total as f64 };
+        cover.push_str(&format!("{}\n", (ratio * 8.0).round() as i64));
+        absence.push_str(&format!("{}\n", i64::from(total == 0 || visible == 0)));
+    }
+    write_atomic(&dir.join("groundtruth.txt"), gt.as_bytes())?;
+    write_atomic(&dir.join("cover.label"), cover.as_bytes())?;
+    write_atomic(&dir.join("absence.label"), absence.as_bytes())?;
+    let meta = format!("[METAINFO]\nurl: synthetic\nbegin_time: 0\nend_time: {}\nanno_fps: 10Hz\nobject_class: synthetic\nmotion_class: synthetic\nmajor_class: synthetic\nroot_class: synthetic\nmotion_adverb: smoothly\nresolution: ({}, {})\n", o.frames, o.width, o.height);
+    write_atomic(&dir.join("meta_info.ini"), meta.as_bytes())?;
+    Ok(())
+}

@@ -1,0 +1,200 @@
+//! Single-object tracking with OSTrack (`lib/test/tracker/ostrack.py`), split into the three
+//! stages the dataflow runs as nodes (crop, backbone, head) and fused in [`Tracker`]. Both paths
+//! call the same functions, so they give identical boxes.
+
+pub mod crop;
+
+use anyhow::{Context, Result, bail};
+use tch::{Device, Kind, Tensor};
+
+use crate::model::{OSTrack, decode_boxes};
+use crate::wire::CropGeometry;
+pub use crop::{CropResult, Image, normalize, sample_target};
+
+/// A normalised crop and where it came from.
+#[derive(Debug, Clone)]
+pub struct PreparedCrop {
+    /// C×S×S values.
+    pub data: Vec<f32>,
+    /// Side S.
+    pub size: usize,
+    /// Channels.
+    pub channels: usize,
+    /// Geometry, for mapping the box back.
+    pub geometry: CropGeometry,
+}
+
+/// Checks an init box and makes it usable, with a clear error for degenerate input.
+pub fn validate_init_box(b: [f64; 4], width: usize, height: usize) -> Result<[f64; 4]> {
+    let [x, y, w, h] = b;
+    if b.iter().any(|v| !v.is_finite()) {
+        bail!("init box {b:?} contains NaN or infinity");
+    }
+    if w <= 0.0 || h <= 0.0 {
+        bail!("init box {b:?} has zero or negative width/height; the target must have an area");
+    }
+    if x + w <= 0.0 || y + h <= 0.0 || x >= width as f64 || y >= height as f64 {
+        bail!("init box {b:?} lies outside the {width}×{height} image");
+    }
+    Ok(b)
+}
+
+/// Crop stage: the template (factor 2 → 128 for the 256 model) or a search region
+/// (factor 4 → 256) around `bbox`, normalised.
+pub fn prepare_crop(im: &Image, bbox: [f64; 4], factor: f64, size: usize) -> Result<PreparedCrop> {
+    let CropResult { patch, resize_factor, crop_size } = sample_target(im, bbox, factor, size)?;
+    Ok(PreparedCrop {
+        data: normalize(&patch),
+        size,
+        channels: im.channels,
+        geometry: CropGeometry {
+            prev_box: bbox,
+            crop_size,
+            resize_factor,
+            image_width: im.width as u32,
+            image_height: im.height as u32,
+        },
+    })
+}
+
+/// Turns crop values into a [1, C, S, S] tensor on the model's device and precision.
+pub fn crop_tensor(data: &[f32], channels: usize, size: usize, device: Device, kind: Kind) -> Tensor {
+    Tensor::from_slice(data).view([1, channels as i64, size as i64, size as i64]).to_device(device).to_kind(kind)
+}
+
+/// Backbone stage, once per sequence: template tokens with their position embedding.
+pub fn template_tokens(model: &OSTrack, z: &Tensor) -> Result<Tensor> {
+    let _g = tch::no_grad_guard();
+    Ok(model.backbone()?.embed_template(z))
+}
+
+/// Backbone stage, per frame: the search feature map [1, D, F, F] (float32).
+pub fn search_features(model: &OSTrack, z_tokens: &Tensor, x: &Tensor, ce: bool) -> Result<Tensor> {
+    let _g = tch::no_grad_guard();
+    let out = model.backbone()?.forward_tokens(z_tokens, x, ce, None, false);
+    let (b, n, c) = out.tokens.size3()?;
+    let f = model.cfg.search_feat();
+    Ok(out.tokens.narrow(1, n - f * f, f * f).transpose(1, 2).contiguous().view([b, c, f, f]).to_kind(Kind::Float))
+}
+
+/// OSTrack's Hann window: outer product of `0.5·(1 − cos(2πk/(n+1)))`, k = 1..n, in float32.
+pub fn hann2d(n: i64, device: Device) -> Tensor {
+    let k = Tensor::arange_start(1, n + 1, (Kind::Float, device));
+    let w = ((k * (2.0 * std::f64::consts::PI / (n + 1) as f64)).cos().neg() + 1.0) * 0.5;
+    w.view([n, 1]) * w.view([1, n])
+}
+
+/// A box for one frame, with the peak score.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Tracked {
+    /// `[x, y, w, h]` in image pixels, clipped.
+    pub bbox: [f64; 4],
+    /// Raw score-map value at the chosen cell.
+    pub score: f64,
+}
+
+/// Head stage: maps, optional Hann window, decode, map back to the image, clip.
+pub fn head_box(model: &OSTrack, features: &Tensor, geometry: &CropGeometry, window: Option<&Tensor>) -> Result<Tracked> {
+    let _g = tch::no_grad_guard();
+    let head = model.head()?;
+    let p = model.vs.root().device();
+    let kind = model.vs.variables().values().next().map(|t| t.kind()).unwrap_or(Kind::Float);
+    let maps = head.forward_t(&features.to_device(p).to_kind(kind), false);
+    let score = maps.score.to_kind(Kind::Float);
+    let response = match window {
+        Some(w) => w * &score,
+        None => score.shallow_clone(),
+    };
+    let (boxes, idx) = decode_boxes(&response, &maps.size.to_kind(Kind::Float), &maps.offset.to_kind(Kind::Float));
+    let v: Vec<f32> = Vec::<f32>::try_from(boxes.view([-1]).to_device(Device::Cpu)).context("reading decoded box")?;
+    if v.iter().any(|x| !x.is_finite()) {
+        bail!("the network produced a non-finite box {v:?} (NaN in the weights or the input?)");
+    }
+    let peak = score.flatten(0, -1).double_value(&[idx.int64_value(&[0])]);
+    let search_size = model.cfg.data.search_size as f64;
+    // Upstream scales the float32 box by a Python float in float32, then continues in double.
+    let scale = (search_size / geometry.resize_factor) as f32;
+    let [cx, cy, w, h] = [v[0], v[1], v[2], v[3]].map(|x| (x * scale) as f64);
+    let [px, py, pw, ph] = geometry.prev_box;
+    let half = 0.5 * search_size / geometry.resize_factor;
+    let cx_real = cx + (px + 0.5 * pw - half);
+    let cy_real = cy + (py + 0.5 * ph - half);
+    let bbox = clip_box([cx_real - 0.5 * w, cy_real - 0.5 * h, w, h], geometry.image_height as f64, geometry.image_width as f64, 10.0);
+    Ok(Tracked { bbox, score: peak })
+}
+
+/// Keeps a box inside the image and at least `margin` pixels wide and high (`clip_box`).
+pub fn clip_box(b: [f64; 4], height: f64, width: f64, margin: f64) -> [f64; 4] {
+    let [x1, y1, w, h] = b;
+    let (x2, y2) = (x1 + w, y1 + h);
+    let x1 = x1.max(0.0).min(width - margin);
+    let x2 = x2.max(margin).min(width);
+    let y1 = y1.max(0.0).min(height - margin);
+    let y2 = y2.max(margin).min(height);
+    [x1, y1, (x2 - x1).max(margin), (y2 - y1).max(margin)]
+}
+
+/// Options of a tracking run.
+#[derive(Debug, Clone, Copy)]
+pub struct TrackOptions {
+    /// Candidate elimination on.
+    pub ce: bool,
+    /// Hann window on.
+    pub hann: bool,
+}
+
+impl Default for TrackOptions {
+    fn default() -> Self {
+        Self { ce: true, hann: true }
+    }
+}
+
+/// The fused tracker: crop, backbone and head in one process.
+#[derive(Debug)]
+pub struct Tracker {
+    model: OSTrack,
+    opts: TrackOptions,
+    window: Tensor,
+    z_tokens: Option<Tensor>,
+    state: [f64; 4],
+    kind: Kind,
+}
+
+impl Tracker {
+    /// Wraps a model built with [`crate::model::Parts::All`].
+    pub fn new(model: OSTrack, opts: TrackOptions, kind: Kind) -> Self {
+        let device = model.vs.root().device();
+        let window = hann2d(model.cfg.search_feat(), device);
+        Self { model, opts, window, z_tokens: None, state: [0.0; 4], kind }
+    }
+
+    /// The model.
+    pub fn model(&self) -> &OSTrack {
+        &self.model
+    }
+
+    /// Starts a sequence: crops and embeds the template. The init box is frame 0's output.
+    pub fn initialize(&mut self, im: &Image, init_box: [f64; 4]) -> Result<()> {
+        let b = validate_init_box(init_box, im.width, im.height)?;
+        let d = &self.model.cfg.data;
+        let z = prepare_crop(im, b, d.template_factor, d.template_size as usize)?;
+        let device = self.model.vs.root().device();
+        let zt = crop_tensor(&z.data, z.channels, z.size, device, self.kind);
+        self.z_tokens = Some(template_tokens(&self.model, &zt)?);
+        self.state = b;
+        Ok(())
+    }
+
+    /// Tracks one frame from the previous state.
+    pub fn track(&mut self, im: &Image) -> Result<Tracked> {
+        let z = self.z_tokens.as_ref().context("track() before initialize()")?;
+        let d = &self.model.cfg.data;
+        let x = prepare_crop(im, self.state, d.search_factor, d.search_size as usize)?;
+        let device = self.model.vs.root().device();
+        let xt = crop_tensor(&x.data, x.channels, x.size, device, self.kind);
+        let feats = search_features(&self.model, z, &xt, self.opts.ce)?;
+        let out = head_box(&self.model, &feats, &x.geometry, self.opts.hann.then_some(&self.window))?;
+        self.state = out.bbox;
+        Ok(out)
+    }
+}

@@ -1,0 +1,402 @@
+//! The wire format: every port's Arrow layout and metadata keys, defined once, with an
+//! `encode`/`decode` pair per message. Nodes never downcast ad hoc.
+//!
+//! | message  | Arrow payload                          | metadata                                       |
+//! |----------|----------------------------------------|------------------------------------------------|
+//! | frame    | UInt8, H·W·C, row-major HWC, RGB(+X)   | header, `width`, `height`, `channels`, `init_box` on frame 0 |
+//! | crop     | Float32, C·S·S (CHW, normalised)       | header, `role`, `size`, `channels`, geometry, `init_box` |
+//! | features | Float32, D·F·F (search feature map)    | header, `dims`, geometry, `init_box` (frame 0: empty payload) |
+//! | box      | Float64, [x, y, w, h, score]           | header, `elapsed`                              |
+//!
+//! The header is on every message: `type`, `sequence` (sequence name), `index` (frame index),
+//! `frames` (sequence length, so the end is known) and `t0` (ns since the Unix epoch when the
+//! source read the frame). Boxes travel as Float64 so the box fed back to the crop node is
+//! bit-identical to the fused tracker's state.
+
+use dora_node_api::{DoraArray, MetadataParameters, Parameter};
+
+/// Metadata keys, in one place.
+pub mod keys {
+    /// Message type name (`frame`, `crop`, `features`, `box`).
+    pub const TYPE: &str = "type";
+    /// Sequence name.
+    pub const SEQ: &str = "sequence"; // not "seq": dora reserves that key for streams
+    /// Frame index within the sequence, from 0.
+    pub const INDEX: &str = "index";
+    /// Number of frames in the sequence.
+    pub const FRAMES: &str = "frames";
+    /// Time the source read the frame, ns since the Unix epoch.
+    pub const T0: &str = "t0";
+    /// Image width in pixels.
+    pub const WIDTH: &str = "width";
+    /// Image height in pixels.
+    pub const HEIGHT: &str = "height";
+    /// Channels (3 RGB, 6 RGB+X).
+    pub const CHANNELS: &str = "channels";
+    /// Init box `[x, y, w, h]`, on frame 0 only.
+    pub const INIT_BOX: &str = "init_box";
+    /// `template` or `search`.
+    pub const ROLE: &str = "role";
+    /// Crop side in pixels after resizing.
+    pub const SIZE: &str = "size";
+    /// Box the crop was centred on, `[x, y, w, h]`.
+    pub const PREV_BOX: &str = "prev_box";
+    /// Side of the square cut from the image, in image pixels, before resizing.
+    pub const CROP_SIZE: &str = "crop_size";
+    /// Output size / crop size.
+    pub const RESIZE_FACTOR: &str = "resize_factor";
+    /// Tensor dimensions.
+    pub const DIMS: &str = "dims";
+    /// Seconds spent on this frame from reading to box.
+    pub const ELAPSED: &str = "elapsed";
+}
+
+/// A message that does not match the wire format.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum WireError {
+    /// A metadata key is missing or has the wrong type.
+    #[error("{msg} message: metadata `{key}` is missing or is not {want}")]
+    Metadata { msg: &'static str, key: &'static str, want: &'static str },
+    /// The message is of another type than the port expects.
+    #[error("expected a {want} message, got a `{got}` message (is the input wired to the right output?)")]
+    WrongType { want: &'static str, got: String },
+    /// The payload has the wrong Arrow type or length.
+    #[error("{msg} message: payload {problem}")]
+    Payload { msg: &'static str, problem: String },
+}
+
+/// Fields every message carries.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Header {
+    /// Sequence name.
+    pub seq: String,
+    /// Frame index, from 0.
+    pub index: u32,
+    /// Number of frames in the sequence.
+    pub frames: u32,
+    /// When the source read the frame, ns since the Unix epoch.
+    pub t0: i64,
+}
+
+impl Header {
+    /// Whether this is the sequence's last frame.
+    pub fn is_last(&self) -> bool {
+        self.index + 1 >= self.frames
+    }
+    fn write(&self, ty: &str, p: &mut MetadataParameters) {
+        p.insert(keys::TYPE.into(), Parameter::String(ty.into()));
+        p.insert(keys::SEQ.into(), Parameter::String(self.seq.clone()));
+        p.insert(keys::INDEX.into(), Parameter::Integer(self.index.into()));
+        p.insert(keys::FRAMES.into(), Parameter::Integer(self.frames.into()));
+        p.insert(keys::T0.into(), Parameter::Integer(self.t0));
+    }
+    fn read(msg: &'static str, p: &MetadataParameters) -> Result<Self, WireError> {
+        let got = string(msg, p, keys::TYPE)?;
+        if got != msg {
+            return Err(WireError::WrongType { want: msg, got: got.to_string() });
+        }
+        Ok(Self {
+            seq: string(msg, p, keys::SEQ)?.to_string(),
+            index: uint(msg, p, keys::INDEX)?,
+            frames: uint(msg, p, keys::FRAMES)?,
+            t0: int(msg, p, keys::T0)?,
+        })
+    }
+}
+
+/// Where a crop was cut, so the head can map its box back to the image.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CropGeometry {
+    /// The box the crop was centred on, `[x, y, w, h]` in image pixels.
+    pub prev_box: [f64; 4],
+    /// Side of the square cut from the image, in image pixels.
+    pub crop_size: f64,
+    /// Output size / crop size.
+    pub resize_factor: f64,
+    /// Image width.
+    pub image_width: u32,
+    /// Image height.
+    pub image_height: u32,
+}
+
+impl CropGeometry {
+    fn write(&self, p: &mut MetadataParameters) {
+        p.insert(keys::PREV_BOX.into(), Parameter::ListFloat(self.prev_box.to_vec()));
+        p.insert(keys::CROP_SIZE.into(), Parameter::Float(self.crop_size));
+        p.insert(keys::RESIZE_FACTOR.into(), Parameter::Float(self.resize_factor));
+        p.insert(keys::WIDTH.into(), Parameter::Integer(self.image_width.into()));
+        p.insert(keys::HEIGHT.into(), Parameter::Integer(self.image_height.into()));
+    }
+    fn read(msg: &'static str, p: &MetadataParameters) -> Result<Self, WireError> {
+        Ok(Self {
+            prev_box: box4(msg, p, keys::PREV_BOX)?,
+            crop_size: float(msg, p, keys::CROP_SIZE)?,
+            resize_factor: float(msg, p, keys::RESIZE_FACTOR)?,
+            image_width: uint(msg, p, keys::WIDTH)?,
+            image_height: uint(msg, p, keys::HEIGHT)?,
+        })
+    }
+}
+
+/// A decoded image.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Frame<P> {
+    /// Common fields.
+    pub header: Header,
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// Channels per pixel.
+    pub channels: u32,
+    /// Init box on frame 0.
+    pub init_box: Option<[f64; 4]>,
+    /// Pixels, row-major H×W×C.
+    pub pixels: P,
+}
+
+impl<P: AsRef<[u8]>> Frame<P> {
+    /// The metadata for this frame (the payload is sent separately, ideally in place).
+    pub fn encode(&self) -> MetadataParameters {
+        let mut p = MetadataParameters::default();
+        self.header.write("frame", &mut p);
+        p.insert(keys::WIDTH.into(), Parameter::Integer(self.width.into()));
+        p.insert(keys::HEIGHT.into(), Parameter::Integer(self.height.into()));
+        p.insert(keys::CHANNELS.into(), Parameter::Integer(self.channels.into()));
+        if let Some(b) = self.init_box {
+            p.insert(keys::INIT_BOX.into(), Parameter::ListFloat(b.to_vec()));
+        }
+        p
+    }
+}
+
+impl<'a> Frame<&'a [u8]> {
+    /// Reads a frame, borrowing the pixels from the Arrow buffer (no copy).
+    pub fn decode(p: &MetadataParameters, data: &'a DoraArray) -> Result<Self, WireError> {
+        const M: &str = "frame";
+        let header = Header::read(M, p)?;
+        let (width, height, channels) = (uint(M, p, keys::WIDTH)?, uint(M, p, keys::HEIGHT)?, uint(M, p, keys::CHANNELS)?);
+        let pixels: &[u8] = data.try_into().map_err(|e| payload(M, format!("is not UInt8: {e}")))?;
+        let want = width as usize * height as usize * channels as usize;
+        if pixels.len() != want {
+            return Err(payload(M, format!("has {} bytes, expected {width}×{height}×{channels} = {want}", pixels.len())));
+        }
+        Ok(Self { header, width, height, channels, init_box: opt_box4(M, p, keys::INIT_BOX)?, pixels })
+    }
+}
+
+/// Whether a crop is the template (once per sequence) or a search region (every frame).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CropRole {
+    /// The target's template.
+    Template,
+    /// A search region around the previous box.
+    Search,
+}
+
+/// A normalised crop, C×S×S float.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Crop<D> {
+    /// Common fields.
+    pub header: Header,
+    /// Template or search.
+    pub role: CropRole,
+    /// Side in pixels.
+    pub size: u32,
+    /// Channels.
+    pub channels: u32,
+    /// Where it was cut.
+    pub geometry: CropGeometry,
+    /// Init box (template of frame 0).
+    pub init_box: Option<[f64; 4]>,
+    /// C×S×S values.
+    pub data: D,
+}
+
+impl<D: AsRef<[f32]>> Crop<D> {
+    /// Metadata for this crop.
+    pub fn encode(&self) -> MetadataParameters {
+        let mut p = MetadataParameters::default();
+        self.header.write("crop", &mut p);
+        let role = match self.role {
+            CropRole::Template => "template",
+            CropRole::Search => "search",
+        };
+        p.insert(keys::ROLE.into(), Parameter::String(role.into()));
+        p.insert(keys::SIZE.into(), Parameter::Integer(self.size.into()));
+        p.insert(keys::CHANNELS.into(), Parameter::Integer(self.channels.into()));
+        self.geometry.write(&mut p);
+        if let Some(b) = self.init_box {
+            p.insert(keys::INIT_BOX.into(), Parameter::ListFloat(b.to_vec()));
+        }
+        p
+    }
+}
+
+impl<'a> Crop<&'a [f32]> {
+    /// Reads a crop, borrowing its values.
+    pub fn decode(p: &MetadataParameters, data: &'a DoraArray) -> Result<Self, WireError> {
+        const M: &str = "crop";
+        let header = Header::read(M, p)?;
+        let role = match string(M, p, keys::ROLE)? {
+            "template" => CropRole::Template,
+            "search" => CropRole::Search,
+            _ => return Err(WireError::Metadata { msg: M, key: keys::ROLE, want: "\"template\" or \"search\"" }),
+        };
+        let (size, channels) = (uint(M, p, keys::SIZE)?, uint(M, p, keys::CHANNELS)?);
+        let values: &[f32] = data.try_into().map_err(|e| payload(M, format!("is not Float32: {e}")))?;
+        let want = (channels * size * size) as usize;
+        if values.len() != want {
+            return Err(payload(M, format!("has {} values, expected {channels}×{size}×{size} = {want}", values.len())));
+        }
+        Ok(Self {
+            header,
+            role,
+            size,
+            channels,
+            geometry: CropGeometry::read(M, p)?,
+            init_box: opt_box4(M, p, keys::INIT_BOX)?,
+            data: values,
+        })
+    }
+}
+
+/// Backbone output for one frame: the search feature map, or for frame 0 only the init box.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Features<D> {
+    /// Common fields.
+    pub header: Header,
+    /// Tensor dimensions (D, F, F); empty on frame 0.
+    pub dims: Vec<i64>,
+    /// Crop geometry of the search region.
+    pub geometry: CropGeometry,
+    /// Init box, on frame 0 (which has no features).
+    pub init_box: Option<[f64; 4]>,
+    /// Values.
+    pub data: D,
+}
+
+impl<D: AsRef<[f32]>> Features<D> {
+    /// Metadata for these features.
+    pub fn encode(&self) -> MetadataParameters {
+        let mut p = MetadataParameters::default();
+        self.header.write("features", &mut p);
+        p.insert(keys::DIMS.into(), Parameter::ListInt(self.dims.clone()));
+        self.geometry.write(&mut p);
+        if let Some(b) = self.init_box {
+            p.insert(keys::INIT_BOX.into(), Parameter::ListFloat(b.to_vec()));
+        }
+        p
+    }
+}
+
+impl<'a> Features<&'a [f32]> {
+    /// Reads features, borrowing their values.
+    pub fn decode(p: &MetadataParameters, data: &'a DoraArray) -> Result<Self, WireError> {
+        const M: &str = "features";
+        let header = Header::read(M, p)?;
+        let dims = match p.get(keys::DIMS) {
+            Some(Parameter::ListInt(d)) => d.clone(),
+            _ => return Err(WireError::Metadata { msg: M, key: keys::DIMS, want: "a list of integers" }),
+        };
+        let values: &[f32] = data.try_into().map_err(|e| payload(M, format!("is not Float32: {e}")))?;
+        let want: i64 = if dims.is_empty() { 0 } else { dims.iter().product() };
+        if values.len() as i64 != want {
+            return Err(payload(M, format!("has {} values, dims {dims:?} need {want}", values.len())));
+        }
+        Ok(Self { header, dims, geometry: CropGeometry::read(M, p)?, init_box: opt_box4(M, p, keys::INIT_BOX)?, data: values })
+    }
+}
+
+/// A tracked box.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BoxMsg {
+    /// Common fields.
+    pub header: Header,
+    /// `[x, y, w, h]` in image pixels.
+    pub bbox: [f64; 4],
+    /// Peak of the score map (1 for the init frame).
+    pub score: f64,
+    /// Seconds from reading the frame to this box.
+    pub elapsed: f64,
+}
+
+impl BoxMsg {
+    /// Metadata and payload.
+    pub fn encode(&self) -> (MetadataParameters, Vec<f64>) {
+        let mut p = MetadataParameters::default();
+        self.header.write("box", &mut p);
+        p.insert(keys::ELAPSED.into(), Parameter::Float(self.elapsed));
+        let [x, y, w, h] = self.bbox;
+        (p, vec![x, y, w, h, self.score])
+    }
+
+    /// Reads a box.
+    pub fn decode(p: &MetadataParameters, data: &DoraArray) -> Result<Self, WireError> {
+        const M: &str = "box";
+        let header = Header::read(M, p)?;
+        let v: &[f64] = data.try_into().map_err(|e| payload(M, format!("is not Float64: {e}")))?;
+        let [x, y, w, h, score] = v else {
+            return Err(payload(M, format!("has {} values, expected 5 (x, y, w, h, score)", v.len())));
+        };
+        Ok(Self { header, bbox: [*x, *y, *w, *h], score: *score, elapsed: float(M, p, keys::ELAPSED)? })
+    }
+}
+
+fn payload(msg: &'static str, problem: String) -> WireError {
+    WireError::Payload { msg, problem }
+}
+
+fn string<'p>(msg: &'static str, p: &'p MetadataParameters, key: &'static str) -> Result<&'p str, WireError> {
+    match p.get(key) {
+        Some(Parameter::String(s)) => Ok(s),
+        _ => Err(WireError::Metadata { msg, key, want: "a string" }),
+    }
+}
+
+fn int(msg: &'static str, p: &MetadataParameters, key: &'static str) -> Result<i64, WireError> {
+    match p.get(key) {
+        Some(Parameter::Integer(i)) => Ok(*i),
+        _ => Err(WireError::Metadata { msg, key, want: "an integer" }),
+    }
+}
+
+fn uint(msg: &'static str, p: &MetadataParameters, key: &'static str) -> Result<u32, WireError> {
+    u32::try_from(int(msg, p, key)?).map_err(|_| WireError::Metadata { msg, key, want: "a non-negative 32-bit integer" })
+}
+
+fn float(msg: &'static str, p: &MetadataParameters, key: &'static str) -> Result<f64, WireError> {
+    match p.get(key) {
+        Some(Parameter::Float(f)) => Ok(*f),
+        _ => Err(WireError::Metadata { msg, key, want: "a float" }),
+    }
+}
+
+fn opt_box4(msg: &'static str, p: &MetadataParameters, key: &'static str) -> Result<Option<[f64; 4]>, WireError> {
+    match p.get(key) {
+        None => Ok(None),
+        Some(_) => box4(msg, p, key).map(Some),
+    }
+}
+
+fn box4(msg: &'static str, p: &MetadataParameters, key: &'static str) -> Result<[f64; 4], WireError> {
+    match p.get(key) {
+        Some(Parameter::ListFloat(v)) if v.len() == 4 => Ok([v[0], v[1], v[2], v[3]]),
+        _ => Err(WireError::Metadata { msg, key, want: "a list of 4 floats" }),
+    }
+}
+
+/// Wraps a slice as an Arrow array, as a receiver would see it (for tests and in-process use).
+pub fn array_u8(v: Vec<u8>) -> DoraArray {
+    DoraArray::from_array(dora_node_api::arrow_v59::array::UInt8Array::from(v))
+}
+
+/// Wraps floats as an Arrow Float32 array.
+pub fn array_f32(v: Vec<f32>) -> DoraArray {
+    DoraArray::from_array(dora_node_api::arrow_v59::array::Float32Array::from(v))
+}
+
+/// Wraps floats as an Arrow Float64 array.
+pub fn array_f64(v: Vec<f64>) -> DoraArray {
+    DoraArray::from_array(dora_node_api::arrow_v59::array::Float64Array::from(v))
+}

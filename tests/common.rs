@@ -1,0 +1,57 @@
+//! Helpers shared by the test modules: temporary folders, synthetic data, running the CLI.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// A temporary folder removed on drop (kept when TRACKFLOW_KEEP_TEST_DIRS is set).
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> Self {
+        let n = std::sync::atomic::AtomicUsize::new(0);
+        let base = std::env::temp_dir().join(format!("trackflow-test-{tag}-{}-{}", std::process::id(), n.fetch_add(1, std::sync::atomic::Ordering::Relaxed)));
+        let _ = std::fs::remove_dir_all(&base);
+        std::fs::create_dir_all(&base).unwrap();
+        Self(base)
+    }
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if std::env::var_os("TRACKFLOW_KEEP_TEST_DIRS").is_none() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+/// The project root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The trackflow binary under test.
+pub fn trackflow() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_trackflow"));
+    c.current_dir(root()).env("NO_COLOR", "1");
+    c
+}
+
+/// Runs a command and returns its output, printing it on failure for the test log.
+pub fn run(mut c: Command) -> Output {
+    let out = c.output().expect("command runs");
+    if !out.status.success() {
+        eprintln!("--- stdout\n{}\n--- stderr\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    }
+    out
+}
+
+/// Writes synthetic sequences and returns the folder holding them.
+pub fn synth(dir: &Path, sequences: usize, frames: usize, seed: u64) -> PathBuf {
+    let out = dir.join("data");
+    let opts = trackflow::synth::SynthOptions { sequences, frames, width: 160, height: 120, seed, occlusion: true, prefix: "seq".into() };
+    trackflow::synth::generate(&out, &opts).unwrap();
+    out
+}

@@ -1,0 +1,241 @@
+//! The KDL dataflow language: every shipped and documented dataflow checks, every class of
+//! mistake is reported with its line and column, and the dora YAML is pinned by snapshots.
+
+use std::path::{Path, PathBuf};
+
+use trackflow::dataflow::dora::{BinDir, to_yaml};
+use trackflow::dataflow::{InputSource, ParamOverride, Problems, Target, load, load_text};
+
+use crate::common::root;
+
+fn kdl_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            kdl_files(&p, out);
+        } else if p.extension().is_some_and(|e| e == "kdl") {
+            out.push(p);
+        }
+    }
+}
+
+#[test]
+fn every_shipped_dataflow_checks() {
+    let mut files = Vec::new();
+    kdl_files(&root().join("dataflows"), &mut files);
+    assert!(files.len() >= 5, "dataflows/ has the tracking graph and its ablations");
+    for f in files {
+        if let Err(p) = load(&f, &[]) {
+            panic!("{}:\n{}", f.display(), p.render(false));
+        }
+    }
+}
+
+/// ```kdl blocks of the README and docs/: dataflows must check, configs must parse.
+#[test]
+fn every_kdl_block_in_the_docs_parses() {
+    let mut docs = vec![root().join("README.md")];
+    if let Ok(rd) = std::fs::read_dir(root().join("docs")) {
+        docs.extend(rd.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|e| e == "md")));
+    }
+    let mut blocks = 0;
+    for doc in docs {
+        let text = std::fs::read_to_string(&doc).unwrap();
+        let mut in_block = false;
+        let mut cur = String::new();
+        let mut start = 0;
+        for (i, line) in text.lines().enumerate() {
+            if !in_block && line.trim_start().starts_with("```kdl") {
+                in_block = true;
+                cur.clear();
+                start = i + 1;
+            } else if in_block && line.trim_start().starts_with("```") {
+                in_block = false;
+                blocks += 1;
+                let is_config = ["model {", "data {", "train {"].iter().any(|s| cur.contains(s));
+                // Snippets are read as if they sat in dataflows/, where their includes point.
+                let fake = root().join("dataflows").join(format!("_doc_{}_{start}.kdl", doc.file_stem().unwrap().to_string_lossy()));
+                if is_config {
+                    let file = std::sync::Arc::new(trackflow::dataflow::SourceFile::from_text(&fake, cur.clone()));
+                    if let Err(p) = trackflow::model::Config::parse(file) {
+                        panic!("{}:{start}: config block does not parse:\n{}", doc.display(), p.render(false));
+                    }
+                } else if let Err(p) = load_text(&fake, &cur, &[]) {
+                    panic!("{}:{start}: dataflow block does not check:\n{}", doc.display(), p.render(false));
+                }
+            } else if in_block {
+                cur.push_str(line);
+                cur.push('\n');
+            }
+        }
+    }
+    assert!(blocks >= 4, "the README documents the language with examples ({blocks} found)");
+}
+
+fn problems(text: &str) -> Problems {
+    let path = root().join("dataflows").join("_broken.kdl");
+    match load_text(&path, text, &[]) {
+        Ok(_) => panic!("expected problems in:\n{text}"),
+        Err(p) => p,
+    }
+}
+
+/// Asserts one problem whose message contains `msg` sits at `line:col`.
+fn assert_problem(p: &Problems, msg: &str, line: usize, col: usize) {
+    let hit = p.0.iter().find(|x| x.message.contains(msg)).unwrap_or_else(|| panic!("no problem mentions `{msg}`:\n{}", p.render(false)));
+    let (l, c) = hit.file.line_col(hit.span.offset());
+    assert_eq!((l, c), (line, col), "`{msg}` reported at the wrong place:\n{}", p.render(false));
+}
+
+const GOOD: &str = r#"node "source" kind="source" {
+    param path="../demo/sequence"
+    input "box" from="head/box" feedback=#true
+}
+node "crop" kind="crop" {
+    input "frame" from="source/frame"
+    input "box" from="head/box" feedback=#true
+}
+node "backbone" kind="backbone" {
+    input "template" from="crop/template"
+    input "search" from="crop/search"
+}
+node "head" kind="head" {
+    input "features" from="backbone/features"
+}
+node "writer" kind="writer" {
+    input "box" from="head/box"
+}
+"#;
+
+#[test]
+fn good_graph_checks_and_defaults_are_filled() {
+    let flow = load_text(&root().join("dataflows/_good.kdl"), GOOD, &[]).unwrap_or_else(|p| panic!("{}", p.render(false)));
+    assert_eq!(flow.nodes.len(), 5);
+    let head = flow.node("head").unwrap();
+    assert_eq!(head.params["hann"], serde_json::json!(true));
+    assert!(head.params["config"].as_str().unwrap().ends_with("configs/ostrack/tiny.kdl"));
+    let src = flow.node("source").unwrap();
+    assert!(Path::new(src.params["path"].as_str().unwrap()).is_absolute(), "paths are resolved against the file");
+    assert!(matches!(src.target, Target::Kind(k) if k.name == "source"));
+}
+
+#[test]
+fn all_errors_are_reported_at_once_with_line_and_column() {
+    let text = r#"node "source" kind="sauce" {
+    param path="x"
+}
+node "crop" kind="crop" {
+    param config="tiny" colour=3
+    input "frame" from="nowhere/frame"
+    input "box" from="head/boxes" feedback=#true
+}
+node "crop" kind="crop"
+node "backbone" kind="backbone" {
+    param ce="yes"
+    input "template" from="crop/template"
+    input "search" from="crop/search"
+}
+node "head" kind="head" {
+    input "features" from="crop/search"
+}
+include "missing-file.kdl"
+"#;
+    let p = problems(text);
+    assert_problem(&p, "unknown node kind `sauce`", 1, 15);
+    assert_problem(&p, "has no parameter `colour`", 5, 25);
+    assert_problem(&p, "reads from node `nowhere`", 6, 19);
+    assert_problem(&p, "node `head` has no output `boxes`", 7, 17);
+    assert_problem(&p, "duplicate node id `crop`", 9, 6);
+    assert_problem(&p, "parameter `ce` of `backbone` must be #true or #false", 11, 11);
+    assert_problem(&p, "takes features messages, but `crop/search` sends crop messages", 16, 22);
+    assert_problem(&p, "cannot read included file", 18, 9);
+    assert!(p.len() >= 8, "{}", p.render(false));
+    let rendered = p.render(false);
+    assert!(rendered.contains("_broken.kdl:5:25: error:"), "compiler-style summary lines:\n{rendered}");
+    assert!(rendered.contains("help:"), "help lines:\n{rendered}");
+}
+
+#[test]
+fn a_cycle_must_be_declared_feedback() {
+    let text = GOOD.replace(r#"input "box" from="head/box" feedback=#true
+}
+node "backbone""#, r#"input "box" from="head/box"
+}
+node "backbone""#);
+    let p = problems(&text);
+    assert_problem(&p, "cycle in the dataflow: backbone → head → crop → backbone", 14, 22);
+    assert!(p.render(false).contains("feedback=#true"));
+}
+
+#[test]
+fn syntax_errors_point_into_the_file() {
+    let p = problems("node \"a\" kind=\"source\" {\n    param path=\"x\n}\n");
+    assert!(p.0[0].message.starts_with("invalid KDL"), "{}", p.render(false));
+    assert_eq!(p.0[0].file.line_col(p.0[0].span.offset()).0, 2);
+}
+
+#[test]
+fn missing_required_things_are_named() {
+    let p = problems("node \"crop\" kind=\"crop\" {\n    input \"frame\" from=\"x/y\" queue=0\n}\nnode \"s\" kind=\"source\"\nnode \"q\"\nwidget 3\n");
+    let r = p.render(false);
+    for want in ["needs input `box`", "needs parameter `path`", "has neither `kind` nor `path`", "unknown statement `widget`", "`queue` is a whole number"] {
+        assert!(r.contains(want), "missing `{want}` in:\n{r}");
+    }
+}
+
+#[test]
+fn include_override_and_remove_make_short_ablations() {
+    let text = r#"include "track.kdl"
+remove "crop" "backbone" "head"
+node "tracker" kind="tracker" { input "frame" from="source/frame"; }
+override "source" { input "box" from="tracker/box" feedback=#true; }
+override "writer" { input "box" from="tracker/box"; param out="/tmp/x"; }
+"#;
+    let flow = load_text(&root().join("dataflows/_ablation.kdl"), text, &[]).unwrap_or_else(|p| panic!("{}", p.render(false)));
+    let ids: Vec<&str> = flow.nodes.iter().map(|n| n.id.as_str()).collect();
+    assert_eq!(ids, ["source", "writer", "tracker"]);
+    let w = flow.node("writer").unwrap();
+    assert_eq!(w.inputs[0].source, InputSource::Node { node: "tracker".into(), output: "box".into() });
+    assert_eq!(w.params["out"], serde_json::json!("/tmp/x"));
+    // Included paths stay relative to the included file.
+    assert_eq!(Path::new(flow.node("source").unwrap().params["path"].as_str().unwrap()), root().join("demo/sequence"));
+}
+
+#[test]
+fn command_line_overrides_are_typed_and_located() {
+    let path = root().join("dataflows/track.kdl");
+    let sets = |v: &[&str]| v.iter().map(|s| ParamOverride { text: s.to_string() }).collect::<Vec<_>>();
+    let flow = load(&path, &sets(&["head.hann=#false", "source.credits=4"])).unwrap();
+    assert_eq!(flow.node("head").unwrap().params["hann"], serde_json::json!(false));
+    assert_eq!(flow.node("source").unwrap().params["credits"], serde_json::json!(4));
+    let p = load(&path, &sets(&["head.hann=maybe", "nobody.x=1", "head.colour=2"])).unwrap_err();
+    let r = p.render(false);
+    assert!(r.contains("--set:1:11: error: parameter `hann` of `head` must be"), "{r}");
+    assert!(r.contains("no node `nobody`"), "{r}");
+    assert!(r.contains("has no parameter `colour`"), "{r}");
+}
+
+/// The generated YAML, with machine-specific paths replaced, is pinned by a snapshot.
+/// Regenerate with UPDATE_SNAPSHOTS=1 after an intended change.
+#[test]
+fn dora_yaml_snapshots() {
+    let bins = BinDir(PathBuf::from("/BIN"));
+    for name in ["track", "ablations/fused"] {
+        let sets = [ParamOverride { text: "writer.out=\"/tmp/$HOME/results\"".into() }];
+        let flow = load(&root().join("dataflows").join(format!("{name}.kdl")), &sets).unwrap();
+        let yaml = to_yaml(&flow, &bins).unwrap().replace(&root().display().to_string(), "@ROOT@");
+        let snap = root().join("tests/snapshots").join(format!("{}.yml", name.replace('/', "-")));
+        if std::env::var_os("UPDATE_SNAPSHOTS").is_some() || !snap.exists() {
+            std::fs::create_dir_all(snap.parent().unwrap()).unwrap();
+            std::fs::write(&snap, &yaml).unwrap();
+        }
+        let want = std::fs::read_to_string(&snap).unwrap();
+        assert_eq!(yaml, want, "{name}: generated YAML changed; if intended, rerun with UPDATE_SNAPSHOTS=1");
+        // And dora's own parser accepts it, `$` in paths included.
+        let d: dora_message::descriptor::Descriptor = serde_yaml::from_str(&yaml).unwrap();
+        let writer = d.nodes.iter().find(|n| n.id.to_string() == "writer").unwrap();
+        let params = writer.env.as_ref().unwrap()["TRACKFLOW_PARAMS"].to_string();
+        let v: serde_json::Value = serde_json::from_str(&params).unwrap();
+        assert_eq!(v["out"], "/tmp/$HOME/results", "dora must not expand `$` inside parameters");
+    }
+}

@@ -1,0 +1,164 @@
+//! The network: shapes, candidate elimination counts, zero restore, strict weight loading, and
+//! the full ViT-B/16 presets running a forward pass on the CPU.
+
+use std::path::Path;
+
+use tch::{Device, Kind, Tensor};
+use trackflow::model::{Config, OSTrack, Parts};
+
+use crate::common::{TempDir, root};
+
+fn preset(name: &str) -> Config {
+    Config::load(&root().join("configs/ostrack").join(format!("{name}.kdl"))).unwrap_or_else(|p| panic!("{}", p.render(false)))
+}
+
+#[test]
+fn presets_parse_with_upstream_numbers() {
+    let c256 = preset("vitb_256_mae_ce_32x4_ep300");
+    assert_eq!(c256, Config::default(), "the 256 preset is OSTrack's defaults");
+    let c384 = preset("vitb_384_mae_ce_32x4_ep300");
+    assert_eq!((c384.data.search_size, c384.data.search_factor, c384.data.template_size), (384, 5.0, 192));
+    assert_eq!((c384.search_feat(), c384.template_feat()), (24, 12));
+    let g = preset("vitb_256_mae_ce_32x4_got10k_ep100");
+    assert_eq!((g.train.epochs, g.train.lr_drop_epoch, g.train.ce_warm_epoch), (100, 80, 50));
+    assert_eq!(g.train.datasets, ["GOT10K_train_full"]);
+    preset("vitb_384_mae_ce_32x4_got10k_ep100");
+    preset("tiny");
+}
+
+#[test]
+fn config_errors_name_the_key() {
+    let file = std::sync::Arc::new(trackflow::dataflow::SourceFile::from_text(
+        Path::new("bad.kdl"),
+        "model {\n    depth \"twelve\"\n    colour 3\n}\ntrain {\n    datasets \"LASOT\" \"GOT10K_vottrain\"\n    datasets-ratio 1 1 1 1\n}\n".into(),
+    ));
+    let r = Config::parse(file).unwrap_err().render(false);
+    assert!(r.contains("bad.kdl:2:5: error: `depth` takes one integer"), "{r}");
+    assert!(r.contains("bad.kdl:3:5: error: unknown key `colour`"), "{r}");
+    assert!(r.contains("train.datasets lists 2 datasets (LASOT, GOT10K_vottrain) but train.datasets-ratio has 4 ratios"), "{r}");
+}
+
+fn random_crops(cfg: &Config, seed: i64) -> (Tensor, Tensor) {
+    tch::manual_seed(seed);
+    let z = Tensor::randn([1, 3, cfg.data.template_size, cfg.data.template_size], (Kind::Float, Device::Cpu));
+    let x = Tensor::randn([1, 3, cfg.data.search_size, cfg.data.search_size], (Kind::Float, Device::Cpu));
+    (z, x)
+}
+
+#[test]
+fn candidate_elimination_keeps_ceil_counts_and_restores_zeros() {
+    let cfg = preset("tiny");
+    let mut m = OSTrack::new(&cfg, Parts::All, Device::Cpu);
+    m.randomize(3);
+    let (z, x) = random_crops(&cfg, 1);
+    let _g = tch::no_grad_guard();
+    let out = m.backbone().unwrap().forward(&z, &x, true, None, false);
+    // 256 → ceil(0.7·256) = 180 → ceil(0.7·180) = 126
+    let removed: Vec<i64> = out.removed.iter().map(|r| r.size()[1]).collect();
+    assert_eq!(removed, [76, 54]);
+    assert_eq!(out.kept.size(), [1, 126]);
+    assert_eq!(out.tokens.size(), [1, 64 + 256, 64]);
+    // Every search position is either kept or removed exactly once.
+    let mut all: Vec<i64> = Vec::<i64>::try_from(Tensor::cat(&[&out.kept, &out.removed[0], &out.removed[1]], 1).view([-1])).unwrap();
+    all.sort();
+    assert_eq!(all, (0..256).collect::<Vec<_>>());
+    // Eliminated positions are exactly zero after the final norm; kept ones are not.
+    let search = out.tokens.narrow(1, 64, 256).squeeze_dim(0);
+    for r in &out.removed {
+        let rows = search.index_select(0, &r.squeeze_dim(0));
+        assert_eq!(rows.abs().sum(Kind::Float).double_value(&[]), 0.0);
+    }
+    let kept_rows = search.index_select(0, &out.kept.squeeze_dim(0));
+    assert!(kept_rows.abs().sum_dim_intlist(1, false, Kind::Float).min().double_value(&[]) > 0.0);
+    // Without CE nothing is removed.
+    let full = m.backbone().unwrap().forward(&z, &x, false, None, false);
+    assert!(full.removed.is_empty());
+    assert_eq!(full.kept.size(), [1, 256]);
+}
+
+#[test]
+fn head_maps_are_clamped_and_decode_in_range() {
+    let cfg = preset("tiny");
+    let mut m = OSTrack::new(&cfg, Parts::All, Device::Cpu);
+    m.randomize(5);
+    let (z, x) = random_crops(&cfg, 2);
+    let _g = tch::no_grad_guard();
+    let out = m.backbone().unwrap().forward(&z, &x, true, None, false);
+    let head = m.head().unwrap();
+    let maps = head.forward_t(&head.tokens_to_map(&out.tokens), false);
+    assert_eq!(maps.score.size(), [1, 1, 16, 16]);
+    assert_eq!(maps.size.size(), [1, 2, 16, 16]);
+    assert!(maps.score.min().double_value(&[]) >= 1e-4 - 1e-9 && maps.score.max().double_value(&[]) <= 1.0 - 1e-4 + 1e-9);
+    let (boxes, idx) = trackflow::model::decode_boxes(&maps.score, &maps.size, &maps.offset);
+    let i = idx.int64_value(&[0]);
+    assert_eq!(i, maps.score.flatten(0, -1).argmax(0, false).int64_value(&[]));
+    let cx = boxes.double_value(&[0, 0]);
+    let expect = ((i % 16) as f64 + maps.offset.double_value(&[0, 0, i / 16, i % 16])) / 16.0;
+    assert!((cx - expect).abs() < 1e-6, "cx {cx} vs {expect}");
+}
+
+#[test]
+fn random_weights_depend_only_on_seed_and_name() {
+    let cfg = preset("tiny");
+    let mut all = OSTrack::new(&cfg, Parts::All, Device::Cpu);
+    all.randomize(11);
+    let mut head = OSTrack::new(&cfg, Parts::Head, Device::Cpu);
+    head.randomize(11);
+    let a = all.vs.variables();
+    for (k, v) in head.vs.variables() {
+        assert!(a[&k].equal(&v), "{k} differs between a full and a head-only model");
+    }
+}
+
+#[test]
+fn weights_load_strictly_and_report_everything() {
+    let dir = TempDir::new("weights");
+    let cfg = preset("tiny");
+    let mut a = OSTrack::new(&cfg, Parts::All, Device::Cpu);
+    a.randomize(1);
+    let file = dir.path().join("tiny.safetensors");
+    a.save(&file).unwrap();
+    let mut b = OSTrack::new(&cfg, Parts::All, Device::Cpu);
+    b.load(&file).unwrap();
+    for (k, v) in a.vs.variables() {
+        assert!(b.vs.variables()[&k].equal(&v), "{k}");
+    }
+    // A checkpoint of another preset: every problem listed.
+    let mut other = cfg.clone();
+    other.model.depth = 2;
+    other.model.ce_loc = vec![1];
+    other.model.ce_keep_ratio = vec![0.7];
+    other.model.head_channels = 32;
+    let mut c = OSTrack::new(&other, Parts::All, Device::Cpu);
+    let err = format!("{:#}", c.load(&file).unwrap_err());
+    assert!(err.contains("unexpected") && err.contains("backbone.blocks.3.attn.qkv.weight"), "{err}");
+    assert!(err.contains("shape mismatch") && err.contains("box_head.conv1_ctr.0.weight"), "{err}");
+    // A truncated file is named as such.
+    let bytes = std::fs::read(&file).unwrap();
+    let cut = dir.path().join("cut.safetensors");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let err = format!("{:#}", b.load(&cut).unwrap_err());
+    assert!(err.contains("not a valid safetensors file"), "{err}");
+}
+
+/// The real presets build and run on the CPU (ViT-B/16, ~92.5 M parameters).
+#[test]
+fn vitb_presets_run_a_forward_pass() {
+    for (name, tokens, feat) in [("vitb_256_mae_ce_32x4_ep300", 64 + 256, 16), ("vitb_384_mae_ce_32x4_ep300", 144 + 576, 24)] {
+        let cfg = preset(name);
+        let m = OSTrack::new(&cfg, Parts::All, Device::Cpu);
+        let n: i64 = m.vs.trainable_variables().iter().map(|t| t.numel() as i64).sum();
+        // 92,518,533 upstream (cls_token and the MAE pos_embed included; BatchNorm statistics are buffers).
+        let expect = if cfg.data.search_size == 256 { 92_518_533 } else { 92_518_533 + 307_200 };
+        assert_eq!(n, expect, "{name} parameter count");
+        let (z, x) = random_crops(&cfg, 3);
+        let _g = tch::no_grad_guard();
+        let out = m.backbone().unwrap().forward(&z, &x, true, None, false);
+        assert_eq!(out.tokens.size(), [1, tokens, 768]);
+        let kept = out.kept.size()[1];
+        assert_eq!(kept, if feat == 16 { 89 } else { 199 }, "{name}: CE keeps 256→180→126→89 / 576→404→283→199");
+        let head = m.head().unwrap();
+        let maps = head.forward_t(&head.tokens_to_map(&out.tokens), false);
+        assert_eq!(maps.score.size(), [1, 1, feat, feat]);
+    }
+}

@@ -1,0 +1,8 @@
+//! The one integration-test binary (libtorch is linked once). Each module covers one area.
+
+mod common;
+mod dataflow;
+mod dataflows_e2e;
+mod model;
+mod tracker;
+mod wire;

@@ -1,0 +1,81 @@
+//! Tracking semantics that must match the reference: the crop, the Hann window, the clip, and
+//! the fused tracker on a synthetic sequence.
+
+use trackflow::tracker::crop::{Image, resize_linear, round_half_even, sample_target};
+use trackflow::tracker::{clip_box, hann2d, validate_init_box};
+
+fn ramp(w: usize, h: usize) -> Image {
+    let mut im = Image::zeros(w, h, 3);
+    for y in 0..h {
+        for x in 0..w {
+            for c in 0..3 {
+                im.data[(y * w + x) * 3 + c] = ((x * 7 + y * 13 + c * 50) % 256) as u8;
+            }
+        }
+    }
+    im
+}
+
+#[test]
+fn round_is_half_to_even_like_python() {
+    assert_eq!([0.5, 1.5, 2.5, -0.5, -1.5, 2.4, 2.6].map(round_half_even), [0.0, 2.0, 2.0, -0.0, -2.0, 2.0, 3.0]);
+}
+
+#[test]
+fn crop_geometry_and_zero_padding() {
+    let im = ramp(100, 80);
+    // sqrt(20·20)·2 = 40; x1 = round(50 + 10 − 20) = 40.
+    let r = sample_target(&im, [50.0, 30.0, 20.0, 20.0], 2.0, 40).unwrap();
+    assert_eq!((r.crop_size, r.resize_factor), (40.0, 1.0));
+    assert_eq!(r.patch.data[0..3], im.data[(20 * 100 + 40) * 3..(20 * 100 + 40) * 3 + 3], "top-left of the crop is image (40, 20)");
+    // A crop past the left edge is zero-padded there.
+    let r = sample_target(&im, [0.0, 30.0, 10.0, 10.0], 4.0, 40).unwrap();
+    assert_eq!(r.patch.data[(20 * 40) * 3], 0, "left padding is black");
+}
+
+#[test]
+fn crop_right_edge_off_by_one_is_kept() {
+    // A crop ending exactly at the right border loses the last real column to padding, as
+    // pytracking's x2_pad = x2 − W + 1 does.
+    let im = ramp(50, 50);
+    let r = sample_target(&im, [30.0, 15.0, 20.0, 20.0], 1.0, 20).unwrap();
+    let last_col: Vec<u8> = (0..20).map(|y| r.patch.data[(y * 20 + 19) * 3]).collect();
+    assert!(last_col.iter().all(|&v| v == 0), "the last column is padding: {last_col:?}");
+    let prev_col: Vec<u8> = (0..20).map(|y| r.patch.data[(y * 20 + 18) * 3]).collect();
+    assert!(prev_col.iter().any(|&v| v != 0));
+}
+
+#[test]
+fn degenerate_boxes_are_errors() {
+    let im = ramp(50, 50);
+    assert!(sample_target(&im, [10.0, 10.0, 0.0, 5.0], 2.0, 32).is_err());
+    assert!(validate_init_box([10.0, 10.0, 0.0, 5.0], 50, 50).unwrap_err().to_string().contains("zero or negative"));
+    assert!(validate_init_box([f64::NAN, 10.0, 5.0, 5.0], 50, 50).unwrap_err().to_string().contains("NaN"));
+    assert!(validate_init_box([60.0, 10.0, 5.0, 5.0], 50, 50).unwrap_err().to_string().contains("outside"));
+}
+
+#[test]
+fn resize_identity_and_exact_halving() {
+    let im = ramp(16, 16);
+    assert_eq!(resize_linear(&im, 16, 16), im);
+    let half = resize_linear(&im, 8, 8);
+    let p = |x: usize, y: usize| im.data[(y * 16 + x) * 3] as u32;
+    assert_eq!(half.data[0] as u32, (p(0, 0) + p(1, 0) + p(0, 1) + p(1, 1) + 2) >> 2);
+}
+
+#[test]
+fn hann_window_matches_upstream_values() {
+    let w = hann2d(16, tch::Device::Cpu);
+    let edge = w.double_value(&[0, 0]);
+    let h1 = 0.5 * (1.0 - (2.0 * std::f64::consts::PI / 17.0).cos());
+    assert!((edge - h1 * h1).abs() < 1e-6);
+    assert!((w.double_value(&[7, 8]) - 0.99146 * 0.99146).abs() < 1e-3);
+    assert!(w.min().double_value(&[]) > 0.0, "no zeros");
+}
+
+#[test]
+fn clip_keeps_ten_pixel_margin() {
+    assert_eq!(clip_box([-5.0, -5.0, 3.0, 3.0], 100.0, 200.0, 10.0), [0.0, 0.0, 10.0, 10.0]);
+    assert_eq!(clip_box([195.0, 50.0, 20.0, 20.0], 100.0, 200.0, 10.0), [190.0, 50.0, 10.0, 20.0]);
+    assert_eq!(clip_box([20.5, 30.25, 40.0, 10.0], 100.0, 200.0, 10.0), [20.5, 30.25, 40.0, 10.0]);
+}
