@@ -3,6 +3,7 @@
 mod common;
 mod dataflow;
 mod dataflows_e2e;
+mod golden;
 mod model;
 mod tracker;
 mod wire;

@@ -112,9 +112,10 @@ pub fn head_box(model: &OSTrack, features: &Tensor, geometry: &CropGeometry, win
     }
     let peak = score.flatten(0, -1).double_value(&[idx.int64_value(&[0])]);
     let search_size = model.cfg.data.search_size as f64;
-    // Upstream scales the float32 box by a Python float in float32, then continues in double.
-    let scale = (search_size / geometry.resize_factor) as f32;
-    let [cx, cy, w, h] = [v[0], v[1], v[2], v[3]].map(|x| (x * scale) as f64);
+    // Upstream computes `box * search_size / resize_factor` on a float32 tensor (two float32
+    // operations, left to right), then continues in double.
+    let (size32, factor32) = (search_size as f32, geometry.resize_factor as f32);
+    let [cx, cy, w, h] = [v[0], v[1], v[2], v[3]].map(|x| (x * size32 / factor32) as f64);
     let [px, py, pw, ph] = geometry.prev_box;
     let half = 0.5 * search_size / geometry.resize_factor;
     let cx_real = cx + (px + 0.5 * pw - half);

@@ -1,0 +1,183 @@
+"""Writes the golden data that tests/golden.rs compares trackflow against, using the official
+OSTrack code (botaoye/OSTrack) and OpenCV. Run once by a developer; the outputs are committed.
+
+    OSTRACK_REPO=/path/to/OSTrack PYTHONPATH=<site with timm, torchvision, easydict, opencv> \
+        .venv/bin/python tests/golden/generate_ostrack.py
+
+Used versions: torch 2.11.0 (the project's .venv), timm 1.0.15, torchvision 0.26.0,
+opencv-python-headless 4.11.0.86, OSTrack at commit 33b5e12.
+
+What it writes into tests/golden/ostrack/:
+  weights.safetensors  a small random-weight OSTrack (64 wide, 4 blocks, CE at blocks 1 and 2)
+                       with non-trivial LayerNorm/BatchNorm parameters, keys as upstream names them
+  io.safetensors       random template/search inputs and the network's outputs: score/size/offset
+                       maps, pred_boxes, the backbone tokens, and the CE-removed indices per layer,
+                       with CE on (keep 0.7) and off (keep 1.0)
+  crops.safetensors    sample_target crops (copyMakeBorder + cv.resize) of image.png for a set of
+                       boxes, borders included, with their resize factors
+  image.png            the image the crops are cut from
+  frames/*.png         a short synthetic sequence (lossless, so no JPEG decoder enters)
+  boxes.txt            the official tracker's state after every frame, full float64 precision
+"""
+import math
+import os
+import sys
+import types
+
+import cv2
+import numpy as np
+import torch
+from safetensors.torch import save_file
+
+OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "ostrack")
+
+
+def stub(name, **attrs):
+    """Modules the tracker imports for logging and visualisation only."""
+    mod = types.ModuleType(name)
+    mod.__path__ = []
+    mod.__dict__.update(attrs)
+    sys.modules[name] = mod
+
+
+for m in ["tensorboardX", "visdom", "visdom.server", "jpeg4py", "lmdb", "wandb", "matplotlib",
+          "matplotlib.pyplot", "lib.vis.visdom_cus", "lib.vis.plotting"]:
+    stub(m, SummaryWriter=object, Visdom=object)
+import collections.abc as _abc  # noqa: E402
+
+stub("torch._six", string_classes=(str, bytes), int_classes=int, container_abcs=_abc)
+# The tracker moves everything to CUDA; the golden data is made on the CPU.
+torch.Tensor.cuda = lambda self, *a, **k: self
+torch.nn.Module.cuda = lambda self, *a, **k: self
+
+sys.path.insert(0, os.environ["OSTRACK_REPO"])
+from lib.config.ostrack.config import cfg  # noqa: E402
+from lib.models.layers.head import CenterPredictor  # noqa: E402
+from lib.models.ostrack.ostrack import OSTrack  # noqa: E402
+from lib.models.ostrack.vit_ce import VisionTransformerCE  # noqa: E402
+from lib.test.tracker.ostrack import OSTrack as OSTrackTracker  # noqa: E402
+from lib.test.tracker.data_utils import Preprocessor  # noqa: E402
+from lib.test.utils.hann import hann2d  # noqa: E402
+from lib.train.data.processing_utils import sample_target  # noqa: E402
+from lib.utils.ce_utils import generate_mask_cond  # noqa: E402
+
+torch.set_num_threads(1)
+torch.manual_seed(20221023)
+np.random.seed(20221023)
+
+# --- the network -------------------------------------------------------------------------------
+cfg.MODEL.BACKBONE.STRIDE = 16
+cfg.MODEL.BACKBONE.CE_LOC = [1, 2]
+cfg.MODEL.BACKBONE.CE_KEEP_RATIO = [0.7, 0.7]
+cfg.MODEL.BACKBONE.CE_TEMPLATE_RANGE = "CTR_POINT"
+cfg.DATA.TEMPLATE.SIZE = 128
+cfg.DATA.SEARCH.SIZE = 256
+cfg.TEST.TEMPLATE_SIZE = 128
+cfg.TEST.SEARCH_SIZE = 256
+backbone = VisionTransformerCE(img_size=224, patch_size=16, embed_dim=64, depth=4, num_heads=4, mlp_ratio=4.0,
+                               qkv_bias=True, drop_path_rate=0.0, ce_loc=[1, 2], ce_keep_ratio=[0.7, 0.7])
+backbone.finetune_track(cfg=cfg, patch_start_index=1)
+head = CenterPredictor(inplanes=64, channel=64, feat_sz=16, stride=16)
+net = OSTrack(backbone, head, aux_loss=False, head_type="CENTER")
+with torch.no_grad():
+    for name, p in net.named_parameters():
+        # Larger weights than the default init so the maps are peaked and every parameter,
+        # norms included, matters.
+        if p.dim() == 1:
+            p.add_(0.2 * torch.randn_like(p))
+        else:
+            p.mul_(3.0)
+    # Keep predicted sizes near the previous box (sigmoid(-1.1) = 0.25 of a 4x crop) and offsets
+    # near the cell centre, so the tracked boxes stay inside the image instead of being clipped.
+    for tower, bias in [(head.conv5_size, -1.0986), (head.conv5_offset, 0.5)]:
+        tower.weight.mul_(0.05)
+        tower.bias.copy_(bias + 0.05 * torch.randn_like(tower.bias))
+    for name, b in net.named_buffers():
+        if name.endswith("running_mean"):
+            b.copy_(0.1 * torch.randn_like(b))
+        elif name.endswith("running_var"):
+            b.copy_(0.5 + torch.rand_like(b))
+net.eval()
+os.makedirs(os.path.join(OUT, "frames"), exist_ok=True)
+state = {k: v.detach().clone().contiguous() for k, v in net.state_dict().items() if "num_batches_tracked" not in k}
+save_file(state, os.path.join(OUT, "weights.safetensors"))
+
+# --- one forward pass --------------------------------------------------------------------------
+z = torch.randn(1, 3, 128, 128)
+x = torch.randn(1, 3, 256, 256)
+mask = generate_mask_cond(cfg, 1, "cpu", None)
+io = {"template": z, "search": x}
+with torch.no_grad():
+    for tag, keep in [("ce", None), ("noce", 1.0)]:
+        out = net(template=z, search=x, ce_template_mask=mask, ce_keep_rate=keep)
+        io[f"{tag}.score_map"] = out["score_map"]
+        io[f"{tag}.size_map"] = out["size_map"]
+        io[f"{tag}.offset_map"] = out["offset_map"]
+        io[f"{tag}.pred_boxes"] = out["pred_boxes"].view(-1, 4)
+        io[f"{tag}.tokens"] = out["backbone_feat"]
+        for i, r in enumerate(out["removed_indexes_s"]):
+            if r is not None:
+                io[f"{tag}.removed.{i}"] = r.to(torch.int64)
+save_file({k: v.contiguous() for k, v in io.items()}, os.path.join(OUT, "io.safetensors"))
+
+# --- crops -------------------------------------------------------------------------------------
+h, w = 83, 97
+yy, xx = np.mgrid[0:h, 0:w]
+image = np.stack([(xx * 7 + yy * 3) % 256, (xx * xx + yy * 5) % 256, (128 + 60 * np.sin(xx / 5.0) * np.cos(yy / 7.0))],
+                 axis=-1).astype(np.uint8)
+cv2.imwrite(os.path.join(OUT, "image.png"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+cases = [  # box, factor, output size
+    ([30.0, 20.0, 20.0, 15.0], 2.0, 128), ([30.0, 20.0, 20.0, 15.0], 4.0, 256),  # upscaling
+    ([0.0, 0.0, 12.0, 9.0], 4.0, 256), ([80.5, 70.25, 16.0, 12.0], 4.0, 256),  # past the borders
+    ([10.0, 10.0, 60.0, 50.0], 4.0, 64), ([5.0, 7.0, 80.0, 70.0], 2.0, 96),  # downscaling
+    ([40.0, 30.0, 16.0, 16.0], 4.0, 32),  # exact 2x: OpenCV's area path
+    ([33.3, 21.7, 7.1, 30.2], 5.0, 384), ([60.0, 5.0, 36.0, 20.0], 1.0, 27),
+    ([1.5, 2.5, 3.0, 4.0], 3.0, 17), ([47.0, 40.0, 2.0, 2.0], 2.0, 128),
+]
+crops = {}
+for i, (box, factor, size) in enumerate(cases):
+    patch, resize_factor, _ = sample_target(image, box, factor, output_sz=size)
+    crops[f"{i}.patch"] = torch.from_numpy(np.ascontiguousarray(patch))
+    crops[f"{i}.box"] = torch.tensor(box, dtype=torch.float64)
+    crops[f"{i}.factor_size"] = torch.tensor([factor, float(size), resize_factor], dtype=torch.float64)
+save_file(crops, os.path.join(OUT, "crops.safetensors"))
+
+# --- the tracker on a short sequence -----------------------------------------------------------
+n, fh, fw = 10, 240, 320
+bg = (np.random.rand(fh // 8, fw // 8, 3) * 255).astype(np.uint8)
+bg = cv2.resize(bg, (fw, fh), interpolation=cv2.INTER_CUBIC)
+obj = (np.random.rand(6, 6, 3) * 255).astype(np.uint8)
+obj = cv2.resize(obj, (30, 24), interpolation=cv2.INTER_NEAREST)
+truth = []
+for t in range(n):
+    frame = bg.copy()
+    ox, oy = 120 + 6 * t, 100 + 3 * t
+    frame[oy:oy + 24, ox:ox + 30] = obj
+    cv2.imwrite(os.path.join(OUT, "frames", f"{t + 1:08d}.png"), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    truth.append([float(ox), float(oy), 30.0, 24.0])
+with open(os.path.join(OUT, "frames", "groundtruth.txt"), "w") as f:
+    for b in truth:
+        f.write(",".join(f"{v:.1f}" for v in b) + "\n")
+
+tracker = OSTrackTracker.__new__(OSTrackTracker)
+tracker.params = types.SimpleNamespace(template_factor=2.0, template_size=128, search_factor=4.0, search_size=256,
+                                       debug=False, save_all_boxes=False)
+tracker.cfg = cfg
+tracker.network = net
+tracker.preprocessor = Preprocessor()
+tracker.feat_sz = 16
+tracker.output_window = hann2d(torch.tensor([16, 16]).long(), centered=True)
+tracker.debug = False
+tracker.save_all_boxes = False
+states = []
+for t in range(n):
+    im = cv2.cvtColor(cv2.imread(os.path.join(OUT, "frames", f"{t + 1:08d}.png")), cv2.COLOR_BGR2RGB)
+    if t == 0:
+        tracker.initialize(im, {"init_bbox": truth[0]})
+        states.append(list(truth[0]))
+    else:
+        states.append(list(tracker.track(im)["target_bbox"]))
+with open(os.path.join(OUT, "boxes.txt"), "w") as f:
+    for s in states:
+        f.write(" ".join(repr(float(v)) for v in s) + "\n")
+print("wrote", OUT, "boxes:", states[-1])
