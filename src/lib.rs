@@ -4,6 +4,7 @@
 //!
 //! The same library serves the fused path (`trackflow track`) and every node of the dataflows.
 
+pub mod bench;
 pub mod cuda;
 pub mod dataflow;
 pub mod fsutil;
@@ -12,6 +13,7 @@ pub mod launch;
 pub mod model;
 pub mod nodes;
 pub mod paths;
+pub mod python;
 pub mod results;
 pub mod sequence;
 pub mod synth;

@@ -140,11 +140,56 @@ enum Cmd {
         #[arg(long, default_value = "synth")]
         prefix: String,
     },
+    /// Convert an official checkpoint to safetensors (`ostrack`: OSTrack_ep0300.pth.tar;
+    /// `mae`: mae_pretrain_vit_base.pth as a backbone initialisation for training).
+    Convert {
+        /// `ostrack` or `mae`.
+        #[arg(value_parser = ["ostrack", "mae"])]
+        kind: String,
+        /// The checkpoint.
+        input: PathBuf,
+        /// The preset the weights are for (checked by loading them).
+        #[arg(long, default_value = "vitb_256_mae_ce_32x4_ep300")]
+        config: String,
+        /// Output file (default: the input's name with .safetensors).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+    /// Benchmarks that print numbers.
+    Bench {
+        #[command(subcommand)]
+        what: BenchCmd,
+    },
     /// The `dora` launcher setup installs: `.kdl` arguments are translated, the rest is passed on.
     #[command(hide = true)]
     Dora {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCmd {
+    /// ms per forward and fps per preset, next to PyTorch eager with the same weights.
+    Model {
+        /// Presets (comma-separated).
+        #[arg(long, default_value = "tiny,vitb_256_mae_ce_32x4_ep300,vitb_384_mae_ce_32x4_ep300")]
+        presets: String,
+        /// Devices (comma-separated): cpu, cuda, cuda:N, auto.
+        #[arg(long, default_value = "auto")]
+        devices: String,
+        /// Precisions (comma-separated): fp32, fp16, bf16 (the last two on GPU only).
+        #[arg(long, default_value = "fp32")]
+        precisions: String,
+        /// Timed iterations.
+        #[arg(long, default_value_t = 20)]
+        iters: usize,
+        /// Untimed warm-up iterations.
+        #[arg(long, default_value_t = 3)]
+        warmup: usize,
+        /// CPU threads for both (default: all cores).
+        #[arg(long)]
+        threads: Option<usize>,
     },
 }
 
@@ -239,8 +284,58 @@ fn dispatch(cmd: Cmd) -> Result<ExitCode> {
             println!("wrote {} sequence(s) of {frames} frames to {}", names.len(), out.display());
             Ok(ExitCode::SUCCESS)
         }
+        Cmd::Convert { kind, input, config, output } => {
+            convert(&kind, &input, &config, output)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Bench { what: BenchCmd::Model { presets, devices, precisions, iters, warmup, threads } } => {
+            let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+            let mut rows = Vec::new();
+            for preset in presets.split(',') {
+                let path = trackflow::dataflow::resolve_config(preset.trim(), Path::new(".")).map_err(|e| anyhow::anyhow!("preset `{preset}`: {e}"))?;
+                for device in devices.split(',') {
+                    for precision in precisions.split(',') {
+                        eprintln!("benchmarking {preset} on {device} ({precision}, {threads} threads)...");
+                        rows.push(trackflow::bench::model_row(Path::new(&path), device.trim(), precision.trim(), iters, warmup, threads)?);
+                    }
+                }
+            }
+            trackflow::bench::print_model_rows(&rows);
+            Ok(ExitCode::SUCCESS)
+        }
         Cmd::Dora { args } => Ok(status_code(launch::launcher(&args)?)),
     }
+}
+
+/// Converts with python/convert_ostrack.py, then proves the result loads into the preset.
+fn convert(kind: &str, input: &Path, config: &str, output: Option<PathBuf>) -> Result<()> {
+    use trackflow::model::{Config, OSTrack, Parts};
+    if !input.is_file() {
+        bail!("{} does not exist", input.display());
+    }
+    let cfg_path = trackflow::dataflow::resolve_config(config, Path::new(".")).map_err(|e| anyhow::anyhow!("config `{config}`: {e}"))?;
+    let cfg = Config::load(Path::new(&cfg_path)).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let output = output.unwrap_or_else(|| {
+        let name = input.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let stem = name.trim_end_matches(".tar").trim_end_matches(".pth").trim_end_matches(".pt");
+        input.with_file_name(format!("{stem}.safetensors"))
+    });
+    let mut args = vec![kind.to_string(), input.display().to_string(), output.display().to_string()];
+    if kind == "mae" {
+        args.extend([cfg.data.template_size, cfg.data.search_size, cfg.model.patch_size].map(|v| v.to_string()));
+    }
+    let report = trackflow::python::run("convert_ostrack.py", &args)?;
+    eprintln!("converted: {report}");
+    if kind == "ostrack" {
+        let mut model = OSTrack::new(&cfg, Parts::All, tch::Device::Cpu);
+        model.load(&output).with_context(|| format!("{} was written but does not load into `{config}`", output.display()))?;
+        println!("{}: loads into `{config}`", output.display());
+    } else {
+        let mut model = OSTrack::new(&cfg, Parts::Backbone, tch::Device::Cpu);
+        model.load(&output).with_context(|| format!("{} was written but does not fit the backbone of `{config}`", output.display()))?;
+        println!("{}: backbone initialisation for `{config}` (position embeddings resized to {}x{} and {}x{})", output.display(), cfg.template_feat(), cfg.template_feat(), cfg.search_feat(), cfg.search_feat());
+    }
+    Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -24,6 +24,7 @@ fn presets_parse_with_upstream_numbers() {
     assert_eq!(g.train.datasets, ["GOT10K_train_full"]);
     preset("vitb_384_mae_ce_32x4_got10k_ep100");
     preset("tiny");
+    assert_eq!(preset("small").model.embed_dim, 192);
 }
 
 #[test]
@@ -139,6 +140,17 @@ fn weights_load_strictly_and_report_everything() {
     std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
     let err = format!("{:#}", b.load(&cut).unwrap_err());
     assert!(err.contains("not a valid safetensors file"), "{err}");
+}
+
+#[test]
+fn unusable_cuda_is_a_clear_error() {
+    if matches!(trackflow::cuda::probe(std::time::Duration::from_secs(30)), Ok(trackflow::cuda::CudaState::Absent)) {
+        let err = trackflow::model::parse_device("cuda:0").unwrap_err().to_string();
+        assert!(err.contains("CUDA is not usable here"), "{err}");
+        assert_eq!(trackflow::model::parse_device("auto").unwrap(), Device::Cpu);
+    }
+    assert!(trackflow::model::parse_device("gpu0").is_err());
+    assert!(trackflow::model::parse_precision("fp16", Device::Cpu).unwrap_err().to_string().contains("for GPUs"));
 }
 
 /// The real presets build and run on the CPU (ViT-B/16, ~92.5 M parameters).

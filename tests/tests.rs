@@ -1,6 +1,7 @@
 //! The one integration-test binary (libtorch is linked once). Each module covers one area.
 
 mod common;
+mod convert;
 mod dataflow;
 mod dataflows_e2e;
 mod golden;

@@ -20,7 +20,7 @@ use kdl::{KdlDocument, KdlNode, KdlValue};
 use crate::dataflow::{Problem, Problems, SourceFile};
 
 /// The network's shape (OSTrack `MODEL.*`).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct ModelConfig {
     /// Token width (768 for ViT-B).
     pub embed_dim: i64,
@@ -45,7 +45,7 @@ pub struct ModelConfig {
 }
 
 /// Crop geometry (OSTrack `DATA.TEMPLATE/SEARCH.*`, `TEST.*`).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct DataConfig {
     /// Template crop side in pixels (128).
     pub template_size: i64,
@@ -62,7 +62,7 @@ pub struct DataConfig {
 }
 
 /// Training recipe (OSTrack `TRAIN.*`).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct TrainConfig {
     /// Learning rate of the head (4e-4).
     pub lr: f64,
@@ -97,7 +97,7 @@ pub struct TrainConfig {
 }
 
 /// A whole experiment config.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Config {
     /// Name (file stem), e.g. `vitb_256_mae_ce_32x4_ep300`.
     pub name: String,

@@ -177,12 +177,21 @@ fn fnv1a(s: &str) -> u64 {
 
 /// Parses a device name: `auto` (CUDA when usable, else CPU), `cpu`, `cuda`, `cuda:N`.
 ///
-/// A CUDA device that is asked for but unusable is an error right away, never a hang.
+/// A CUDA device that is asked for but unusable is an error within seconds, never a hang
+/// (see [`crate::cuda::probe`]).
 pub fn parse_device(name: &str) -> Result<Device> {
-    crate::cuda::ensure_loaded();
+    use crate::cuda::{CudaState, probe};
+    let deadline = std::time::Duration::from_secs(30);
     match name {
         "cpu" => Ok(Device::Cpu),
-        "auto" => Ok(if tch::Cuda::is_available() { Device::Cuda(0) } else { Device::Cpu }),
+        "auto" => Ok(match probe(deadline) {
+            Ok(CudaState::Usable(_)) => Device::Cuda(0),
+            Ok(CudaState::Absent) => Device::Cpu,
+            Err(e) => {
+                eprintln!("warning: {e:#}; using the CPU");
+                Device::Cpu
+            }
+        }),
         other => {
             let idx = match other.strip_prefix("cuda") {
                 Some("") => 0,
@@ -192,14 +201,13 @@ pub fn parse_device(name: &str) -> Result<Device> {
                     .with_context(|| format!("bad device `{other}`: write cpu, auto, cuda or cuda:N"))?,
                 None => bail!("bad device `{other}`: write cpu, auto, cuda or cuda:N"),
             };
-            if !tch::Cuda::is_available() {
-                bail!("device `{other}` asked for, but CUDA is not usable here (no GPU, no driver, or libtorch without CUDA); use device=\"cpu\" or \"auto\"");
+            match probe(deadline)? {
+                CudaState::Absent => bail!(
+                    "device `{other}` asked for, but CUDA is not usable here (no GPU, no driver, or libtorch without CUDA); use device=\"cpu\" or \"auto\""
+                ),
+                CudaState::Usable(n) if idx >= n => bail!("device `{other}` asked for, but only {n} CUDA device(s) are visible"),
+                CudaState::Usable(_) => Ok(Device::Cuda(idx)),
             }
-            let n = tch::Cuda::device_count() as usize;
-            if idx >= n {
-                bail!("device `{other}` asked for, but only {n} CUDA device(s) are visible");
-            }
-            Ok(Device::Cuda(idx))
         }
     }
 }

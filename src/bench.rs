@@ -1,0 +1,129 @@
+//! Benchmarks that print numbers (never timed tests): the model forward against PyTorch eager
+//! running the same weights in the same command.
+
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::Result;
+use tch::{Device, Kind, Tensor};
+
+use crate::model::{Config, OSTrack, Parts, parse_device, parse_precision};
+
+/// One benchmark row.
+#[derive(Debug, Clone)]
+pub struct ModelRow {
+    /// Preset name.
+    pub preset: String,
+    /// Device it ran on.
+    pub device: String,
+    /// Precision.
+    pub precision: String,
+    /// trackflow: median ms of `template + search → maps` (what upstream runs per frame).
+    pub full_ms: f64,
+    /// trackflow: median ms with the template tokens cached (what the tracker runs per frame).
+    pub cached_ms: f64,
+    /// PyTorch eager: median ms of `model(template, search)`.
+    pub torch_ms: f64,
+}
+
+impl ModelRow {
+    /// PyTorch time / trackflow time (above 1: trackflow is faster).
+    pub fn ratio(&self) -> f64 {
+        self.torch_ms / self.full_ms
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn sync(device: Device) {
+    if let Device::Cuda(i) = device {
+        tch::Cuda::synchronize(i as i64);
+    }
+}
+
+/// Times one preset on one device, trackflow then PyTorch, with the same random weights.
+pub fn model_row(cfg_path: &Path, device: &str, precision: &str, iters: usize, warmup: usize, threads: usize) -> Result<ModelRow> {
+    let cfg = Config::load(cfg_path).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let dev = parse_device(device)?;
+    let kind = parse_precision(precision, dev)?;
+    tch::set_num_threads(threads as i32);
+    let mut model = OSTrack::new(&cfg, Parts::All, dev);
+    model.randomize(0);
+    let weights = std::env::temp_dir().join(format!("trackflow-bench-{}-{}.safetensors", cfg.name, std::process::id()));
+    model.save(&weights)?;
+    if kind != Kind::Float {
+        model.set_kind(kind);
+    }
+    let d = &cfg.data;
+    let z = Tensor::randn([1, 3, d.template_size, d.template_size], (kind, dev));
+    let x = Tensor::randn([1, 3, d.search_size, d.search_size], (kind, dev));
+    let backbone = model.backbone()?;
+    let head = model.head()?;
+    let _g = tch::no_grad_guard();
+    let full = || {
+        let out = backbone.forward(&z, &x, true, None, false);
+        let maps = head.forward_t(&head.tokens_to_map(&out.tokens), false);
+        sync(dev);
+        maps
+    };
+    let z_tokens = backbone.embed_template(&z);
+    let cached = || {
+        let out = backbone.forward_tokens(&z_tokens, &x, true, None, false);
+        let maps = head.forward_t(&head.tokens_to_map(&out.tokens), false);
+        sync(dev);
+        maps
+    };
+    let args = serde_json::json!({
+        "config": cfg, "weights": weights, "device": match dev { Device::Cuda(i) => format!("cuda:{i}"), _ => "cpu".into() },
+        "precision": precision, "threads": threads,
+    });
+    let mut torch = crate::python::Server::start("ostrack_torch.py", &args.to_string())?;
+    let _ = std::fs::remove_file(&weights);
+    // Rounds alternate between trackflow and PyTorch so both see the same machine load.
+    let (mut full_t, mut cached_t, mut torch_t) = (Vec::new(), Vec::new(), Vec::new());
+    let per_round = 5.min(iters.max(1));
+    let rounds = iters.div_ceil(per_round);
+    let time = |f: &dyn Fn() -> crate::model::HeadMaps, n: usize, out: &mut Vec<f64>| {
+        for _ in 0..n {
+            let t = Instant::now();
+            f();
+            out.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+    };
+    let mut scratch = Vec::new();
+    time(&full, warmup, &mut scratch);
+    time(&cached, warmup, &mut scratch);
+    torch.times(warmup)?;
+    for _ in 0..rounds {
+        time(&full, per_round, &mut full_t);
+        torch_t.extend(torch.times(per_round)?);
+        time(&cached, per_round, &mut cached_t);
+    }
+    let (full_ms, cached_ms, torch_ms) = (median(full_t), median(cached_t), median(torch_t));
+    Ok(ModelRow {
+        preset: cfg.name.clone(),
+        device: format!("{dev:?}"),
+        precision: precision.into(),
+        full_ms,
+        cached_ms,
+        torch_ms,
+    })
+}
+
+/// Prints rows as a table.
+pub fn print_model_rows(rows: &[ModelRow]) {
+    println!(
+        "{:<36} {:<8} {:<5} {:>14} {:>9} {:>16} {:>14} {:>9} {:>12}",
+        "preset", "device", "prec", "trackflow ms", "fps", "cached-tmpl ms", "pytorch ms", "fps", "speed ratio"
+    );
+    for r in rows {
+        println!(
+            "{:<36} {:<8} {:<5} {:>14.2} {:>9.1} {:>16.2} {:>14.2} {:>9.1} {:>11.2}x",
+            r.preset, r.device, r.precision, r.full_ms, 1e3 / r.full_ms, r.cached_ms, r.torch_ms, 1e3 / r.torch_ms, r.ratio()
+        );
+    }
+    println!("(median of the timed iterations; speed ratio = pytorch ms / trackflow ms, same weights, same threads)");
+}
