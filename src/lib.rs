@@ -7,6 +7,7 @@
 pub mod bench;
 pub mod cuda;
 pub mod dataflow;
+pub mod draw;
 pub mod fsutil;
 pub mod graph;
 pub mod launch;
@@ -18,4 +19,5 @@ pub mod results;
 pub mod sequence;
 pub mod synth;
 pub mod tracker;
+pub mod video;
 pub mod wire;

@@ -113,6 +113,9 @@ enum Cmd {
         /// Track only the first N frames of each sequence.
         #[arg(long, default_value_t = 0)]
         max_frames: usize,
+        /// Init box `x,y,w,h` (required for videos; overrides the ground truth).
+        #[arg(long)]
+        init_box: Option<String>,
     },
     /// Write synthetic sequences (GOT-10k layout) with exact ground truth.
     Synth {
@@ -274,8 +277,9 @@ fn dispatch(cmd: Cmd) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Track { sequence, config, weights, seed, device, precision, no_ce, no_hann, out, max_frames } => {
-            track(&sequence, &config, weights.as_deref(), seed, &device, &precision, !no_ce, !no_hann, &out, max_frames)?;
+        Cmd::Track { sequence, config, weights, seed, device, precision, no_ce, no_hann, out, max_frames, init_box } => {
+            let init_box = init_box.as_deref().map(trackflow::nodes::source::parse_box).transpose()?;
+            track(&sequence, &config, weights.as_deref(), seed, &device, &precision, !no_ce, !no_hann, &out, max_frames, init_box)?;
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Synth { out, sequences, frames, width, height, seed, no_occlusion, prefix } => {
@@ -339,10 +343,22 @@ fn convert(kind: &str, input: &Path, config: &str, output: Option<PathBuf>) -> R
 }
 
 #[allow(clippy::too_many_arguments)]
-fn track(seq_path: &Path, config: &str, weights: Option<&Path>, seed: i64, device: &str, precision: &str, ce: bool, hann: bool, out: &Path, max_frames: usize) -> Result<()> {
+fn track(
+    seq_path: &Path,
+    config: &str,
+    weights: Option<&Path>,
+    seed: i64,
+    device: &str,
+    precision: &str,
+    ce: bool,
+    hann: bool,
+    out: &Path,
+    max_frames: usize,
+    init_box: Option<[f64; 4]>,
+) -> Result<()> {
     use trackflow::model::{Config, OSTrack, Parts, parse_device, parse_precision};
     use trackflow::results::{Delimiter, SequenceResult, write_sequence};
-    use trackflow::sequence::{Layout, discover, load_frame};
+    use trackflow::sequence::{Layout, discover};
     use trackflow::tracker::{TrackOptions, Tracker};
 
     let cfg_path = trackflow::dataflow::resolve_config(config, Path::new(".")).map_err(|e| anyhow::anyhow!("config `{config}`: {e}"))?;
@@ -363,16 +379,19 @@ fn track(seq_path: &Path, config: &str, weights: Option<&Path>, seed: i64, devic
     let mut tracker = Tracker::new(model, TrackOptions { ce, hann }, kind);
     let seqs = discover(seq_path, Layout::Auto)?;
     for seq in seqs {
-        let n = if max_frames > 0 { seq.frames.len().min(max_frames) } else { seq.frames.len() };
+        let n = if max_frames > 0 { seq.len().min(max_frames) } else { seq.len() };
         let bar = indicatif::ProgressBar::new(n as u64).with_message(seq.name.clone());
         bar.set_style(indicatif::ProgressStyle::with_template("{msg:>16} [{bar:30}] {pos}/{len} frames {per_sec} eta {eta}").expect("valid template").progress_chars("=> "));
         let mut r = SequenceResult::default();
         let result = (|| -> Result<()> {
-            for (i, f) in seq.frames.iter().take(n).enumerate() {
-                let im = load_frame(f)?;
+            for (i, im) in seq.reader()?.take(n).enumerate() {
+                let im = im?;
                 let t = std::time::Instant::now();
                 let b = if i == 0 {
-                    let b = seq.init_box()?;
+                    let b = match init_box {
+                        Some(b) => b,
+                        None => seq.init_box()?,
+                    };
                     tracker.initialize(&im, b).with_context(|| format!("{}: frame 0", seq.name))?;
                     b
                 } else {

@@ -1,35 +1,120 @@
-//! Image sequences on disk in the layouts users have: OTB (`img/` + `groundtruth_rect.txt`,
-//! frame range from `cfg.json`), GOT-10k (`00000001.jpg` + `groundtruth.txt`), LaSOT (`img/` +
-//! `groundtruth.txt`), and a plain folder of frames with a `groundtruth.txt`. A folder holding
-//! several such sequences is read as a dataset.
+//! Sequences in the layouts users have, read from what is actually on disk:
+//!
+//! | layout | frames | ground truth |
+//! |---|---|---|
+//! | OTB | `img/0001.jpg`…, range from `cfg.json` when present | `groundtruth_rect.txt` |
+//! | GOT-10k | `00000001.jpg`… | `groundtruth.txt` (test: first row only) |
+//! | LaSOT | `<class>/<class>-N/img/00000001.jpg`… | `groundtruth.txt` |
+//! | TrackingNet | `<chunk>/frames/<seq>/0.jpg`… (numeric order) | `<chunk>/anno/<seq>.txt` |
+//! | folder | `*.jpg`/`*.png` (name order) | `groundtruth.txt` |
+//! | video | an `.mp4`/`.avi`/`.mkv`/… file, decoded by FFmpeg | the `init-box` parameter |
+//!
+//! A folder holding sequences (or class folders of sequences, as LaSOT) is read as a dataset.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
 use crate::tracker::Image;
+use crate::video::{VideoReader, is_video};
 
-/// One sequence: its frames in order and its ground truth (possibly only the first row).
+/// Where a sequence's frames come from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Frames {
+    /// Image files, in order.
+    Files(Vec<PathBuf>),
+    /// A video file and how many of its frames to read.
+    Video {
+        /// The file.
+        path: PathBuf,
+        /// Frames to read.
+        count: usize,
+    },
+}
+
+/// One sequence: its frames and its ground truth (possibly only the first row, or none).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sequence {
     /// Name, used for result files.
     pub name: String,
-    /// Frame files in order.
-    pub frames: Vec<PathBuf>,
-    /// Ground-truth boxes `[x, y, w, h]`, one per annotated frame (GOT-10k test: frame 0 only).
+    /// The frames.
+    pub frames: Frames,
+    /// Ground-truth boxes `[x, y, w, h]`, one per annotated frame.
     pub ground_truth: Vec<[f64; 4]>,
-    /// The file the ground truth came from.
-    pub gt_path: PathBuf,
+    /// The file the ground truth came from (none for videos).
+    pub gt_path: Option<PathBuf>,
 }
 
 impl Sequence {
+    /// Number of frames.
+    pub fn len(&self) -> usize {
+        match &self.frames {
+            Frames::Files(f) => f.len(),
+            Frames::Video { count, .. } => *count,
+        }
+    }
+
+    /// Whether the sequence has no frames.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Keeps only the first `n` frames.
+    pub fn truncate(&mut self, n: usize) {
+        match &mut self.frames {
+            Frames::Files(f) => f.truncate(n),
+            Frames::Video { count, .. } => *count = (*count).min(n),
+        }
+    }
+
     /// The box to start tracking from: the first ground-truth row.
     pub fn init_box(&self) -> Result<[f64; 4]> {
-        let b = *self.ground_truth.first().with_context(|| format!("{}: the ground truth is empty", self.gt_path.display()))?;
+        let gt = self.gt_path.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| self.name.clone());
+        let b = *self.ground_truth.first().with_context(|| format!("{gt}: no ground truth to start from (give the init box as a parameter)"))?;
         if b.iter().any(|v| !v.is_finite()) {
-            bail!("{}:1: the init box {b:?} contains NaN", self.gt_path.display());
+            bail!("{gt}:1: the init box {b:?} contains NaN");
         }
         Ok(b)
+    }
+
+    /// Decodes the frames in order.
+    pub fn reader(&self) -> Result<FrameReader> {
+        Ok(match &self.frames {
+            Frames::Files(f) => FrameReader::Files(f.clone().into_iter()),
+            Frames::Video { path, count } => FrameReader::Video(VideoReader::open(path)?, *count),
+        })
+    }
+
+    /// Every frame file that does not exist (videos: none).
+    pub fn missing_frames(&self) -> Vec<PathBuf> {
+        match &self.frames {
+            Frames::Files(f) => f.iter().filter(|p| !p.is_file()).cloned().collect(),
+            Frames::Video { .. } => Vec::new(),
+        }
+    }
+}
+
+/// Decoded frames of a sequence, in order.
+pub enum FrameReader {
+    /// Image files.
+    Files(std::vec::IntoIter<PathBuf>),
+    /// A video and the number of frames left to read.
+    Video(VideoReader, usize),
+}
+
+impl Iterator for FrameReader {
+    type Item = Result<Image>;
+    fn next(&mut self) -> Option<Result<Image>> {
+        match self {
+            Self::Files(it) => it.next().map(|p| load_frame(&p)),
+            Self::Video(v, left) => {
+                if *left == 0 {
+                    return None;
+                }
+                *left -= 1;
+                v.next_frame()
+            }
+        }
     }
 }
 
@@ -44,20 +129,23 @@ pub enum Layout {
     Got10k,
     /// LaSOT.
     Lasot,
+    /// TrackingNet.
+    TrackingNet,
     /// A plain folder of frames with `groundtruth.txt`.
     Folder,
 }
 
 impl Layout {
-    /// Parses a layout name (`auto`, `otb`, `got10k`, `lasot`, `folder`; `uav`, `nfs` and
-    /// `trackingnet` are read as folders until their readers land).
+    /// Parses a layout name (`auto`, `otb`, `got10k`, `lasot`, `trackingnet`, `folder`; `uav`
+    /// and `nfs` are read as folders until their frame-range tables land).
     pub fn parse(s: &str) -> Result<Self> {
         Ok(match s {
             "auto" => Self::Auto,
             "otb" => Self::Otb,
             "got10k" => Self::Got10k,
             "lasot" => Self::Lasot,
-            "folder" | "uav" | "nfs" | "trackingnet" => Self::Folder,
+            "trackingnet" => Self::TrackingNet,
+            "folder" | "uav" | "nfs" => Self::Folder,
             other => bail!("unknown sequence layout `{other}`"),
         })
     }
@@ -65,31 +153,89 @@ impl Layout {
 
 const GT_NAMES: [&str; 2] = ["groundtruth_rect.txt", "groundtruth.txt"];
 
-/// Reads one sequence folder, or every sequence folder inside a dataset folder (sorted by name).
+/// Reads a sequence, a video, or every sequence of a dataset folder (sorted by name).
 pub fn discover(path: &Path, layout: Layout) -> Result<Vec<Sequence>> {
     if !path.exists() {
         bail!("{} does not exist", path.display());
     }
+    if is_video(path) {
+        let info = crate::video::probe(path)?;
+        let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "video".into());
+        return Ok(vec![Sequence { name, frames: Frames::Video { path: path.to_path_buf(), count: info.frames }, ground_truth: vec![], gt_path: None }]);
+    }
     if !path.is_dir() {
-        bail!("{} is not a folder (video files are read by the video source)", path.display());
+        bail!("{} is neither a folder nor a video file ({})", path.display(), crate::video::VIDEO_EXTENSIONS.join(", "));
+    }
+    if layout == Layout::TrackingNet || path.join("frames").is_dir() && path.join("anno").is_dir() || has_trackingnet_chunks(path) {
+        return trackingnet(path);
     }
     if is_sequence_dir(path) {
         return Ok(vec![read_sequence(path, layout)?]);
     }
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(path)
-        .with_context(|| format!("cannot list {}", path.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_dir() && is_sequence_dir(p))
-        .collect();
-    dirs.sort();
+    // Sequence folders one or two levels down (LaSOT groups them by class).
+    let mut dirs = Vec::new();
+    for d in subdirs(path)? {
+        if is_sequence_dir(&d) {
+            dirs.push(d);
+        } else {
+            dirs.extend(subdirs(&d)?.into_iter().filter(|s| is_sequence_dir(s)));
+        }
+    }
+    dirs.sort_by_key(|d| d.file_name().map(|n| n.to_os_string()));
     if dirs.is_empty() {
-        bail!("{} holds no sequence: expected frames with a groundtruth.txt (or groundtruth_rect.txt), or folders of them", path.display());
+        bail!("{} holds no sequence: expected frames with a groundtruth.txt (or groundtruth_rect.txt), folders of them, or a video file", path.display());
     }
     dirs.iter().map(|d| read_sequence(d, layout)).collect()
 }
 
+fn subdirs(p: &Path) -> Result<Vec<PathBuf>> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(p)
+        .with_context(|| format!("cannot list {}", p.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_dir())
+        .collect();
+    v.sort();
+    Ok(v)
+}
+
 fn is_sequence_dir(p: &Path) -> bool {
     GT_NAMES.iter().any(|g| p.join(g).is_file())
+}
+
+fn has_trackingnet_chunks(p: &Path) -> bool {
+    p.join("TEST/frames").is_dir() || p.join("TRAIN_0/frames").is_dir()
+}
+
+/// TrackingNet: a chunk (`frames/`, `anno/`) or the root holding chunks (`TEST`, `TRAIN_i`).
+fn trackingnet(path: &Path) -> Result<Vec<Sequence>> {
+    let chunks: Vec<PathBuf> = if path.join("frames").is_dir() {
+        vec![path.to_path_buf()]
+    } else {
+        subdirs(path)?.into_iter().filter(|c| c.join("frames").is_dir() && c.join("anno").is_dir()).collect()
+    };
+    let mut seqs = Vec::new();
+    for chunk in chunks {
+        for anno in std::fs::read_dir(chunk.join("anno")).with_context(|| format!("cannot list {}/anno", chunk.display()))? {
+            let anno = anno?.path();
+            if anno.extension().is_none_or(|e| e != "txt") {
+                continue;
+            }
+            let name = anno.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+            let dir = chunk.join("frames").join(&name);
+            let mut frames: Vec<(u64, PathBuf)> = std::fs::read_dir(&dir)
+                .with_context(|| format!("{}: annotation without frames folder {}", anno.display(), dir.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter_map(|p| p.file_stem().and_then(|s| s.to_str()).and_then(|s| s.parse::<u64>().ok()).map(|i| (i, p)))
+                .collect();
+            frames.sort();
+            seqs.push(Sequence { name, frames: Frames::Files(frames.into_iter().map(|(_, p)| p).collect()), ground_truth: read_boxes(&anno)?, gt_path: Some(anno) });
+        }
+    }
+    seqs.sort_by(|a, b| a.name.cmp(&b.name));
+    if seqs.is_empty() {
+        bail!("{}: no TrackingNet annotations (anno/*.txt) found", path.display());
+    }
+    Ok(seqs)
 }
 
 /// Reads one sequence folder.
@@ -99,15 +245,11 @@ pub fn read_sequence(dir: &Path, layout: Layout) -> Result<Sequence> {
     let ground_truth = read_boxes(&gt_path)?;
     let img_dir = if dir.join("img").is_dir() { dir.join("img") } else { dir.to_path_buf() };
     let cfg = dir.join("cfg.json");
-    let frames = if (layout == Layout::Otb || layout == Layout::Auto) && cfg.is_file() {
-        otb_frames(&cfg, &img_dir)?
-    } else {
-        list_images(&img_dir)?
-    };
+    let frames = if matches!(layout, Layout::Otb | Layout::Auto) && cfg.is_file() { otb_frames(&cfg, &img_dir)? } else { list_images(&img_dir)? };
     if frames.is_empty() {
         bail!("{}: no .jpg or .png frames", img_dir.display());
     }
-    Ok(Sequence { name, frames, ground_truth, gt_path })
+    Ok(Sequence { name, frames: Frames::Files(frames), ground_truth, gt_path: Some(gt_path) })
 }
 
 /// OTB's `cfg.json`: frames `startFrame..=endFrame` named with `nz` digits and `ext`.
@@ -130,8 +272,8 @@ fn list_images(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(v)
 }
 
-/// Reads a box file: one `x,y,w,h` row per line, separated by commas, tabs or spaces.
-/// A malformed row is an error naming the file and line.
+/// Reads a box file: one `x,y,w,h` row per line, separated by commas, tabs or spaces. `NaN`
+/// rows are kept (absent targets); a malformed row is an error naming the file and line.
 pub fn read_boxes(path: &Path) -> Result<Vec<[f64; 4]>> {
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let mut out = Vec::new();

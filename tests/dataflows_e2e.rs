@@ -109,3 +109,73 @@ fn graph_draws_svg() {
     assert!(s.contains("<svg") && s.contains("backbone"));
     assert!(s.contains("stroke-dasharray"), "feedback edges are dashed");
 }
+
+/// Writes frames of a synthetic sequence into an MP4 with FFmpeg.
+fn make_video(seq_dir: &Path, out: &Path) {
+    let st = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-framerate", "10", "-i"])
+        .arg(seq_dir.join("%08d.jpg"))
+        .args(["-c:v", "libx264", "-pix_fmt", "yuv420p"])
+        .arg(out)
+        .status()
+        .unwrap();
+    assert!(st.success());
+}
+
+#[test]
+fn videos_in_annotated_videos_out() {
+    let dir = TempDir::new("video");
+    let data = synth(dir.path(), 1, 9, 5);
+    let video = dir.path().join("clip.mp4");
+    make_video(&data.join("seq_0001"), &video);
+    let gt = read(&data.join("seq_0001/groundtruth.txt"));
+    let init = gt.lines().next().unwrap().to_string();
+    let out = dir.path().join("out");
+    let mut c = trackflow();
+    c.args(["run", "dataflows/track.kdl", "--timeout", "300"])
+        .arg("--set")
+        .arg(format!("source.path={}", video.display()))
+        .arg("--set")
+        .arg(format!("source.init-box=\"{init}\""))
+        .arg("--set")
+        .arg(format!("writer.out={}", out.display()))
+        .arg("--set")
+        .arg(format!("viewer.out={}", out.display()));
+    assert!(run(c).status.success());
+    assert_eq!(read(&out.join("clip.txt")).lines().count(), 9, "every video frame tracked");
+    let info = trackflow::video::probe(&out.join("clip.mp4")).unwrap();
+    assert_eq!((info.width, info.height, info.frames), (160, 120, 9), "the annotated video plays and has every frame");
+    let sheet = image::open(out.join("clip_sheet.png")).unwrap();
+    assert!(sheet.width() > 160);
+    // The fused path reads the same video the same way.
+    let mut c = trackflow();
+    c.args(["track", "--config", "tiny", "--device", "cpu", "--init-box", &init]).arg(&video).arg("--out").arg(dir.path().join("fused"));
+    assert!(run(c).status.success());
+    assert_eq!(read(&out.join("clip.txt")), read(&dir.path().join("fused/clip.txt")));
+}
+
+/// A corrupt frame in one sequence: that sequence's partial results are kept under a name no
+/// tool takes for complete results, the other sequences finish, and the run fails naming it.
+#[test]
+fn a_corrupt_frame_spoils_only_its_sequence() {
+    let dir = TempDir::new("corrupt");
+    let data = synth(dir.path(), 3, 8, 11);
+    std::fs::write(data.join("seq_0002/00000005.jpg"), b"\xff\xd8\xff\xe0 not really a jpeg").unwrap();
+    let out = dir.path().join("out");
+    let mut c = trackflow();
+    c.args(["run", "dataflows/track.kdl", "--timeout", "300"])
+        .arg("--set")
+        .arg(format!("source.path={}", data.display()))
+        .arg("--set")
+        .arg(format!("writer.out={}", out.display()))
+        .arg("--set")
+        .arg(format!("viewer.out={}", out.display()));
+    let o = c.output().unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert!(!o.status.success(), "the run reports the failure:\n{text}");
+    assert!(text.contains("seq_0002") && text.contains("00000005.jpg"), "the error names the sequence and file:\n{text}");
+    assert_eq!(read(&out.join("seq_0001.txt")).lines().count(), 8);
+    assert_eq!(read(&out.join("seq_0003.txt")).lines().count(), 8, "sequences after the bad one still run");
+    assert!(!out.join("seq_0002.txt").exists());
+    assert_eq!(read(&out.join("seq_0002.partial.txt")).lines().count(), 4, "frames 0-3 were tracked and kept");
+}

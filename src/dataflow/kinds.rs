@@ -245,6 +245,21 @@ pub static KINDS: &[NodeKind] = &[
         ],
     },
     NodeKind {
+        name: "viewer",
+        binary: "trackflow-node-viewer",
+        doc: "draws boxes on frames: an annotated MP4 and a contact-sheet PNG per sequence",
+        inputs: &[input("frame", MessageType::Frame, true), input("box", MessageType::Box, true)],
+        outputs: &[],
+        params: &[
+            param("out", ParamType::Path, Some("\"results/view\""), "folder for <seq>.mp4 and <seq>_sheet.png"),
+            param("video", ParamType::Bool, Some("#true"), "write the annotated video"),
+            param("sheet", ParamType::Bool, Some("#true"), "write the contact sheet"),
+            param("sheet-frames", ParamType::Int, Some("12"), "frames on the contact sheet, evenly spaced"),
+            param("fps", ParamType::Float, Some("15.0"), "frame rate of the annotated video"),
+            IDLE_TIMEOUT,
+        ],
+    },
+    NodeKind {
         name: "writer",
         binary: "trackflow-node-writer",
         doc: "writes OSTrack-format results (<seq>.txt, <seq>_time.txt) atomically",

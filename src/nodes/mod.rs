@@ -11,6 +11,7 @@ pub mod crop;
 pub mod head;
 pub mod source;
 pub mod tracker;
+pub mod viewer;
 pub mod writer;
 
 use std::time::{Duration, Instant};

@@ -1,5 +1,10 @@
-//! The source node: reads sequences and sends frames, never more than `credits` ahead of the
-//! last box it got back, so offline runs drop nothing and decoding overlaps the forward pass.
+//! The source node: reads sequences (image folders in the benchmarks' layouts, or videos) and
+//! sends frames, never more than `credits` ahead of the last box it got back, so offline runs
+//! drop nothing and decoding overlaps the forward pass.
+//!
+//! A sequence that cannot be read (missing or corrupt frame, invalid init box) is reported and
+//! skipped: what was tracked of it is kept by the writer as partial results, the other sequences
+//! run, and the node exits with an error listing the failures at the end.
 
 use std::path::Path;
 
@@ -7,13 +12,14 @@ use anyhow::{Context, Result, bail};
 use dora_node_api::{DoraNode, EventStream};
 
 use super::{Next, Params, next_event, now_ns, out};
-use crate::sequence::{Layout, Sequence, discover, load_frame};
+use crate::sequence::{Layout, Sequence, discover};
 use crate::tracker::{Image, validate_init_box};
 use crate::wire::{BoxMsg, Frame, Header};
 
 /// Parses `"x,y,w,h"`.
 pub fn parse_box(s: &str) -> Result<[f64; 4]> {
-    let v: Vec<f64> = s.split(',').map(|x| x.trim().parse::<f64>()).collect::<Result<_, _>>().with_context(|| format!("init box `{s}` is not four numbers x,y,w,h"))?;
+    let v: Vec<f64> =
+        s.split(',').map(|x| x.trim().parse::<f64>()).collect::<Result<_, _>>().with_context(|| format!("init box `{s}` is not four numbers x,y,w,h"))?;
     match v.as_slice() {
         [x, y, w, h] => Ok([*x, *y, *w, *h]),
         _ => bail!("init box `{s}` has {} numbers, expected 4 (x,y,w,h)", v.len()),
@@ -35,79 +41,131 @@ pub fn sequences(p: &Params) -> Result<Vec<Sequence>> {
     let max = p.int("max-frames")?;
     if max > 0 {
         for s in &mut seqs {
-            s.frames.truncate(max as usize);
+            s.truncate(max as usize);
         }
     }
     Ok(seqs)
 }
 
+/// How one sequence ended.
+enum Outcome {
+    Done,
+    Failed(String),
+    Stopped,
+}
+
 /// The node's event loop.
 pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<()> {
     let seqs = sequences(p)?;
-    let credits = p.int("credits")?.max(1) as u32;
-    let feedback = p.has_input("box");
     let override_box = match p.str("init-box")? {
         "" => None,
         s => Some(parse_box(s)?),
     };
-    let idle = p.idle();
-    eprintln!("[{}] {} sequence(s), {} frames", p.node_id, seqs.len(), seqs.iter().map(|s| s.frames.len()).sum::<usize>());
+    eprintln!("[{}] {} sequence(s), {} frames", p.node_id, seqs.len(), seqs.iter().map(Sequence::len).sum::<usize>());
+    let mut failed = Vec::new();
     for seq in &seqs {
-        let n = seq.frames.len() as u32;
-        let init_box = match override_box {
-            Some(b) => b,
-            None => seq.init_box()?,
-        };
-        // Decode on a helper thread, a bounded queue ahead of what is sent.
-        let (tx, rx) = crossbeam_channel::bounded::<Result<Image>>(credits as usize + 1);
-        let frames = seq.frames.clone();
-        let decoder = std::thread::spawn(move || {
-            for f in &frames {
-                if tx.send(load_frame(f)).is_err() {
-                    break;
-                }
+        match send_sequence(node, events, p, seq, override_box)? {
+            Outcome::Done => {}
+            Outcome::Failed(msg) => {
+                eprintln!("[{}] error: {}: {msg}; skipping the rest of this sequence", p.node_id, seq.name);
+                failed.push(format!("{}: {msg}", seq.name));
             }
-        });
-        let (mut sent, mut acked) = (0u32, 0u32);
-        while acked < n {
-            while sent < n && (!feedback || sent < acked + credits) {
-                let im = rx.recv().context("frame decoder stopped")??;
-                let init = if sent == 0 { Some(validate_init_box(init_box, im.width, im.height).with_context(|| format!("sequence {}", seq.name))?) } else { None };
-                let frame = Frame {
-                    header: Header { seq: seq.name.clone(), index: sent, frames: n, t0: now_ns() },
-                    width: im.width as u32,
-                    height: im.height as u32,
-                    channels: im.channels as u32,
-                    init_box: init,
-                    pixels: &im.data[..],
-                };
-                let meta = frame.encode();
-                node.send_output_raw(out("frame"), meta, im.data.len(), |buf| buf.copy_from_slice(&im.data))
-                    .map_err(|e| anyhow::anyhow!("cannot send frame {sent} of {}: {e}", seq.name))?;
-                sent += 1;
-            }
-            if !feedback {
-                acked = sent;
-                continue;
-            }
-            match next_event(events, idle)? {
-                Next::Input { id, metadata, data } if id == "box" => {
-                    let b = BoxMsg::decode(&metadata.parameters, &data)?;
-                    if b.header.seq != seq.name || b.header.index != acked {
-                        bail!("box feedback out of order: expected {} frame {acked}, got {} frame {} (a message was lost)", seq.name, b.header.seq, b.header.index);
-                    }
-                    acked += 1;
-                }
-                Next::Input { id, .. } => eprintln!("[{}] warning: unexpected input `{id}`", p.node_id),
-                Next::Closed(id) => bail!("input `{id}` closed before {} was tracked ({acked}/{n} frames): the node sending it exited", seq.name),
-                Next::Stop => {
-                    eprintln!("[{}] stopped at {} frame {acked}/{n}", p.node_id, seq.name);
-                    return Ok(());
-                }
-            }
+            Outcome::Stopped => return Ok(()),
         }
-        drop(rx);
-        let _ = decoder.join();
+    }
+    if !failed.is_empty() {
+        bail!("{} of {} sequence(s) could not be tracked completely:\n  {}", failed.len(), seqs.len(), failed.join("\n  "));
     }
     Ok(())
+}
+
+fn send_sequence(node: &mut DoraNode, events: &mut EventStream, p: &Params, seq: &Sequence, override_box: Option<[f64; 4]>) -> Result<Outcome> {
+    let missing = seq.missing_frames();
+    if let Some(first) = missing.first() {
+        return Ok(Outcome::Failed(format!("{} frame file(s) missing, the first {}", missing.len(), first.display())));
+    }
+    let init_box = match override_box.map(Ok).unwrap_or_else(|| seq.init_box()) {
+        Ok(b) => b,
+        Err(e) => return Ok(Outcome::Failed(format!("{e:#}"))),
+    };
+    if override_box.is_none() && seq.ground_truth.len() < seq.len() && seq.ground_truth.len() > 1 {
+        eprintln!("[{}] warning: {}: ground truth has {} rows for {} frames (only row 1 is needed to track)", p.node_id, seq.name, seq.ground_truth.len(), seq.len());
+    }
+    let n = seq.len() as u32;
+    let credits = p.int("credits")?.max(1) as u32;
+    let feedback = p.has_input("box");
+    // Decode on a helper thread, a bounded queue ahead of what is sent.
+    let (tx, rx) = crossbeam_channel::bounded::<Result<Image>>(credits as usize + 1);
+    let reader = seq.reader()?;
+    let decoder = std::thread::spawn(move || {
+        for frame in reader {
+            if tx.send(frame).is_err() {
+                break;
+            }
+        }
+    });
+    let (mut sent, mut acked) = (0u32, 0u32);
+    let mut failure = None;
+    while acked < sent || (failure.is_none() && sent < n) {
+        while failure.is_none() && sent < n && (!feedback || sent < acked + credits) {
+            let im = match rx.recv() {
+                Ok(Ok(im)) => im,
+                Ok(Err(e)) => {
+                    failure = Some(format!("frame {sent}: {e:#}"));
+                    break;
+                }
+                Err(_) => {
+                    failure = Some(format!("frame {sent}: the decoder stopped early"));
+                    break;
+                }
+            };
+            let init = if sent == 0 {
+                match validate_init_box(init_box, im.width, im.height) {
+                    Ok(b) => Some(b),
+                    Err(e) => {
+                        failure = Some(format!("{e:#}"));
+                        break;
+                    }
+                }
+            } else {
+                None
+            };
+            let frame = Frame {
+                header: Header { seq: seq.name.clone(), index: sent, frames: n, t0: now_ns() },
+                width: im.width as u32,
+                height: im.height as u32,
+                channels: im.channels as u32,
+                init_box: init,
+                pixels: &im.data[..],
+            };
+            node.send_output_raw(out("frame"), frame.encode(), im.data.len(), |buf| buf.copy_from_slice(&im.data))
+                .map_err(|e| anyhow::anyhow!("cannot send frame {sent} of {}: {e}", seq.name))?;
+            sent += 1;
+        }
+        if !feedback {
+            acked = sent;
+            continue;
+        }
+        if acked == sent {
+            continue;
+        }
+        match next_event(events, p.idle())? {
+            Next::Input { id, metadata, data } if id == "box" => {
+                let b = BoxMsg::decode(&metadata.parameters, &data)?;
+                if b.header.seq != seq.name || b.header.index != acked {
+                    bail!("box feedback out of order: expected {} frame {acked}, got {} frame {} (a message was lost)", seq.name, b.header.seq, b.header.index);
+                }
+                acked += 1;
+            }
+            Next::Input { id, .. } => eprintln!("[{}] warning: unexpected input `{id}`", p.node_id),
+            Next::Closed(id) => bail!("input `{id}` closed before {} was tracked ({acked}/{n} frames): the node sending it exited", seq.name),
+            Next::Stop => {
+                eprintln!("[{}] stopped at {} frame {acked}/{n}", p.node_id, seq.name);
+                return Ok(Outcome::Stopped);
+            }
+        }
+    }
+    drop(rx);
+    let _ = decoder.join();
+    Ok(failure.map_or(Outcome::Done, Outcome::Failed))
 }
