@@ -127,3 +127,42 @@ pub fn print_model_rows(rows: &[ModelRow]) {
     }
     println!("(median of the timed iterations; speed ratio = pytorch ms / trackflow ms, same weights, same threads)");
 }
+
+/// Latency and throughput of one tracking path.
+#[derive(Debug, Clone)]
+pub struct TrackStats {
+    /// Path name.
+    pub name: String,
+    /// Per-frame latency from the start of the search crop to the box, ms: median.
+    pub median_ms: f64,
+    /// Same, 95th percentile.
+    pub p95_ms: f64,
+    /// Boxes per second over the sequence (first box to last).
+    pub fps: f64,
+}
+
+/// Summarises per-frame latencies (s) and box arrival times (ns), frame 0 excluded.
+pub fn track_stats(name: &str, latencies_s: &[f64], arrivals_ns: &[i64]) -> TrackStats {
+    let mut l: Vec<f64> = latencies_s.iter().skip(1).map(|s| s * 1e3).collect();
+    l.sort_by(f64::total_cmp);
+    let pick = |q: f64| if l.is_empty() { f64::NAN } else { l[((l.len() - 1) as f64 * q).round() as usize] };
+    let span = (arrivals_ns.last().copied().unwrap_or(0) - arrivals_ns.get(1).copied().unwrap_or(0)) as f64 * 1e-9;
+    TrackStats { name: name.into(), median_ms: pick(0.5), p95_ms: pick(0.95), fps: (arrivals_ns.len().saturating_sub(2)) as f64 / span.max(1e-9) }
+}
+
+/// Prints the fused and dataflow rows and the dataflow's overhead.
+pub fn print_track_stats(fused: &TrackStats, flow: &TrackStats, identical: bool) {
+    println!("{:<10} {:>14} {:>12} {:>10}", "path", "median ms", "p95 ms", "fps");
+    for s in [fused, flow] {
+        println!("{:<10} {:>14.2} {:>12.2} {:>10.1}", s.name, s.median_ms, s.p95_ms, s.fps);
+    }
+    println!(
+        "dataflow overhead: {:+.1}% per frame (median latency {:.2} ms vs {:.2} ms, {:+.2} ms of plumbing); throughput ratio {:.2}",
+        100.0 * (flow.median_ms / fused.median_ms - 1.0),
+        flow.median_ms,
+        fused.median_ms,
+        flow.median_ms - fused.median_ms,
+        flow.fps / fused.fps
+    );
+    println!("boxes identical on both paths: {}", if identical { "yes" } else { "NO" });
+}

@@ -173,6 +173,24 @@ enum Cmd {
 
 #[derive(Debug, Subcommand)]
 enum BenchCmd {
+    /// The same sequence through the fused tracker and the dataflow: latency, fps, overhead.
+    Track {
+        /// Sequence folder or video (default: the bundled demo).
+        #[arg(long)]
+        sequence: Option<PathBuf>,
+        /// Dataflow to compare (its viewer, if any, is left out).
+        #[arg(long, default_value = "dataflows/track.kdl")]
+        dataflow: PathBuf,
+        /// Model preset.
+        #[arg(long, default_value = "tiny")]
+        config: String,
+        /// Device for both paths.
+        #[arg(long, default_value = "cpu")]
+        device: String,
+        /// Frames to track (0 = all).
+        #[arg(long, default_value_t = 0)]
+        frames: usize,
+    },
     /// ms per forward and fps per preset, next to PyTorch eager with the same weights.
     Model {
         /// Presets (comma-separated).
@@ -292,6 +310,10 @@ fn dispatch(cmd: Cmd) -> Result<ExitCode> {
             convert(&kind, &input, &config, output)?;
             Ok(ExitCode::SUCCESS)
         }
+        Cmd::Bench { what: BenchCmd::Track { sequence, dataflow, config, device, frames } } => {
+            bench_track(sequence, &dataflow, &config, &device, frames)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Cmd::Bench { what: BenchCmd::Model { presets, devices, precisions, iters, warmup, threads } } => {
             let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
             let mut rows = Vec::new();
@@ -309,6 +331,88 @@ fn dispatch(cmd: Cmd) -> Result<ExitCode> {
         }
         Cmd::Dora { args } => Ok(status_code(launch::launcher(&args)?)),
     }
+}
+
+/// `trackflow bench track`: fused in this process, then the dataflow under dora, same input.
+fn bench_track(sequence: Option<PathBuf>, dataflow: &Path, config: &str, device: &str, frames: usize) -> Result<()> {
+    use trackflow::bench::{print_track_stats, track_stats};
+    use trackflow::model::{Config, OSTrack, Parts, parse_device};
+    use trackflow::sequence::{Layout, discover};
+    use trackflow::tracker::{TrackOptions, Tracker};
+
+    let seq_path = sequence.unwrap_or_else(|| trackflow::paths::project_root().join("demo/sequence"));
+    let mut seq = discover(&seq_path, Layout::Auto)?.into_iter().next().context("no sequence")?;
+    if frames > 0 {
+        seq.truncate(frames);
+    }
+    let n = seq.len();
+    let cfg_path = trackflow::dataflow::resolve_config(config, Path::new(".")).map_err(|e| anyhow::anyhow!("config `{config}`: {e}"))?;
+    let cfg = Config::load(Path::new(&cfg_path)).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let dir = std::env::temp_dir().join(format!("trackflow-bench-track-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+
+    eprintln!("fused: {} ({n} frames, {config}, {device})", seq.name);
+    let mut model = OSTrack::new(&cfg, Parts::All, parse_device(device)?);
+    model.randomize(0);
+    let mut tracker = Tracker::new(model, TrackOptions::default(), tch::Kind::Float);
+    let (mut lat, mut arrivals, mut fused_boxes) = (Vec::new(), Vec::new(), Vec::new());
+    for (i, im) in seq.reader()?.enumerate() {
+        let im = im?;
+        let t = std::time::Instant::now();
+        let b = if i == 0 {
+            let b = seq.init_box()?;
+            tracker.initialize(&im, b)?;
+            b
+        } else {
+            tracker.track(&im)?.bbox
+        };
+        lat.push(t.elapsed().as_secs_f64());
+        arrivals.push(trackflow::nodes::now_ns());
+        fused_boxes.push(b);
+    }
+    let fused = track_stats("fused", &lat, &arrivals);
+
+    eprintln!("dataflow: {}", dataflow.display());
+    let wrapper = dir.join("bench.kdl");
+    let abs = std::path::absolute(dataflow)?;
+    let mut kdl = format!("include {:?}\n", abs.display().to_string());
+    let flow = trackflow::dataflow::load(&abs, &[]).map_err(|p| anyhow::anyhow!("{}", p.render(false)))?;
+    if flow.node("viewer").is_some() {
+        kdl.push_str("remove \"viewer\"\n");
+    }
+    std::fs::write(&wrapper, kdl)?;
+    let out = dir.join("out");
+    let sets: Vec<ParamOverride> = [
+        format!("source.path={:?}", seq_path.display().to_string()),
+        format!("source.max-frames={n}"),
+        format!("source.sequences={:?}", seq.name),
+        format!("writer.out={:?}", out.display().to_string()),
+        "writer.stamps=#true".to_string(),
+        format!("crop.config={config:?}"),
+        format!("backbone.config={config:?}"),
+        format!("backbone.device={device:?}"),
+        format!("head.config={config:?}"),
+        format!("head.device={device:?}"),
+    ]
+    .into_iter()
+    .map(|text| ParamOverride { text })
+    .collect();
+    let bins = BinDir::current()?;
+    let flow = launch::prepare(&wrapper, &sets, &bins).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let yaml = write_yaml(&flow, &bins)?;
+    let status = launch::run(&yaml, Some(Duration::from_secs(1800)))?;
+    if !status.success() {
+        bail!("the dataflow run failed ({status})");
+    }
+    let times: Vec<f64> = std::fs::read_to_string(out.join(format!("{}_time.txt", seq.name)))?.lines().filter_map(|l| l.trim().parse().ok()).collect();
+    let stamps: Vec<i64> = std::fs::read_to_string(out.join(format!("{}_stamps.txt", seq.name)))?.lines().filter_map(|l| l.trim().parse().ok()).collect();
+    let flow_stats = track_stats("dataflow", &times, &stamps);
+    let flow_boxes = std::fs::read_to_string(out.join(format!("{}.txt", seq.name)))?;
+    let identical = flow_boxes == trackflow::results::format_boxes(&fused_boxes, trackflow::results::Delimiter::Tab);
+    let _ = std::fs::remove_dir_all(&dir);
+    println!("sequence {} ({n} frames), model {config} on {device}, debug={}", seq.name, cfg!(debug_assertions));
+    print_track_stats(&fused, &flow_stats, identical);
+    Ok(())
 }
 
 /// Converts with python/convert_ostrack.py, then proves the result loads into the preset.

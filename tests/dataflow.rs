@@ -190,10 +190,11 @@ remove "crop" "backbone" "head"
 node "tracker" kind="tracker" { input "frame" from="source/frame"; }
 override "source" { input "box" from="tracker/box" feedback=#true; }
 override "writer" { input "box" from="tracker/box"; param out="/tmp/x"; }
+override "viewer" { input "box" from="tracker/box"; }
 "#;
     let flow = load_text(&root().join("dataflows/_ablation.kdl"), text, &[]).unwrap_or_else(|p| panic!("{}", p.render(false)));
     let ids: Vec<&str> = flow.nodes.iter().map(|n| n.id.as_str()).collect();
-    assert_eq!(ids, ["source", "writer", "tracker"]);
+    assert_eq!(ids, ["source", "writer", "viewer", "tracker"]);
     let w = flow.node("writer").unwrap();
     assert_eq!(w.inputs[0].source, InputSource::Node { node: "tracker".into(), output: "box".into() });
     assert_eq!(w.params["out"], serde_json::json!("/tmp/x"));

@@ -179,3 +179,34 @@ fn a_corrupt_frame_spoils_only_its_sequence() {
     assert!(!out.join("seq_0002.txt").exists());
     assert_eq!(read(&out.join("seq_0002.partial.txt")).lines().count(), 4, "frames 0-3 were tracked and kept");
 }
+
+/// `dora start <file>.kdl --attach` through the launcher setup installs, on a coordinator and
+/// daemon brought up for it, then `dora destroy`.
+#[test]
+fn dora_start_understands_kdl() {
+    let dora = crate::common::root().join(".venv/bin/dora");
+    assert!(dora.is_file(), "the dora launcher is missing: run scripts/setup");
+    let dir = TempDir::new("start");
+    let data = synth(dir.path(), 1, 5, 3);
+    let out = dir.path().join("out");
+    let flow = dir.path().join("flow.kdl");
+    let track = crate::common::root().join("dataflows/track.kdl");
+    std::fs::write(
+        &flow,
+        format!(
+            "include {:?}\noverride \"source\" {{ param path={:?}; }}\noverride \"writer\" {{ param out={:?}; }}\nremove \"viewer\"\n",
+            track.display().to_string(),
+            data.display().to_string(),
+            out.display().to_string()
+        ),
+    )
+    .unwrap();
+    let mut c = std::process::Command::new(&dora);
+    c.arg("start").arg(&flow).arg("--attach");
+    let o = run(c);
+    let mut d = std::process::Command::new(&dora);
+    d.arg("destroy");
+    let _ = d.output();
+    assert!(o.status.success(), "dora start failed");
+    assert_eq!(read(&out.join("seq_0001.txt")).lines().count(), 5);
+}

@@ -30,6 +30,8 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
                         node.send_output(out("features"), msg.encode(), Vec::<f32>::new()).map_err(|e| anyhow::anyhow!("send features: {e}"))?;
                     }
                     ("search", CropRole::Search) => {
+                        let started = std::time::Instant::now();
+                        super::trace(&p.node_id, "recv", c.header.index, c.header.t0, started);
                         let (seq, z) = template.as_ref().context("search region before any template")?;
                         if *seq != c.header.seq {
                             bail!("search region of {} arrived, but the template is of {seq} (a message was lost)", c.header.seq);
@@ -40,6 +42,7 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
                         let values = Vec::<f32>::try_from(f.view([-1])).context("reading features")?;
                         let msg = Features { header: c.header.clone(), dims, geometry: c.geometry, init_box: None, data: &values[..] };
                         node.send_output(out("features"), msg.encode(), values.clone()).map_err(|e| anyhow::anyhow!("send features: {e}"))?;
+                        super::trace(&p.node_id, "sent", c.header.index, c.header.t0, started);
                     }
                     (id, role) => bail!("input `{id}` got a {role:?} crop: is it wired to the right crop output?"),
                 }

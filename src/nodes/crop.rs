@@ -98,6 +98,7 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
                 data: &x.data[..],
             };
             node.send_output(out("search"), msg.encode(), x.data.clone()).map_err(|e| anyhow::anyhow!("send search: {e}"))?;
+            super::trace(&p.node_id, "sent", i + 1, t0, std::time::Instant::now());
         }
     }
 }

@@ -20,6 +20,8 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
         match next_event(events, idle)? {
             Next::Input { metadata, data, .. } => {
                 let f = Features::decode(&metadata.parameters, &data)?;
+                let started = std::time::Instant::now();
+                super::trace(&p.node_id, "recv", f.header.index, f.header.t0, started);
                 let (bbox, score) = match f.init_box {
                     Some(b) => (b, 1.0),
                     None => {
@@ -30,6 +32,7 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
                     }
                 };
                 let elapsed = (now_ns() - f.header.t0) as f64 * 1e-9;
+                super::trace(&p.node_id, "computed", f.header.index, f.header.t0, started);
                 let (meta, values) = BoxMsg { header: f.header, bbox, score, elapsed }.encode();
                 node.send_output(out("box"), meta, values).map_err(|e| anyhow::anyhow!("send box: {e}"))?;
             }

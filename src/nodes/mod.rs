@@ -175,3 +175,12 @@ pub fn load_model(p: &Params, parts: crate::model::Parts) -> Result<(crate::mode
     }
     Ok((model, kind))
 }
+
+/// With `TRACKFLOW_TRACE=1`, prints `[node] trace <what> <ms since t0> <ms spent>` lines for
+/// finding where a frame's time goes.
+pub fn trace(node: &str, what: &str, index: u32, t0: i64, started: std::time::Instant) {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    if *ON.get_or_init(|| std::env::var_os("TRACKFLOW_TRACE").is_some()) {
+        eprintln!("[{node}] trace {what} {index} since_t0={:.2}ms spent={:.2}ms", (now_ns() - t0) as f64 * 1e-6, started.elapsed().as_secs_f64() * 1e3);
+    }
+}

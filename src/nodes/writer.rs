@@ -14,6 +14,8 @@ use crate::wire::BoxMsg;
 pub fn run(_node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<()> {
     let dir = PathBuf::from(p.str("out")?);
     let delim = if p.str("delimiter")? == "comma" { Delimiter::Comma } else { Delimiter::Tab };
+    let stamps = p.bool("stamps")?;
+    let mut arrivals: Vec<i64> = Vec::new();
     let idle = p.idle();
     let mut current: Option<(String, u32, SequenceResult)> = None;
     let save_partial = |cur: &Option<(String, u32, SequenceResult)>| -> Result<()> {
@@ -46,6 +48,7 @@ pub fn run(_node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result
                         save_partial(&current)?;
                     }
                     current = Some((h.seq.clone(), h.frames, SequenceResult::default()));
+                    arrivals.clear();
                 }
                 let Some((seq, _, r)) = current.as_mut() else { bail!("box for {} frame {} arrived before its frame 0 (a message was lost)", h.seq, h.index) };
                 if *seq != h.seq || r.boxes.len() != h.index as usize {
@@ -55,9 +58,14 @@ pub fn run(_node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result
                 }
                 r.boxes.push(b.bbox);
                 r.times.push(b.elapsed);
+                arrivals.push(super::now_ns());
                 if h.is_last() {
                     let (seq, n, r) = current.take().expect("set above");
                     let path = write_sequence(&dir, &seq, &r, true, delim)?;
+                    if stamps {
+                        let text: String = arrivals.iter().map(|t| format!("{t}\n")).collect();
+                        crate::fsutil::write_atomic(&dir.join(format!("{seq}_stamps.txt")), text.as_bytes())?;
+                    }
                     let total: f64 = r.times.iter().sum();
                     eprintln!("[{}] {seq}: {n} frames, {:.1} fps -> {}", p.node_id, n as f64 / total.max(1e-9), path.display());
                 }
