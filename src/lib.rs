@@ -8,6 +8,7 @@ pub mod bench;
 pub mod cuda;
 pub mod dataflow;
 pub mod draw;
+pub mod eval;
 pub mod fsutil;
 pub mod graph;
 pub mod launch;

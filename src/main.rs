@@ -158,6 +158,18 @@ enum Cmd {
         #[arg(short, long)]
         output: Option<PathBuf>,
     },
+    /// Score result folders against a dataset with a toolkit's protocol, trackers side by side.
+    Analyze {
+        /// Dataset folder (sequences with their ground truth).
+        #[arg(long)]
+        dataset: PathBuf,
+        /// got10k, otb (also nfs, tnl2k), lasot, uav, trackingnet.
+        #[arg(long)]
+        protocol: String,
+        /// Results folders (`<seq>.txt` each), as `name=folder` or just `folder`.
+        #[arg(required = true)]
+        results: Vec<String>,
+    },
     /// Benchmarks that print numbers.
     Bench {
         #[command(subcommand)]
@@ -304,6 +316,19 @@ fn dispatch(cmd: Cmd) -> Result<ExitCode> {
             let opts = trackflow::synth::SynthOptions { sequences, frames, width, height, seed, occlusion: !no_occlusion, prefix };
             let names = trackflow::synth::generate(&out, &opts)?;
             println!("wrote {} sequence(s) of {frames} frames to {}", names.len(), out.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Analyze { dataset, protocol, results } => {
+            use trackflow::eval::analyze::{Protocol, analyze, render};
+            let protocol = Protocol::parse(&protocol)?;
+            let trackers: Vec<(String, PathBuf)> = results
+                .iter()
+                .map(|r| match r.split_once('=') {
+                    Some((n, p)) => (n.to_string(), PathBuf::from(p)),
+                    None => (Path::new(r).file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_else(|| r.clone()), PathBuf::from(r)),
+                })
+                .collect();
+            print!("{}", render(protocol, &analyze(protocol, &dataset, &trackers)?));
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Convert { kind, input, config, output } => {

@@ -9,6 +9,24 @@ fn read(p: &Path) -> String {
     std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
+/// `trackflow run <flow>` on `input` with the results and drawings going to `out`, plus any
+/// other `--set` overrides.
+fn run_flow(flow: &str, input: &Path, out: &Path, extra: &[String]) -> std::process::Command {
+    let mut c = trackflow();
+    c.args(["run", flow, "--timeout", "300"]);
+    let mut sets = vec![format!("source.path={}", input.display()), format!("writer.out={}", out.display()), format!("viewer.out={}", out.display())];
+    sets.extend(extra.iter().cloned());
+    for s in sets {
+        c.arg("--set").arg(s);
+    }
+    c
+}
+
+/// stdout and stderr of a finished command, together.
+fn output_text(o: &std::process::Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
 fn dora_available() -> bool {
     trackflow::launch::find_dora().is_ok()
 }
@@ -20,13 +38,7 @@ fn track_dataflow_equals_fused_path() {
     let data = synth(dir.path(), 2, 12, 42);
     let flow_out = dir.path().join("flow");
     let fused_out = dir.path().join("fused");
-    let mut c = trackflow();
-    c.args(["run", "dataflows/track.kdl", "--timeout", "300"])
-        .arg("--set")
-        .arg(format!("source.path={}", data.display()))
-        .arg("--set")
-        .arg(format!("writer.out={}", flow_out.display()));
-    assert!(run(c).status.success(), "dataflow run failed");
+    assert!(run(run_flow("dataflows/track.kdl", &data, &flow_out, &[])).status.success(), "dataflow run failed");
     let mut c = trackflow();
     c.args(["track", "--config", "tiny", "--device", "cpu"]).arg(&data).arg("--out").arg(&fused_out);
     assert!(run(c).status.success(), "fused run failed");
@@ -50,26 +62,12 @@ fn fused_ablation_runs_and_failures_end_the_run() {
     let dir = TempDir::new("ablate");
     let data = synth(dir.path(), 1, 6, 7);
     let out = dir.path().join("out");
-    let mut c = trackflow();
-    c.args(["run", "dataflows/ablations/fused.kdl", "--timeout", "300"])
-        .arg("--set")
-        .arg(format!("source.path={}", data.display()))
-        .arg("--set")
-        .arg(format!("writer.out={}", out.display()));
-    assert!(run(c).status.success());
+    assert!(run(run_flow("dataflows/ablations/fused.kdl", &data, &out, &[])).status.success());
     assert_eq!(read(&out.join("seq_0001.txt")).lines().count(), 6);
 
     // A degenerate init box: the source fails, says why, and the run ends non-zero.
-    let mut c = trackflow();
-    c.args(["run", "dataflows/track.kdl", "--timeout", "120"])
-        .arg("--set")
-        .arg(format!("source.path={}", data.display()))
-        .arg("--set")
-        .arg("source.init-box=\"10,10,0,5\"")
-        .arg("--set")
-        .arg(format!("writer.out={}", out.join("bad").display()));
-    let o = c.output().unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    let o = run_flow("dataflows/track.kdl", &data, &out.join("bad"), &["source.init-box=\"10,10,0,5\"".into()]).output().unwrap();
+    let text = output_text(&o);
     assert!(!o.status.success(), "a failing node must fail the run:\n{text}");
     assert!(text.contains("zero or negative width/height"), "the node's error is shown:\n{text}");
     assert!(!out.join("bad/seq_0001.txt").exists(), "no complete results for a failed sequence");
@@ -131,17 +129,7 @@ fn videos_in_annotated_videos_out() {
     let gt = read(&data.join("seq_0001/groundtruth.txt"));
     let init = gt.lines().next().unwrap().to_string();
     let out = dir.path().join("out");
-    let mut c = trackflow();
-    c.args(["run", "dataflows/track.kdl", "--timeout", "300"])
-        .arg("--set")
-        .arg(format!("source.path={}", video.display()))
-        .arg("--set")
-        .arg(format!("source.init-box=\"{init}\""))
-        .arg("--set")
-        .arg(format!("writer.out={}", out.display()))
-        .arg("--set")
-        .arg(format!("viewer.out={}", out.display()));
-    assert!(run(c).status.success());
+    assert!(run(run_flow("dataflows/track.kdl", &video, &out, &[format!("source.init-box=\"{init}\"")])).status.success());
     assert_eq!(read(&out.join("clip.txt")).lines().count(), 9, "every video frame tracked");
     let info = trackflow::video::probe(&out.join("clip.mp4")).unwrap();
     assert_eq!((info.width, info.height, info.frames), (160, 120, 9), "the annotated video plays and has every frame");
@@ -162,16 +150,8 @@ fn a_corrupt_frame_spoils_only_its_sequence() {
     let data = synth(dir.path(), 3, 8, 11);
     std::fs::write(data.join("seq_0002/00000005.jpg"), b"\xff\xd8\xff\xe0 not really a jpeg").unwrap();
     let out = dir.path().join("out");
-    let mut c = trackflow();
-    c.args(["run", "dataflows/track.kdl", "--timeout", "300"])
-        .arg("--set")
-        .arg(format!("source.path={}", data.display()))
-        .arg("--set")
-        .arg(format!("writer.out={}", out.display()))
-        .arg("--set")
-        .arg(format!("viewer.out={}", out.display()));
-    let o = c.output().unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    let o = run_flow("dataflows/track.kdl", &data, &out, &[]).output().unwrap();
+    let text = output_text(&o);
     assert!(!o.status.success(), "the run reports the failure:\n{text}");
     assert!(text.contains("seq_0002") && text.contains("00000005.jpg"), "the error names the sequence and file:\n{text}");
     assert_eq!(read(&out.join("seq_0001.txt")).lines().count(), 8);

@@ -1,0 +1,192 @@
+//! `trackflow analyze`: scores result folders against a dataset's ground truth with a named
+//! protocol, and prints trackers side by side, with every problem in the result files named.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+
+use super::metrics::*;
+use crate::sequence::{Layout, Sequence, discover, read_boxes};
+
+/// The protocols `analyze` offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// GOT-10k toolkit (val): AO, SR0.5, SR0.75, frame-weighted.
+    Got10k,
+    /// pytracking on OTB-style datasets.
+    Otb,
+    /// pytracking on LaSOT (visibility from full_occlusion.txt and out_of_view.txt).
+    Lasot,
+    /// pytracking on UAV123.
+    Uav,
+    /// TrackingNet devkit.
+    TrackingNet,
+}
+
+impl Protocol {
+    /// Parses a protocol name.
+    pub fn parse(s: &str) -> Result<Self> {
+        Ok(match s {
+            "got10k" => Self::Got10k,
+            "otb" | "nfs" | "tnl2k" => Self::Otb,
+            "lasot" => Self::Lasot,
+            "uav" => Self::Uav,
+            "trackingnet" => Self::TrackingNet,
+            other => bail!("unknown protocol `{other}`: got10k, otb, lasot, uav, trackingnet"),
+        })
+    }
+    /// Column names of the table.
+    pub fn columns(self) -> &'static [&'static str] {
+        match self {
+            Self::Got10k => &["AO", "SR0.5", "SR0.75"],
+            Self::TrackingNet => &["Success", "Precision", "N.Prec"],
+            _ => &["AUC", "OP50", "OP75", "P@20", "P_norm"],
+        }
+    }
+}
+
+/// One tracker's scores.
+#[derive(Debug, Clone)]
+pub struct TrackerScores {
+    /// Name shown in the table.
+    pub name: String,
+    /// Values in the protocol's column order (×100).
+    pub values: Vec<f64>,
+    /// Sequences scored.
+    pub sequences: usize,
+    /// Sequences without a result file.
+    pub missing: Vec<String>,
+    /// Problems found in result files, per sequence.
+    pub issues: Vec<(String, String)>,
+}
+
+fn read_flags(path: &Path) -> Result<Vec<bool>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    text.split([',', '\n', ' ', '\t']).filter(|s| !s.trim().is_empty()).map(|s| Ok(s.trim() != "0")).collect()
+}
+
+fn seq_dir(s: &Sequence) -> Option<PathBuf> {
+    s.gt_path.as_ref().and_then(|p| p.parent().map(Path::to_path_buf))
+}
+
+fn got10k_extras(s: &Sequence) -> Result<(Vec<u8>, Option<(f64, f64)>)> {
+    let dir = seq_dir(s).context("no sequence folder")?;
+    let cover_path = dir.join("cover.label");
+    let cover: Vec<u8> = std::fs::read_to_string(&cover_path)
+        .with_context(|| format!("the got10k protocol needs {} (visible ratio per frame), which is missing", cover_path.display()))?
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .enumerate()
+        .map(|(i, l)| l.trim().parse::<u8>().with_context(|| format!("{}:{}: `{l}` is not 0..8", cover_path.display(), i + 1)))
+        .collect::<Result<_>>()?;
+    let meta = std::fs::read_to_string(dir.join("meta_info.ini")).unwrap_or_default();
+    let bound = meta.lines().find_map(|l| {
+        let v = l.strip_prefix("resolution:")?.trim().trim_start_matches('(').trim_end_matches(')');
+        let (w, h) = v.split_once(',')?;
+        Some((w.trim().parse().ok()?, h.trim().parse().ok()?))
+    });
+    Ok((cover, bound))
+}
+
+/// Scores every tracker's results on every sequence of the dataset.
+pub fn analyze(protocol: Protocol, dataset: &Path, trackers: &[(String, PathBuf)]) -> Result<Vec<TrackerScores>> {
+    let seqs = discover(dataset, Layout::Auto)?;
+    let mut out = Vec::new();
+    for (name, dir) in trackers {
+        if !dir.is_dir() {
+            bail!("results folder {} does not exist", dir.display());
+        }
+        let mut t = TrackerScores { name: name.clone(), values: vec![], sequences: 0, missing: vec![], issues: vec![] };
+        let (mut ious, mut curves, mut tn) = (Vec::new(), Vec::new(), Vec::new());
+        for s in &seqs {
+            let file = dir.join(format!("{}.txt", s.name));
+            let pred = if file.is_file() { Some(read_boxes(&file)?) } else { None };
+            if pred.is_none() {
+                t.missing.push(s.name.clone());
+            }
+            let gt = &s.ground_truth;
+            let issues = match protocol {
+                Protocol::Got10k => {
+                    let Some(pred) = pred else { continue };
+                    let (cover, bound) = got10k_extras(s)?;
+                    let (v, issues) = got10k_sequence(&pred, gt, &cover, bound).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+                    ious.extend(v);
+                    issues
+                }
+                Protocol::TrackingNet => {
+                    let (c, issues) = trackingnet_sequence(pred.as_deref(), gt);
+                    tn.push(c);
+                    issues
+                }
+                _ => {
+                    let Some(pred) = pred else { continue };
+                    let ds = match protocol {
+                        Protocol::Lasot => PytrackingDataset::Lasot,
+                        Protocol::Uav => PytrackingDataset::Uav,
+                        _ => PytrackingDataset::Otb,
+                    };
+                    let visible = if protocol == Protocol::Lasot {
+                        let d = seq_dir(s).context("no sequence folder")?;
+                        let (occ, oov) = (d.join("full_occlusion.txt"), d.join("out_of_view.txt"));
+                        if !occ.is_file() || !oov.is_file() {
+                            bail!("the lasot protocol needs {} and {} (target visibility); use --protocol otb for a dataset without them", occ.display(), oov.display());
+                        }
+                        Some(read_flags(&occ)?.iter().zip(read_flags(&oov)?).map(|(a, b)| !a && !b).collect::<Vec<bool>>())
+                    } else {
+                        None
+                    };
+                    let (c, issues) = pytracking_sequence(&pred, gt, visible.as_deref(), ds).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+                    curves.push(c);
+                    issues
+                }
+            };
+            t.sequences += 1;
+            if !issues.is_empty() {
+                t.issues.push((s.name.clone(), issues.to_string()));
+            }
+        }
+        t.values = match protocol {
+            Protocol::Got10k => {
+                let g = got10k_score(&ious);
+                vec![100.0 * g.ao, 100.0 * g.sr50, 100.0 * g.sr75]
+            }
+            Protocol::TrackingNet => {
+                let (a, b, c) = trackingnet_score(&tn);
+                vec![a, b, c]
+            }
+            _ if curves.is_empty() => vec![f64::NAN; 5],
+            _ => {
+                let m = Curves::mean(&curves);
+                vec![m.auc(), m.op50(), m.op75(), m.prec20(), m.norm_prec20()]
+            }
+        };
+        out.push(t);
+    }
+    Ok(out)
+}
+
+/// The table, then what was missing or wrong in each tracker's files.
+pub fn render(protocol: Protocol, scores: &[TrackerScores]) -> String {
+    let mut s = format!("{:<24} {:>6}", "tracker", "seqs");
+    for c in protocol.columns() {
+        s.push_str(&format!(" {c:>9}"));
+    }
+    s.push('\n');
+    for t in scores {
+        s.push_str(&format!("{:<24} {:>6}", t.name, t.sequences));
+        for v in &t.values {
+            s.push_str(&format!(" {v:>9.2}"));
+        }
+        s.push('\n');
+    }
+    for t in scores {
+        if !t.missing.is_empty() {
+            let how = if protocol == Protocol::TrackingNet { "scored as zero boxes, as the devkit does" } else { "not scored" };
+            s.push_str(&format!("{}: {} sequence(s) without results ({how}): {}\n", t.name, t.missing.len(), t.missing.join(", ")));
+        }
+        for (seq, issues) in &t.issues {
+            s.push_str(&format!("{}: {seq}:\n{issues}", t.name));
+        }
+    }
+    s
+}

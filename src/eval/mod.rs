@@ -1,0 +1,4 @@
+//! Evaluation: the public toolkits' metrics as named protocols ([`metrics`]) and the
+//! `trackflow analyze` report ([`analyze`]).
+pub mod analyze;
+pub mod metrics;

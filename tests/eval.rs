@@ -1,0 +1,143 @@
+//! trackflow's protocols against the public toolkits' own numbers (tests/golden/metrics.json,
+//! written by tests/golden/generate_metrics.py with got10k 0.1.3 and pytracking).
+
+use trackflow::eval::metrics::*;
+
+fn json() -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(crate::common::root().join("tests/golden/metrics.json")).unwrap()).unwrap()
+}
+
+fn rects(v: &serde_json::Value) -> Vec<Rect> {
+    v.as_array().unwrap().iter().map(|r| {
+        let a: Vec<f64> = r.as_array().unwrap().iter().map(|x| x.as_f64().unwrap_or(f64::NAN)).collect();
+        [a[0], a[1], a[2], a[3]]
+    }).collect()
+}
+
+fn floats(v: &serde_json::Value) -> Vec<f64> {
+    v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect()
+}
+
+fn close(a: &[f64], b: &[f64], what: &str) {
+    assert_eq!(a.len(), b.len(), "{what}: lengths");
+    for (i, (x, y)) in a.iter().zip(b).enumerate() {
+        assert!((x - y).abs() <= 1e-6 * y.abs().max(1.0), "{what}[{i}]: trackflow {x} vs toolkit {y}");
+    }
+}
+
+#[test]
+fn got10k_matches_the_got10k_toolkit() {
+    let j = json();
+    let mut all = Vec::new();
+    for (c, case) in j["cases"].as_array().unwrap().iter().enumerate() {
+        let cover: Vec<u8> = case["cover"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u8).collect();
+        let b = floats(&case["bound"]);
+        let (ious, issues) = got10k_sequence(&rects(&case["pred"]), &rects(&case["gt"]), &cover, Some((b[0], b[1]))).unwrap();
+        assert!(issues.is_empty());
+        close(&ious, &floats(&case["got10k_ious"]), &format!("case {c} IoUs"));
+        all.extend(ious);
+    }
+    let s = got10k_score(&all);
+    let want = &j["got10k"];
+    close(&[s.ao, s.sr50, s.sr75], &[want["ao"].as_f64().unwrap(), want["sr50"].as_f64().unwrap(), want["sr75"].as_f64().unwrap()], "AO/SR");
+}
+
+#[test]
+fn otb_uav_lasot_match_pytracking() {
+    let j = json();
+    for (c, case) in j["cases"].as_array().unwrap().iter().enumerate() {
+        let gt = rects(&case["gt"]);
+        let visible: Vec<bool> = case["visible"].as_array().unwrap().iter().map(|v| v.as_bool().unwrap()).collect();
+        for (name, ds) in [("otb", PytrackingDataset::Otb), ("uav", PytrackingDataset::Uav), ("lasot", PytrackingDataset::Lasot)] {
+            let want = &case[format!("pytracking_{name}")];
+            let vis = (ds == PytrackingDataset::Lasot).then_some(&visible[..]);
+            let (curves, _) = pytracking_sequence(&rects(&want["pred"]), &gt, vis, ds).unwrap();
+            close(&curves.success, &floats(&want["success"]), &format!("case {c} {name} success"));
+            close(&curves.precision, &floats(&want["precision"]), &format!("case {c} {name} precision"));
+            close(&curves.norm_precision, &floats(&want["norm_precision"]), &format!("case {c} {name} norm precision"));
+        }
+    }
+}
+
+#[test]
+fn bad_predictions_are_reported_not_silent() {
+    let gt = vec![[10.0, 10.0, 20.0, 20.0]; 5];
+    let pred = vec![[10.0, 10.0, 20.0, 20.0], [f64::NAN; 4], [10.0, 10.0, -3.0, 20.0], [10.0, 10.0, 0.0, 20.0], [11.0, 10.0, 20.0, 20.0]];
+    let (c, issues) = pytracking_sequence(&pred, &gt, None, PytrackingDataset::Otb).unwrap();
+    let text = issues.to_string();
+    assert!(text.contains("frame 1: prediction is NaN") && text.contains("frame 2:") && text.contains("frame 3: prediction has zero size"), "{text}");
+    // Frames 1-3 fail (the zero-size frame copies the failed frame 2), frames 0 and 4 succeed.
+    assert!((c.success[0] - 0.4).abs() < 1e-12, "{:?}", c.success);
+    // GOT-10k: NaN scores 0 and is named; a length mismatch is an error naming both counts.
+    let (ious, issues) = got10k_sequence(&pred, &gt, &[8; 5], None).unwrap();
+    assert_eq!(ious[0], 0.0);
+    assert!(!issues.is_empty());
+    let err = got10k_sequence(&pred[..3], &gt, &[8; 5], None).unwrap_err();
+    assert!(err.contains("3 predicted rows for 5"), "{err}");
+    // LaSOT refuses short results.
+    assert!(pytracking_sequence(&pred[..3], &gt, None, PytrackingDataset::Lasot).is_err());
+}
+
+#[test]
+fn trackingnet_follows_the_devkit_rules() {
+    // Identical boxes: success is 1 at every threshold (>=), so the trapezoid AUC is 100.
+    let gt: Vec<Rect> = (0..10).map(|i| [10.0 + i as f64, 20.0, 30.0, 40.0]).collect();
+    let (c, _) = trackingnet_sequence(Some(&gt), &gt);
+    let (s, p, np) = trackingnet_score(&[c]);
+    assert!((s - 100.0).abs() < 1e-9 && (p - 100.0).abs() < 1e-9 && (np - 100.0).abs() < 1e-9);
+    // A missing file scores zero boxes on every frame but the first (forced to the ground truth):
+    // success at threshold 0 is still 1 (IoU 0 >= 0), then 0.1 (frame 0 only).
+    let (c, issues) = trackingnet_sequence(None, &gt);
+    assert!(!issues.is_empty());
+    assert_eq!(c.success[0], 1.0);
+    assert!((c.success[1] - 0.1).abs() < 1e-12);
+    // Coordinates are rounded half to even before anything else: 10.5 becomes 10, so the
+    // second frame overlaps exactly and counts at the IoU >= 1 threshold.
+    let same = vec![[10.0, 20.0, 30.0, 40.0]; 2];
+    let (c, _) = trackingnet_sequence(Some(&[same[0], [10.5, 20.0, 30.0, 40.0]]), &same);
+    assert_eq!(c.success[20], 1.0);
+    let (c, _) = trackingnet_sequence(Some(&[same[0], [11.5, 20.0, 30.0, 40.0]]), &same);
+    assert_eq!(c.success[20], 0.5, "11.5 rounds to 12");
+    assert!((trapz21(&[1.0; 21]) - 1.0).abs() < 1e-12);
+}
+
+/// `trackflow analyze` on a synthetic GOT-10k-layout dataset: two trackers, a missing
+/// sequence, a malformed row count, each reported.
+#[test]
+fn analyze_prints_trackers_side_by_side() {
+    use crate::common::{TempDir, run, synth, trackflow};
+    let dir = TempDir::new("analyze");
+    let data = synth(dir.path(), 3, 10, 21);
+    let perfect = dir.path().join("perfect");
+    let shifted = dir.path().join("shifted");
+    std::fs::create_dir_all(&perfect).unwrap();
+    std::fs::create_dir_all(&shifted).unwrap();
+    for s in ["seq_0001", "seq_0002", "seq_0003"] {
+        let gt = std::fs::read_to_string(data.join(s).join("groundtruth.txt")).unwrap();
+        std::fs::write(perfect.join(format!("{s}.txt")), &gt).unwrap();
+        if s != "seq_0003" {
+            let moved: String = gt.lines().map(|l| {
+                let v: Vec<f64> = l.split(',').map(|x| x.parse().unwrap()).collect();
+                format!("{}\t{}\t{}\t{}\n", v[0] + 4.0, v[1], v[2], v[3])
+            }).collect();
+            std::fs::write(shifted.join(format!("{s}.txt")), moved).unwrap();
+        }
+    }
+    for protocol in ["got10k", "otb"] {
+        let mut c = trackflow();
+        c.args(["analyze", "--protocol", protocol, "--dataset"]).arg(&data).arg(format!("perfect={}", perfect.display())).arg(format!("shifted={}", shifted.display()));
+        let o = run(c);
+        assert!(o.status.success());
+        let text = String::from_utf8_lossy(&o.stdout).to_string();
+        let perfect_row = text.lines().find(|l| l.starts_with("perfect")).unwrap();
+        assert!(perfect_row.contains("100.00"), "{text}");
+        assert!(text.contains("shifted: 1 sequence(s) without results (not scored): seq_0003"), "{text}");
+    }
+    // A result file with the wrong number of rows is an error naming the file (GOT-10k asserts it).
+    std::fs::write(shifted.join("seq_0003.txt"), "1,2,3,4\n").unwrap();
+    let mut c = trackflow();
+    c.args(["analyze", "--protocol", "got10k", "--dataset"]).arg(&data).arg(&shifted);
+    let o = c.output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("seq_0003.txt: 1 predicted rows for 10"), "{err}");
+}
