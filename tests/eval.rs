@@ -79,6 +79,23 @@ fn bad_predictions_are_reported_not_silent() {
 }
 
 #[test]
+fn trackingnet_matches_the_devkit() {
+    let j: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(crate::common::root().join("tests/golden/trackingnet.json")).unwrap()).unwrap();
+    let mut names: Vec<&String> = j["gt"].as_object().unwrap().keys().collect();
+    names.sort();
+    let curves: Vec<TrackingNetCurves> = names
+        .iter()
+        .map(|n| {
+            let pred = j["pred"].get(n.as_str()).map(rects);
+            trackingnet_sequence(pred.as_deref(), &rects(&j["gt"][n.as_str()])).0
+        })
+        .collect();
+    let (s, p, np) = trackingnet_score(&curves);
+    close(&[s, p, np], &[j["success"].as_f64().unwrap(), j["precision"].as_f64().unwrap(), j["norm_precision"].as_f64().unwrap()], "success/precision/norm precision");
+}
+
+#[test]
 fn trackingnet_follows_the_devkit_rules() {
     // Identical boxes: success is 1 at every threshold (>=), so the trapezoid AUC is 100.
     let gt: Vec<Rect> = (0..10).map(|i| [10.0 + i as f64, 20.0, 30.0, 40.0]).collect();

@@ -280,16 +280,22 @@ pub fn trackingnet_sequence(pred: Option<&[Rect]>, gt: &[Rect]) -> (TrackingNetC
     let n = gt.len();
     let mut issues = Issues::default();
     let mut p: Vec<Rect> = match pred {
-        Some(p) => p.iter().take(n).copied().collect(),
+        Some(p) => {
+            if p.len() > n {
+                issues.note(n, format!("{} extra rows: ignored", p.len() - n));
+            }
+            p.iter().take(n).copied().collect()
+        }
         None => {
             issues.note(0, "no result file: every frame scored with a zero box, as the devkit does");
-            vec![]
+            vec![[0.0; 4]; n]
         }
     };
-    if p.len() < n && pred.is_some() {
-        issues.note(p.len(), format!("{} rows missing: zero boxes", n - p.len()));
+    if p.len() < n {
+        // The devkit aligns the two files by row index, so missing rows are NaN: failures.
+        issues.note(p.len(), format!("{} rows missing: scored as failures, as the devkit does", n - p.len()));
+        p.resize(n, [f64::NAN; 4]);
     }
-    p.resize(n, [0.0; 4]);
     let g: Vec<Rect> = gt.iter().map(|r| r.map(np_round)).collect();
     let mut p: Vec<Rect> = p.iter().map(|r| r.map(np_round)).collect();
     if n > 0 {
@@ -307,7 +313,7 @@ pub fn trackingnet_sequence(pred: Option<&[Rect]>, gt: &[Rect]) -> (TrackingNetC
         ndist[i] = (((ca.0 - cs.0) / a[2]).powi(2) + ((ca.1 - cs.1) / a[3]).powi(2)).sqrt();
     }
     let frac = |v: &[f64], t: f64, ge: bool| v.iter().filter(|&&x| if ge { x >= t } else { x <= t }).count() as f64 / n.max(1) as f64;
-    let lin = |hi: f64| (0..21).map(move |k| hi * k as f64 / 20.0);
+    let lin = |hi: f64| linspace21(hi).into_iter();
     (
         TrackingNetCurves {
             success: lin(1.0).map(|t| frac(&ious, t, true)).collect(),
@@ -318,9 +324,16 @@ pub fn trackingnet_sequence(pred: Option<&[Rect]>, gt: &[Rect]) -> (TrackingNetC
     )
 }
 
+/// `np.linspace(0, hi, 21)`, with NumPy's arithmetic (`k·step`, the last value exactly `hi`).
+pub fn linspace21(hi: f64) -> Vec<f64> {
+    let step = hi / 20.0;
+    (0..21).map(|k| if k == 20 { hi } else { k as f64 * step }).collect()
+}
+
 /// `np.trapz(y, x=linspace(0, 1, 21))`.
 pub fn trapz21(y: &[f64]) -> f64 {
-    y.windows(2).map(|w| (w[0] + w[1]) / 2.0 * 0.05).sum()
+    let x = linspace21(1.0);
+    (0..y.len() - 1).map(|i| (x[i + 1] - x[i]) * (y[i] + y[i + 1]) / 2.0).sum()
 }
 
 /// TrackingNet's dataset scores ×100: (success, precision, normalised precision).
