@@ -22,3 +22,4 @@ pub mod synth;
 pub mod tracker;
 pub mod video;
 pub mod wire;
+pub mod zipfile;

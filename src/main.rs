@@ -170,6 +170,20 @@ enum Cmd {
         #[arg(required = true)]
         results: Vec<String>,
     },
+    /// Pack results into a submission archive for the GOT-10k or TrackingNet server.
+    Pack {
+        /// `got10k` or `trackingnet`.
+        #[arg(value_parser = ["got10k", "trackingnet"])]
+        server: String,
+        /// Results folder (`<seq>.txt`, and `<seq>_time.txt` for GOT-10k).
+        results: PathBuf,
+        /// The test set, to check that every sequence is there with one row per frame.
+        #[arg(long)]
+        dataset: Option<PathBuf>,
+        /// Archive (default: `<results>/../<server>_submit.zip`).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
     /// Benchmarks that print numbers.
     Bench {
         #[command(subcommand)]
@@ -329,6 +343,27 @@ fn dispatch(cmd: Cmd) -> Result<ExitCode> {
                 })
                 .collect();
             print!("{}", render(protocol, &analyze(protocol, &dataset, &trackers)?));
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Pack { server, results, dataset, output } => {
+            use trackflow::eval::pack::{Server, pack};
+            let srv = if server == "got10k" { Server::Got10k } else { Server::TrackingNet };
+            let expected: Option<Vec<(String, usize)>> = match &dataset {
+                Some(d) => Some(
+                    trackflow::sequence::discover(d, trackflow::sequence::Layout::Auto)?.iter().map(|s| (s.name.clone(), s.len())).collect(),
+                ),
+                None => None,
+            };
+            let out = output.unwrap_or_else(|| {
+                let parent = results.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+                parent.join(format!("{server}_submit.zip"))
+            });
+            let p = pack(srv, &results, &out, expected.as_deref())?;
+            println!("{}: {} sequences (raw results in {} kept)", p.path.display(), p.sequences, results.display());
+            if !p.missing.is_empty() {
+                eprintln!("warning: {} sequence(s) of the dataset have no results: {}", p.missing.len(), p.missing.join(", "));
+                return Ok(ExitCode::FAILURE);
+            }
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Convert { kind, input, config, output } => {

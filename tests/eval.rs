@@ -158,3 +158,42 @@ fn analyze_prints_trackers_side_by_side() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success() && err.contains("seq_0003.txt: 1 predicted rows for 10"), "{err}");
 }
+
+/// `trackflow pack`: archive layouts the servers accept, raw results kept, gaps refused.
+#[test]
+fn pack_writes_server_layouts() {
+    use crate::common::{TempDir, run, synth, trackflow};
+    let dir = TempDir::new("pack");
+    let data = synth(dir.path(), 2, 6, 2);
+    let res = dir.path().join("got10k");
+    std::fs::create_dir_all(&res).unwrap();
+    for s in ["seq_0001", "seq_0002"] {
+        std::fs::write(res.join(format!("{s}.txt")), "1.7\t2\t30\t40\n".repeat(6)).unwrap();
+        std::fs::write(res.join(format!("{s}_time.txt")), "0.010000\n".repeat(6)).unwrap();
+    }
+    std::fs::write(res.join("seq_0003.partial.txt"), "1\t2\t3\t4\n").unwrap();
+    let mut c = trackflow();
+    c.args(["pack", "got10k"]).arg(&res).arg("--dataset").arg(&data);
+    assert!(run(c).status.success());
+    let zip = dir.path().join("got10k_submit.zip");
+    let list = std::process::Command::new(crate::common::root().join(".venv/bin/python"))
+        .args(["-c", "import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); assert z.testzip() is None; print('\\n'.join(sorted(z.namelist()))); print(z.read('seq_0001/seq_0001_001.txt').decode())"])
+        .arg(&zip)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&list.stdout);
+    assert!(list.status.success(), "{}", String::from_utf8_lossy(&list.stderr));
+    assert!(text.starts_with("seq_0001/seq_0001_001.txt\nseq_0001/seq_0001_time.txt\nseq_0002/seq_0002_001.txt\nseq_0002/seq_0002_time.txt\n"), "{text}");
+    assert!(text.contains("1,2,30,40\n"), "comma-separated truncated integers: {text}");
+    assert!(res.join("seq_0001.txt").exists(), "raw results are kept");
+    // TrackingNet: flat files.
+    let mut c = trackflow();
+    c.args(["pack", "trackingnet"]).arg(&res).arg("-o").arg(dir.path().join("tn.zip"));
+    assert!(run(c).status.success());
+    // A result with the wrong number of rows is refused, naming the file.
+    std::fs::write(res.join("seq_0002.txt"), "1\t2\t3\t4\n").unwrap();
+    let mut c = trackflow();
+    c.args(["pack", "got10k"]).arg(&res).arg("--dataset").arg(&data);
+    let o = c.output().unwrap();
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("seq_0002.txt: 1 rows for 6 frames"));
+}

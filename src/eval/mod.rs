@@ -1,4 +1,5 @@
 //! Evaluation: the public toolkits' metrics as named protocols ([`metrics`]) and the
 //! `trackflow analyze` report ([`analyze`]).
 pub mod analyze;
+pub mod pack;
 pub mod metrics;

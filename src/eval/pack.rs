@@ -1,0 +1,89 @@
+//! `trackflow pack`: submission archives in exactly the layouts the servers accept, without
+//! touching the raw results.
+//!
+//! | benchmark | archive | rows |
+//! |---|---|---|
+//! | GOT-10k | `<seq>/<seq>_001.txt` and `<seq>/<seq>_time.txt` | `x,y,w,h` integers, one per frame, frame 0 included |
+//! | TrackingNet | `<seq>.txt`, flat | `x,y,w,h` integers, one per frame |
+//!
+//! This is what OSTrack's `transform_got10k.py` / `transform_trackingnet.py` produce, minus
+//! their deleting the raw results.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+
+use crate::results::{Delimiter, format_boxes};
+use crate::sequence::read_boxes;
+use crate::zipfile::ZipBuilder;
+
+/// The benchmark servers `pack` writes for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Server {
+    /// GOT-10k test server.
+    Got10k,
+    /// TrackingNet (eval.ai).
+    TrackingNet,
+}
+
+/// What `pack` wrote.
+#[derive(Debug, Clone)]
+pub struct Packed {
+    /// The archive.
+    pub path: PathBuf,
+    /// Sequences in it.
+    pub sequences: usize,
+    /// Sequences the dataset has but the results lack.
+    pub missing: Vec<String>,
+}
+
+/// Packs `<results>/<seq>.txt` (and `_time.txt` for GOT-10k). With `expected` (sequence name,
+/// frame count), every sequence must be present with one row per frame.
+pub fn pack(server: Server, results: &Path, out: &Path, expected: Option<&[(String, usize)]>) -> Result<Packed> {
+    let mut names: Vec<String> = std::fs::read_dir(results)
+        .with_context(|| format!("cannot list {}", results.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter_map(|p| {
+            let n = p.file_name()?.to_str()?.to_string();
+            let stem = n.strip_suffix(".txt")?;
+            (!stem.ends_with("_time") && !stem.ends_with(".partial") && !stem.ends_with("_stamps")).then(|| stem.to_string())
+        })
+        .collect();
+    names.sort();
+    if names.is_empty() {
+        bail!("{} holds no <seq>.txt results", results.display());
+    }
+    let mut missing = Vec::new();
+    if let Some(exp) = expected {
+        for (seq, _) in exp {
+            if !names.contains(seq) {
+                missing.push(seq.clone());
+            }
+        }
+    }
+    let mut zip = ZipBuilder::default();
+    for seq in &names {
+        let file = results.join(format!("{seq}.txt"));
+        let boxes = read_boxes(&file)?;
+        if let Some((_, n)) = expected.and_then(|e| e.iter().find(|(s, _)| s == seq)) {
+            if boxes.len() != *n {
+                bail!("{}: {} rows for {n} frames; the server needs one per frame", file.display(), boxes.len());
+            }
+        }
+        if let Some(i) = boxes.iter().position(|b| b.iter().any(|v| !v.is_finite())) {
+            bail!("{}:{}: NaN in a result row; the server would reject the archive", file.display(), i + 1);
+        }
+        let rows = format_boxes(&boxes, Delimiter::Comma);
+        match server {
+            Server::Got10k => {
+                zip.add(&format!("{seq}/{seq}_001.txt"), rows.as_bytes())?;
+                let time = results.join(format!("{seq}_time.txt"));
+                let t = std::fs::read(&time).with_context(|| format!("{} is missing (GOT-10k submissions include per-frame times)", time.display()))?;
+                zip.add(&format!("{seq}/{seq}_time.txt"), &t)?;
+            }
+            Server::TrackingNet => zip.add(&format!("{seq}.txt"), rows.as_bytes())?,
+        }
+    }
+    zip.write(out)?;
+    Ok(Packed { path: out.to_path_buf(), sequences: names.len(), missing })
+}
