@@ -158,6 +158,32 @@ enum Cmd {
         #[arg(short, long)]
         output: Option<PathBuf>,
     },
+    /// Run a tracker over a whole dataset (N workers over G GPUs or the CPU), resuming where
+    /// complete results already exist. As OSTrack's `tracking/test.py`.
+    Test {
+        /// `ostrack` (the config family under configs/).
+        script: String,
+        /// Config name, e.g. `vitb_256_mae_ce_32x4_ep300`.
+        config: String,
+        /// Dataset name from trackflow.local.kdl, or a folder.
+        #[arg(long)]
+        dataset: String,
+        /// Tracker workers.
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
+        /// GPUs to spread the workers over (0 = CPU).
+        #[arg(long, default_value_t = 0)]
+        gpus: usize,
+        /// Weights (default: random, which the nodes say loudly).
+        #[arg(long)]
+        weights: Option<PathBuf>,
+        /// Results root; results go to `<root>/<script>/<config>/<dataset>/`.
+        #[arg(long, default_value = "output/test/tracking_results")]
+        results: PathBuf,
+        /// Local config naming dataset folders.
+        #[arg(long, default_value = "trackflow.local.kdl")]
+        local: PathBuf,
+    },
     /// Score result folders against a dataset with a toolkit's protocol, trackers side by side.
     Analyze {
         /// Dataset folder (sequences with their ground truth).
@@ -330,6 +356,25 @@ fn dispatch(cmd: Cmd) -> Result<ExitCode> {
             let opts = trackflow::synth::SynthOptions { sequences, frames, width, height, seed, occlusion: !no_occlusion, prefix };
             let names = trackflow::synth::generate(&out, &opts)?;
             println!("wrote {} sequence(s) of {frames} frames to {}", names.len(), out.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Test { script, config, dataset, threads, gpus, weights, results, local } => {
+            use trackflow::eval::test_run::{TestRun, dataset_path, test};
+            let cfg = trackflow::dataflow::resolve_config(&config, Path::new(".")).map_err(|e| anyhow::anyhow!("config `{config}`: {e}"))?;
+            let ds_path = dataset_path(&dataset, &local)?;
+            let ds_name = Path::new(&dataset).file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or(dataset.clone());
+            let out = results.join(&script).join(&config).join(&ds_name);
+            let run = TestRun {
+                dataset: std::path::absolute(&ds_path)?,
+                config: PathBuf::from(cfg),
+                weights: weights.map(std::path::absolute).transpose()?,
+                results: std::path::absolute(&out)?,
+                threads: threads.max(1),
+                gpus,
+                work: std::path::absolute(out.join(".trackflow"))?,
+            };
+            test(&run)?;
+            println!("results: {}", out.display());
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Analyze { dataset, protocol, results } => {

@@ -197,3 +197,33 @@ fn pack_writes_server_layouts() {
     let o = c.output().unwrap();
     assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("seq_0002.txt: 1 rows for 6 frames"));
 }
+
+/// `trackflow test`: a dataset through two workers, then a resume that redoes only an
+/// incomplete sequence, with the same boxes.
+#[test]
+fn test_command_shards_and_resumes() {
+    use crate::common::{TempDir, run, synth, trackflow};
+    let dir = TempDir::new("testcmd");
+    let data = synth(dir.path(), 3, 7, 8);
+    let local = dir.path().join("trackflow.local.kdl");
+    std::fs::write(&local, format!("datasets {{\n    synth {:?}\n}}\n", data.display().to_string())).unwrap();
+    let results = dir.path().join("results");
+    let test = || {
+        let mut c = trackflow();
+        c.args(["test", "ostrack", "tiny", "--dataset", "synth", "--threads", "2", "--local"]).arg(&local).arg("--results").arg(&results);
+        c
+    };
+    assert!(run(test()).status.success());
+    let out = results.join("ostrack/tiny/synth");
+    let first = std::fs::read_to_string(out.join("seq_0002.txt")).unwrap();
+    assert_eq!(first.lines().count(), 7);
+    std::fs::write(out.join("seq_0002.txt"), first.lines().take(3).map(|l| format!("{l}\n")).collect::<String>()).unwrap();
+    let o = run(test());
+    assert!(o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("2 already have complete results"), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(std::fs::read_to_string(out.join("seq_0002.txt")).unwrap(), first, "the redone sequence has the same boxes");
+    let mut c = trackflow();
+    c.args(["test", "ostrack", "tiny", "--dataset", "lasot", "--local"]).arg(&local);
+    let o = c.output().unwrap();
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("no dataset `lasot` (known: synth)"));
+}

@@ -2,4 +2,5 @@
 //! `trackflow analyze` report ([`analyze`]).
 pub mod analyze;
 pub mod pack;
+pub mod test_run;
 pub mod metrics;
