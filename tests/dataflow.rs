@@ -53,9 +53,13 @@ fn every_kdl_block_in_the_docs_parses() {
                 in_block = false;
                 blocks += 1;
                 let is_config = ["model {", "data {", "train {"].iter().any(|s| cur.contains(s));
+                let is_local = cur.trim_start().starts_with("datasets {");
                 // Snippets are read as if they sat in dataflows/, where their includes point.
                 let fake = root().join("dataflows").join(format!("_doc_{}_{start}.kdl", doc.file_stem().unwrap().to_string_lossy()));
-                if is_config {
+                if is_local {
+                    let doc = kdl::KdlDocument::parse_v2(&cur).unwrap_or_else(|e| panic!("{}:{start}: invalid KDL: {e:?}", doc.display()));
+                    assert!(doc.get("datasets").is_some());
+                } else if is_config {
                     let file = std::sync::Arc::new(trackflow::dataflow::SourceFile::from_text(&fake, cur.clone()));
                     if let Err(p) = trackflow::model::Config::parse(file) {
                         panic!("{}:{start}: config block does not parse:\n{}", doc.display(), p.render(false));
