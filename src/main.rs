@@ -183,6 +183,13 @@ enum Cmd {
         /// Local config naming dataset folders.
         #[arg(long, default_value = "trackflow.local.kdl")]
         local: PathBuf,
+        /// Spread the workers over these dora machine ids (comma-separated), one coordinator
+        /// and one daemon per machine (`dora daemon --machine-id ID`).
+        #[arg(long, value_delimiter = ',')]
+        machines: Vec<String>,
+        /// With --machines: start the coordinator and the daemons on this host (loopback).
+        #[arg(long)]
+        spawn_daemons: bool,
     },
     /// Score result folders against a dataset with a toolkit's protocol, trackers side by side.
     Analyze {
@@ -358,7 +365,7 @@ fn dispatch(cmd: Cmd) -> Result<ExitCode> {
             println!("wrote {} sequence(s) of {frames} frames to {}", names.len(), out.display());
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Test { script, config, dataset, threads, gpus, weights, results, local } => {
+        Cmd::Test { script, config, dataset, threads, gpus, weights, results, local, machines, spawn_daemons } => {
             use trackflow::eval::test_run::{TestRun, dataset_path, test};
             let cfg = trackflow::dataflow::resolve_config(&config, Path::new(".")).map_err(|e| anyhow::anyhow!("config `{config}`: {e}"))?;
             let ds_path = dataset_path(&dataset, &local)?;
@@ -372,6 +379,8 @@ fn dispatch(cmd: Cmd) -> Result<ExitCode> {
                 threads: threads.max(1),
                 gpus,
                 work: std::path::absolute(out.join(".trackflow"))?,
+                machines,
+                spawn_daemons,
             };
             test(&run)?;
             println!("results: {}", out.display());

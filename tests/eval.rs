@@ -227,3 +227,29 @@ fn test_command_shards_and_resumes() {
     let o = c.output().unwrap();
     assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("no dataset `lasot` (known: synth)"));
 }
+
+/// The same evaluation placed on two dora daemons (machine ids A and B on loopback) gives the
+/// same results as one daemon.
+#[test]
+fn two_daemons_give_the_same_results() {
+    use crate::common::{TempDir, run, synth, trackflow};
+    let dir = TempDir::new("machines");
+    let data = synth(dir.path(), 3, 6, 13);
+    let go = |results: &std::path::Path, machines: bool| {
+        let mut c = trackflow();
+        c.args(["test", "ostrack", "tiny", "--threads", "2", "--dataset"]).arg(&data).arg("--results").arg(results);
+        if machines {
+            c.args(["--machines", "A,B", "--spawn-daemons"]);
+        }
+        assert!(run(c).status.success());
+        results.join("ostrack/tiny/data")
+    };
+    let one = go(&dir.path().join("one"), false);
+    let two = go(&dir.path().join("two"), true);
+    for s in ["seq_0001", "seq_0002", "seq_0003"] {
+        let a = std::fs::read_to_string(one.join(format!("{s}.txt"))).unwrap();
+        assert_eq!(a, std::fs::read_to_string(two.join(format!("{s}.txt"))).unwrap(), "{s}");
+    }
+    let log = std::fs::read_to_string(two.join(".trackflow/dora.log")).unwrap();
+    assert!(log.contains("on daemon `A`") && log.contains("on daemon `B`"), "workers ran on both daemons:\n{log}");
+}
