@@ -79,3 +79,15 @@ fn clip_keeps_ten_pixel_margin() {
     assert_eq!(clip_box([195.0, 50.0, 20.0, 20.0], 100.0, 200.0, 10.0), [190.0, 50.0, 10.0, 20.0]);
     assert_eq!(clip_box([20.5, 30.25, 40.0, 10.0], 100.0, 200.0, 10.0), [20.5, 30.25, 40.0, 10.0]);
 }
+
+/// A partial download: list.txt names sequences that are not on disk. They are reported and the
+/// rest is indexed, instead of the IndexError OSTrack users know.
+#[test]
+fn partial_dataset_is_indexed_from_disk() {
+    let dir = crate::common::TempDir::new("partial");
+    let data = crate::common::synth(dir.path(), 4, 3, 1);
+    std::fs::remove_dir_all(data.join("seq_0003")).unwrap();
+    let seqs = trackflow::sequence::discover(&data, trackflow::sequence::Layout::Auto).unwrap();
+    let names: Vec<&str> = seqs.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["seq_0001", "seq_0002", "seq_0004"]);
+}
