@@ -190,3 +190,18 @@ fn dora_start_understands_kdl() {
     assert!(o.status.success(), "dora start failed");
     assert_eq!(read(&out.join("seq_0001.txt")).lines().count(), 5);
 }
+
+/// Regression: dora interleaves inputs, so the viewer and the crop node can see the next
+/// sequence's frame 0 before the previous sequence's last box. Many short sequences cross that
+/// boundary often; every sequence must still complete.
+#[test]
+fn next_sequence_may_start_before_the_last_box_arrives() {
+    let dir = TempDir::new("boundaries");
+    let data = synth(dir.path(), 8, 3, 17);
+    let out = dir.path().join("out");
+    assert!(run(run_flow("dataflows/track.kdl", &data, &out, &["viewer.video=#false".into()])).status.success());
+    for i in 1..=8 {
+        assert_eq!(read(&out.join(format!("seq_{i:04}.txt"))).lines().count(), 3);
+        assert!(out.join(format!("seq_{i:04}_sheet.png")).exists(), "seq {i}: contact sheet");
+    }
+}

@@ -31,22 +31,38 @@ struct Viewer {
     sheet_frames: u32,
     fps: f64,
     node_id: String,
-    cur: Option<SeqView>,
+    /// Sequences in the order their frame 0 arrived. Frames and boxes come on separate inputs
+    /// that dora may interleave, so the next sequence can start before the last box of the
+    /// previous one is drawn.
+    seqs: std::collections::VecDeque<SeqView>,
 }
 
 impl Viewer {
-    fn start(&mut self, name: &str, frames: u32) -> Result<()> {
-        self.finish(false)?;
+    fn start(&mut self, name: &str, frames: u32) {
         let k = self.sheet_frames.min(frames).max(1);
         let picks = (0..k).map(|i| if k == 1 { 0 } else { ((i as u64 * (frames as u64 - 1)) as f64 / (k - 1) as f64).round() as u32 }).collect();
-        self.cur = Some(SeqView { name: name.into(), frames, next: 0, pending: BTreeMap::new(), video: None, thumbs: vec![], picks });
-        Ok(())
+        self.seqs.push_back(SeqView { name: name.into(), frames, next: 0, pending: BTreeMap::new(), video: None, thumbs: vec![], picks });
+    }
+
+    fn frame(&mut self, seq: &str, index: u32, im: Image) -> Result<()> {
+        match self.seqs.iter_mut().rev().find(|s| s.name == seq) {
+            Some(s) => {
+                s.pending.insert(index, im);
+                Ok(())
+            }
+            None => bail!("frame {index} of {seq} arrived before its frame 0"),
+        }
     }
 
     fn boxed(&mut self, b: &BoxMsg) -> Result<()> {
-        let Some(v) = self.cur.as_mut() else { bail!("box for {} before any frame of it", b.header.seq) };
-        if b.header.seq != v.name || b.header.index != v.next {
-            bail!("box for {} frame {} arrived, expected {} frame {} (a message was lost)", b.header.seq, b.header.index, v.name, v.next);
+        // Boxes come in order; a box of a later sequence means the front one ended early.
+        while self.seqs.front().is_some_and(|v| v.name != b.header.seq) {
+            let v = self.seqs.pop_front().expect("checked");
+            self.finish(v, false)?;
+        }
+        let Some(v) = self.seqs.front_mut() else { bail!("box for {} before any frame of it", b.header.seq) };
+        if b.header.index != v.next {
+            bail!("box for {} frame {} arrived, expected frame {} (a message was lost)", b.header.seq, b.header.index, v.next);
         }
         let Some(im) = v.pending.remove(&b.header.index) else { bail!("box for {} frame {} arrived before its frame", v.name, b.header.index) };
         let drawn = annotate(&im, b.header.index, b.bbox, b.score, None);
@@ -64,14 +80,14 @@ impl Viewer {
         }
         v.next += 1;
         if v.next == v.frames {
-            self.finish(true)?;
+            let v = self.seqs.pop_front().expect("front exists");
+            self.finish(v, true)?;
         }
         Ok(())
     }
 
-    /// Closes the current sequence's files; incomplete ones get `.partial` names.
-    fn finish(&mut self, complete: bool) -> Result<()> {
-        let Some(v) = self.cur.take() else { return Ok(()) };
+    /// Closes a sequence's files; incomplete ones get `.partial` names.
+    fn finish(&self, v: SeqView, complete: bool) -> Result<()> {
         let tag = if complete { "" } else { ".partial" };
         if let Some(w) = v.video {
             let path = w.finish()?;
@@ -91,6 +107,14 @@ impl Viewer {
         }
         Ok(())
     }
+
+    /// Closes every open sequence as incomplete.
+    fn finish_all(&mut self) -> Result<()> {
+        while let Some(v) = self.seqs.pop_front() {
+            self.finish(v, false)?;
+        }
+        Ok(())
+    }
 }
 
 /// The node's event loop.
@@ -102,7 +126,7 @@ pub fn run(_node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result
         sheet_frames: p.int("sheet-frames")?.max(1) as u32,
         fps: p.float("fps")?,
         node_id: p.node_id.clone(),
-        cur: None,
+        seqs: Default::default(),
     };
     std::fs::create_dir_all(&v.dir)?;
     let result = (|| -> Result<()> {
@@ -111,15 +135,10 @@ pub fn run(_node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result
                 Next::Input { id, metadata, data } if id == "frame" => {
                     let f = Frame::decode(&metadata.parameters, &data)?;
                     if f.header.index == 0 {
-                        v.start(&f.header.seq, f.header.frames)?;
+                        v.start(&f.header.seq, f.header.frames);
                     }
                     let im = Image { width: f.width as usize, height: f.height as usize, channels: f.channels as usize, data: f.pixels.to_vec() };
-                    match v.cur.as_mut() {
-                        Some(s) if s.name == f.header.seq => {
-                            s.pending.insert(f.header.index, im);
-                        }
-                        _ => bail!("frame {} of {} arrived before its frame 0", f.header.index, f.header.seq),
-                    }
+                    v.frame(&f.header.seq, f.header.index, im)?;
                 }
                 Next::Input { id, metadata, data } if id == "box" => v.boxed(&BoxMsg::decode(&metadata.parameters, &data)?)?,
                 Next::Input { id, .. } => eprintln!("[{}] warning: unexpected input `{id}`", p.node_id),
@@ -128,6 +147,6 @@ pub fn run(_node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result
             }
         }
     })();
-    v.finish(false)?;
+    v.finish_all()?;
     result
 }
