@@ -120,7 +120,7 @@ impl Drop for VideoReader {
 }
 
 /// Encodes RGB frames to an H.264 MP4 (yuv420p, plays everywhere). The file appears under its
-/// final name only when [`VideoWriter::finish`] succeeds; until then it is `<name>.part.mp4`,
+/// final name only when [`VideoWriter::finish`] succeeds; until then it is `<name>.<pid>.part.mp4`,
 /// itself a playable file up to the last frame written (fragmented MP4).
 pub struct VideoWriter {
     child: Child,
@@ -138,7 +138,8 @@ impl VideoWriter {
             std::fs::create_dir_all(dir)?;
         }
         let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-        let tmp = path.with_file_name(format!("{name}.part.mp4"));
+        // The process id keeps two writers of one name (two runs into one folder) apart.
+        let tmp = path.with_file_name(format!("{name}.{}.part.mp4", std::process::id()));
         let child = Command::new(tool("ffmpeg")?)
             .args(["-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s"])
             .arg(format!("{width}x{height}"))

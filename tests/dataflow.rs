@@ -244,3 +244,21 @@ fn dora_yaml_snapshots() {
         assert_eq!(v["out"], "/tmp/$HOME/results", "dora must not expand `$` inside parameters");
     }
 }
+
+/// Regression: two runs of one dataflow with different `--set` values wrote the same YAML, so
+/// one run could execute the other's parameters (seen when the tests ran in parallel).
+#[test]
+fn runs_with_different_parameters_get_their_own_yaml() {
+    use trackflow::dataflow::dora::{write_yaml, yaml_path};
+    let bins = BinDir(PathBuf::from("/BIN"));
+    let path = root().join("dataflows/track.kdl");
+    let set = |v: &str| vec![ParamOverride { text: format!("writer.out=\"/tmp/{v}\"") }];
+    let a = write_yaml(&load(&path, &set("a")).unwrap(), &bins).unwrap();
+    let b = write_yaml(&load(&path, &set("b")).unwrap(), &bins).unwrap();
+    let plain = write_yaml(&load(&path, &[]).unwrap(), &bins).unwrap();
+    assert_ne!(a, b);
+    assert!(plain.ends_with("dataflows/track.yml"), "{}", plain.display());
+    assert!(std::fs::read_to_string(&a).unwrap().contains("/tmp/a") && std::fs::read_to_string(&b).unwrap().contains("/tmp/b"));
+    // Files outside the project with the same name do not collide either.
+    assert_ne!(yaml_path(Path::new("/x/flow.kdl"), None), yaml_path(Path::new("/y/flow.kdl"), None));
+}

@@ -121,25 +121,37 @@ pub fn to_yaml(flow: &Dataflow, bins: &BinDir) -> Result<String> {
 }
 
 /// Where the generated YAML for a KDL file goes: `target/dataflows/<path inside the project>.yml`
-/// for the project's own files, `target/dataflows/external/<file name>.yml` for others.
-pub fn yaml_path(kdl: &Path) -> PathBuf {
+/// for the project's own files, `target/dataflows/external/<name>-<hash of its path>.yml` for
+/// others. A dataflow changed by `--set` gets `-<hash of its YAML>` too: two runs of one file
+/// with different parameters must not read each other's descriptor (seen in parallel tests).
+pub fn yaml_path(kdl: &Path, variant: Option<&str>) -> PathBuf {
     let root = crate::paths::project_root();
     let abs = std::path::absolute(kdl).unwrap_or_else(|_| kdl.to_path_buf());
     let abs = abs.canonicalize().unwrap_or(abs);
     let out = crate::paths::target_dir().join("dataflows");
-    match abs.strip_prefix(&root) {
-        Ok(rel) => {
-            let rel = rel.strip_prefix("dataflows").unwrap_or(rel);
-            out.join(rel).with_extension("yml")
+    let base = match abs.strip_prefix(&root) {
+        Ok(rel) => out.join(rel.strip_prefix("dataflows").unwrap_or(rel)),
+        Err(_) => {
+            let stem = abs.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+            out.join("external").join(format!("{stem}-{:08x}", fnv(abs.to_string_lossy().as_bytes()) as u32))
         }
-        Err(_) => out.join("external").join(abs.file_name().unwrap_or_default()).with_extension("yml"),
-    }
+    };
+    let name = base.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = match variant {
+        Some(text) => format!("{name}-{:08x}.yml", fnv(text.as_bytes()) as u32),
+        None => format!("{name}.yml"),
+    };
+    base.with_file_name(name)
+}
+
+fn fnv(b: &[u8]) -> u64 {
+    b.iter().fold(0xcbf29ce484222325u64, |h, &x| (h ^ x as u64).wrapping_mul(0x100000001b3))
 }
 
 /// Writes the YAML for `flow` next to the other generated files and returns its path.
 pub fn write_yaml(flow: &Dataflow, bins: &BinDir) -> Result<PathBuf> {
     let yaml = to_yaml(flow, bins)?;
-    let path = yaml_path(&flow.path);
+    let path = yaml_path(&flow.path, flow.overridden.then_some(yaml.as_str()));
     crate::fsutil::write_atomic(&path, yaml.as_bytes())?;
     Ok(path)
 }

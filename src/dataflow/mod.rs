@@ -97,6 +97,9 @@ pub struct Node {
 pub struct Dataflow {
     /// The file it was loaded from.
     pub path: PathBuf,
+    /// Whether command-line overrides changed it (its YAML then gets a name of its own, so
+    /// concurrent runs of one file with different parameters never share a descriptor).
+    pub overridden: bool,
     /// Nodes in the order they were declared.
     pub nodes: Vec<Node>,
 }
@@ -182,7 +185,7 @@ fn load_source(file: Arc<SourceFile>, overrides: &[ParamOverride], mut problems:
     }
     let nodes: Vec<Node> = pending.iter().filter_map(|p| check_node(p, &mut problems)).collect();
     check_graph(&pending, &nodes, &mut problems);
-    if problems.is_empty() { Ok(Dataflow { path: file.path.clone(), nodes }) } else { Err(problems) }
+    if problems.is_empty() { Ok(Dataflow { path: file.path.clone(), overridden: !overrides.is_empty(), nodes }) } else { Err(problems) }
 }
 
 fn unknown_node(id: &Located<String>, pending: &[Pending], what: &str) -> Problem {
