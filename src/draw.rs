@@ -92,14 +92,26 @@ fn glyph(ch: char) -> [u8; 7] {
         '#' => [10, 10, 31, 10, 31, 10, 10],
         '%' => [24, 25, 2, 4, 8, 19, 3],
         '=' => [0, 0, 31, 0, 31, 0, 0],
+        '[' => [14, 8, 8, 8, 8, 8, 14],
+        ']' => [14, 2, 2, 2, 2, 2, 14],
+        '(' => [2, 4, 8, 8, 8, 4, 2],
+        ')' => [8, 4, 2, 2, 2, 4, 8],
+        ',' => [0, 0, 0, 0, 12, 4, 8],
+        '+' => [0, 4, 4, 31, 4, 4, 0],
         _ => [0; 7],
     }
 }
 
-/// Draws text with its top-left at (x, y), each font pixel `scale`×`scale`, on a dark band.
+/// Draws text with its top-left at (x, y), each font pixel `scale`×`scale`, on a dark band so
+/// it reads over any picture.
 pub fn draw_text(im: &mut Image, x: i64, y: i64, text: &str, c: Rgb, scale: i64) {
     let n = text.chars().count() as i64;
     fill_rect(im, x - scale, y - scale, x + n * 6 * scale, y + 8 * scale, [0, 0, 0]);
+    draw_glyphs(im, x, y, text, c, scale);
+}
+
+/// Draws text with no background (for plots on white).
+pub fn draw_glyphs(im: &mut Image, x: i64, y: i64, text: &str, c: Rgb, scale: i64) {
     for (i, ch) in text.chars().enumerate() {
         let g = glyph(ch);
         for (row, bits) in g.iter().enumerate() {

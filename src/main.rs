@@ -202,6 +202,9 @@ enum Cmd {
         /// Results folders (`<seq>.txt` each), as `name=folder` or just `folder`.
         #[arg(required = true)]
         results: Vec<String>,
+        /// Also write a report folder: table, success/precision plots (SVG, PNG), attributes.
+        #[arg(long)]
+        report: Option<PathBuf>,
     },
     /// Pack results into a submission archive for the GOT-10k or TrackingNet server.
     Pack {
@@ -386,7 +389,7 @@ fn dispatch(cmd: Cmd) -> Result<ExitCode> {
             println!("results: {}", out.display());
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Analyze { dataset, protocol, results } => {
+        Cmd::Analyze { dataset, protocol, results, report } => {
             use trackflow::eval::analyze::{Protocol, analyze, render};
             let protocol = Protocol::parse(&protocol)?;
             let trackers: Vec<(String, PathBuf)> = results
@@ -396,7 +399,12 @@ fn dispatch(cmd: Cmd) -> Result<ExitCode> {
                     None => (Path::new(r).file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_else(|| r.clone()), PathBuf::from(r)),
                 })
                 .collect();
-            print!("{}", render(protocol, &analyze(protocol, &dataset, &trackers)?));
+            let scores = analyze(protocol, &dataset, &trackers)?;
+            print!("{}", render(protocol, &scores));
+            if let Some(dir) = report {
+                let files = trackflow::eval::analyze::write_report(protocol, &dataset, &scores, &dir)?;
+                println!("report: {} ({} files)", dir.display(), files.len());
+            }
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Pack { server, results, dataset, output } => {

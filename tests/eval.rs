@@ -140,15 +140,25 @@ fn analyze_prints_trackers_side_by_side() {
             std::fs::write(shifted.join(format!("{s}.txt")), moved).unwrap();
         }
     }
+    std::fs::write(data.join("seq_0001/attrs.txt"), "SV, OCC\n").unwrap();
+    std::fs::write(data.join("seq_0002/attrs.txt"), "SV\n").unwrap();
     for protocol in ["got10k", "otb"] {
+        let report = dir.path().join(format!("report-{protocol}"));
         let mut c = trackflow();
         c.args(["analyze", "--protocol", protocol, "--dataset"]).arg(&data).arg(format!("perfect={}", perfect.display())).arg(format!("shifted={}", shifted.display()));
+        c.arg("--report").arg(&report);
         let o = run(c);
         assert!(o.status.success());
         let text = String::from_utf8_lossy(&o.stdout).to_string();
         let perfect_row = text.lines().find(|l| l.starts_with("perfect")).unwrap();
         assert!(perfect_row.contains("100.00"), "{text}");
         assert!(text.contains("shifted: 1 sequence(s) without results (not scored): seq_0003"), "{text}");
+        assert!(std::fs::read_to_string(report.join("success.svg")).unwrap().contains("<polyline"));
+        assert!(image::open(report.join("success.png")).is_ok());
+        if protocol == "otb" {
+            let attrs = std::fs::read_to_string(report.join("attributes.txt")).unwrap();
+            assert!(attrs.contains("OCC") && attrs.lines().any(|l| l.starts_with("SV") && l.contains(" 2 ")), "{attrs}");
+        }
     }
     // A result file with the wrong number of rows is an error naming the file (GOT-10k asserts it).
     std::fs::write(shifted.join("seq_0003.txt"), "1,2,3,4\n").unwrap();

@@ -58,6 +58,10 @@ pub struct TrackerScores {
     pub missing: Vec<String>,
     /// Problems found in result files, per sequence.
     pub issues: Vec<(String, String)>,
+    /// Dataset curves for the plots: (x grid, y) for success, precision, normalised precision.
+    pub curves: Vec<(Vec<f64>, Vec<f64>)>,
+    /// Per-sequence success AUC ×100 (pytracking protocols), for attribute breakdowns.
+    pub per_sequence: Vec<(String, f64)>,
 }
 
 fn read_flags(path: &Path) -> Result<Vec<bool>> {
@@ -96,7 +100,7 @@ pub fn analyze(protocol: Protocol, dataset: &Path, trackers: &[(String, PathBuf)
         if !dir.is_dir() {
             bail!("results folder {} does not exist", dir.display());
         }
-        let mut t = TrackerScores { name: name.clone(), values: vec![], sequences: 0, missing: vec![], issues: vec![] };
+        let mut t = TrackerScores { name: name.clone(), values: vec![], sequences: 0, missing: vec![], issues: vec![], curves: vec![], per_sequence: vec![] };
         let (mut ious, mut curves, mut tn) = (Vec::new(), Vec::new(), Vec::new());
         for s in &seqs {
             let file = dir.join(format!("{}.txt", s.name));
@@ -136,6 +140,7 @@ pub fn analyze(protocol: Protocol, dataset: &Path, trackers: &[(String, PathBuf)
                         None
                     };
                     let (c, issues) = pytracking_sequence(&pred, gt, visible.as_deref(), ds).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+                    t.per_sequence.push((s.name.clone(), c.auc()));
                     curves.push(c);
                     issues
                 }
@@ -145,18 +150,25 @@ pub fn analyze(protocol: Protocol, dataset: &Path, trackers: &[(String, PathBuf)
                 t.issues.push((s.name.clone(), issues.to_string()));
             }
         }
+        let grid = |n: usize, hi: f64| (0..n).map(|k| hi * k as f64 / (n - 1) as f64).collect::<Vec<f64>>();
         t.values = match protocol {
             Protocol::Got10k => {
                 let g = got10k_score(&ious);
+                let x = grid(101, 1.0);
+                let y = x.iter().map(|&th| ious.iter().filter(|&&v| v > th).count() as f64 / ious.len().max(1) as f64).collect();
+                t.curves = vec![(x, y)];
                 vec![100.0 * g.ao, 100.0 * g.sr50, 100.0 * g.sr75]
             }
             Protocol::TrackingNet => {
                 let (a, b, c) = trackingnet_score(&tn);
+                let mean = |f: fn(&TrackingNetCurves) -> &Vec<f64>| (0..21).map(|k| tn.iter().map(|c| f(c)[k]).sum::<f64>() / tn.len().max(1) as f64).collect();
+                t.curves = vec![(linspace21(1.0), mean(|c| &c.success)), (linspace21(50.0), mean(|c| &c.precision)), (linspace21(0.5), mean(|c| &c.norm_precision))];
                 vec![a, b, c]
             }
             _ if curves.is_empty() => vec![f64::NAN; 5],
             _ => {
                 let m = Curves::mean(&curves);
+                t.curves = vec![(grid(21, 1.0), m.success.clone()), (grid(51, 50.0), m.precision.clone()), (grid(51, 0.5), m.norm_precision.clone())];
                 vec![m.auc(), m.op50(), m.op75(), m.prec20(), m.norm_prec20()]
             }
         };
@@ -189,4 +201,77 @@ pub fn render(protocol: Protocol, scores: &[TrackerScores]) -> String {
         }
     }
     s
+}
+
+/// Per-sequence attributes from `attrs.txt` files (OTB style: `SV, DEF, FM`).
+pub fn attributes(dataset: &Path) -> Result<Vec<(String, Vec<String>)>> {
+    let mut out = Vec::new();
+    for s in discover(dataset, Layout::Auto)? {
+        let Some(dir) = seq_dir(&s) else { continue };
+        if let Ok(text) = std::fs::read_to_string(dir.join("attrs.txt")) {
+            let tags = text.split([',', '\n', ' ', '\t']).map(str::trim).filter(|t| !t.is_empty()).map(String::from).collect();
+            out.push((s.name.clone(), tags));
+        }
+    }
+    Ok(out)
+}
+
+/// Writes a report folder: the table, success and precision plots (SVG and PNG), and the
+/// per-attribute AUC breakdown when the dataset has `attrs.txt` files.
+pub fn write_report(protocol: Protocol, dataset: &Path, scores: &[TrackerScores], dir: &Path) -> Result<Vec<PathBuf>> {
+    use super::plot::{Plot, Series};
+    std::fs::create_dir_all(dir)?;
+    let mut written = Vec::new();
+    let table = render(protocol, scores);
+    let p = dir.join("table.txt");
+    crate::fsutil::write_atomic(&p, table.as_bytes())?;
+    written.push(p);
+    let specs: &[(&str, &str, &str, usize)] = match protocol {
+        Protocol::Got10k => &[("success", "Success plot (GOT-10k)", "overlap threshold", 0)],
+        Protocol::TrackingNet => &[("success", "Success plot", "overlap threshold", 0), ("precision", "Precision plot", "location error threshold (px)", 1), ("norm_precision", "Normalised precision plot", "normalised distance threshold", 2)],
+        _ => &[("success", "Success plot", "overlap threshold", 0), ("precision", "Precision plot", "location error threshold (px)", 1), ("norm_precision", "Normalised precision plot", "normalised distance threshold", 2)],
+    };
+    for &(file, title, x_label, k) in specs {
+        let Some(x) = scores.iter().find_map(|t| t.curves.get(k).map(|c| c.0.clone())) else { continue };
+        let mut series: Vec<Series> = scores
+            .iter()
+            .filter_map(|t| {
+                let y = t.curves.get(k)?.1.clone();
+                let score = if k == 0 { t.values.first().copied() } else { t.values.get(if protocol == Protocol::TrackingNet { k } else { 2 + k }).copied() };
+                Some(Series { label: format!("{} [{:.1}]", t.name, score.unwrap_or(f64::NAN)), y })
+            })
+            .collect();
+        series.sort_by(|a, b| b.label.rsplit('[').next().cmp(&a.label.rsplit('[').next()));
+        let plot = Plot { title: title.into(), x_label: x_label.into(), y_label: "fraction of frames".into(), x, series };
+        let svg = dir.join(format!("{file}.svg"));
+        crate::fsutil::write_atomic(&svg, plot.svg().as_bytes())?;
+        let png = dir.join(format!("{file}.png"));
+        crate::draw::save_png(&plot.png_image(), &png)?;
+        written.extend([svg, png]);
+    }
+    let attrs = attributes(dataset)?;
+    if !attrs.is_empty() && !matches!(protocol, Protocol::Got10k | Protocol::TrackingNet) {
+        let mut tags: Vec<&String> = attrs.iter().flat_map(|(_, t)| t).collect();
+        tags.sort();
+        tags.dedup();
+        let mut text = format!("{:<10} {:>5}", "attribute", "seqs");
+        for t in scores {
+            text.push_str(&format!(" {:>14}", t.name));
+        }
+        text.push('\n');
+        for tag in tags {
+            let seqs: Vec<&str> = attrs.iter().filter(|(_, t)| t.contains(tag)).map(|(n, _)| n.as_str()).collect();
+            text.push_str(&format!("{tag:<10} {:>5}", seqs.len()));
+            for t in scores {
+                let v: Vec<f64> = t.per_sequence.iter().filter(|(n, _)| seqs.contains(&n.as_str())).map(|(_, a)| *a).collect();
+                let auc = if v.is_empty() { f64::NAN } else { v.iter().sum::<f64>() / v.len() as f64 };
+                text.push_str(&format!(" {auc:>14.2}"));
+            }
+            text.push('\n');
+        }
+        let p = dir.join("attributes.txt");
+        crate::fsutil::write_atomic(&p, text.as_bytes())?;
+        written.push(p);
+    }
+    Ok(written)
 }

@@ -2,5 +2,6 @@
 //! `trackflow analyze` report ([`analyze`]).
 pub mod analyze;
 pub mod pack;
+pub mod plot;
 pub mod test_run;
 pub mod metrics;
