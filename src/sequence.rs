@@ -182,28 +182,38 @@ pub fn discover(path: &Path, layout: Layout) -> Result<Vec<Sequence>> {
         }
     }
     dirs.sort_by_key(|d| d.file_name().map(|n| n.to_os_string()));
-    // GOT-10k (and our synthetic sets) list their sequences in list.txt: index what is on disk,
-    // in the list's order, and say what a partial download lacks instead of failing on it.
-    let list = path.join("list.txt");
+    // GOT-10k (and our synthetic sets) list their sequences in list.txt, LaSOT its test split
+    // in testing_set.txt: index what is on disk, in the list's order, and say what a partial
+    // download lacks instead of failing on it.
+    let list = ["list.txt", "testing_set.txt"].iter().map(|n| path.join(n)).find(|p| p.is_file()).unwrap_or_else(|| path.join("list.txt"));
     if list.is_file() {
         let text = std::fs::read_to_string(&list).with_context(|| format!("cannot read {}", list.display()))?;
         let listed: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
-        let on_disk: Vec<PathBuf> = listed.iter().map(|n| path.join(n)).filter(|d| is_sequence_dir(d)).collect();
-        let missing: Vec<&str> = listed.iter().copied().filter(|n| !is_sequence_dir(&path.join(n))).collect();
+        // LaSOT names `airplane-1`, which lives in the class folder `airplane/`.
+        let locate = |n: &str| -> PathBuf {
+            let direct = path.join(n);
+            match n.rsplit_once('-') {
+                Some((class, _)) if !is_sequence_dir(&direct) => path.join(class).join(n),
+                _ => direct,
+            }
+        };
+        let on_disk: Vec<PathBuf> = listed.iter().map(|n| locate(n)).filter(|d| is_sequence_dir(d)).collect();
+        let missing: Vec<&str> = listed.iter().copied().filter(|n| !is_sequence_dir(&locate(n))).collect();
         if !missing.is_empty() {
             let shown: Vec<&str> = missing.iter().copied().take(10).collect();
             eprintln!(
-                "{}: {} of {} sequences in list.txt are on disk; missing{}: {}",
+                "{}: {} of {} sequences in {} are on disk; missing{}: {}",
                 path.display(),
                 on_disk.len(),
                 listed.len(),
+                list.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
                 if missing.len() > 10 { " (first 10)" } else { "" },
                 shown.join(", ")
             );
         }
         let unlisted = dirs.iter().filter(|d| !on_disk.contains(d)).count();
         if unlisted > 0 {
-            eprintln!("{}: {unlisted} sequence folder(s) not in list.txt are ignored", path.display());
+            eprintln!("{}: {unlisted} sequence folder(s) not in {} are ignored", path.display(), list.display());
         }
         dirs = on_disk;
     }

@@ -262,3 +262,13 @@ fn runs_with_different_parameters_get_their_own_yaml() {
     // Files outside the project with the same name do not collide either.
     assert_ne!(yaml_path(Path::new("/x/flow.kdl"), None), yaml_path(Path::new("/y/flow.kdl"), None));
 }
+
+#[test]
+fn include_cycles_are_named() {
+    let dir = crate::common::TempDir::new("cycle");
+    std::fs::write(dir.path().join("a.kdl"), "include \"b.kdl\"\n").unwrap();
+    std::fs::write(dir.path().join("b.kdl"), "include \"a.kdl\"\n").unwrap();
+    let p = load(&dir.path().join("a.kdl"), &[]).unwrap_err();
+    let r = p.render(false);
+    assert!(r.contains("include cycle: a.kdl → b.kdl → a.kdl"), "{r}");
+}

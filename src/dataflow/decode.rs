@@ -156,8 +156,9 @@ fn decode_include(file: &Arc<SourceFile>, node: &KdlNode, stack: &mut Vec<PathBu
     let path = file.dir().join(rel);
     let path = std::path::absolute(&path).unwrap_or(path);
     if stack.iter().any(|p| same_file(p, &path)) {
+        let chain: Vec<String> = stack.iter().map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()).collect();
         problems.push(
-            Problem::new(file, entry.span(), format!("`{rel}` includes itself (through {})", stack.len()), "include cycle")
+            Problem::new(file, entry.span(), format!("include cycle: {} → {rel}", chain.join(" → ")), "includes a file that includes this one")
                 .help("remove one of the includes"),
         );
         return;
