@@ -103,14 +103,7 @@ pub fn model_row(cfg_path: &Path, device: &str, precision: &str, iters: usize, w
         time(&cached, per_round, &mut cached_t);
     }
     let (full_ms, cached_ms, torch_ms) = (median(full_t), median(cached_t), median(torch_t));
-    Ok(ModelRow {
-        preset: cfg.name.clone(),
-        device: format!("{dev:?}"),
-        precision: precision.into(),
-        full_ms,
-        cached_ms,
-        torch_ms,
-    })
+    Ok(ModelRow { preset: cfg.name.clone(), device: format!("{dev:?}"), precision: precision.into(), full_ms, cached_ms, torch_ms })
 }
 
 /// Prints rows as a table.
@@ -122,7 +115,15 @@ pub fn print_model_rows(rows: &[ModelRow]) {
     for r in rows {
         println!(
             "{:<36} {:<8} {:<5} {:>14.2} {:>9.1} {:>16.2} {:>14.2} {:>9.1} {:>11.2}x",
-            r.preset, r.device, r.precision, r.full_ms, 1e3 / r.full_ms, r.cached_ms, r.torch_ms, 1e3 / r.torch_ms, r.ratio()
+            r.preset,
+            r.device,
+            r.precision,
+            r.full_ms,
+            1e3 / r.full_ms,
+            r.cached_ms,
+            r.torch_ms,
+            1e3 / r.torch_ms,
+            r.ratio()
         );
     }
     println!("(median of the timed iterations; speed ratio = pytorch ms / trackflow ms, same weights, same threads)");
@@ -147,7 +148,12 @@ pub fn track_stats(name: &str, latencies_s: &[f64], arrivals_ns: &[i64]) -> Trac
     l.sort_by(f64::total_cmp);
     let pick = |q: f64| if l.is_empty() { f64::NAN } else { l[((l.len() - 1) as f64 * q).round() as usize] };
     let span = (arrivals_ns.last().copied().unwrap_or(0) - arrivals_ns.get(1).copied().unwrap_or(0)) as f64 * 1e-9;
-    TrackStats { name: name.into(), median_ms: pick(0.5), p95_ms: pick(0.95), fps: (arrivals_ns.len().saturating_sub(2)) as f64 / span.max(1e-9) }
+    TrackStats {
+        name: name.into(),
+        median_ms: pick(0.5),
+        p95_ms: pick(0.95),
+        fps: (arrivals_ns.len().saturating_sub(2)) as f64 / span.max(1e-9),
+    }
 }
 
 /// Prints the fused and dataflow rows and the dataflow's overhead.

@@ -167,7 +167,8 @@ pub fn contact_sheet(thumbs: &[Image], cols: usize) -> Image {
 
 /// Writes an RGB image as PNG, atomically.
 pub fn save_png(im: &Image, path: &std::path::Path) -> anyhow::Result<()> {
-    let buf = image::RgbImage::from_raw(im.width as u32, im.height as u32, im.data.clone()).ok_or_else(|| anyhow::anyhow!("image buffer has the wrong size"))?;
+    let buf = image::RgbImage::from_raw(im.width as u32, im.height as u32, im.data.clone())
+        .ok_or_else(|| anyhow::anyhow!("image buffer has the wrong size"))?;
     let mut bytes = Vec::new();
     buf.write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png)?;
     crate::fsutil::write_atomic(path, &bytes)

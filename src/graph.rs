@@ -14,7 +14,10 @@ pub fn to_dot(flow: &Dataflow) -> String {
     let name = flow.path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
     let mut s = String::new();
     let _ = writeln!(s, "digraph \"{name}\" {{");
-    let _ = writeln!(s, "  rankdir=LR; node [shape=box, style=\"rounded,filled\", fillcolor=\"#eef3fb\", fontname=\"Helvetica\"]; edge [fontname=\"Helvetica\", fontsize=10];");
+    let _ = writeln!(
+        s,
+        "  rankdir=LR; node [shape=box, style=\"rounded,filled\", fillcolor=\"#eef3fb\", fontname=\"Helvetica\"]; edge [fontname=\"Helvetica\", fontsize=10];"
+    );
     for n in &flow.nodes {
         let what = match &n.target {
             Target::Kind(k) => k.name.to_string(),

@@ -252,6 +252,9 @@ enum BenchCmd {
         /// Frames to track (0 = all).
         #[arg(long, default_value_t = 0)]
         frames: usize,
+        /// Rounds, alternating the two paths; latencies are pooled.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
     },
     /// ms per forward and fps per preset, next to PyTorch eager with the same weights.
     Model {
@@ -326,7 +329,10 @@ fn dispatch(cmd: Cmd) -> Result<ExitCode> {
             eprintln!("trackflow: running {} ({} nodes) with dora", flow.dataflow.display(), f.nodes.len());
             let status = launch::run(&yaml, timeout.map(Duration::from_secs_f64))?;
             if !status.success() {
-                eprintln!("trackflow: the dataflow failed ({status}); node logs are above and under {}", yaml.parent().unwrap_or(Path::new(".")).join("out").display());
+                eprintln!(
+                    "trackflow: the dataflow failed ({status}); node logs are above and under {}",
+                    yaml.parent().unwrap_or(Path::new(".")).join("out").display()
+                );
             }
             Ok(status_code(status))
         }
@@ -370,7 +376,8 @@ fn dispatch(cmd: Cmd) -> Result<ExitCode> {
         }
         Cmd::Test { script, config, dataset, threads, gpus, weights, results, local, machines, spawn_daemons } => {
             use trackflow::eval::test_run::{TestRun, dataset_path, test};
-            let cfg = trackflow::dataflow::resolve_config(&config, Path::new(".")).map_err(|e| anyhow::anyhow!("config `{config}`: {e}"))?;
+            let cfg =
+                trackflow::dataflow::resolve_config(&config, Path::new(".")).map_err(|e| anyhow::anyhow!("config `{config}`: {e}"))?;
             let ds_path = dataset_path(&dataset, &local)?;
             let ds_name = Path::new(&dataset).file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or(dataset.clone());
             let out = results.join(&script).join(&config).join(&ds_name);
@@ -396,7 +403,9 @@ fn dispatch(cmd: Cmd) -> Result<ExitCode> {
                 .iter()
                 .map(|r| match r.split_once('=') {
                     Some((n, p)) => (n.to_string(), PathBuf::from(p)),
-                    None => (Path::new(r).file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_else(|| r.clone()), PathBuf::from(r)),
+                    None => {
+                        (Path::new(r).file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_else(|| r.clone()), PathBuf::from(r))
+                    }
                 })
                 .collect();
             let scores = analyze(protocol, &dataset, &trackers)?;
@@ -412,7 +421,10 @@ fn dispatch(cmd: Cmd) -> Result<ExitCode> {
             let srv = if server == "got10k" { Server::Got10k } else { Server::TrackingNet };
             let expected: Option<Vec<(String, usize)>> = match &dataset {
                 Some(d) => Some(
-                    trackflow::sequence::discover(d, trackflow::sequence::Layout::Auto)?.iter().map(|s| (s.name.clone(), s.len())).collect(),
+                    trackflow::sequence::discover(d, trackflow::sequence::Layout::Auto)?
+                        .iter()
+                        .map(|s| (s.name.clone(), s.len()))
+                        .collect(),
                 ),
                 None => None,
             };
@@ -432,15 +444,16 @@ fn dispatch(cmd: Cmd) -> Result<ExitCode> {
             convert(&kind, &input, &config, output)?;
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Bench { what: BenchCmd::Track { sequence, dataflow, config, device, frames } } => {
-            bench_track(sequence, &dataflow, &config, &device, frames)?;
+        Cmd::Bench { what: BenchCmd::Track { sequence, dataflow, config, device, frames, rounds } } => {
+            bench_track(sequence, &dataflow, &config, &device, frames, rounds)?;
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Bench { what: BenchCmd::Model { presets, devices, precisions, iters, warmup, threads } } => {
             let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
             let mut rows = Vec::new();
             for preset in presets.split(',') {
-                let path = trackflow::dataflow::resolve_config(preset.trim(), Path::new(".")).map_err(|e| anyhow::anyhow!("preset `{preset}`: {e}"))?;
+                let path = trackflow::dataflow::resolve_config(preset.trim(), Path::new("."))
+                    .map_err(|e| anyhow::anyhow!("preset `{preset}`: {e}"))?;
                 for device in devices.split(',') {
                     for precision in precisions.split(',') {
                         eprintln!("benchmarking {preset} on {device} ({precision}, {threads} threads)...");
@@ -456,8 +469,8 @@ fn dispatch(cmd: Cmd) -> Result<ExitCode> {
 }
 
 /// `trackflow bench track`: fused in this process, then the dataflow under dora, same input.
-fn bench_track(sequence: Option<PathBuf>, dataflow: &Path, config: &str, device: &str, frames: usize) -> Result<()> {
-    use trackflow::bench::{print_track_stats, track_stats};
+fn bench_track(sequence: Option<PathBuf>, dataflow: &Path, config: &str, device: &str, frames: usize, rounds: usize) -> Result<()> {
+    use trackflow::bench::{TrackStats, print_track_stats, track_stats};
     use trackflow::model::{Config, OSTrack, Parts, parse_device};
     use trackflow::sequence::{Layout, discover};
     use trackflow::tracker::{TrackOptions, Tracker};
@@ -473,67 +486,86 @@ fn bench_track(sequence: Option<PathBuf>, dataflow: &Path, config: &str, device:
     let dir = std::env::temp_dir().join(format!("trackflow-bench-track-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
 
-    eprintln!("fused: {} ({n} frames, {config}, {device})", seq.name);
     let mut model = OSTrack::new(&cfg, Parts::All, parse_device(device)?);
     model.randomize(0);
     let mut tracker = Tracker::new(model, TrackOptions::default(), tch::Kind::Float);
-    let (mut lat, mut arrivals, mut fused_boxes) = (Vec::new(), Vec::new(), Vec::new());
-    for (i, im) in seq.reader()?.enumerate() {
-        let im = im?;
-        let t = std::time::Instant::now();
-        let b = if i == 0 {
-            let b = seq.init_box()?;
-            tracker.initialize(&im, b)?;
-            b
-        } else {
-            tracker.track(&im)?.bbox
-        };
-        lat.push(t.elapsed().as_secs_f64());
-        arrivals.push(trackflow::nodes::now_ns());
-        fused_boxes.push(b);
-    }
-    let fused = track_stats("fused", &lat, &arrivals);
+    // Rounds alternate the two paths so both see the same (noisy, 2-core) machine; latencies
+    // are pooled across rounds and fps averaged.
+    let (mut fused_lat, mut fused_fps, mut flow_lat, mut flow_fps) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut identical = true;
+    for round in 0..rounds.max(1) {
+        eprintln!("round {}: fused: {} ({n} frames, {config}, {device})", round + 1, seq.name);
+        let (mut lat, mut arrivals, mut fused_boxes) = (Vec::new(), Vec::new(), Vec::new());
+        for (i, im) in seq.reader()?.enumerate() {
+            let im = im?;
+            let t = std::time::Instant::now();
+            let b = if i == 0 {
+                let b = seq.init_box()?;
+                tracker.initialize(&im, b)?;
+                b
+            } else {
+                tracker.track(&im)?.bbox
+            };
+            lat.push(t.elapsed().as_secs_f64());
+            arrivals.push(trackflow::nodes::now_ns());
+            fused_boxes.push(b);
+        }
+        let fused = track_stats("fused", &lat, &arrivals);
+        fused_lat.extend(lat.iter().skip(1).copied());
+        fused_fps.push(fused.fps);
 
-    eprintln!("dataflow: {}", dataflow.display());
-    let wrapper = dir.join("bench.kdl");
-    let abs = std::path::absolute(dataflow)?;
-    let mut kdl = format!("include {:?}\n", abs.display().to_string());
-    let flow = trackflow::dataflow::load(&abs, &[]).map_err(|p| anyhow::anyhow!("{}", p.render(false)))?;
-    if flow.node("viewer").is_some() {
-        kdl.push_str("remove \"viewer\"\n");
+        eprintln!("round {}: dataflow: {}", round + 1, dataflow.display());
+        let wrapper = dir.join("bench.kdl");
+        let abs = std::path::absolute(dataflow)?;
+        let mut kdl = format!("include {:?}\n", abs.display().to_string());
+        let flow = trackflow::dataflow::load(&abs, &[]).map_err(|p| anyhow::anyhow!("{}", p.render(false)))?;
+        if flow.node("viewer").is_some() {
+            kdl.push_str("remove \"viewer\"\n");
+        }
+        std::fs::write(&wrapper, kdl)?;
+        let out = dir.join("out");
+        let sets: Vec<ParamOverride> = [
+            format!("source.path={:?}", seq_path.display().to_string()),
+            format!("source.max-frames={n}"),
+            format!("source.sequences={:?}", seq.name),
+            format!("writer.out={:?}", out.display().to_string()),
+            "writer.stamps=#true".to_string(),
+            format!("crop.config={config:?}"),
+            format!("backbone.config={config:?}"),
+            format!("backbone.device={device:?}"),
+            format!("head.config={config:?}"),
+            format!("head.device={device:?}"),
+        ]
+        .into_iter()
+        .map(|text| ParamOverride { text })
+        .collect();
+        let bins = BinDir::current()?;
+        let flow = launch::prepare(&wrapper, &sets, &bins).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let yaml = write_yaml(&flow, &bins)?;
+        let status = launch::run(&yaml, Some(Duration::from_secs(1800)))?;
+        if !status.success() {
+            bail!("the dataflow run failed ({status})");
+        }
+        let times: Vec<f64> =
+            std::fs::read_to_string(out.join(format!("{}_time.txt", seq.name)))?.lines().filter_map(|l| l.trim().parse().ok()).collect();
+        let stamps: Vec<i64> =
+            std::fs::read_to_string(out.join(format!("{}_stamps.txt", seq.name)))?.lines().filter_map(|l| l.trim().parse().ok()).collect();
+        let flow_stats = track_stats("dataflow", &times, &stamps);
+        flow_lat.extend(times.iter().skip(1).copied());
+        flow_fps.push(flow_stats.fps);
+        let flow_boxes = std::fs::read_to_string(out.join(format!("{}.txt", seq.name)))?;
+        identical &= flow_boxes == trackflow::results::format_boxes(&fused_boxes, trackflow::results::Delimiter::Tab);
+        let _ = std::fs::remove_dir_all(&out);
     }
-    std::fs::write(&wrapper, kdl)?;
-    let out = dir.join("out");
-    let sets: Vec<ParamOverride> = [
-        format!("source.path={:?}", seq_path.display().to_string()),
-        format!("source.max-frames={n}"),
-        format!("source.sequences={:?}", seq.name),
-        format!("writer.out={:?}", out.display().to_string()),
-        "writer.stamps=#true".to_string(),
-        format!("crop.config={config:?}"),
-        format!("backbone.config={config:?}"),
-        format!("backbone.device={device:?}"),
-        format!("head.config={config:?}"),
-        format!("head.device={device:?}"),
-    ]
-    .into_iter()
-    .map(|text| ParamOverride { text })
-    .collect();
-    let bins = BinDir::current()?;
-    let flow = launch::prepare(&wrapper, &sets, &bins).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let yaml = write_yaml(&flow, &bins)?;
-    let status = launch::run(&yaml, Some(Duration::from_secs(1800)))?;
-    if !status.success() {
-        bail!("the dataflow run failed ({status})");
-    }
-    let times: Vec<f64> = std::fs::read_to_string(out.join(format!("{}_time.txt", seq.name)))?.lines().filter_map(|l| l.trim().parse().ok()).collect();
-    let stamps: Vec<i64> = std::fs::read_to_string(out.join(format!("{}_stamps.txt", seq.name)))?.lines().filter_map(|l| l.trim().parse().ok()).collect();
-    let flow_stats = track_stats("dataflow", &times, &stamps);
-    let flow_boxes = std::fs::read_to_string(out.join(format!("{}.txt", seq.name)))?;
-    let identical = flow_boxes == trackflow::results::format_boxes(&fused_boxes, trackflow::results::Delimiter::Tab);
     let _ = std::fs::remove_dir_all(&dir);
-    println!("sequence {} ({n} frames), model {config} on {device}, debug={}", seq.name, cfg!(debug_assertions));
-    print_track_stats(&fused, &flow_stats, identical);
+    let pooled = |name: &str, lat: &[f64], fps: &[f64]| -> TrackStats {
+        // track_stats skips the first entry (frame 0); a leading 0 keeps every pooled frame.
+        let mut l = vec![0.0];
+        l.extend_from_slice(lat);
+        TrackStats { fps: fps.iter().sum::<f64>() / fps.len() as f64, ..track_stats(name, &l, &[]) }
+    };
+    println!("sequence {} ({n} frames x {} rounds), model {config} on {device}, debug={}", seq.name, rounds.max(1), cfg!(debug_assertions));
+    print_track_stats(&pooled("fused", &fused_lat, &fused_fps), &pooled("dataflow", &flow_lat, &flow_fps), identical);
     Ok(())
 }
 
@@ -563,7 +595,14 @@ fn convert(kind: &str, input: &Path, config: &str, output: Option<PathBuf>) -> R
     } else {
         let mut model = OSTrack::new(&cfg, Parts::Backbone, tch::Device::Cpu);
         model.load(&output).with_context(|| format!("{} was written but does not fit the backbone of `{config}`", output.display()))?;
-        println!("{}: backbone initialisation for `{config}` (position embeddings resized to {}x{} and {}x{})", output.display(), cfg.template_feat(), cfg.template_feat(), cfg.search_feat(), cfg.search_feat());
+        println!(
+            "{}: backbone initialisation for `{config}` (position embeddings resized to {}x{} and {}x{})",
+            output.display(),
+            cfg.template_feat(),
+            cfg.template_feat(),
+            cfg.search_feat(),
+            cfg.search_feat()
+        );
     }
     Ok(())
 }
@@ -607,7 +646,11 @@ fn track(
     for seq in seqs {
         let n = if max_frames > 0 { seq.len().min(max_frames) } else { seq.len() };
         let bar = indicatif::ProgressBar::new(n as u64).with_message(seq.name.clone());
-        bar.set_style(indicatif::ProgressStyle::with_template("{msg:>16} [{bar:30}] {pos}/{len} frames {per_sec} eta {eta}").expect("valid template").progress_chars("=> "));
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{msg:>16} [{bar:30}] {pos}/{len} frames {per_sec} eta {eta}")
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
         let mut r = SequenceResult::default();
         let result = (|| -> Result<()> {
             for (i, im) in seq.reader()?.take(n).enumerate() {

@@ -70,7 +70,10 @@ impl Sequence {
     /// The box to start tracking from: the first ground-truth row.
     pub fn init_box(&self) -> Result<[f64; 4]> {
         let gt = self.gt_path.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| self.name.clone());
-        let b = *self.ground_truth.first().with_context(|| format!("{gt}: no ground truth to start from (give the init box as a parameter)"))?;
+        let b = *self
+            .ground_truth
+            .first()
+            .with_context(|| format!("{gt}: no ground truth to start from (give the init box as a parameter)"))?;
         if b.iter().any(|v| !v.is_finite()) {
             bail!("{gt}:1: the init box {b:?} contains NaN");
         }
@@ -161,7 +164,12 @@ pub fn discover(path: &Path, layout: Layout) -> Result<Vec<Sequence>> {
     if is_video(path) {
         let info = crate::video::probe(path)?;
         let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "video".into());
-        return Ok(vec![Sequence { name, frames: Frames::Video { path: path.to_path_buf(), count: info.frames }, ground_truth: vec![], gt_path: None }]);
+        return Ok(vec![Sequence {
+            name,
+            frames: Frames::Video { path: path.to_path_buf(), count: info.frames },
+            ground_truth: vec![],
+            gt_path: None,
+        }]);
     }
     if !path.is_dir() {
         bail!("{} is neither a folder nor a video file ({})", path.display(), crate::video::VIDEO_EXTENSIONS.join(", "));
@@ -218,7 +226,10 @@ pub fn discover(path: &Path, layout: Layout) -> Result<Vec<Sequence>> {
         dirs = on_disk;
     }
     if dirs.is_empty() {
-        bail!("{} holds no sequence: expected frames with a groundtruth.txt (or groundtruth_rect.txt), folders of them, or a video file", path.display());
+        bail!(
+            "{} holds no sequence: expected frames with a groundtruth.txt (or groundtruth_rect.txt), folders of them, or a video file",
+            path.display()
+        );
     }
     dirs.iter().map(|d| read_sequence(d, layout)).collect()
 }
@@ -263,7 +274,12 @@ fn trackingnet(path: &Path) -> Result<Vec<Sequence>> {
                 .filter_map(|p| p.file_stem().and_then(|s| s.to_str()).and_then(|s| s.parse::<u64>().ok()).map(|i| (i, p)))
                 .collect();
             frames.sort();
-            seqs.push(Sequence { name, frames: Frames::Files(frames.into_iter().map(|(_, p)| p).collect()), ground_truth: read_boxes(&anno)?, gt_path: Some(anno) });
+            seqs.push(Sequence {
+                name,
+                frames: Frames::Files(frames.into_iter().map(|(_, p)| p).collect()),
+                ground_truth: read_boxes(&anno)?,
+                gt_path: Some(anno),
+            });
         }
     }
     seqs.sort_by(|a, b| a.name.cmp(&b.name));
@@ -276,11 +292,13 @@ fn trackingnet(path: &Path) -> Result<Vec<Sequence>> {
 /// Reads one sequence folder.
 pub fn read_sequence(dir: &Path, layout: Layout) -> Result<Sequence> {
     let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "sequence".into());
-    let gt_path = GT_NAMES.iter().map(|g| dir.join(g)).find(|p| p.is_file()).with_context(|| format!("{}: no groundtruth.txt", dir.display()))?;
+    let gt_path =
+        GT_NAMES.iter().map(|g| dir.join(g)).find(|p| p.is_file()).with_context(|| format!("{}: no groundtruth.txt", dir.display()))?;
     let ground_truth = read_boxes(&gt_path)?;
     let img_dir = if dir.join("img").is_dir() { dir.join("img") } else { dir.to_path_buf() };
     let cfg = dir.join("cfg.json");
-    let frames = if matches!(layout, Layout::Otb | Layout::Auto) && cfg.is_file() { otb_frames(&cfg, &img_dir)? } else { list_images(&img_dir)? };
+    let frames =
+        if matches!(layout, Layout::Otb | Layout::Auto) && cfg.is_file() { otb_frames(&cfg, &img_dir)? } else { list_images(&img_dir)? };
     if frames.is_empty() {
         bail!("{}: no .jpg or .png frames", img_dir.display());
     }

@@ -70,7 +70,9 @@ struct Texture {
 
 impl Texture {
     fn new(rng: &mut Pcg, freq: f64) -> Self {
-        let waves = (0..9).map(|i| [rng.range(-freq, freq), rng.range(-freq, freq), rng.range(0.0, 6.3), rng.range(20.0, 60.0), (i % 3) as f64]).collect();
+        let waves = (0..9)
+            .map(|i| [rng.range(-freq, freq), rng.range(-freq, freq), rng.range(0.0, 6.3), rng.range(20.0, 60.0), (i % 3) as f64])
+            .collect();
         Self { waves, base: [rng.range(60.0, 200.0), rng.range(60.0, 200.0), rng.range(60.0, 200.0)] }
     }
     fn at(&self, x: f64, y: f64) -> [f64; 3] {
@@ -164,7 +166,10 @@ fn write_sequence(dir: &Path, o: &SynthOptions, seed: u64) -> Result<()> {
     write_atomic(&dir.join("groundtruth.txt"), gt.as_bytes())?;
     write_atomic(&dir.join("cover.label"), cover.as_bytes())?;
     write_atomic(&dir.join("absence.label"), absence.as_bytes())?;
-    let meta = format!("[METAINFO]\nurl: synthetic\nbegin_time: 0\nend_time: {}\nanno_fps: 10Hz\nobject_class: synthetic\nmotion_class: synthetic\nmajor_class: synthetic\nroot_class: synthetic\nmotion_adverb: smoothly\nresolution: ({}, {})\n", o.frames, o.width, o.height);
+    let meta = format!(
+        "[METAINFO]\nurl: synthetic\nbegin_time: 0\nend_time: {}\nanno_fps: 10Hz\nobject_class: synthetic\nmotion_class: synthetic\nmajor_class: synthetic\nroot_class: synthetic\nmotion_adverb: smoothly\nresolution: ({}, {})\n",
+        o.frames, o.width, o.height
+    );
     write_atomic(&dir.join("meta_info.ini"), meta.as_bytes())?;
     Ok(())
 }

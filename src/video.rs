@@ -41,7 +41,17 @@ pub struct VideoInfo {
 /// Reads a video's size, frame count and rate with `ffprobe`.
 pub fn probe(path: &Path) -> Result<VideoInfo> {
     let out = Command::new(tool("ffprobe")?)
-        .args(["-v", "error", "-select_streams", "v:0", "-count_packets", "-show_entries", "stream=width,height,nb_read_packets,r_frame_rate", "-of", "csv=p=0"])
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
+            "-count_packets",
+            "-show_entries",
+            "stream=width,height,nb_read_packets,r_frame_rate",
+            "-of",
+            "csv=p=0",
+        ])
         .arg(path)
         .output()
         .with_context(|| format!("cannot run ffprobe on {}", path.display()))?;
@@ -50,7 +60,9 @@ pub fn probe(path: &Path) -> Result<VideoInfo> {
         bail!("{}: not a readable video ({})", path.display(), String::from_utf8_lossy(&out.stderr).trim());
     }
     let f: Vec<&str> = text.trim().split(',').collect();
-    let parse = |i: usize| -> Result<usize> { f.get(i).and_then(|v| v.trim().parse().ok()).with_context(|| format!("{}: ffprobe said `{}`", path.display(), text.trim())) };
+    let parse = |i: usize| -> Result<usize> {
+        f.get(i).and_then(|v| v.trim().parse().ok()).with_context(|| format!("{}: ffprobe said `{}`", path.display(), text.trim()))
+    };
     let fps = f.get(2).and_then(|r| {
         let (n, d) = r.split_once('/')?;
         let (n, d): (f64, f64) = (n.parse().ok()?, d.parse().ok()?);
@@ -106,7 +118,13 @@ impl VideoReader {
                     let _ = e.read_to_string(&mut err);
                 }
                 self.read = self.info.frames;
-                Some(Err(anyhow::anyhow!("{}: the video ended at frame {} of {} ({})", self.path.display(), self.read, self.info.frames, err.trim())))
+                Some(Err(anyhow::anyhow!(
+                    "{}: the video ended at frame {} of {} ({})",
+                    self.path.display(),
+                    self.read,
+                    self.info.frames,
+                    err.trim()
+                )))
             }
         }
     }
@@ -145,7 +163,20 @@ impl VideoWriter {
             .arg(format!("{width}x{height}"))
             .arg("-r")
             .arg(format!("{fps}"))
-            .args(["-i", "-", "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2", "-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-pix_fmt", "yuv420p"])
+            .args([
+                "-i",
+                "-",
+                "-vf",
+                "pad=ceil(iw/2)*2:ceil(ih/2)*2",
+                "-c:v",
+                "libx264",
+                "-preset",
+                "veryfast",
+                "-crf",
+                "23",
+                "-pix_fmt",
+                "yuv420p",
+            ])
             .args(["-movflags", "+frag_keyframe+empty_moov+default_base_moof", "-g", "30"])
             .arg(&tmp)
             .stdin(Stdio::piped())

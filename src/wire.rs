@@ -4,7 +4,7 @@
 //! | message  | Arrow payload                          | metadata                                       |
 //! |----------|----------------------------------------|------------------------------------------------|
 //! | frame    | UInt8, H·W·C, row-major HWC, RGB(+X)   | header, `width`, `height`, `channels`, `init_box` on frame 0 |
-//! | crop     | Float32, C·S·S (CHW, normalised)       | header, `role`, `size`, `channels`, geometry, `init_box` |
+//! | crop     | UInt8, S·S·C (HWC, as cut; normalised where the network runs) | header, `role`, `size`, `channels`, geometry, `init_box` |
 //! | features | Float32, D·F·F (search feature map)    | header, `dims`, geometry, `init_box` (frame 0: empty payload) |
 //! | box      | Float64, [x, y, w, h, score]           | header, `elapsed`                              |
 //!
@@ -194,7 +194,7 @@ pub enum CropRole {
     Search,
 }
 
-/// A normalised crop, C×S×S float.
+/// A crop, S×S×C bytes as cut and resized.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Crop<D> {
     /// Common fields.
@@ -209,11 +209,11 @@ pub struct Crop<D> {
     pub geometry: CropGeometry,
     /// Init box (template of frame 0).
     pub init_box: Option<[f64; 4]>,
-    /// C×S×S values.
+    /// S×S×C pixels.
     pub data: D,
 }
 
-impl<D: AsRef<[f32]>> Crop<D> {
+impl<D: AsRef<[u8]>> Crop<D> {
     /// Metadata for this crop.
     pub fn encode(&self) -> MetadataParameters {
         let mut p = MetadataParameters::default();
@@ -233,8 +233,8 @@ impl<D: AsRef<[f32]>> Crop<D> {
     }
 }
 
-impl<'a> Crop<&'a [f32]> {
-    /// Reads a crop, borrowing its values.
+impl<'a> Crop<&'a [u8]> {
+    /// Reads a crop, borrowing its pixels.
     pub fn decode(p: &MetadataParameters, data: &'a DoraArray) -> Result<Self, WireError> {
         const M: &str = "crop";
         let header = Header::read(M, p)?;
@@ -244,10 +244,10 @@ impl<'a> Crop<&'a [f32]> {
             _ => return Err(WireError::Metadata { msg: M, key: keys::ROLE, want: "\"template\" or \"search\"" }),
         };
         let (size, channels) = (uint(M, p, keys::SIZE)?, uint(M, p, keys::CHANNELS)?);
-        let values: &[f32] = data.try_into().map_err(|e| payload(M, format!("is not Float32: {e}")))?;
+        let values: &[u8] = data.try_into().map_err(|e| payload(M, format!("is not UInt8: {e}")))?;
         let want = (channels * size * size) as usize;
         if values.len() != want {
-            return Err(payload(M, format!("has {} values, expected {channels}×{size}×{size} = {want}", values.len())));
+            return Err(payload(M, format!("has {} bytes, expected {size}×{size}×{channels} = {want}", values.len())));
         }
         Ok(Self {
             header,

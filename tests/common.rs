@@ -9,7 +9,11 @@ pub struct TempDir(pub PathBuf);
 impl TempDir {
     pub fn new(tag: &str) -> Self {
         let n = std::sync::atomic::AtomicUsize::new(0);
-        let base = std::env::temp_dir().join(format!("trackflow-test-{tag}-{}-{}", std::process::id(), n.fetch_add(1, std::sync::atomic::Ordering::Relaxed)));
+        let base = std::env::temp_dir().join(format!(
+            "trackflow-test-{tag}-{}-{}",
+            std::process::id(),
+            n.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
         let _ = std::fs::remove_dir_all(&base);
         std::fs::create_dir_all(&base).unwrap();
         Self(base)

@@ -69,7 +69,10 @@ fn ostrack_checkpoint_converts_and_loads_strictly() {
     c.args(["convert", "ostrack"]).arg(&ckpt).args(["--config", "vitb_256_mae_ce_32x4_ep300", "-o"]).arg(dir.path().join("x.safetensors"));
     let o = c.output().unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(!o.status.success() && err.contains("does not load into `vitb_256_mae_ce_32x4_ep300`") && err.contains("shape mismatch"), "{err}");
+    assert!(
+        !o.status.success() && err.contains("does not load into `vitb_256_mae_ce_32x4_ep300`") && err.contains("shape mismatch"),
+        "{err}"
+    );
     // A truncated download is named as such.
     let bytes = std::fs::read(&ckpt).unwrap();
     let cut = dir.path().join("cut.pth.tar");

@@ -161,11 +161,14 @@ include "missing-file.kdl"
 
 #[test]
 fn a_cycle_must_be_declared_feedback() {
-    let text = GOOD.replace(r#"input "box" from="head/box" feedback=#true
+    let text = GOOD.replace(
+        r#"input "box" from="head/box" feedback=#true
 }
-node "backbone""#, r#"input "box" from="head/box"
+node "backbone""#,
+        r#"input "box" from="head/box"
 }
-node "backbone""#);
+node "backbone""#,
+    );
     let p = problems(&text);
     assert_problem(&p, "cycle in the dataflow: backbone → head → crop → backbone", 14, 22);
     assert!(p.render(false).contains("feedback=#true"));
@@ -180,9 +183,17 @@ fn syntax_errors_point_into_the_file() {
 
 #[test]
 fn missing_required_things_are_named() {
-    let p = problems("node \"crop\" kind=\"crop\" {\n    input \"frame\" from=\"x/y\" queue=0\n}\nnode \"s\" kind=\"source\"\nnode \"q\"\nwidget 3\n");
+    let p = problems(
+        "node \"crop\" kind=\"crop\" {\n    input \"frame\" from=\"x/y\" queue=0\n}\nnode \"s\" kind=\"source\"\nnode \"q\"\nwidget 3\n",
+    );
     let r = p.render(false);
-    for want in ["needs input `box`", "needs parameter `path`", "has neither `kind` nor `path`", "unknown statement `widget`", "`queue` is a whole number"] {
+    for want in [
+        "needs input `box`",
+        "needs parameter `path`",
+        "has neither `kind` nor `path`",
+        "unknown statement `widget`",
+        "`queue` is a whole number",
+    ] {
         assert!(r.contains(want), "missing `{want}` in:\n{r}");
     }
 }

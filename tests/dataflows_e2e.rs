@@ -14,7 +14,8 @@ fn read(p: &Path) -> String {
 fn run_flow(flow: &str, input: &Path, out: &Path, extra: &[String]) -> std::process::Command {
     let mut c = trackflow();
     c.args(["run", flow, "--timeout", "300"]);
-    let mut sets = vec![format!("source.path={}", input.display()), format!("writer.out={}", out.display()), format!("viewer.out={}", out.display())];
+    let mut sets =
+        vec![format!("source.path={}", input.display()), format!("writer.out={}", out.display()), format!("viewer.out={}", out.display())];
     sets.extend(extra.iter().cloned());
     for s in sets {
         c.arg("--set").arg(s);

@@ -8,10 +8,14 @@ fn json() -> serde_json::Value {
 }
 
 fn rects(v: &serde_json::Value) -> Vec<Rect> {
-    v.as_array().unwrap().iter().map(|r| {
-        let a: Vec<f64> = r.as_array().unwrap().iter().map(|x| x.as_f64().unwrap_or(f64::NAN)).collect();
-        [a[0], a[1], a[2], a[3]]
-    }).collect()
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let a: Vec<f64> = r.as_array().unwrap().iter().map(|x| x.as_f64().unwrap_or(f64::NAN)).collect();
+            [a[0], a[1], a[2], a[3]]
+        })
+        .collect()
 }
 
 fn floats(v: &serde_json::Value) -> Vec<f64> {
@@ -39,7 +43,11 @@ fn got10k_matches_the_got10k_toolkit() {
     }
     let s = got10k_score(&all);
     let want = &j["got10k"];
-    close(&[s.ao, s.sr50, s.sr75], &[want["ao"].as_f64().unwrap(), want["sr50"].as_f64().unwrap(), want["sr75"].as_f64().unwrap()], "AO/SR");
+    close(
+        &[s.ao, s.sr50, s.sr75],
+        &[want["ao"].as_f64().unwrap(), want["sr50"].as_f64().unwrap(), want["sr75"].as_f64().unwrap()],
+        "AO/SR",
+    );
 }
 
 #[test]
@@ -65,7 +73,10 @@ fn bad_predictions_are_reported_not_silent() {
     let pred = vec![[10.0, 10.0, 20.0, 20.0], [f64::NAN; 4], [10.0, 10.0, -3.0, 20.0], [10.0, 10.0, 0.0, 20.0], [11.0, 10.0, 20.0, 20.0]];
     let (c, issues) = pytracking_sequence(&pred, &gt, None, PytrackingDataset::Otb).unwrap();
     let text = issues.to_string();
-    assert!(text.contains("frame 1: prediction is NaN") && text.contains("frame 2:") && text.contains("frame 3: prediction has zero size"), "{text}");
+    assert!(
+        text.contains("frame 1: prediction is NaN") && text.contains("frame 2:") && text.contains("frame 3: prediction has zero size"),
+        "{text}"
+    );
     // Frames 1-3 fail (the zero-size frame copies the failed frame 2), frames 0 and 4 succeed.
     assert!((c.success[0] - 0.4).abs() < 1e-12, "{:?}", c.success);
     // GOT-10k: NaN scores 0 and is named; a length mismatch is an error naming both counts.
@@ -92,7 +103,11 @@ fn trackingnet_matches_the_devkit() {
         })
         .collect();
     let (s, p, np) = trackingnet_score(&curves);
-    close(&[s, p, np], &[j["success"].as_f64().unwrap(), j["precision"].as_f64().unwrap(), j["norm_precision"].as_f64().unwrap()], "success/precision/norm precision");
+    close(
+        &[s, p, np],
+        &[j["success"].as_f64().unwrap(), j["precision"].as_f64().unwrap(), j["norm_precision"].as_f64().unwrap()],
+        "success/precision/norm precision",
+    );
 }
 
 #[test]
@@ -133,10 +148,13 @@ fn analyze_prints_trackers_side_by_side() {
         let gt = std::fs::read_to_string(data.join(s).join("groundtruth.txt")).unwrap();
         std::fs::write(perfect.join(format!("{s}.txt")), &gt).unwrap();
         if s != "seq_0003" {
-            let moved: String = gt.lines().map(|l| {
-                let v: Vec<f64> = l.split(',').map(|x| x.parse().unwrap()).collect();
-                format!("{}\t{}\t{}\t{}\n", v[0] + 4.0, v[1], v[2], v[3])
-            }).collect();
+            let moved: String = gt
+                .lines()
+                .map(|l| {
+                    let v: Vec<f64> = l.split(',').map(|x| x.parse().unwrap()).collect();
+                    format!("{}\t{}\t{}\t{}\n", v[0] + 4.0, v[1], v[2], v[3])
+                })
+                .collect();
             std::fs::write(shifted.join(format!("{s}.txt")), moved).unwrap();
         }
     }
@@ -145,7 +163,10 @@ fn analyze_prints_trackers_side_by_side() {
     for protocol in ["got10k", "otb"] {
         let report = dir.path().join(format!("report-{protocol}"));
         let mut c = trackflow();
-        c.args(["analyze", "--protocol", protocol, "--dataset"]).arg(&data).arg(format!("perfect={}", perfect.display())).arg(format!("shifted={}", shifted.display()));
+        c.args(["analyze", "--protocol", protocol, "--dataset"])
+            .arg(&data)
+            .arg(format!("perfect={}", perfect.display()))
+            .arg(format!("shifted={}", shifted.display()));
         c.arg("--report").arg(&report);
         let o = run(c);
         assert!(o.status.success());
@@ -193,7 +214,10 @@ fn pack_writes_server_layouts() {
         .unwrap();
     let text = String::from_utf8_lossy(&list.stdout);
     assert!(list.status.success(), "{}", String::from_utf8_lossy(&list.stderr));
-    assert!(text.starts_with("seq_0001/seq_0001_001.txt\nseq_0001/seq_0001_time.txt\nseq_0002/seq_0002_001.txt\nseq_0002/seq_0002_time.txt\n"), "{text}");
+    assert!(
+        text.starts_with("seq_0001/seq_0001_001.txt\nseq_0001/seq_0001_time.txt\nseq_0002/seq_0002_001.txt\nseq_0002/seq_0002_time.txt\n"),
+        "{text}"
+    );
     assert!(text.contains("1,2,30,40\n"), "comma-separated truncated integers: {text}");
     assert!(res.join("seq_0001.txt").exists(), "raw results are kept");
     // TrackingNet: flat files.

@@ -78,7 +78,14 @@ fn crops_match_opencv_pixel_for_pixel() {
         let got = Tensor::from_slice(&r.patch.data).view([r.patch.height as i64, r.patch.width as i64, 3]);
         let diff = (got.to_kind(Kind::Int) - want.to_kind(Kind::Int)).abs();
         let bad = diff.gt(0).sum(Kind::Int64).int64_value(&[]);
-        assert_eq!(bad, 0, "case {i} (box {b:?}, factor {}, size {}): {bad} values differ, max diff {}", fs[0], fs[1], diff.max().int64_value(&[]));
+        assert_eq!(
+            bad,
+            0,
+            "case {i} (box {b:?}, factor {}, size {}): {bad} values differ, max diff {}",
+            fs[0],
+            fs[1],
+            diff.max().int64_value(&[])
+        );
     }
 }
 

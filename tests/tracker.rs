@@ -99,7 +99,15 @@ fn lasot_test_split_is_honoured() {
     let root = dir.path().join("LaSOT");
     for (class, n) in [("airplane", 1), ("airplane", 2), ("bird", 3)] {
         let out = root.join(class);
-        let opts = trackflow::synth::SynthOptions { sequences: 1, frames: 2, width: 64, height: 48, seed: n, occlusion: false, prefix: "tmp".into() };
+        let opts = trackflow::synth::SynthOptions {
+            sequences: 1,
+            frames: 2,
+            width: 64,
+            height: 48,
+            seed: n,
+            occlusion: false,
+            prefix: "tmp".into(),
+        };
         trackflow::synth::generate(&out, &opts).unwrap();
         std::fs::rename(out.join("tmp_0001"), out.join(format!("{class}-{n}"))).unwrap();
         std::fs::remove_file(out.join("list.txt")).unwrap();
@@ -107,6 +115,7 @@ fn lasot_test_split_is_honoured() {
     let all = trackflow::sequence::discover(&root, trackflow::sequence::Layout::Auto).unwrap();
     assert_eq!(all.len(), 3);
     std::fs::write(root.join("testing_set.txt"), "airplane-2\nbird-3\nbird-9\n").unwrap();
-    let test: Vec<String> = trackflow::sequence::discover(&root, trackflow::sequence::Layout::Auto).unwrap().into_iter().map(|s| s.name).collect();
+    let test: Vec<String> =
+        trackflow::sequence::discover(&root, trackflow::sequence::Layout::Auto).unwrap().into_iter().map(|s| s.name).collect();
     assert_eq!(test, ["airplane-2", "bird-3"]);
 }

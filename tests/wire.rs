@@ -8,7 +8,13 @@ fn header(i: u32) -> Header {
 }
 
 fn geometry() -> CropGeometry {
-    CropGeometry { prev_box: [10.25, 20.5, 30.125, 40.0625], crop_size: 219.0, resize_factor: 256.0 / 219.0, image_width: 320, image_height: 240 }
+    CropGeometry {
+        prev_box: [10.25, 20.5, 30.125, 40.0625],
+        crop_size: 219.0,
+        resize_factor: 256.0 / 219.0,
+        image_width: 320,
+        image_height: 240,
+    }
 }
 
 #[test]
@@ -32,9 +38,10 @@ fn frame_with_wrong_length_is_rejected() {
 
 #[test]
 fn crop_round_trip() {
-    let data: Vec<f32> = (0..3 * 2 * 2).map(|i| i as f32 * 0.5 - 1.0).collect();
-    let c = Crop { header: header(5), role: CropRole::Search, size: 2, channels: 3, geometry: geometry(), init_box: None, data: data.clone() };
-    let arr = array_f32(data.clone());
+    let data: Vec<u8> = (0..3 * 2 * 2).map(|i| (i * 17) as u8).collect();
+    let c =
+        Crop { header: header(5), role: CropRole::Search, size: 2, channels: 3, geometry: geometry(), init_box: None, data: data.clone() };
+    let arr = array_u8(data.clone());
     let back = Crop::decode(&c.encode(), &arr).unwrap();
     assert_eq!(back.role, CropRole::Search);
     assert_eq!(back.geometry, geometry(), "geometry must travel losslessly (f64)");
@@ -48,7 +55,8 @@ fn features_round_trip_and_frame_zero() {
     let arr = array_f32(data.clone());
     let back = Features::decode(&f.encode(), &arr).unwrap();
     assert_eq!((back.dims.clone(), back.data), (vec![8, 2, 2], &data[..]));
-    let f0 = Features { header: header(0), dims: vec![], geometry: geometry(), init_box: Some([1.0, 2.0, 3.0, 4.0]), data: Vec::<f32>::new() };
+    let f0 =
+        Features { header: header(0), dims: vec![], geometry: geometry(), init_box: Some([1.0, 2.0, 3.0, 4.0]), data: Vec::<f32>::new() };
     let empty = array_f32(vec![]);
     let back0 = Features::decode(&f0.encode(), &empty).unwrap();
     assert_eq!(back0.init_box, Some([1.0, 2.0, 3.0, 4.0]));

@@ -156,10 +156,16 @@ fn decode_include(file: &Arc<SourceFile>, node: &KdlNode, stack: &mut Vec<PathBu
     let path = file.dir().join(rel);
     let path = std::path::absolute(&path).unwrap_or(path);
     if stack.iter().any(|p| same_file(p, &path)) {
-        let chain: Vec<String> = stack.iter().map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()).collect();
+        let chain: Vec<String> =
+            stack.iter().map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()).collect();
         problems.push(
-            Problem::new(file, entry.span(), format!("include cycle: {} → {rel}", chain.join(" → ")), "includes a file that includes this one")
-                .help("remove one of the includes"),
+            Problem::new(
+                file,
+                entry.span(),
+                format!("include cycle: {} → {rel}", chain.join(" → ")),
+                "includes a file that includes this one",
+            )
+            .help("remove one of the includes"),
         );
         return;
     }
@@ -322,7 +328,9 @@ fn decode_input(file: &Arc<SourceFile>, child: &KdlNode, problems: &mut Problems
             ("policy", _) => policy = string_prop(file, e, problems),
             ("type", _) => ty = string_prop(file, e, problems),
             ("queue", KdlValue::Integer(n)) if *n >= 1 => queue = Some(here(*n)),
-            ("queue", _) => problems.push(Problem::new(file, e.span(), "`queue` is a whole number of messages, at least 1", "expected an integer >= 1")),
+            ("queue", _) => {
+                problems.push(Problem::new(file, e.span(), "`queue` is a whole number of messages, at least 1", "expected an integer >= 1"))
+            }
             ("feedback", KdlValue::Bool(b)) => feedback = *b,
             ("feedback", _) => problems.push(Problem::new(file, e.span(), "`feedback` is #true or #false", "expected a boolean")),
             ("timeout", KdlValue::Integer(n)) if *n > 0 => timeout = Some(Located { value: *n as f64, file: file.clone(), span: e.span() }),

@@ -156,11 +156,7 @@ impl Problems {
             let _ = handler.render_report(&mut out, p);
             out.push('\n');
         }
-        out.push_str(&format!(
-            "{} problem{} found:\n",
-            sorted.len(),
-            if sorted.len() == 1 { "" } else { "s" }
-        ));
+        out.push_str(&format!("{} problem{} found:\n", sorted.len(), if sorted.len() == 1 { "" } else { "s" }));
         for p in &sorted {
             out.push_str(&format!("{}: error: {}\n", p.location(), p.message));
         }

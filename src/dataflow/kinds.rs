@@ -268,7 +268,12 @@ pub static KINDS: &[NodeKind] = &[
         params: &[
             param("out", ParamType::Path, Some("\"results\""), "results folder"),
             param("delimiter", ParamType::Choice(&["tab", "comma"]), Some("\"tab\""), "column separator of <seq>.txt"),
-            param("stamps", ParamType::Bool, Some("#false"), "also write <seq>_stamps.txt: when each box arrived (ns since the epoch), for benchmarks"),
+            param(
+                "stamps",
+                ParamType::Bool,
+                Some("#false"),
+                "also write <seq>_stamps.txt: when each box arrived (ns since the epoch), for benchmarks",
+            ),
             IDLE_TIMEOUT,
         ],
     },

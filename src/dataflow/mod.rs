@@ -158,12 +158,10 @@ fn load_source(file: Arc<SourceFile>, overrides: &[ParamOverride], mut problems:
             RawItem::Node { id, body } => {
                 if let Some(first) = pending.iter().find(|p| p.id.value == id.value) {
                     let (l, c) = first.id.file.line_col(first.id.span.offset());
-                    problems.push(
-                        id.problem(format!("duplicate node id `{}`", id.value), "defined again here").help(format!(
-                            "first defined at {}:{l}:{c}; to change that node write `override \"{}\" {{ ... }}`, or pick another id",
-                            first.id.file.display, id.value
-                        )),
-                    );
+                    problems.push(id.problem(format!("duplicate node id `{}`", id.value), "defined again here").help(format!(
+                        "first defined at {}:{l}:{c}; to change that node write `override \"{}\" {{ ... }}`, or pick another id",
+                        first.id.file.display, id.value
+                    )));
                 } else {
                     pending.push(Pending { id, body });
                 }
@@ -253,10 +251,9 @@ fn apply_cli_override(o: &ParamOverride, pending: &mut [Pending], problems: &mut
     let key_span = SourceSpan::from(node.len() + 1..target.len());
     let value_span = SourceSpan::from(target.len() + 1..o.text.len());
     p.body.params.retain(|(k, _)| k.value != key);
-    p.body.params.push((
-        Located { value: key.to_string(), file: file.clone(), span: key_span },
-        Located { value: parsed, file, span: value_span },
-    ));
+    p.body
+        .params
+        .push((Located { value: key.to_string(), file: file.clone(), span: key_span }, Located { value: parsed, file, span: value_span }));
 }
 
 use miette::SourceSpan;
@@ -268,13 +265,11 @@ fn check_node(p: &Pending, problems: &mut Problems) -> Option<Node> {
             Some(k) => Target::Kind(k),
             None => {
                 let names: Vec<&str> = kinds::KINDS.iter().map(|k| k.name).collect();
-                problems.push(
-                    kind.problem(format!("unknown node kind `{}`", kind.value), "unknown kind").help(format!(
-                        "{}known kinds: {}; or run your own executable with `path=\"...\"`",
-                        suggest(&kind.value, &names).map(|s| format!("did you mean `{s}`? ")).unwrap_or_default(),
-                        names.join(", ")
-                    )),
-                );
+                problems.push(kind.problem(format!("unknown node kind `{}`", kind.value), "unknown kind").help(format!(
+                    "{}known kinds: {}; or run your own executable with `path=\"...\"`",
+                    suggest(&kind.value, &names).map(|s| format!("did you mean `{s}`? ")).unwrap_or_default(),
+                    names.join(", ")
+                )));
                 return None;
             }
         },
@@ -296,9 +291,10 @@ fn check_node(p: &Pending, problems: &mut Problems) -> Option<Node> {
     for o in &p.body.outputs {
         if let Target::Kind(k) = &target {
             if k.output(&o.id.value).is_none() {
-                problems.push(o.id.problem(format!("kind `{}` has no output `{}`", k.name, o.id.value), "unknown output").help(
-                    format!("its outputs: {}", k.outputs.iter().map(|o| o.name).collect::<Vec<_>>().join(", ")),
-                ));
+                problems.push(
+                    o.id.problem(format!("kind `{}` has no output `{}`", k.name, o.id.value), "unknown output")
+                        .help(format!("its outputs: {}", k.outputs.iter().map(|o| o.name).collect::<Vec<_>>().join(", "))),
+                );
             }
         }
         if let Some(ty) = &o.ty {
@@ -333,10 +329,8 @@ fn check_node(p: &Pending, problems: &mut Problems) -> Option<Node> {
 }
 
 fn unknown_type(ty: &Located<String>) -> Problem {
-    ty.problem(format!("unknown message type `{}`", ty.value), "unknown type").help(format!(
-        "message types: {}",
-        MessageType::ALL.iter().map(|t| t.name()).collect::<Vec<_>>().join(", ")
-    ))
+    ty.problem(format!("unknown message type `{}`", ty.value), "unknown type")
+        .help(format!("message types: {}", MessageType::ALL.iter().map(|t| t.name()).collect::<Vec<_>>().join(", ")))
 }
 
 fn check_params(p: &Pending, target: &Target, problems: &mut Problems) -> BTreeMap<String, serde_json::Value> {
@@ -354,14 +348,14 @@ fn check_params(p: &Pending, target: &Target, problems: &mut Problems) -> BTreeM
     for (key, value) in &p.body.params {
         let Some(spec) = kind.param(&key.value) else {
             let names: Vec<&str> = kind.params.iter().map(|p| p.name).collect();
-            problems.push(
-                key.problem(format!("kind `{}` has no parameter `{}`", kind.name, key.value), "unknown parameter").help(format!(
+            problems.push(key.problem(format!("kind `{}` has no parameter `{}`", kind.name, key.value), "unknown parameter").help(
+                format!(
                     "{}parameters of `{}`: {}",
                     suggest(&key.value, &names).map(|s| format!("did you mean `{s}`? ")).unwrap_or_default(),
                     kind.name,
                     names.join(", ")
-                )),
-            );
+                ),
+            ));
             continue;
         };
         match typed_value(spec.ty, value) {
@@ -450,9 +444,11 @@ fn kdl_to_json(v: &KdlValue) -> serde_json::Value {
 fn check_input(i: &RawInput, problems: &mut Problems) -> Option<Input> {
     let source = if let Some(rest) = i.from.value.strip_prefix("dora/") {
         if !(rest.starts_with("timer/") || rest.starts_with("logs")) {
-            problems.push(i.from.problem(format!("unknown dora source `{}`", i.from.value), "unknown source").help(
-                "dora sources are `dora/timer/millis/N`, `dora/timer/hz/F` and `dora/logs`",
-            ));
+            problems.push(
+                i.from
+                    .problem(format!("unknown dora source `{}`", i.from.value), "unknown source")
+                    .help("dora sources are `dora/timer/millis/N`, `dora/timer/hz/F` and `dora/logs`"),
+            );
             return None;
         }
         InputSource::Dora(i.from.value.clone())
@@ -477,7 +473,10 @@ fn check_input(i: &RawInput, problems: &mut Problems) -> Option<Input> {
         Some("backpressure") => Some(QueuePolicy::Backpressure),
         Some(other) => {
             problems.push(
-                i.policy.as_ref().unwrap().problem(format!("unknown queue policy `{other}`"), "unknown policy")
+                i.policy
+                    .as_ref()
+                    .unwrap()
+                    .problem(format!("unknown queue policy `{other}`"), "unknown policy")
                     .help("policies: \"drop-oldest\" (live: newest wins), \"backpressure\" (offline: never drop)"),
             );
             None
@@ -525,9 +524,11 @@ fn check_graph(pending: &[Pending], nodes: &[Node], problems: &mut Problems) {
         for raw in &p.body.inputs {
             if let Target::Kind(k) = &node.target {
                 if k.input(&raw.id.value).is_none() {
-                    problems.push(raw.id.problem(format!("kind `{}` has no input `{}`", k.name, raw.id.value), "unknown input").help(
-                        format!("its inputs: {}", k.inputs.iter().map(|i| i.name).collect::<Vec<_>>().join(", ")),
-                    ));
+                    problems.push(
+                        raw.id
+                            .problem(format!("kind `{}` has no input `{}`", k.name, raw.id.value), "unknown input")
+                            .help(format!("its inputs: {}", k.inputs.iter().map(|i| i.name).collect::<Vec<_>>().join(", "))),
+                    );
                     continue;
                 }
             }
@@ -538,18 +539,20 @@ fn check_graph(pending: &[Pending], nodes: &[Node], problems: &mut Problems) {
             let Some((sp, sn)) = by_id.get(src) else {
                 let known: Vec<&str> = by_id.keys().copied().collect();
                 problems.push(
-                    raw.from.problem(format!("input `{}` reads from node `{src}`, which is not in this dataflow", raw.id.value), "no such node")
-                        .help(format!(
-                            "{}nodes: {}",
-                            suggest(src, &known).map(|s| format!("did you mean `{s}`? ")).unwrap_or_default(),
-                            { let mut k = known.clone(); k.sort(); k.join(", ") }
-                        )),
+                    raw.from
+                        .problem(format!("input `{}` reads from node `{src}`, which is not in this dataflow", raw.id.value), "no such node")
+                        .help(format!("{}nodes: {}", suggest(src, &known).map(|s| format!("did you mean `{s}`? ")).unwrap_or_default(), {
+                            let mut k = known.clone();
+                            k.sort();
+                            k.join(", ")
+                        })),
                 );
                 continue;
             };
             if !sn.outputs.iter().any(|o| o == out) {
                 problems.push(
-                    raw.from.problem(format!("node `{src}` has no output `{out}`"), "no such output")
+                    raw.from
+                        .problem(format!("node `{src}` has no output `{out}`"), "no such output")
                         .help(format!("outputs of `{src}`: {}", if sn.outputs.is_empty() { "none".into() } else { sn.outputs.join(", ") })),
                 );
                 continue;
@@ -559,7 +562,10 @@ fn check_graph(pending: &[Pending], nodes: &[Node], problems: &mut Problems) {
                     problems.push(
                         raw.from
                             .problem(
-                                format!("input `{}` of `{}` takes {want} messages, but `{src}/{out}` sends {got} messages", raw.id.value, node.id),
+                                format!(
+                                    "input `{}` of `{}` takes {want} messages, but `{src}/{out}` sends {got} messages",
+                                    raw.id.value, node.id
+                                ),
                                 "message types disagree",
                             )
                             .help(format!("connect an output that sends {want} messages")),

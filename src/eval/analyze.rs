@@ -100,7 +100,15 @@ pub fn analyze(protocol: Protocol, dataset: &Path, trackers: &[(String, PathBuf)
         if !dir.is_dir() {
             bail!("results folder {} does not exist", dir.display());
         }
-        let mut t = TrackerScores { name: name.clone(), values: vec![], sequences: 0, missing: vec![], issues: vec![], curves: vec![], per_sequence: vec![] };
+        let mut t = TrackerScores {
+            name: name.clone(),
+            values: vec![],
+            sequences: 0,
+            missing: vec![],
+            issues: vec![],
+            curves: vec![],
+            per_sequence: vec![],
+        };
         let (mut ious, mut curves, mut tn) = (Vec::new(), Vec::new(), Vec::new());
         for s in &seqs {
             let file = dir.join(format!("{}.txt", s.name));
@@ -133,13 +141,18 @@ pub fn analyze(protocol: Protocol, dataset: &Path, trackers: &[(String, PathBuf)
                         let d = seq_dir(s).context("no sequence folder")?;
                         let (occ, oov) = (d.join("full_occlusion.txt"), d.join("out_of_view.txt"));
                         if !occ.is_file() || !oov.is_file() {
-                            bail!("the lasot protocol needs {} and {} (target visibility); use --protocol otb for a dataset without them", occ.display(), oov.display());
+                            bail!(
+                                "the lasot protocol needs {} and {} (target visibility); use --protocol otb for a dataset without them",
+                                occ.display(),
+                                oov.display()
+                            );
                         }
                         Some(read_flags(&occ)?.iter().zip(read_flags(&oov)?).map(|(a, b)| !a && !b).collect::<Vec<bool>>())
                     } else {
                         None
                     };
-                    let (c, issues) = pytracking_sequence(&pred, gt, visible.as_deref(), ds).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+                    let (c, issues) =
+                        pytracking_sequence(&pred, gt, visible.as_deref(), ds).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
                     t.per_sequence.push((s.name.clone(), c.auc()));
                     curves.push(c);
                     issues
@@ -161,14 +174,24 @@ pub fn analyze(protocol: Protocol, dataset: &Path, trackers: &[(String, PathBuf)
             }
             Protocol::TrackingNet => {
                 let (a, b, c) = trackingnet_score(&tn);
-                let mean = |f: fn(&TrackingNetCurves) -> &Vec<f64>| (0..21).map(|k| tn.iter().map(|c| f(c)[k]).sum::<f64>() / tn.len().max(1) as f64).collect();
-                t.curves = vec![(linspace21(1.0), mean(|c| &c.success)), (linspace21(50.0), mean(|c| &c.precision)), (linspace21(0.5), mean(|c| &c.norm_precision))];
+                let mean = |f: fn(&TrackingNetCurves) -> &Vec<f64>| {
+                    (0..21).map(|k| tn.iter().map(|c| f(c)[k]).sum::<f64>() / tn.len().max(1) as f64).collect()
+                };
+                t.curves = vec![
+                    (linspace21(1.0), mean(|c| &c.success)),
+                    (linspace21(50.0), mean(|c| &c.precision)),
+                    (linspace21(0.5), mean(|c| &c.norm_precision)),
+                ];
                 vec![a, b, c]
             }
             _ if curves.is_empty() => vec![f64::NAN; 5],
             _ => {
                 let m = Curves::mean(&curves);
-                t.curves = vec![(grid(21, 1.0), m.success.clone()), (grid(51, 50.0), m.precision.clone()), (grid(51, 0.5), m.norm_precision.clone())];
+                t.curves = vec![
+                    (grid(21, 1.0), m.success.clone()),
+                    (grid(51, 50.0), m.precision.clone()),
+                    (grid(51, 0.5), m.norm_precision.clone()),
+                ];
                 vec![m.auc(), m.op50(), m.op75(), m.prec20(), m.norm_prec20()]
             }
         };
@@ -228,8 +251,16 @@ pub fn write_report(protocol: Protocol, dataset: &Path, scores: &[TrackerScores]
     written.push(p);
     let specs: &[(&str, &str, &str, usize)] = match protocol {
         Protocol::Got10k => &[("success", "Success plot (GOT-10k)", "overlap threshold", 0)],
-        Protocol::TrackingNet => &[("success", "Success plot", "overlap threshold", 0), ("precision", "Precision plot", "location error threshold (px)", 1), ("norm_precision", "Normalised precision plot", "normalised distance threshold", 2)],
-        _ => &[("success", "Success plot", "overlap threshold", 0), ("precision", "Precision plot", "location error threshold (px)", 1), ("norm_precision", "Normalised precision plot", "normalised distance threshold", 2)],
+        Protocol::TrackingNet => &[
+            ("success", "Success plot", "overlap threshold", 0),
+            ("precision", "Precision plot", "location error threshold (px)", 1),
+            ("norm_precision", "Normalised precision plot", "normalised distance threshold", 2),
+        ],
+        _ => &[
+            ("success", "Success plot", "overlap threshold", 0),
+            ("precision", "Precision plot", "location error threshold (px)", 1),
+            ("norm_precision", "Normalised precision plot", "normalised distance threshold", 2),
+        ],
     };
     for &(file, title, x_label, k) in specs {
         let Some(x) = scores.iter().find_map(|t| t.curves.get(k).map(|c| c.0.clone())) else { continue };
@@ -237,7 +268,11 @@ pub fn write_report(protocol: Protocol, dataset: &Path, scores: &[TrackerScores]
             .iter()
             .filter_map(|t| {
                 let y = t.curves.get(k)?.1.clone();
-                let score = if k == 0 { t.values.first().copied() } else { t.values.get(if protocol == Protocol::TrackingNet { k } else { 2 + k }).copied() };
+                let score = if k == 0 {
+                    t.values.first().copied()
+                } else {
+                    t.values.get(if protocol == Protocol::TrackingNet { k } else { 2 + k }).copied()
+                };
                 Some(Series { label: format!("{} [{:.1}]", t.name, score.unwrap_or(f64::NAN)), y })
             })
             .collect();

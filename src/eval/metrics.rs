@@ -68,7 +68,11 @@ pub fn got10k_clip(r: Rect, width: f64, height: f64) -> Rect {
 /// make the toolkit's mean NaN; here they score IoU 0 and are reported.
 pub fn got10k_sequence(pred: &[Rect], gt: &[Rect], cover: &[u8], bound: Option<(f64, f64)>) -> Result<(Vec<f64>, Issues), String> {
     if pred.len() != gt.len() {
-        return Err(format!("{} predicted rows for {} ground-truth rows (GOT-10k needs one per frame, frame 0 included)", pred.len(), gt.len()));
+        return Err(format!(
+            "{} predicted rows for {} ground-truth rows (GOT-10k needs one per frame, frame 0 included)",
+            pred.len(),
+            gt.len()
+        ));
     }
     if cover.len() != gt.len() {
         return Err(format!("cover.label has {} rows for {} frames", cover.len(), gt.len()));
@@ -190,7 +194,12 @@ pub fn pytracking_iou(a: Rect, b: Rect) -> f64 {
 
 /// One sequence's curves under pytracking's rules. `visible` (LaSOT) marks frames whose target
 /// is in view; `None` means all.
-pub fn pytracking_sequence(pred: &[Rect], gt: &[Rect], visible: Option<&[bool]>, ds: PytrackingDataset) -> Result<(Curves, Issues), String> {
+pub fn pytracking_sequence(
+    pred: &[Rect],
+    gt: &[Rect],
+    visible: Option<&[bool]>,
+    ds: PytrackingDataset,
+) -> Result<(Curves, Issues), String> {
     let n = gt.len();
     if n == 0 {
         return Err("empty ground truth".into());
@@ -338,6 +347,8 @@ pub fn trapz21(y: &[f64]) -> f64 {
 
 /// TrackingNet's dataset scores ×100: (success, precision, normalised precision).
 pub fn trackingnet_score(all: &[TrackingNetCurves]) -> (f64, f64, f64) {
-    let mean = |f: fn(&TrackingNetCurves) -> &Vec<f64>| -> Vec<f64> { (0..21).map(|k| all.iter().map(|c| f(c)[k]).sum::<f64>() / all.len().max(1) as f64).collect() };
+    let mean = |f: fn(&TrackingNetCurves) -> &Vec<f64>| -> Vec<f64> {
+        (0..21).map(|k| all.iter().map(|c| f(c)[k]).sum::<f64>() / all.len().max(1) as f64).collect()
+    };
     (100.0 * trapz21(&mean(|c| &c.success)), 100.0 * trapz21(&mean(|c| &c.precision)), 100.0 * trapz21(&mean(|c| &c.norm_precision)))
 }

@@ -1,7 +1,7 @@
 //! Evaluation: the public toolkits' metrics as named protocols ([`metrics`]) and the
 //! `trackflow analyze` report ([`analyze`]).
 pub mod analyze;
+pub mod metrics;
 pub mod pack;
 pub mod plot;
 pub mod test_run;
-pub mod metrics;

@@ -78,7 +78,8 @@ pub fn pack(server: Server, results: &Path, out: &Path, expected: Option<&[(Stri
             Server::Got10k => {
                 zip.add(&format!("{seq}/{seq}_001.txt"), rows.as_bytes())?;
                 let time = results.join(format!("{seq}_time.txt"));
-                let t = std::fs::read(&time).with_context(|| format!("{} is missing (GOT-10k submissions include per-frame times)", time.display()))?;
+                let t = std::fs::read(&time)
+                    .with_context(|| format!("{} is missing (GOT-10k submissions include per-frame times)", time.display()))?;
                 zip.add(&format!("{seq}/{seq}_time.txt"), &t)?;
             }
             Server::TrackingNet => zip.add(&format!("{seq}.txt"), rows.as_bytes())?,

@@ -30,7 +30,8 @@ pub struct Plot {
     pub series: Vec<Series>,
 }
 
-const COLOURS: [Rgb; 8] = [[31, 119, 180], [214, 39, 40], [44, 160, 44], [255, 127, 14], [148, 103, 189], [140, 86, 75], [227, 119, 194], [127, 127, 127]];
+const COLOURS: [Rgb; 8] =
+    [[31, 119, 180], [214, 39, 40], [44, 160, 44], [255, 127, 14], [148, 103, 189], [140, 86, 75], [227, 119, 194], [127, 127, 127]];
 
 const W: f64 = 640.0;
 const H: f64 = 480.0;
@@ -51,26 +52,73 @@ impl Plot {
     /// The plot as an SVG document.
     pub fn svg(&self) -> String {
         let mut s = String::new();
-        let _ = writeln!(s, r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" font-family="Helvetica, Arial, sans-serif">"#);
+        let _ = writeln!(
+            s,
+            r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" font-family="Helvetica, Arial, sans-serif">"#
+        );
         let _ = writeln!(s, r#"<rect width="100%" height="100%" fill="white"/>"#);
         let _ = writeln!(s, r#"<text x="{}" y="24" text-anchor="middle" font-size="16">{}</text>"#, W / 2.0, esc(&self.title));
         for k in 0..=5 {
             let v = k as f64 / 5.0;
             let (_, py) = self.to_px(self.x[0], v);
-            let _ = writeln!(s, r##"<line x1="{L}" y1="{py:.1}" x2="{}" y2="{py:.1}" stroke="#ddd"/><text x="{}" y="{:.1}" text-anchor="end" font-size="11">{v:.1}</text>"##, W - R, L - 6.0, py + 4.0);
+            let _ = writeln!(
+                s,
+                r##"<line x1="{L}" y1="{py:.1}" x2="{}" y2="{py:.1}" stroke="#ddd"/><text x="{}" y="{:.1}" text-anchor="end" font-size="11">{v:.1}</text>"##,
+                W - R,
+                L - 6.0,
+                py + 4.0
+            );
             let xv = self.x[0] + v * (self.x.last().unwrap_or(&1.0) - self.x[0]);
             let (px, _) = self.to_px(xv, 0.0);
             let _ = writeln!(s, r#"<text x="{px:.1}" y="{}" text-anchor="middle" font-size="11">{}</text>"#, H - B + 16.0, trim(xv));
         }
         let _ = writeln!(s, r#"<rect x="{L}" y="{T}" width="{}" height="{}" fill="none" stroke="black"/>"#, W - L - R, H - T - B);
-        let _ = writeln!(s, r#"<text x="{}" y="{}" text-anchor="middle" font-size="13">{}</text>"#, L + (W - L - R) / 2.0, H - 18.0, esc(&self.x_label));
-        let _ = writeln!(s, r#"<text x="18" y="{}" text-anchor="middle" font-size="13" transform="rotate(-90 18 {})">{}</text>"#, T + (H - T - B) / 2.0, T + (H - T - B) / 2.0, esc(&self.y_label));
+        let _ = writeln!(
+            s,
+            r#"<text x="{}" y="{}" text-anchor="middle" font-size="13">{}</text>"#,
+            L + (W - L - R) / 2.0,
+            H - 18.0,
+            esc(&self.x_label)
+        );
+        let _ = writeln!(
+            s,
+            r#"<text x="18" y="{}" text-anchor="middle" font-size="13" transform="rotate(-90 18 {})">{}</text>"#,
+            T + (H - T - B) / 2.0,
+            T + (H - T - B) / 2.0,
+            esc(&self.y_label)
+        );
         for (i, ser) in self.series.iter().enumerate() {
             let c = COLOURS[i % COLOURS.len()];
-            let pts: Vec<String> = self.x.iter().zip(&ser.y).map(|(&x, &y)| { let (px, py) = self.to_px(x, y); format!("{px:.1},{py:.1}") }).collect();
-            let _ = writeln!(s, r#"<polyline fill="none" stroke="rgb({},{},{})" stroke-width="2" points="{}"/>"#, c[0], c[1], c[2], pts.join(" "));
+            let pts: Vec<String> = self
+                .x
+                .iter()
+                .zip(&ser.y)
+                .map(|(&x, &y)| {
+                    let (px, py) = self.to_px(x, y);
+                    format!("{px:.1},{py:.1}")
+                })
+                .collect();
+            let _ = writeln!(
+                s,
+                r#"<polyline fill="none" stroke="rgb({},{},{})" stroke-width="2" points="{}"/>"#,
+                c[0],
+                c[1],
+                c[2],
+                pts.join(" ")
+            );
             let ly = T + 18.0 + 18.0 * i as f64;
-            let _ = writeln!(s, r#"<line x1="{}" y1="{ly}" x2="{}" y2="{ly}" stroke="rgb({},{},{})" stroke-width="3"/><text x="{}" y="{}" font-size="12">{}</text>"#, W - R - 230.0, W - R - 205.0, c[0], c[1], c[2], W - R - 200.0, ly + 4.0, esc(&ser.label));
+            let _ = writeln!(
+                s,
+                r#"<line x1="{}" y1="{ly}" x2="{}" y2="{ly}" stroke="rgb({},{},{})" stroke-width="3"/><text x="{}" y="{}" font-size="12">{}</text>"#,
+                W - R - 230.0,
+                W - R - 205.0,
+                c[0],
+                c[1],
+                c[2],
+                W - R - 200.0,
+                ly + 4.0,
+                esc(&ser.label)
+            );
         }
         s.push_str("</svg>\n");
         s

@@ -32,12 +32,16 @@ pub fn dataset_path(name_or_path: &str, local: &Path) -> Result<PathBuf> {
         format!("`{name_or_path}` is not a folder, and {} does not exist to name it: create it with\n  datasets {{\n      {name_or_path} \"/path/to/{name_or_path}\"\n  }}", local.display())
     })?;
     let doc = kdl::KdlDocument::parse_v2(&text).map_err(|e| anyhow::anyhow!("{}: invalid KDL: {e}", local.display()))?;
-    let ds = doc.get("datasets").and_then(|d| d.children()).with_context(|| format!("{}: no `datasets {{ ... }}` section", local.display()))?;
+    let ds =
+        doc.get("datasets").and_then(|d| d.children()).with_context(|| format!("{}: no `datasets {{ ... }}` section", local.display()))?;
     let entry = ds.get(name_or_path).with_context(|| {
         let known: Vec<&str> = ds.nodes().iter().map(|n| n.name().value()).collect();
         format!("{}: no dataset `{name_or_path}` (known: {})", local.display(), known.join(", "))
     })?;
-    let path = entry.get(0).and_then(|v| v.as_string()).with_context(|| format!("{}: dataset `{name_or_path}` needs a path string", local.display()))?;
+    let path = entry
+        .get(0)
+        .and_then(|v| v.as_string())
+        .with_context(|| format!("{}: dataset `{name_or_path}` needs a path string", local.display()))?;
     let path = local.parent().unwrap_or(Path::new(".")).join(path);
     if !path.exists() {
         bail!("{}: dataset `{name_or_path}` points to {}, which does not exist", local.display(), path.display());
@@ -47,7 +51,9 @@ pub fn dataset_path(name_or_path: &str, local: &Path) -> Result<PathBuf> {
 
 /// Whether a sequence already has complete results (one row per frame).
 pub fn is_done(results: &Path, seq: &Sequence) -> bool {
-    std::fs::read_to_string(results.join(format!("{}.txt", seq.name))).map(|t| t.lines().filter(|l| !l.trim().is_empty()).count() == seq.len()).unwrap_or(false)
+    std::fs::read_to_string(results.join(format!("{}.txt", seq.name)))
+        .map(|t| t.lines().filter(|l| !l.trim().is_empty()).count() == seq.len())
+        .unwrap_or(false)
 }
 
 /// Splits sequences over `n` workers, longest first onto the least-loaded worker.
@@ -159,7 +165,9 @@ pub fn test(run: &TestRun) -> Result<()> {
     let todo_frames: usize = todo.iter().map(Sequence::len).sum();
     let bar = indicatif::ProgressBar::new(todo_frames as u64);
     bar.set_style(
-        indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} frames, {per_sec}, eta {eta}").expect("valid template").progress_chars("=> "),
+        indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} frames, {per_sec}, eta {eta}")
+            .expect("valid template")
+            .progress_chars("=> "),
     );
     let started = Instant::now();
     let status = loop {
@@ -211,7 +219,14 @@ impl LocalCluster {
             cmd.args(&args).current_dir(work).stdout(std::process::Stdio::null()).stderr(log.try_clone()?);
             cmd.spawn().with_context(|| format!("cannot start dora {}", args.join(" ")))
         };
-        c.children.push(spawn(vec!["coordinator".into(), "--store".into(), "memory".into(), "--port".into(), port.to_string(), "--quiet".into()])?);
+        c.children.push(spawn(vec![
+            "coordinator".into(),
+            "--store".into(),
+            "memory".into(),
+            "--port".into(),
+            port.to_string(),
+            "--quiet".into(),
+        ])?);
         let deadline = Instant::now() + Duration::from_secs(20);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
             if Instant::now() > deadline {

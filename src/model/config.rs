@@ -182,7 +182,8 @@ impl Config {
     /// Parses a config already in memory.
     pub fn parse(file: Arc<SourceFile>) -> Result<Self, Problems> {
         let mut problems = Problems::default();
-        let mut cfg = Config { name: file.path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(), ..Config::default() };
+        let mut cfg =
+            Config { name: file.path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(), ..Config::default() };
         let doc = match KdlDocument::parse_v2(&file.text) {
             Ok(d) => d,
             Err(e) => {
@@ -259,28 +260,44 @@ impl Config {
 
     fn validate(&self, file: &Arc<SourceFile>, doc: &KdlDocument, problems: &mut Problems) {
         let span_of = |section: &str, key: &str| {
-            doc.get(section)
-                .and_then(|s| s.children())
-                .and_then(|c| c.get(key))
-                .map(|n| n.span())
-                .unwrap_or_else(|| (0..0).into())
+            doc.get(section).and_then(|s| s.children()).and_then(|c| c.get(key)).map(|n| n.span()).unwrap_or_else(|| (0..0).into())
         };
         let m = &self.model;
         if m.embed_dim % m.num_heads != 0 {
-            problems.push(Problem::new(file, span_of("model", "num-heads"), format!("embed-dim {} is not divisible by num-heads {}", m.embed_dim, m.num_heads), "here"));
+            problems.push(Problem::new(
+                file,
+                span_of("model", "num-heads"),
+                format!("embed-dim {} is not divisible by num-heads {}", m.embed_dim, m.num_heads),
+                "here",
+            ));
         }
         if m.ce_loc.len() != m.ce_keep_ratio.len() {
             problems.push(
-                Problem::new(file, span_of("model", "ce-keep-ratio"), format!("ce-loc has {} entries but ce-keep-ratio has {}", m.ce_loc.len(), m.ce_keep_ratio.len()), "lengths differ")
-                    .help("give one keep ratio per candidate-elimination block"),
+                Problem::new(
+                    file,
+                    span_of("model", "ce-keep-ratio"),
+                    format!("ce-loc has {} entries but ce-keep-ratio has {}", m.ce_loc.len(), m.ce_keep_ratio.len()),
+                    "lengths differ",
+                )
+                .help("give one keep ratio per candidate-elimination block"),
             );
         }
         if let Some(bad) = m.ce_loc.iter().find(|&&l| l < 0 || l >= m.depth) {
-            problems.push(Problem::new(file, span_of("model", "ce-loc"), format!("ce-loc {bad} is not a block index (0..{})", m.depth), "here"));
+            problems.push(Problem::new(
+                file,
+                span_of("model", "ce-loc"),
+                format!("ce-loc {bad} is not a block index (0..{})", m.depth),
+                "here",
+            ));
         }
         for (key, size) in [("template-size", self.data.template_size), ("search-size", self.data.search_size)] {
             if size <= 0 || size % m.patch_size != 0 {
-                problems.push(Problem::new(file, span_of("data", key), format!("{key} {size} is not a positive multiple of patch-size {}", m.patch_size), "here"));
+                problems.push(Problem::new(
+                    file,
+                    span_of("data", key),
+                    format!("{key} {size} is not a positive multiple of patch-size {}", m.patch_size),
+                    "here",
+                ));
             }
         }
         let t = &self.train;
@@ -289,7 +306,12 @@ impl Config {
                 Problem::new(
                     file,
                     span_of("train", "datasets-ratio"),
-                    format!("train.datasets lists {} datasets ({}) but train.datasets-ratio has {} ratios", t.datasets.len(), t.datasets.join(", "), t.datasets_ratio.len()),
+                    format!(
+                        "train.datasets lists {} datasets ({}) but train.datasets-ratio has {} ratios",
+                        t.datasets.len(),
+                        t.datasets.join(", "),
+                        t.datasets_ratio.len()
+                    ),
                     "one ratio per dataset",
                 )
                 .help("edit the two lists together"),
@@ -310,8 +332,13 @@ impl Reader<'_> {
             let key = node.name().value();
             if !f(&mut self, key, node) {
                 self.problems.push(
-                    Problem::new(self.file, node.name().span(), format!("unknown key `{key}` in section `{}`", section.name().value()), "unknown key")
-                        .help("see configs/ostrack/vitb_256_mae_ce_32x4_ep300.kdl for every key"),
+                    Problem::new(
+                        self.file,
+                        node.name().span(),
+                        format!("unknown key `{key}` in section `{}`", section.name().value()),
+                        "unknown key",
+                    )
+                    .help("see configs/ostrack/vitb_256_mae_ce_32x4_ep300.kdl for every key"),
                 );
             }
         }
@@ -320,7 +347,12 @@ impl Reader<'_> {
         node.entries().iter().filter(|e| e.name().is_none()).collect()
     }
     fn bad(&mut self, node: &KdlNode, want: &str) {
-        self.problems.push(Problem::new(self.file, node.span(), format!("`{}` takes {want}", node.name().value()), format!("expected {want}")));
+        self.problems.push(Problem::new(
+            self.file,
+            node.span(),
+            format!("`{}` takes {want}", node.name().value()),
+            format!("expected {want}"),
+        ));
     }
     fn int(&mut self, node: &KdlNode, out: &mut i64) {
         match self.args(node).as_slice() {
@@ -349,7 +381,8 @@ impl Reader<'_> {
         }
     }
     fn floats(&mut self, node: &KdlNode, out: &mut Vec<f64>) {
-        let v: Option<Vec<f64>> = self.args(node).iter().map(|e| e.value().as_float().or(e.value().as_integer().map(|i| i as f64))).collect();
+        let v: Option<Vec<f64>> =
+            self.args(node).iter().map(|e| e.value().as_float().or(e.value().as_integer().map(|i| i as f64))).collect();
         match v {
             Some(v) => *out = v,
             None => self.bad(node, "numbers"),

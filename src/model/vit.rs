@@ -50,7 +50,10 @@ struct Mlp {
 
 impl Mlp {
     fn new(vs: nn::Path, dim: i64, hidden: i64) -> Self {
-        Self { fc1: nn::linear(&vs / "fc1", dim, hidden, Default::default()), fc2: nn::linear(&vs / "fc2", hidden, dim, Default::default()) }
+        Self {
+            fc1: nn::linear(&vs / "fc1", dim, hidden, Default::default()),
+            fc2: nn::linear(&vs / "fc2", hidden, dim, Default::default()),
+        }
     }
     fn forward(&self, xs: &Tensor) -> Tensor {
         self.fc2.forward(&self.fc1.forward(xs).gelu("none"))
@@ -102,7 +105,15 @@ impl Block {
 
     /// # Shapes
     /// `xs`: [b, lt + ls, c]; `global_s`: [b, ls] original search indices (int64).
-    fn forward(&self, xs: &Tensor, lens_t: i64, global_s: &Tensor, ctr: Option<i64>, keep_override: Option<f64>, train: bool) -> (Tensor, Tensor, Option<Elimination>) {
+    fn forward(
+        &self,
+        xs: &Tensor,
+        lens_t: i64,
+        global_s: &Tensor,
+        ctr: Option<i64>,
+        keep_override: Option<f64>,
+        train: bool,
+    ) -> (Tensor, Tensor, Option<Elimination>) {
         let (a, attn) = self.attn.forward(&self.norm1.forward(xs));
         let mut xs = xs + drop_path(a, self.drop_path, train);
         let mut global_s = global_s.shallow_clone();
@@ -126,7 +137,14 @@ impl Block {
 /// Returns `None` when nothing would be removed. The ranking averages the attention of the
 /// template query row `ctr` (or of every template row when `None`) over heads; kept tokens come
 /// in descending score order, as upstream's `torch.sort`.
-fn candidate_elimination(attn: &Tensor, xs: &Tensor, lens_t: i64, keep: f64, global_s: &Tensor, ctr: Option<i64>) -> Option<(Tensor, Tensor, Tensor)> {
+fn candidate_elimination(
+    attn: &Tensor,
+    xs: &Tensor,
+    lens_t: i64,
+    keep: f64,
+    global_s: &Tensor,
+    ctr: Option<i64>,
+) -> Option<(Tensor, Tensor, Tensor)> {
     let (b, _, _, l) = attn.size4().expect("attention is [b, h, n, n]");
     let lens_s = l - lens_t;
     let lens_keep = (keep * lens_s as f64).ceil() as i64;

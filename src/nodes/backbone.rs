@@ -7,7 +7,7 @@ use tch::Tensor;
 
 use super::{Next, Params, load_model, next_event, out};
 use crate::model::Parts;
-use crate::tracker::{crop_tensor, search_features, template_tokens};
+use crate::tracker::{Image, crop_tensor, search_features, template_tokens};
 use crate::wire::{Crop, CropRole, Features};
 
 /// The node's event loop.
@@ -21,13 +21,16 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
         match next_event(events, idle)? {
             Next::Input { id, metadata, data } => {
                 let c = Crop::decode(&metadata.parameters, &data)?;
+                let patch = Image { width: c.size as usize, height: c.size as usize, channels: c.channels as usize, data: c.data.to_vec() };
                 match (id.as_str(), c.role) {
                     ("template", CropRole::Template) => {
-                        let z = crop_tensor(c.data, c.channels as usize, c.size as usize, device, kind);
+                        let z = crop_tensor(&patch, device, kind);
                         template = Some((c.header.seq.clone(), template_tokens(&model, &z)?));
                         // Frame 0 has no features: pass its init box on so the head emits it.
-                        let msg = Features { header: c.header.clone(), dims: vec![], geometry: c.geometry, init_box: c.init_box, data: &[][..] };
-                        node.send_output(out("features"), msg.encode(), Vec::<f32>::new()).map_err(|e| anyhow::anyhow!("send features: {e}"))?;
+                        let msg =
+                            Features { header: c.header.clone(), dims: vec![], geometry: c.geometry, init_box: c.init_box, data: &[][..] };
+                        node.send_output(out("features"), msg.encode(), Vec::<f32>::new())
+                            .map_err(|e| anyhow::anyhow!("send features: {e}"))?;
                     }
                     ("search", CropRole::Search) => {
                         let started = std::time::Instant::now();
@@ -36,12 +39,13 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
                         if *seq != c.header.seq {
                             bail!("search region of {} arrived, but the template is of {seq} (a message was lost)", c.header.seq);
                         }
-                        let x = crop_tensor(c.data, c.channels as usize, c.size as usize, device, kind);
+                        let x = crop_tensor(&patch, device, kind);
                         let f = search_features(&model, z, &x, ce)?.to_device(tch::Device::Cpu);
                         let dims = f.size()[1..].to_vec();
                         let values = Vec::<f32>::try_from(f.view([-1])).context("reading features")?;
                         let msg = Features { header: c.header.clone(), dims, geometry: c.geometry, init_box: None, data: &values[..] };
-                        node.send_output(out("features"), msg.encode(), values.clone()).map_err(|e| anyhow::anyhow!("send features: {e}"))?;
+                        node.send_output(out("features"), msg.encode(), values.clone())
+                            .map_err(|e| anyhow::anyhow!("send features: {e}"))?;
                         super::trace(&p.node_id, "sent", c.header.index, c.header.t0, started);
                     }
                     (id, role) => bail!("input `{id}` got a {role:?} crop: is it wired to the right crop output?"),

@@ -44,7 +44,12 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
                     if !s.pending.is_empty() {
                         bail!("sequence {} started while {} still had {} frames waiting", h.seq, s.name, s.pending.len());
                     }
-                    let im = Image { width: f.width as usize, height: f.height as usize, channels: f.channels as usize, data: f.pixels.to_vec() };
+                    let im = Image {
+                        width: f.width as usize,
+                        height: f.height as usize,
+                        channels: f.channels as usize,
+                        data: f.pixels.to_vec(),
+                    };
                     let Some(init) = f.init_box else { bail!("frame 0 of {} carries no init box", h.seq) };
                     let init = validate_init_box(init, im.width, im.height)?;
                     let t0 = now_ns();
@@ -52,13 +57,15 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
                     let msg = Crop {
                         header: Header { t0, ..h.clone() },
                         role: CropRole::Template,
-                        size: z.size as u32,
-                        channels: z.channels as u32,
+                        size: z.patch.width as u32,
+                        channels: z.patch.channels as u32,
                         geometry: z.geometry,
                         init_box: Some(init),
-                        data: &z.data[..],
+                        data: &z.patch.data[..],
                     };
-                    node.send_output(out("template"), msg.encode(), z.data.clone()).map_err(|e| anyhow::anyhow!("send template: {e}"))?;
+                    let bytes = &z.patch.data;
+                    node.send_output_raw(out("template"), msg.encode(), bytes.len(), |b| b.copy_from_slice(bytes))
+                        .map_err(|e| anyhow::anyhow!("send template: {e}"))?;
                     finished.insert(std::mem::take(&mut s.name));
                     s = SeqState { name: h.seq.clone(), frames: h.frames, next_frame: 1, state: None, pending: BTreeMap::new() };
                 } else {
@@ -66,7 +73,15 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
                         bail!("frame {} of {} arrived, expected frame {} of {} (a frame was lost)", h.index, h.seq, s.next_frame, s.name);
                     }
                     s.next_frame += 1;
-                    s.pending.insert(h.index, Image { width: f.width as usize, height: f.height as usize, channels: f.channels as usize, data: f.pixels.to_vec() });
+                    s.pending.insert(
+                        h.index,
+                        Image {
+                            width: f.width as usize,
+                            height: f.height as usize,
+                            channels: f.channels as usize,
+                            data: f.pixels.to_vec(),
+                        },
+                    );
                 }
             }
             Next::Input { id, metadata, data } if id == "box" => {
@@ -76,7 +91,12 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
                 }
                 let expected = s.state.map_or(0, |(i, _)| i + 1);
                 if b.header.seq != s.name || b.header.index != expected {
-                    bail!("box for {} frame {} arrived, expected {} frame {expected} (a message was lost)", b.header.seq, b.header.index, s.name);
+                    bail!(
+                        "box for {} frame {} arrived, expected {} frame {expected} (a message was lost)",
+                        b.header.seq,
+                        b.header.index,
+                        s.name
+                    );
                 }
                 s.state = Some((b.header.index, b.bbox));
             }
@@ -98,13 +118,15 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
             let msg = Crop {
                 header: Header { seq: s.name.clone(), index: i + 1, frames: s.frames, t0 },
                 role: CropRole::Search,
-                size: x.size as u32,
-                channels: x.channels as u32,
+                size: x.patch.width as u32,
+                channels: x.patch.channels as u32,
                 geometry: x.geometry,
                 init_box: None,
-                data: &x.data[..],
+                data: &x.patch.data[..],
             };
-            node.send_output(out("search"), msg.encode(), x.data.clone()).map_err(|e| anyhow::anyhow!("send search: {e}"))?;
+            let bytes = &x.patch.data;
+            node.send_output_raw(out("search"), msg.encode(), bytes.len(), |b| b.copy_from_slice(bytes))
+                .map_err(|e| anyhow::anyhow!("send search: {e}"))?;
             super::trace(&p.node_id, "sent", i + 1, t0, std::time::Instant::now());
         }
     }

@@ -27,7 +27,8 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
                     None => {
                         let dims: Vec<i64> = std::iter::once(1).chain(f.dims.iter().copied()).collect();
                         let t = Tensor::from_slice(f.data).view(&dims[..]);
-                        let r = head_box(&model, &t, &f.geometry, window.as_ref()).with_context(|| format!("{} frame {}", f.header.seq, f.header.index))?;
+                        let r = head_box(&model, &t, &f.geometry, window.as_ref())
+                            .with_context(|| format!("{} frame {}", f.header.seq, f.header.index))?;
                         (r.bbox, r.score)
                     }
                 };

@@ -35,8 +35,9 @@ pub struct Params {
 impl Params {
     /// Reads `TRACKFLOW_PARAMS`, `TRACKFLOW_INPUTS` and `TRACKFLOW_NODE_ID`.
     pub fn from_env() -> Result<Self> {
-        let text = std::env::var(PARAMS_ENV)
-            .with_context(|| format!("{PARAMS_ENV} is not set: trackflow nodes are started by dora from a dataflow built by `trackflow`"))?;
+        let text = std::env::var(PARAMS_ENV).with_context(|| {
+            format!("{PARAMS_ENV} is not set: trackflow nodes are started by dora from a dataflow built by `trackflow`")
+        })?;
         let map = serde_json::from_str(&text).with_context(|| format!("{PARAMS_ENV} is not a JSON object"))?;
         let inputs = std::env::var(INPUTS_ENV).unwrap_or_default().split(',').filter(|s| !s.is_empty()).map(String::from).collect();
         Ok(Self { map, inputs, node_id: std::env::var(NODE_ID_ENV).unwrap_or_else(|_| "node".into()) })
@@ -44,7 +45,11 @@ impl Params {
 
     /// Builds parameters in memory (tests, fused paths).
     pub fn from_json(v: serde_json::Value, inputs: &[&str]) -> Self {
-        Self { map: v.as_object().cloned().unwrap_or_default(), inputs: inputs.iter().map(|s| s.to_string()).collect(), node_id: "test".into() }
+        Self {
+            map: v.as_object().cloned().unwrap_or_default(),
+            inputs: inputs.iter().map(|s| s.to_string()).collect(),
+            node_id: "test".into(),
+        }
     }
 
     fn get(&self, key: &str) -> Result<&serde_json::Value> {
@@ -125,7 +130,10 @@ pub fn next_event(events: &mut EventStream, idle: Duration) -> Result<Next> {
     loop {
         let left = idle.saturating_sub(started.elapsed());
         if left.is_zero() {
-            bail!("no input for {:.0} s: an upstream node has stalled or died (see its log); raise `idle-timeout` if it is just slow", idle.as_secs_f64());
+            bail!(
+                "no input for {:.0} s: an upstream node has stalled or died (see its log); raise `idle-timeout` if it is just slow",
+                idle.as_secs_f64()
+            );
         }
         match events.recv_timeout(left) {
             None => return Ok(Next::Stop),
@@ -166,7 +174,11 @@ pub fn load_model(p: &Params, parts: crate::model::Parts) -> Result<(crate::mode
     let weights = p.str("weights").unwrap_or("");
     if weights.is_empty() {
         model.randomize(p.int("seed").unwrap_or(0));
-        eprintln!("[{}] note: no weights given: the network is UNTRAINED (random, seed {}); boxes are meaningless", p.node_id, p.int("seed").unwrap_or(0));
+        eprintln!(
+            "[{}] note: no weights given: the network is UNTRAINED (random, seed {}); boxes are meaningless",
+            p.node_id,
+            p.int("seed").unwrap_or(0)
+        );
     } else {
         model.load(std::path::Path::new(weights))?;
     }
@@ -181,6 +193,10 @@ pub fn load_model(p: &Params, parts: crate::model::Parts) -> Result<(crate::mode
 pub fn trace(node: &str, what: &str, index: u32, t0: i64, started: std::time::Instant) {
     static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     if *ON.get_or_init(|| std::env::var_os("TRACKFLOW_TRACE").is_some()) {
-        eprintln!("[{node}] trace {what} {index} since_t0={:.2}ms spent={:.2}ms", (now_ns() - t0) as f64 * 1e-6, started.elapsed().as_secs_f64() * 1e3);
+        eprintln!(
+            "[{node}] trace {what} {index} since_t0={:.2}ms spent={:.2}ms",
+            (now_ns() - t0) as f64 * 1e-6,
+            started.elapsed().as_secs_f64() * 1e3
+        );
     }
 }

@@ -18,8 +18,11 @@ use crate::wire::{BoxMsg, Frame, Header};
 
 /// Parses `"x,y,w,h"`.
 pub fn parse_box(s: &str) -> Result<[f64; 4]> {
-    let v: Vec<f64> =
-        s.split(',').map(|x| x.trim().parse::<f64>()).collect::<Result<_, _>>().with_context(|| format!("init box `{s}` is not four numbers x,y,w,h"))?;
+    let v: Vec<f64> = s
+        .split(',')
+        .map(|x| x.trim().parse::<f64>())
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("init box `{s}` is not four numbers x,y,w,h"))?;
     match v.as_slice() {
         [x, y, w, h] => Ok([*x, *y, *w, *h]),
         _ => bail!("init box `{s}` has {} numbers, expected 4 (x,y,w,h)", v.len()),
@@ -79,7 +82,13 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
     Ok(())
 }
 
-fn send_sequence(node: &mut DoraNode, events: &mut EventStream, p: &Params, seq: &Sequence, override_box: Option<[f64; 4]>) -> Result<Outcome> {
+fn send_sequence(
+    node: &mut DoraNode,
+    events: &mut EventStream,
+    p: &Params,
+    seq: &Sequence,
+    override_box: Option<[f64; 4]>,
+) -> Result<Outcome> {
     let missing = seq.missing_frames();
     if let Some(first) = missing.first() {
         return Ok(Outcome::Failed(format!("{} frame file(s) missing, the first {}", missing.len(), first.display())));
@@ -89,7 +98,13 @@ fn send_sequence(node: &mut DoraNode, events: &mut EventStream, p: &Params, seq:
         Err(e) => return Ok(Outcome::Failed(format!("{e:#}"))),
     };
     if override_box.is_none() && seq.ground_truth.len() < seq.len() && seq.ground_truth.len() > 1 {
-        eprintln!("[{}] warning: {}: ground truth has {} rows for {} frames (only row 1 is needed to track)", p.node_id, seq.name, seq.ground_truth.len(), seq.len());
+        eprintln!(
+            "[{}] warning: {}: ground truth has {} rows for {} frames (only row 1 is needed to track)",
+            p.node_id,
+            seq.name,
+            seq.ground_truth.len(),
+            seq.len()
+        );
     }
     let n = seq.len() as u32;
     let credits = p.int("credits")?.max(1) as u32;
@@ -153,12 +168,19 @@ fn send_sequence(node: &mut DoraNode, events: &mut EventStream, p: &Params, seq:
             Next::Input { id, metadata, data } if id == "box" => {
                 let b = BoxMsg::decode(&metadata.parameters, &data)?;
                 if b.header.seq != seq.name || b.header.index != acked {
-                    bail!("box feedback out of order: expected {} frame {acked}, got {} frame {} (a message was lost)", seq.name, b.header.seq, b.header.index);
+                    bail!(
+                        "box feedback out of order: expected {} frame {acked}, got {} frame {} (a message was lost)",
+                        seq.name,
+                        b.header.seq,
+                        b.header.index
+                    );
                 }
                 acked += 1;
             }
             Next::Input { id, .. } => eprintln!("[{}] warning: unexpected input `{id}`", p.node_id),
-            Next::Closed(id) => bail!("input `{id}` closed before {} was tracked ({acked}/{n} frames): the node sending it exited", seq.name),
+            Next::Closed(id) => {
+                bail!("input `{id}` closed before {} was tracked ({acked}/{n} frames): the node sending it exited", seq.name)
+            }
             Next::Stop => {
                 eprintln!("[{}] stopped at {} frame {acked}/{n}", p.node_id, seq.name);
                 return Ok(Outcome::Stopped);

@@ -24,7 +24,8 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
                     bail!("frame {} of {} arrived out of order (a frame was lost)", h.index, h.seq);
                 }
                 let t0 = now_ns();
-                let im = Image { width: f.width as usize, height: f.height as usize, channels: f.channels as usize, data: f.pixels.to_vec() };
+                let im =
+                    Image { width: f.width as usize, height: f.height as usize, channels: f.channels as usize, data: f.pixels.to_vec() };
                 let (bbox, score) = if h.index == 0 {
                     let b = f.init_box.with_context(|| format!("frame 0 of {} carries no init box", h.seq))?;
                     tracker.initialize(&im, b)?;

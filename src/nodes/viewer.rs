@@ -40,7 +40,8 @@ struct Viewer {
 impl Viewer {
     fn start(&mut self, name: &str, frames: u32) {
         let k = self.sheet_frames.min(frames).max(1);
-        let picks = (0..k).map(|i| if k == 1 { 0 } else { ((i as u64 * (frames as u64 - 1)) as f64 / (k - 1) as f64).round() as u32 }).collect();
+        let picks =
+            (0..k).map(|i| if k == 1 { 0 } else { ((i as u64 * (frames as u64 - 1)) as f64 / (k - 1) as f64).round() as u32 }).collect();
         self.seqs.push_back(SeqView { name: name.into(), frames, next: 0, pending: BTreeMap::new(), video: None, thumbs: vec![], picks });
     }
 
@@ -64,7 +65,9 @@ impl Viewer {
         if b.header.index != v.next {
             bail!("box for {} frame {} arrived, expected frame {} (a message was lost)", b.header.seq, b.header.index, v.next);
         }
-        let Some(im) = v.pending.remove(&b.header.index) else { bail!("box for {} frame {} arrived before its frame", v.name, b.header.index) };
+        let Some(im) = v.pending.remove(&b.header.index) else {
+            bail!("box for {} frame {} arrived before its frame", v.name, b.header.index)
+        };
         let drawn = annotate(&im, b.header.index, b.bbox, b.score, None);
         if self.video {
             if v.video.is_none() {
@@ -137,7 +140,12 @@ pub fn run(_node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result
                     if f.header.index == 0 {
                         v.start(&f.header.seq, f.header.frames);
                     }
-                    let im = Image { width: f.width as usize, height: f.height as usize, channels: f.channels as usize, data: f.pixels.to_vec() };
+                    let im = Image {
+                        width: f.width as usize,
+                        height: f.height as usize,
+                        channels: f.channels as usize,
+                        data: f.pixels.to_vec(),
+                    };
                     v.frame(&f.header.seq, f.header.index, im)?;
                 }
                 Next::Input { id, metadata, data } if id == "box" => v.boxed(&BoxMsg::decode(&metadata.parameters, &data)?)?,

@@ -21,7 +21,12 @@ pub fn run(_node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result
     let save_partial = |cur: &Option<(String, u32, SequenceResult)>| -> Result<()> {
         if let Some((seq, n, r)) = cur {
             let path = write_sequence(&dir, seq, r, false, delim)?;
-            eprintln!("[{}] warning: {seq} stopped after {}/{n} frames; partial results kept in {}", p.node_id, r.boxes.len(), path.display());
+            eprintln!(
+                "[{}] warning: {seq} stopped after {}/{n} frames; partial results kept in {}",
+                p.node_id,
+                r.boxes.len(),
+                path.display()
+            );
         }
         Ok(())
     };
@@ -50,9 +55,12 @@ pub fn run(_node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result
                     current = Some((h.seq.clone(), h.frames, SequenceResult::default()));
                     arrivals.clear();
                 }
-                let Some((seq, _, r)) = current.as_mut() else { bail!("box for {} frame {} arrived before its frame 0 (a message was lost)", h.seq, h.index) };
+                let Some((seq, _, r)) = current.as_mut() else {
+                    bail!("box for {} frame {} arrived before its frame 0 (a message was lost)", h.seq, h.index)
+                };
                 if *seq != h.seq || r.boxes.len() != h.index as usize {
-                    let msg = format!("box for {} frame {} arrived, expected {seq} frame {} (a message was lost)", h.seq, h.index, r.boxes.len());
+                    let msg =
+                        format!("box for {} frame {} arrived, expected {seq} frame {} (a message was lost)", h.seq, h.index, r.boxes.len());
                     save_partial(&current)?;
                     bail!(msg);
                 }

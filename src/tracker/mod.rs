@@ -11,15 +11,12 @@ use crate::model::{OSTrack, decode_boxes};
 use crate::wire::CropGeometry;
 pub use crop::{CropResult, Image, normalize, sample_target};
 
-/// A normalised crop and where it came from.
+/// A crop (8-bit, as cut and resized) and where it came from. It is normalised only where the
+/// network runs ([`crop_tensor`]): the dataflow then moves a quarter of the bytes.
 #[derive(Debug, Clone)]
 pub struct PreparedCrop {
-    /// C×S×S values.
-    pub data: Vec<f32>,
-    /// Side S.
-    pub size: usize,
-    /// Channels.
-    pub channels: usize,
+    /// S×S×C pixels.
+    pub patch: Image,
     /// Geometry, for mapping the box back.
     pub geometry: CropGeometry,
 }
@@ -40,26 +37,19 @@ pub fn validate_init_box(b: [f64; 4], width: usize, height: usize) -> Result<[f6
 }
 
 /// Crop stage: the template (factor 2 → 128 for the 256 model) or a search region
-/// (factor 4 → 256) around `bbox`, normalised.
+/// (factor 4 → 256) around `bbox`.
 pub fn prepare_crop(im: &Image, bbox: [f64; 4], factor: f64, size: usize) -> Result<PreparedCrop> {
     let CropResult { patch, resize_factor, crop_size } = sample_target(im, bbox, factor, size)?;
     Ok(PreparedCrop {
-        data: normalize(&patch),
-        size,
-        channels: im.channels,
-        geometry: CropGeometry {
-            prev_box: bbox,
-            crop_size,
-            resize_factor,
-            image_width: im.width as u32,
-            image_height: im.height as u32,
-        },
+        patch,
+        geometry: CropGeometry { prev_box: bbox, crop_size, resize_factor, image_width: im.width as u32, image_height: im.height as u32 },
     })
 }
 
-/// Turns crop values into a [1, C, S, S] tensor on the model's device and precision.
-pub fn crop_tensor(data: &[f32], channels: usize, size: usize, device: Device, kind: Kind) -> Tensor {
-    Tensor::from_slice(data).view([1, channels as i64, size as i64, size as i64]).to_device(device).to_kind(kind)
+/// Normalises an 8-bit crop into a [1, C, S, S] tensor on the model's device and precision.
+pub fn crop_tensor(patch: &Image, device: Device, kind: Kind) -> Tensor {
+    let data = normalize(patch);
+    Tensor::from_slice(&data).view([1, patch.channels as i64, patch.height as i64, patch.width as i64]).to_device(device).to_kind(kind)
 }
 
 /// Backbone stage, once per sequence: template tokens with their position embedding.
@@ -180,7 +170,7 @@ impl Tracker {
         let d = &self.model.cfg.data;
         let z = prepare_crop(im, b, d.template_factor, d.template_size as usize)?;
         let device = self.model.vs.root().device();
-        let zt = crop_tensor(&z.data, z.channels, z.size, device, self.kind);
+        let zt = crop_tensor(&z.patch, device, self.kind);
         self.z_tokens = Some(template_tokens(&self.model, &zt)?);
         self.state = b;
         Ok(())
@@ -192,7 +182,7 @@ impl Tracker {
         let d = &self.model.cfg.data;
         let x = prepare_crop(im, self.state, d.search_factor, d.search_size as usize)?;
         let device = self.model.vs.root().device();
-        let xt = crop_tensor(&x.data, x.channels, x.size, device, self.kind);
+        let xt = crop_tensor(&x.patch, device, self.kind);
         let feats = search_features(&self.model, z, &xt, self.opts.ce)?;
         let out = head_box(&self.model, &feats, &x.geometry, self.opts.hann.then_some(&self.window))?;
         self.state = out.bbox;
