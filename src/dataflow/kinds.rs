@@ -8,7 +8,7 @@ use std::fmt;
 pub enum MessageType {
     /// A decoded image: UInt8 H×W×C with sequence and frame metadata ([`crate::wire::Frame`]).
     Frame,
-    /// A normalised crop: Float32 1×C×S×S with its crop geometry ([`crate::wire::Crop`]).
+    /// A crop as cut and resized: UInt8 S×S×C with its crop geometry ([`crate::wire::Crop`]).
     Crop,
     /// Backbone output: search-region feature map Float32 1×D×F×F ([`crate::wire::Features`]).
     Features,
