@@ -11,6 +11,7 @@ pub mod draw;
 pub mod eval;
 pub mod fsutil;
 pub mod graph;
+pub mod hash;
 pub mod launch;
 pub mod model;
 pub mod nodes;

@@ -481,8 +481,7 @@ fn bench_track(sequence: Option<PathBuf>, dataflow: &Path, config: &str, device:
         seq.truncate(frames);
     }
     let n = seq.len();
-    let cfg_path = trackflow::dataflow::resolve_config(config, Path::new(".")).map_err(|e| anyhow::anyhow!("config `{config}`: {e}"))?;
-    let cfg = Config::load(Path::new(&cfg_path)).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let cfg = Config::from_name(config)?;
     let dir = std::env::temp_dir().join(format!("trackflow-bench-track-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
 
@@ -575,8 +574,7 @@ fn convert(kind: &str, input: &Path, config: &str, output: Option<PathBuf>) -> R
     if !input.is_file() {
         bail!("{} does not exist", input.display());
     }
-    let cfg_path = trackflow::dataflow::resolve_config(config, Path::new(".")).map_err(|e| anyhow::anyhow!("config `{config}`: {e}"))?;
-    let cfg = Config::load(Path::new(&cfg_path)).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let cfg = Config::from_name(config)?;
     let output = output.unwrap_or_else(|| {
         let name = input.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let stem = name.trim_end_matches(".tar").trim_end_matches(".pth").trim_end_matches(".pt");
@@ -626,8 +624,7 @@ fn track(
     use trackflow::sequence::{Layout, discover};
     use trackflow::tracker::{TrackOptions, Tracker};
 
-    let cfg_path = trackflow::dataflow::resolve_config(config, Path::new(".")).map_err(|e| anyhow::anyhow!("config `{config}`: {e}"))?;
-    let cfg = Config::load(Path::new(&cfg_path)).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let cfg = Config::from_name(config)?;
     let dev = parse_device(device)?;
     let kind = parse_precision(precision, dev)?;
     let mut model = OSTrack::new(&cfg, Parts::All, dev);

@@ -170,6 +170,18 @@ impl<P: AsRef<[u8]>> Frame<P> {
     }
 }
 
+impl<P: AsRef<[u8]>> Frame<P> {
+    /// The frame as an owned image.
+    pub fn to_image(&self) -> crate::tracker::Image {
+        crate::tracker::Image {
+            width: self.width as usize,
+            height: self.height as usize,
+            channels: self.channels as usize,
+            data: self.pixels.as_ref().to_vec(),
+        }
+    }
+}
+
 impl<'a> Frame<&'a [u8]> {
     /// Reads a frame, borrowing the pixels from the Arrow buffer (no copy).
     pub fn decode(p: &MetadataParameters, data: &'a DoraArray) -> Result<Self, WireError> {

@@ -132,19 +132,15 @@ pub fn yaml_path(kdl: &Path, variant: Option<&str>) -> PathBuf {
         Ok(rel) => out.join(rel.strip_prefix("dataflows").unwrap_or(rel)),
         Err(_) => {
             let stem = abs.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-            out.join("external").join(format!("{stem}-{:08x}", fnv(abs.to_string_lossy().as_bytes()) as u32))
+            out.join("external").join(format!("{stem}-{:08x}", crate::hash::fnv1a(abs.to_string_lossy().as_bytes()) as u32))
         }
     };
     let name = base.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
     let name = match variant {
-        Some(text) => format!("{name}-{:08x}.yml", fnv(text.as_bytes()) as u32),
+        Some(text) => format!("{name}-{:08x}.yml", crate::hash::fnv1a(text.as_bytes()) as u32),
         None => format!("{name}.yml"),
     };
     base.with_file_name(name)
-}
-
-fn fnv(b: &[u8]) -> u64 {
-    b.iter().fold(0xcbf29ce484222325u64, |h, &x| (h ^ x as u64).wrapping_mul(0x100000001b3))
 }
 
 /// Writes the YAML for `flow` next to the other generated files and returns its path.

@@ -165,6 +165,13 @@ impl Config {
         self.data.search_size / self.model.patch_size
     }
 
+    /// A preset name (`vitb_256_mae_ce_32x4_ep300`) or a config file path, resolved as dataflow
+    /// parameters are (relative to the working directory), then read.
+    pub fn from_name(name: &str) -> anyhow::Result<Self> {
+        let path = crate::dataflow::resolve_config(name, Path::new(".")).map_err(|e| anyhow::anyhow!("config `{name}`: {e}"))?;
+        Self::load(Path::new(&path)).map_err(|e| anyhow::anyhow!("{e}"))
+    }
+
     /// Reads a config file. Keys left out keep the OSTrack-256 defaults.
     pub fn load(path: &Path) -> Result<Self, Problems> {
         let file = match SourceFile::read(path) {

@@ -69,7 +69,7 @@ impl OSTrack {
         let mut vars: Vec<(String, Tensor)> = self.vs.variables().into_iter().collect();
         vars.sort_by(|a, b| a.0.cmp(&b.0));
         for (name, mut t) in vars {
-            tch::manual_seed(seed.wrapping_add(fnv1a(&name) as i64 & 0x7fff_ffff));
+            tch::manual_seed(seed.wrapping_add(crate::hash::fnv1a(name.as_bytes()) as i64 & 0x7fff_ffff));
             let size = t.size();
             let leaf = name.rsplit('.').next().unwrap_or_default();
             let is_norm = name.contains("norm") || name.ends_with(".1.weight") || name.ends_with(".1.bias");
@@ -169,10 +169,6 @@ impl OSTrack {
 /// our module paths; only a `module.` prefix left by DistributedDataParallel is stripped.
 pub fn canonical_key(k: &str) -> String {
     k.strip_prefix("module.").unwrap_or(k).to_string()
-}
-
-fn fnv1a(s: &str) -> u64 {
-    s.bytes().fold(0xcbf29ce484222325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100000001b3))
 }
 
 /// Parses a device name: `auto` (CUDA when usable, else CPU), `cpu`, `cuda`, `cuda:N`.

@@ -44,12 +44,7 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
                     if !s.pending.is_empty() {
                         bail!("sequence {} started while {} still had {} frames waiting", h.seq, s.name, s.pending.len());
                     }
-                    let im = Image {
-                        width: f.width as usize,
-                        height: f.height as usize,
-                        channels: f.channels as usize,
-                        data: f.pixels.to_vec(),
-                    };
+                    let im = f.to_image();
                     let Some(init) = f.init_box else { bail!("frame 0 of {} carries no init box", h.seq) };
                     let init = validate_init_box(init, im.width, im.height)?;
                     let t0 = now_ns();
@@ -73,15 +68,7 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
                         bail!("frame {} of {} arrived, expected frame {} of {} (a frame was lost)", h.index, h.seq, s.next_frame, s.name);
                     }
                     s.next_frame += 1;
-                    s.pending.insert(
-                        h.index,
-                        Image {
-                            width: f.width as usize,
-                            height: f.height as usize,
-                            channels: f.channels as usize,
-                            data: f.pixels.to_vec(),
-                        },
-                    );
+                    s.pending.insert(h.index, f.to_image());
                 }
             }
             Next::Input { id, metadata, data } if id == "box" => {

@@ -6,7 +6,7 @@ use dora_node_api::{DoraNode, EventStream};
 
 use super::{Next, Params, load_model, next_event, now_ns, out};
 use crate::model::Parts;
-use crate::tracker::{Image, TrackOptions, Tracker};
+use crate::tracker::{TrackOptions, Tracker};
 use crate::wire::{BoxMsg, Frame, Header};
 
 /// The node's event loop.
@@ -24,8 +24,7 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
                     bail!("frame {} of {} arrived out of order (a frame was lost)", h.index, h.seq);
                 }
                 let t0 = now_ns();
-                let im =
-                    Image { width: f.width as usize, height: f.height as usize, channels: f.channels as usize, data: f.pixels.to_vec() };
+                let im = f.to_image();
                 let (bbox, score) = if h.index == 0 {
                     let b = f.init_box.with_context(|| format!("frame 0 of {} carries no init box", h.seq))?;
                     tracker.initialize(&im, b)?;

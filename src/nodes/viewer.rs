@@ -140,12 +140,7 @@ pub fn run(_node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result
                     if f.header.index == 0 {
                         v.start(&f.header.seq, f.header.frames);
                     }
-                    let im = Image {
-                        width: f.width as usize,
-                        height: f.height as usize,
-                        channels: f.channels as usize,
-                        data: f.pixels.to_vec(),
-                    };
+                    let im = f.to_image();
                     v.frame(&f.header.seq, f.header.index, im)?;
                 }
                 Next::Input { id, metadata, data } if id == "box" => v.boxed(&BoxMsg::decode(&metadata.parameters, &data)?)?,
