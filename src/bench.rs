@@ -172,3 +172,74 @@ pub fn print_track_stats(fused: &TrackStats, flow: &TrackStats, identical: bool)
     );
     println!("boxes identical on both paths: {}", if identical { "yes" } else { "NO" });
 }
+
+/// `trackflow bench train`: samples/s from the loader threads alone, samples/s through the
+/// trainer on a ready batch, and their ratio (below 1: the trainer would wait for data).
+pub fn train(config: &str, data: Option<&Path>, workers: usize, batches: usize, batch_size: Option<i64>, device: &str) -> Result<()> {
+    use std::sync::Arc;
+
+    use crate::train::{Init, Loader, Trainer, sampler::PairSampler};
+    let mut cfg = Config::from_name(config)?;
+    if let Some(b) = batch_size {
+        cfg.train.batch_size = b;
+    }
+    let b = cfg.train.batch_size;
+    let tmp;
+    let root = match data {
+        Some(d) => d.to_path_buf(),
+        None => {
+            tmp = crate::paths::target_dir().join("bench-train-data");
+            if !tmp.join("list.txt").is_file() {
+                crate::synth::generate(&tmp, &crate::synth::SynthOptions { sequences: 8, frames: 40, ..Default::default() })?;
+            }
+            tmp.clone()
+        }
+    };
+    let ds = crate::train::datasets::TrainDataset {
+        name: "SYNTH".into(),
+        is_image: false,
+        sequences: crate::train::datasets::got10k(&root, None, "SYNTH")?,
+    };
+    let sampler = Arc::new(PairSampler::new(vec![ds], &[1.0], &cfg)?);
+    let mut loader = Loader::new(sampler, &cfg, workers, 7, batches + 1);
+    // Loader alone: every batch requested at once, timed until the last arrives.
+    let t0 = Instant::now();
+    for i in 0..batches {
+        loader.request(1, i as i64, b)?;
+    }
+    let mut last = None;
+    for _ in 0..batches {
+        last = loop {
+            if let Some(x) = loader.next_ready(std::time::Duration::from_secs(1))? {
+                break Some(x);
+            }
+        };
+    }
+    let load_s = t0.elapsed().as_secs_f64();
+    let batch = last.expect("at least one batch");
+    drop(loader);
+    let device = parse_device(device)?;
+    let mut trainer = Trainer::new(&cfg, device, 7, &Init::Random)?;
+    trainer.step(&batch)?; // warm-up
+    let mut step_ms = Vec::new();
+    for _ in 0..batches {
+        let t = Instant::now();
+        trainer.step(&batch)?;
+        if device != Device::Cpu {
+            tch::Cuda::synchronize(0);
+        }
+        step_ms.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    let step = median(step_ms);
+    let produce = (batches as i64 * b) as f64 / load_s;
+    let consume = b as f64 * 1e3 / step;
+    println!("config {} (batch {b}), device {device:?}, {workers} loader thread(s), {batches} batches each", cfg.name);
+    println!("  data pipeline : {produce:8.1} samples/s ({:.1} ms per batch)", load_s * 1e3 / batches as f64);
+    println!("  trainer step  : {consume:8.1} samples/s ({step:.1} ms per step, median)");
+    println!(
+        "  produce/consume ratio {:.2} ({})",
+        produce / consume,
+        if produce >= consume { "the trainer is not starved" } else { "the trainer would wait for data: add loader threads" }
+    );
+    Ok(())
+}

@@ -21,6 +21,7 @@ pub mod results;
 pub mod sequence;
 pub mod synth;
 pub mod tracker;
+pub mod train;
 pub mod video;
 pub mod wire;
 pub mod zipfile;

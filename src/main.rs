@@ -220,6 +220,48 @@ enum Cmd {
         #[arg(short, long)]
         output: Option<PathBuf>,
     },
+    /// Train a model through dataflows/train.kdl, as OSTrack's `tracking/train.py --script
+    /// ostrack --config <config>`: checkpoints, metrics.jsonl and loss curves under --save-dir.
+    Train {
+        /// `ostrack` (the config family under configs/).
+        script: String,
+        /// Config name (`vitb_256_mae_ce_32x4_ep300`, `tiny`) or a config file.
+        config: String,
+        /// Output folder.
+        #[arg(long, default_value = "output")]
+        save_dir: PathBuf,
+        /// Continue from the newest checkpoint in --save-dir.
+        #[arg(long)]
+        resume: bool,
+        /// Dataset folder by key, e.g. `--root synth=data/synth-train --root got10k_train=/data/got10k/train`
+        /// (keys: got10k_train, got10k_val, lasot_train, trackingnet, coco, synth).
+        #[arg(long = "root", value_name = "KEY=PATH")]
+        roots: Vec<String>,
+        /// Machine-local file naming dataset folders (`datasets { got10k_train "/data/..." }`).
+        #[arg(long, default_value = "trackflow.local.kdl")]
+        local: PathBuf,
+        /// The training dataflow.
+        #[arg(long, default_value = "dataflows/train.kdl")]
+        dataflow: PathBuf,
+        /// Override the config's epochs.
+        #[arg(long)]
+        epochs: Option<i64>,
+        /// Start from trackflow weights.
+        #[arg(long)]
+        init: Option<PathBuf>,
+        /// Start the backbone from MAE weights (converted with `trackflow convert mae`).
+        #[arg(long)]
+        pretrained: Option<PathBuf>,
+        /// Device: auto, cpu, cuda:N.
+        #[arg(long, default_value = "auto")]
+        device: String,
+        /// Run seed.
+        #[arg(long, default_value_t = 42)]
+        seed: i64,
+        /// Override a node parameter of the dataflow (repeatable).
+        #[arg(long = "set", value_name = "NODE.PARAM=VALUE")]
+        sets: Vec<String>,
+    },
     /// Benchmarks that print numbers.
     Bench {
         #[command(subcommand)]
@@ -235,6 +277,28 @@ enum Cmd {
 
 #[derive(Debug, Subcommand)]
 enum BenchCmd {
+    /// Training throughput: samples/s the loader threads produce next to samples/s the trainer
+    /// consumes, and the step time, so a starved trainer shows.
+    Train {
+        /// Config.
+        #[arg(long, default_value = "tiny")]
+        config: String,
+        /// Dataset folder in GOT-10k layout (default: 8 synthetic sequences made for the run).
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Loader threads.
+        #[arg(long, default_value_t = 2)]
+        workers: usize,
+        /// Batches to time on each side.
+        #[arg(long, default_value_t = 10)]
+        batches: usize,
+        /// Batch size (default: the config's).
+        #[arg(long)]
+        batch_size: Option<i64>,
+        /// Device for the trainer.
+        #[arg(long, default_value = "auto")]
+        device: String,
+    },
     /// The same sequence through the fused tracker and the dataflow: latency, fps, overhead.
     Track {
         /// Sequence folder or video (default: the bundled demo).
@@ -444,6 +508,29 @@ fn dispatch(cmd: Cmd) -> Result<ExitCode> {
             convert(&kind, &input, &config, output)?;
             Ok(ExitCode::SUCCESS)
         }
+        Cmd::Train { script, config, save_dir, resume, roots, local, dataflow, epochs, init, pretrained, device, seed, sets } => {
+            if script != "ostrack" {
+                anyhow::bail!("unknown script `{script}`: trackflow trains `ostrack` (ViPT: see the README)");
+            }
+            let mut all = vec![format!("trainer.device={device:?}"), format!("trainer.seed={seed}"), format!("sampler.seed={seed}")];
+            if let Some(e) = epochs {
+                all.push(format!("trainer.epochs={e}"));
+            }
+            if let Some(w) = init {
+                all.push(format!("trainer.init={:?}", std::path::absolute(w)?.display().to_string()));
+            }
+            if let Some(w) = pretrained {
+                all.push(format!("trainer.pretrained={:?}", std::path::absolute(w)?.display().to_string()));
+            }
+            all.extend(sets);
+            let run = trackflow::train::run::TrainRun { config, save_dir, resume, dataflow, roots, local, sets: all, timeout: None };
+            trackflow::train::run::train(&run)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Bench { what: BenchCmd::Train { config, data, workers, batches, batch_size, device } } => {
+            trackflow::bench::train(&config, data.as_deref(), workers, batches, batch_size, &device)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Cmd::Bench { what: BenchCmd::Track { sequence, dataflow, config, device, frames, rounds } } => {
             bench_track(sequence, &dataflow, &config, &device, frames, rounds)?;
             Ok(ExitCode::SUCCESS)
@@ -628,8 +715,8 @@ fn track(
     let dev = parse_device(device)?;
     let kind = parse_precision(precision, dev)?;
     let mut model = OSTrack::new(&cfg, Parts::All, dev);
-    match weights {
-        Some(w) => model.load(w)?,
+    match weights.map(Path::to_path_buf).or_else(|| trackflow::nodes::default_weights(&cfg)) {
+        Some(w) => model.load(&w)?,
         None => {
             model.randomize(seed);
             eprintln!("note: no --weights: the network is UNTRAINED (random, seed {seed}); boxes are meaningless");

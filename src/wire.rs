@@ -7,6 +7,12 @@
 //! | crop     | UInt8, S·S·C (HWC, as cut; normalised where the network runs) | header, `role`, `size`, `channels`, geometry, `init_box` |
 //! | features | Float32, D·F·F (search feature map)    | header, `dims`, geometry, `init_box` (frame 0: empty payload) |
 //! | box      | Float64, [x, y, w, h, score]           | header, `elapsed`                              |
+//! | request  | empty                                  | `epoch`, `batch`, `size`                       |
+//! | batch    | Float32, templates · searches · boxes ([`crate::train::Batch`]) | `epoch`, `batch`, `size`, `template_size`, `search_size` |
+//! | metrics  | UInt8, one JSON object                 | `epoch`, `batch`                               |
+//! | checkpoint | UInt8, a safetensors file            | `epoch`, `role` (`checkpoint` or `final`)      |
+//!
+//! Training messages (the last four) are numbered by epoch and batch instead of the header.
 //!
 //! The header is on every message: `type`, `sequence` (sequence name), `index` (frame index),
 //! `frames` (sequence length, so the end is known) and `t0` (ns since the Unix epoch when the
@@ -49,6 +55,14 @@ pub mod keys {
     pub const DIMS: &str = "dims";
     /// Seconds spent on this frame from reading to box.
     pub const ELAPSED: &str = "elapsed";
+    /// Training epoch, from 1.
+    pub const EPOCH: &str = "epoch";
+    /// Batch index within the epoch, from 0.
+    pub const BATCH: &str = "batch";
+    /// Template crop side.
+    pub const TEMPLATE_SIZE: &str = "template_size";
+    /// Search crop side.
+    pub const SEARCH_SIZE: &str = "search_size";
 }
 
 /// A message that does not match the wire format.
@@ -352,6 +366,113 @@ impl BoxMsg {
             return Err(payload(M, format!("has {} values, expected 5 (x, y, w, h, score)", v.len())));
         };
         Ok(Self { header, bbox: [*x, *y, *w, *h], score: *score, elapsed: float(M, p, keys::ELAPSED)? })
+    }
+}
+
+/// Trainer → sampler: make batch `batch` of epoch `epoch` with `size` samples.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Request {
+    /// Epoch, from 1.
+    pub epoch: i64,
+    /// Batch index, from 0.
+    pub batch: i64,
+    /// Samples.
+    pub size: i64,
+}
+
+fn check_type(msg: &'static str, p: &MetadataParameters) -> Result<(), WireError> {
+    let got = string(msg, p, keys::TYPE)?;
+    if got != msg {
+        return Err(WireError::WrongType { want: msg, got: got.to_string() });
+    }
+    Ok(())
+}
+
+fn train_header(ty: &str, epoch: i64, batch: i64) -> MetadataParameters {
+    let mut p = MetadataParameters::default();
+    p.insert(keys::TYPE.into(), Parameter::String(ty.into()));
+    p.insert(keys::EPOCH.into(), Parameter::Integer(epoch));
+    p.insert(keys::BATCH.into(), Parameter::Integer(batch));
+    p
+}
+
+impl Request {
+    /// Metadata (the payload is empty).
+    pub fn encode(&self) -> MetadataParameters {
+        let mut p = train_header("request", self.epoch, self.batch);
+        p.insert(keys::SIZE.into(), Parameter::Integer(self.size));
+        p
+    }
+    /// Reads a request.
+    pub fn decode(p: &MetadataParameters) -> Result<Self, WireError> {
+        const M: &str = "request";
+        check_type(M, p)?;
+        Ok(Self { epoch: int(M, p, keys::EPOCH)?, batch: int(M, p, keys::BATCH)?, size: int(M, p, keys::SIZE)? })
+    }
+}
+
+/// Encodes a training batch: metadata and its Float32 payload.
+pub fn encode_batch(b: &crate::train::Batch) -> MetadataParameters {
+    let mut p = train_header("batch", b.epoch, b.index);
+    p.insert(keys::SIZE.into(), Parameter::Integer(b.size));
+    p.insert(keys::TEMPLATE_SIZE.into(), Parameter::Integer(b.template_size));
+    p.insert(keys::SEARCH_SIZE.into(), Parameter::Integer(b.search_size));
+    p
+}
+
+/// Reads a training batch (copying its floats) and checks its length.
+pub fn decode_batch(p: &MetadataParameters, data: &DoraArray) -> Result<crate::train::Batch, WireError> {
+    const M: &str = "batch";
+    check_type(M, p)?;
+    let values: &[f32] = data.try_into().map_err(|e| payload(M, format!("is not Float32: {e}")))?;
+    let b = crate::train::Batch {
+        epoch: int(M, p, keys::EPOCH)?,
+        index: int(M, p, keys::BATCH)?,
+        size: int(M, p, keys::SIZE)?,
+        template_size: int(M, p, keys::TEMPLATE_SIZE)?,
+        search_size: int(M, p, keys::SEARCH_SIZE)?,
+        data: values.to_vec(),
+    };
+    b.validate().map_err(|e| payload(M, format!("{e}")))?;
+    Ok(b)
+}
+
+/// A byte message of the training dataflow (`metrics` JSON, `checkpoint` safetensors).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bytes<D> {
+    /// `metrics` or `checkpoint`.
+    pub ty: &'static str,
+    /// Epoch, from 1.
+    pub epoch: i64,
+    /// Batch index (metrics) or 0.
+    pub batch: i64,
+    /// For checkpoints: `checkpoint` (resumable) or `final` (weights only).
+    pub role: String,
+    /// The bytes.
+    pub data: D,
+}
+
+impl<D: AsRef<[u8]>> Bytes<D> {
+    /// Metadata.
+    pub fn encode(&self) -> MetadataParameters {
+        let mut p = train_header(self.ty, self.epoch, self.batch);
+        p.insert(keys::ROLE.into(), Parameter::String(self.role.clone()));
+        p
+    }
+}
+
+impl<'a> Bytes<&'a [u8]> {
+    /// Reads a byte message of type `ty`.
+    pub fn decode(ty: &'static str, p: &MetadataParameters, data: &'a DoraArray) -> Result<Self, WireError> {
+        check_type(ty, p)?;
+        let bytes: &[u8] = data.try_into().map_err(|e| payload(ty, format!("is not UInt8: {e}")))?;
+        Ok(Self {
+            ty,
+            epoch: int(ty, p, keys::EPOCH)?,
+            batch: int(ty, p, keys::BATCH)?,
+            role: string(ty, p, keys::ROLE)?.to_string(),
+            data: bytes,
+        })
     }
 }
 

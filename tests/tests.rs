@@ -8,4 +8,5 @@ mod eval;
 mod golden;
 mod model;
 mod tracker;
+mod train;
 mod wire;

@@ -14,6 +14,16 @@ pub enum MessageType {
     Features,
     /// A tracked box in image pixels with its score ([`crate::wire::BoxMsg`]).
     Box,
+    /// Trainer → sampler: which batch to make next ([`crate::wire::Request`]).
+    Request,
+    /// A training batch: normalised crops and boxes ([`crate::train::Batch`]).
+    Batch,
+    /// Training numbers of one step, as JSON ([`crate::wire::Bytes`]).
+    Metrics,
+    /// A checkpoint as safetensors bytes ([`crate::wire::Bytes`]).
+    Checkpoint,
+    /// "Written": the checkpoint node's acknowledgement of a checkpoint ([`crate::wire::Bytes`], empty).
+    Ack,
 }
 
 impl MessageType {
@@ -24,6 +34,11 @@ impl MessageType {
             Self::Crop => "crop",
             Self::Features => "features",
             Self::Box => "box",
+            Self::Request => "request",
+            Self::Batch => "batch",
+            Self::Metrics => "metrics",
+            Self::Checkpoint => "checkpoint",
+            Self::Ack => "ack",
         }
     }
 
@@ -33,7 +48,8 @@ impl MessageType {
     }
 
     /// Every message type, for help texts.
-    pub const ALL: [Self; 4] = [Self::Frame, Self::Crop, Self::Features, Self::Box];
+    pub const ALL: [Self; 9] =
+        [Self::Frame, Self::Crop, Self::Features, Self::Box, Self::Request, Self::Batch, Self::Metrics, Self::Checkpoint, Self::Ack];
 }
 
 impl fmt::Display for MessageType {
@@ -276,5 +292,69 @@ pub static KINDS: &[NodeKind] = &[
             ),
             IDLE_TIMEOUT,
         ],
+    },
+    NodeKind {
+        name: "sampler",
+        binary: "trackflow-node-sampler",
+        doc: "training pairs: datasets by ratio, causal frame pairs, jitter, crops, augmentation; batches on request",
+        inputs: &[input("request", MessageType::Request, true)],
+        outputs: &[output("batch", MessageType::Batch)],
+        params: &[
+            CONFIG,
+            param("roots", ParamType::Str, Some("\"\""), "dataset folders as key=path,key=path (over trackflow.local.kdl)"),
+            param("local", ParamType::Path, Some("\"../trackflow.local.kdl\""), "machine-local file naming dataset folders"),
+            param("data-specs", ParamType::Path, Some("\"../configs/data_specs\""), "folder of split files (GOT-10k, LaSOT)"),
+            param("workers", ParamType::Int, Some("2"), "loader threads"),
+            param("seed", ParamType::Int, Some("42"), "run seed: batch b of epoch e is a function of it"),
+            param("max-bad-fraction", ParamType::Float, Some("0.05"), "stop when more sample attempts than this hit unreadable images"),
+            IDLE_TIMEOUT,
+        ],
+    },
+    NodeKind {
+        name: "trainer",
+        binary: "trackflow-node-trainer",
+        doc: "the model, loss, backward pass and AdamW step; asks the sampler for batches and emits metrics and checkpoints",
+        inputs: &[input("batch", MessageType::Batch, true), input("saved", MessageType::Ack, false)],
+        outputs: &[
+            output("request", MessageType::Request),
+            output("metrics", MessageType::Metrics),
+            output("checkpoint", MessageType::Checkpoint),
+        ],
+        params: &[
+            CONFIG,
+            DEVICE,
+            param("seed", ParamType::Int, Some("42"), "run seed (weights init, drop path, sampling)"),
+            param("init", ParamType::Path, Some("\"\""), "start from these trackflow weights (empty: random)"),
+            param("pretrained", ParamType::Path, Some("\"\""), "MAE ViT encoder weights (safetensors) for the backbone"),
+            param("resume", ParamType::Path, Some("\"\""), "checkpoint folder to continue from (empty: start fresh)"),
+            param("epochs", ParamType::Int, Some("0"), "override the config's epochs (0: keep)"),
+            param("sample-per-epoch", ParamType::Int, Some("0"), "override the config's samples per epoch (0: keep)"),
+            param("batch-size", ParamType::Int, Some("0"), "override the config's batch size (0: keep)"),
+            param("checkpoint-every", ParamType::Int, Some("1"), "epochs between checkpoints (the last epoch always gets one)"),
+            param("prefetch", ParamType::Int, Some("4"), "batches asked for ahead of the one being trained on"),
+            param("threads", ParamType::Int, Some("0"), "libtorch CPU threads (0: libtorch's default)"),
+            IDLE_TIMEOUT,
+        ],
+    },
+    NodeKind {
+        name: "checkpoint",
+        binary: "trackflow-node-checkpoint",
+        doc: "writes checkpoints and the final weights atomically, keeping the newest few",
+        inputs: &[input("checkpoint", MessageType::Checkpoint, true)],
+        outputs: &[output("saved", MessageType::Ack)],
+        params: &[
+            param("out", ParamType::Path, Some("\"../output\""), "save folder: checkpoints/ and <config>.safetensors"),
+            param("keep", ParamType::Int, Some("3"), "checkpoints to keep"),
+            param("name", ParamType::Str, Some("\"model\""), "file stem of the final weights"),
+            IDLE_TIMEOUT,
+        ],
+    },
+    NodeKind {
+        name: "metrics",
+        binary: "trackflow-node-metrics",
+        doc: "appends step metrics to metrics.jsonl and draws the loss curves (loss.svg, loss.png) each epoch",
+        inputs: &[input("metrics", MessageType::Metrics, true)],
+        outputs: &[],
+        params: &[param("out", ParamType::Path, Some("\"../output\""), "save folder"), IDLE_TIMEOUT],
     },
 ];

@@ -277,7 +277,7 @@ pub fn write_report(protocol: Protocol, dataset: &Path, scores: &[TrackerScores]
             })
             .collect();
         series.sort_by(|a, b| b.label.rsplit('[').next().cmp(&a.label.rsplit('[').next()));
-        let plot = Plot { title: title.into(), x_label: x_label.into(), y_label: "fraction of frames".into(), x, series };
+        let plot = Plot { title: title.into(), x_label: x_label.into(), y_label: "fraction of frames".into(), x, series, y_max: 1.0 };
         let svg = dir.join(format!("{file}.svg"));
         crate::fsutil::write_atomic(&svg, plot.svg().as_bytes())?;
         let png = dir.join(format!("{file}.png"));

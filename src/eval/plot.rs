@@ -28,6 +28,8 @@ pub struct Plot {
     pub x: Vec<f64>,
     /// Curves.
     pub series: Vec<Series>,
+    /// Top of the y axis (the bottom is 0): 1 for success/precision plots.
+    pub y_max: f64,
 }
 
 const COLOURS: [Rgb; 8] =
@@ -45,7 +47,7 @@ impl Plot {
     fn to_px(&self, x: f64, y: f64) -> (f64, f64) {
         let (x0, x1) = (self.x[0], *self.x.last().unwrap_or(&1.0));
         let px = L + (x - x0) / (x1 - x0).max(1e-12) * (W - L - R);
-        let py = H - B - y.clamp(0.0, 1.0) * (H - T - B);
+        let py = H - B - (y / self.y_max.max(1e-12)).clamp(0.0, 1.0) * (H - T - B);
         (px, py)
     }
 
@@ -60,13 +62,14 @@ impl Plot {
         let _ = writeln!(s, r#"<text x="{}" y="24" text-anchor="middle" font-size="16">{}</text>"#, W / 2.0, esc(&self.title));
         for k in 0..=5 {
             let v = k as f64 / 5.0;
-            let (_, py) = self.to_px(self.x[0], v);
+            let (_, py) = self.to_px(self.x[0], v * self.y_max);
             let _ = writeln!(
                 s,
-                r##"<line x1="{L}" y1="{py:.1}" x2="{}" y2="{py:.1}" stroke="#ddd"/><text x="{}" y="{:.1}" text-anchor="end" font-size="11">{v:.1}</text>"##,
+                r##"<line x1="{L}" y1="{py:.1}" x2="{}" y2="{py:.1}" stroke="#ddd"/><text x="{}" y="{:.1}" text-anchor="end" font-size="11">{}</text>"##,
                 W - R,
                 L - 6.0,
-                py + 4.0
+                py + 4.0,
+                tick(v * self.y_max)
             );
             let xv = self.x[0] + v * (self.x.last().unwrap_or(&1.0) - self.x[0]);
             let (px, _) = self.to_px(xv, 0.0);
@@ -131,9 +134,10 @@ impl Plot {
         let black = [0, 0, 0];
         for k in 0..=5 {
             let v = k as f64 / 5.0;
-            let (_, py) = self.to_px(self.x[0], v);
+            let (_, py) = self.to_px(self.x[0], v * self.y_max);
             fill_rect(&mut im, L as i64, py as i64, (W - R) as i64, py as i64 + 1, grey);
-            draw_glyphs(&mut im, L as i64 - 26, py as i64 - 3, &format!("{v:.1}"), black, 1);
+            let label = tick(v * self.y_max);
+            draw_glyphs(&mut im, L as i64 - 6 - 6 * label.len() as i64, py as i64 - 3, &label, black, 1);
             let xv = self.x[0] + v * (self.x.last().unwrap_or(&1.0) - self.x[0]);
             let (px, _) = self.to_px(xv, 0.0);
             let label = trim(xv);
@@ -167,6 +171,11 @@ fn line(im: &mut Image, a: (f64, f64), b: (f64, f64), c: Rgb) {
         let (x, y) = ((a.0 + t * (b.0 - a.0)) as i64, (a.1 + t * (b.1 - a.1)) as i64);
         fill_rect(im, x, y, x + 2, y + 2, c);
     }
+}
+
+/// A y tick label: one decimal up to 10, whole numbers above.
+fn tick(v: f64) -> String {
+    if v >= 10.0 { format!("{v:.0}") } else { format!("{v:.1}") }
 }
 
 fn trim(v: f64) -> String {

@@ -42,6 +42,9 @@ pub struct ModelConfig {
     pub head_channels: i64,
     /// Image size the MAE position embeddings were trained at (224), for the unused `pos_embed`.
     pub pretrain_img_size: i64,
+    /// Default weights for this preset (`weights "path"`, relative to the config file): what
+    /// nodes load when their `weights` parameter is empty. `None`: random weights.
+    pub weights: Option<std::path::PathBuf>,
 }
 
 /// Crop geometry (OSTrack `DATA.TEMPLATE/SEARCH.*`, `TEST.*`).
@@ -125,6 +128,7 @@ impl Default for Config {
                 ce_keep_ratio: vec![0.7, 0.7, 0.7],
                 head_channels: 256,
                 pretrain_img_size: 224,
+                weights: None,
             },
             data: DataConfig {
                 template_size: 128,
@@ -216,6 +220,14 @@ impl Config {
                         "ce-keep-ratio" => r.floats(node, &mut m.ce_keep_ratio),
                         "head-channels" => r.int(node, &mut m.head_channels),
                         "pretrain-img-size" => r.int(node, &mut m.pretrain_img_size),
+                        "weights" => {
+                            let mut v = Vec::new();
+                            r.strings(node, &mut v);
+                            match v.as_slice() {
+                                [one] => m.weights = Some(crate::paths::normalize(&file.path.parent().unwrap_or(Path::new(".")).join(one))),
+                                _ => r.bad(node, "one path string"),
+                            }
+                        }
                         _ => return false,
                     }
                     true

@@ -108,7 +108,8 @@ impl OSTrack {
         let _guard = tch::no_grad_guard();
         for (name, value) in &tensors {
             let name = canonical_key(name);
-            if !wanted_prefix(&name) || name.ends_with("num_batches_tracked") {
+            // Training checkpoints also hold the optimiser's moments; tracking needs only weights.
+            if !wanted_prefix(&name) || name.ends_with("num_batches_tracked") || name.starts_with("optimizer.") {
                 continue;
             }
             match vars.get_mut(&name) {

@@ -7,10 +7,14 @@
 //! and frame index) so a lost message is an error, never a silent gap.
 
 pub mod backbone;
+pub mod checkpoint;
 pub mod crop;
 pub mod head;
+pub mod metrics;
+pub mod sampler;
 pub mod source;
 pub mod tracker;
+pub mod trainer;
 pub mod viewer;
 pub mod writer;
 
@@ -154,6 +158,35 @@ pub fn next_event(events: &mut EventStream, idle: Duration) -> Result<Next> {
     }
 }
 
+/// Waits at most `wait` for an event: `Ok(None)` when none came (unlike [`next_event`], a
+/// short wait is not an error; for nodes that have other work to interleave).
+pub fn poll_event(events: &mut EventStream, wait: Duration) -> Result<Option<Next>> {
+    match events.recv_timeout(wait) {
+        None => Ok(Some(Next::Stop)),
+        Some(Event::Input { id, metadata, data }) => Ok(Some(Next::Input { id: id.to_string(), metadata, data })),
+        Some(Event::InputClosed { id }) => Ok(Some(Next::Closed(id.to_string()))),
+        Some(Event::Stop(_)) => Ok(Some(Next::Stop)),
+        Some(Event::NodeFailed { source_node_id, error, .. }) => bail!("upstream node `{source_node_id}` failed: {error}"),
+        Some(Event::Error(e)) if e.contains("timed out") => Ok(None),
+        Some(Event::Error(e)) => bail!("dora reported an error: {e}"),
+        Some(_) => Ok(None),
+    }
+}
+
+/// Loads a config and applies a node's integer overrides (`epochs`, `batch-size`, ...; 0 keeps
+/// the config's value).
+pub fn train_config(p: &Params) -> Result<crate::model::Config> {
+    let mut cfg = crate::model::Config::load(std::path::Path::new(p.str("config")?)).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let t = &mut cfg.train;
+    for (key, field) in [("epochs", &mut t.epochs), ("sample-per-epoch", &mut t.sample_per_epoch), ("batch-size", &mut t.batch_size)] {
+        match p.int(key) {
+            Ok(v) if v > 0 => *field = v,
+            _ => {}
+        }
+    }
+    Ok(cfg)
+}
+
 /// An output id.
 pub fn out(id: &str) -> DataId {
     DataId::from(id.to_owned())
@@ -171,21 +204,37 @@ pub fn load_model(p: &Params, parts: crate::model::Parts) -> Result<(crate::mode
     let device = crate::model::parse_device(p.str("device").unwrap_or("auto"))?;
     let kind = crate::model::parse_precision(p.str("precision").unwrap_or("fp32"), device)?;
     let mut model = crate::model::OSTrack::new(&cfg, parts, device);
-    let weights = p.str("weights").unwrap_or("");
-    if weights.is_empty() {
-        model.randomize(p.int("seed").unwrap_or(0));
-        eprintln!(
-            "[{}] note: no weights given: the network is UNTRAINED (random, seed {}); boxes are meaningless",
-            p.node_id,
-            p.int("seed").unwrap_or(0)
-        );
-    } else {
-        model.load(std::path::Path::new(weights))?;
+    let weights = match p.str("weights").unwrap_or("") {
+        "" => default_weights(&cfg),
+        w => Some(std::path::PathBuf::from(w)),
+    };
+    match weights {
+        Some(w) => model.load(&w)?,
+        None => {
+            model.randomize(p.int("seed").unwrap_or(0));
+            eprintln!(
+                "[{}] note: no weights given: the network is UNTRAINED (random, seed {}); boxes are meaningless",
+                p.node_id,
+                p.int("seed").unwrap_or(0)
+            );
+        }
     }
     if kind != tch::Kind::Float {
         model.set_kind(kind);
     }
     Ok((model, kind))
+}
+
+/// The preset's own weights (`model { weights "..." }`) when the file exists; a preset that
+/// names weights which are missing is warned about and runs random.
+pub fn default_weights(cfg: &crate::model::Config) -> Option<std::path::PathBuf> {
+    let w = cfg.model.weights.clone()?;
+    if w.is_file() {
+        Some(w)
+    } else {
+        eprintln!("warning: config `{}` names weights {} which do not exist (not trained yet?)", cfg.name, w.display());
+        None
+    }
 }
 
 /// With `TRACKFLOW_TRACE=1`, prints `[node] trace <what> <ms since t0> <ms spent>` lines for

@@ -1,0 +1,80 @@
+//! The sampler node: opens the training sets, then answers each `request` (epoch, batch, size)
+//! from the trainer with that batch, made by loader threads. A batch depends only on the run
+//! seed and its number, so a resumed run sees exactly the batches it would have seen.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, bail};
+use dora_node_api::{DoraNode, EventStream};
+
+use super::{Next, Params, out, poll_event};
+use crate::train::datasets::{self, Roots};
+use crate::train::sampler::PairSampler;
+use crate::train::{Loader, datasets::TrainDataset};
+use crate::wire::{Request, encode_batch};
+
+/// Opens every dataset the config lists, printing what each holds.
+pub fn open_datasets(cfg: &crate::model::Config, roots: &Roots, specs: &Path) -> Result<Vec<TrainDataset>> {
+    let t = &cfg.train;
+    if t.datasets.len() != t.datasets_ratio.len() {
+        bail!(
+            "config `{}`: train.datasets lists {} datasets ({}) but train.datasets-ratio has {} ratios; edit the two lists together",
+            cfg.name,
+            t.datasets.len(),
+            t.datasets.join(", "),
+            t.datasets_ratio.len()
+        );
+    }
+    let mut out = Vec::new();
+    for name in &t.datasets {
+        let ds = datasets::open(name, roots, specs)?;
+        let frames: usize = ds.sequences.iter().map(|s| s.len()).sum();
+        eprintln!("{name}: {} sequences, {frames} frames", ds.sequences.len());
+        out.push(ds);
+    }
+    Ok(out)
+}
+
+/// The node's event loop.
+pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<()> {
+    let cfg = super::train_config(p)?;
+    let local = p.str("local")?;
+    let roots = Roots::load(Some(Path::new(local)), p.str("roots")?)?;
+    let specs = PathBuf::from(p.str("data-specs")?);
+    let mut sampler = PairSampler::new(open_datasets(&cfg, &roots, &specs)?, &cfg.train.datasets_ratio, &cfg)?;
+    sampler.max_bad_fraction = p.float("max-bad-fraction")?;
+    let workers = p.int("workers")?.max(1) as usize;
+    let seed = p.int("seed")? as u64;
+    let mut loader = Loader::new(Arc::new(sampler), &cfg, workers, seed, 64);
+    let idle = p.idle();
+    let mut last_input = Instant::now();
+    let mut sent = 0u64;
+    loop {
+        // Send whatever is ready, oldest request first.
+        while let Some(b) = loader.next_ready(Duration::ZERO)? {
+            let meta = encode_batch(&b);
+            node.send_output(out("batch"), meta, b.data).map_err(|e| anyhow::anyhow!("send batch: {e}"))?;
+            sent += 1;
+        }
+        let wait = if loader.pending() > 0 { Duration::from_millis(2) } else { Duration::from_millis(200) };
+        match poll_event(events, wait)? {
+            Some(Next::Input { metadata, .. }) => {
+                let r = Request::decode(&metadata.parameters)?;
+                loader.request(r.epoch, r.batch, r.size)?;
+                last_input = Instant::now();
+            }
+            Some(Next::Closed(_)) => {}
+            Some(Next::Stop) => break,
+            None => {
+                if loader.pending() == 0 && last_input.elapsed() > idle {
+                    bail!("no request for {:.0} s: the trainer has stalled or died (see its log)", idle.as_secs_f64());
+                }
+            }
+        }
+    }
+    let (attempts, failures) = loader.sampler.failures.counts();
+    eprintln!("[{}] sent {sent} batches; {failures} of {attempts} sample attempts skipped unreadable images", p.node_id);
+    Ok(())
+}

@@ -1,0 +1,152 @@
+//! The trainer node: holds the model and AdamW, asks the sampler for batches by number (a few
+//! ahead, so loading overlaps the step), trains on them in order, and sends step metrics and,
+//! at epoch ends, checkpoints. A missing or out-of-order batch is an error, never a silent skip.
+
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{Result, bail};
+use dora_node_api::{DoraNode, EventStream};
+
+use super::{Next, Params, next_event, out};
+use crate::train::{Init, Trainer, checkpoint};
+use crate::wire::{Bytes, Request, decode_batch};
+
+/// The node's event loop.
+pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<()> {
+    let cfg = super::train_config(p)?;
+    let threads = p.int("threads")?;
+    if threads > 0 {
+        tch::set_num_threads(threads as i32);
+    }
+    let device = crate::model::parse_device(p.str("device")?)?;
+    let seed = p.int("seed")? as u64;
+    let resume_dir = p.str("resume")?;
+    let mut trainer =
+        match (!resume_dir.is_empty()).then(|| checkpoint::latest(&Path::new(resume_dir).join("checkpoints"))).transpose()?.flatten() {
+            Some((path, state)) => {
+                eprintln!(
+                    "[{}] resuming from {} (epoch {} of {}, step {})",
+                    p.node_id,
+                    path.display(),
+                    state.epoch,
+                    cfg.train.epochs,
+                    state.step
+                );
+                Trainer::resume(&cfg, device, &path)?
+            }
+            None => {
+                if !resume_dir.is_empty() {
+                    eprintln!("[{}] no checkpoint under {resume_dir}/checkpoints: starting fresh", p.node_id);
+                }
+                let init = match (p.str("init")?, p.str("pretrained")?) {
+                    ("", "") => Init::Random,
+                    (w, "") => Init::Weights(w.into()),
+                    ("", m) => Init::Mae(m.into()),
+                    _ => bail!("give `init` (trackflow weights) or `pretrained` (MAE), not both"),
+                };
+                Trainer::new(&cfg, device, seed, &init)?
+            }
+        };
+    let t = cfg.train.clone();
+    let batches = t.sample_per_epoch / t.batch_size;
+    if batches < 1 {
+        bail!("sample-per-epoch {} is smaller than batch-size {}: no batch to train on", t.sample_per_epoch, t.batch_size);
+    }
+    let order: Vec<(i64, i64)> = (trainer.state.epoch + 1..=t.epochs).flat_map(|e| (0..batches).map(move |b| (e, b))).collect();
+    if order.is_empty() {
+        eprintln!("[{}] already trained for {} epochs; nothing to do", p.node_id, t.epochs);
+        return Ok(());
+    }
+    eprintln!(
+        "[{}] training `{}` on {device:?}: epochs {}..={}, {batches} batches of {} per epoch",
+        p.node_id,
+        cfg.name,
+        trainer.state.epoch + 1,
+        t.epochs,
+        t.batch_size
+    );
+    let prefetch = p.int("prefetch")?.max(1) as usize;
+    let every = p.int("checkpoint-every")?.max(1);
+    let request = |node: &mut DoraNode, (epoch, batch): (i64, i64)| -> Result<()> {
+        let meta = Request { epoch, batch, size: t.batch_size }.encode();
+        node.send_output(out("request"), meta, Vec::<u8>::new()).map_err(|e| anyhow::anyhow!("send request: {e}"))
+    };
+    for &key in order.iter().take(prefetch) {
+        request(node, key)?;
+    }
+    let idle = p.idle();
+    let mut acked: Vec<String> = Vec::new();
+    let empty = crate::wire::array_u8(Vec::new());
+    let mut epoch_start = Instant::now();
+    let mut epoch_samples = 0i64;
+    for (i, &(epoch, index)) in order.iter().enumerate() {
+        let waited = Instant::now();
+        let batch = loop {
+            match next_event(events, idle)? {
+                Next::Input { id, metadata, .. } if id == "saved" => acked.push(Bytes::decode("ack", &metadata.parameters, &empty)?.role),
+                Next::Input { metadata, data, .. } => break decode_batch(&metadata.parameters, &data)?,
+                Next::Closed(_) => {}
+                Next::Stop => bail!("stopped at epoch {epoch} batch {index}, before training finished"),
+            }
+        };
+        if (batch.epoch, batch.index) != (epoch, index) {
+            bail!(
+                "expected batch {index} of epoch {epoch}, got batch {} of epoch {} (a message was lost or reordered)",
+                batch.index,
+                batch.epoch
+            );
+        }
+        let wait_ms = waited.elapsed().as_secs_f64() * 1e3;
+        if let Some(&next) = order.get(i + prefetch) {
+            request(node, next)?;
+        }
+        if index == 0 {
+            epoch_start = Instant::now();
+            epoch_samples = 0;
+        }
+        let started = Instant::now();
+        let s = trainer.step(&batch)?;
+        let step_ms = started.elapsed().as_secs_f64() * 1e3;
+        epoch_samples += batch.size;
+        let row = serde_json::json!({
+            "epoch": epoch, "batch": index, "batches": batches, "epochs": t.epochs, "step": trainer.state.step,
+            "loss": s.loss, "giou": s.giou, "l1": s.l1, "focal": s.focal, "iou": s.iou,
+            "grad_norm": s.grad_norm, "lr": s.lr, "keep": s.keep,
+            "wait_ms": wait_ms, "step_ms": step_ms,
+            "samples_per_s": epoch_samples as f64 / epoch_start.elapsed().as_secs_f64().max(1e-9),
+        });
+        let bytes = serde_json::to_vec(&row)?;
+        let msg = Bytes { ty: "metrics", epoch, batch: index, role: String::new(), data: &bytes[..] };
+        node.send_output(out("metrics"), msg.encode(), bytes.clone()).map_err(|e| anyhow::anyhow!("send metrics: {e}"))?;
+        if index + 1 == batches {
+            trainer.state.epoch = epoch;
+            let last = epoch == t.epochs;
+            if epoch % every == 0 || last {
+                send_bytes(node, "checkpoint", epoch, trainer.checkpoint_bytes()?)?;
+            }
+            if last {
+                send_bytes(node, "final", epoch, trainer.weights_bytes()?)?;
+            }
+        }
+    }
+    eprintln!("[{}] trained {} steps", p.node_id, trainer.state.step);
+    if p.has_input("saved") {
+        // Stay until the final weights are on disk (bounded by the idle timeout).
+        while !acked.iter().any(|r| r == "final") {
+            match next_event(events, idle)? {
+                Next::Input { id, metadata, .. } if id == "saved" => acked.push(Bytes::decode("ack", &metadata.parameters, &empty)?.role),
+                Next::Input { .. } | Next::Closed(_) => {}
+                Next::Stop => bail!("stopped before the checkpoint node confirmed the final weights"),
+            }
+        }
+    }
+    Ok(())
+}
+
+fn send_bytes(node: &mut DoraNode, role: &str, epoch: i64, bytes: Vec<u8>) -> Result<()> {
+    let msg = Bytes { ty: "checkpoint", epoch, batch: 0, role: role.to_string(), data: &bytes[..] };
+    let meta = msg.encode();
+    node.send_output_raw(out("checkpoint"), meta, bytes.len(), |b| b.copy_from_slice(&bytes))
+        .map_err(|e| anyhow::anyhow!("send {role}: {e}"))
+}

@@ -1,0 +1,361 @@
+//! Training sets as OSTrack names them in `TRAIN.DATASETS_NAME`: GOT-10k train with its split
+//! files, the LaSOT train split, TrackingNet's TRAIN chunks, COCO 2017 (every object one
+//! single-image "sequence") and `SYNTH` (a folder written by `trackflow synth`).
+//!
+//! Where upstream crashes on a partial download (an `IndexError` at `got10k.py:67` when
+//! `list.txt` is shorter than the split, a worker dying on a missing `groundtruth.txt`), these
+//! readers index what is on disk, say how much is missing, and train on the rest. Only an empty
+//! dataset is an error.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+
+use crate::sequence::read_boxes;
+
+/// One training sequence: frame paths, boxes and per-frame visibility.
+#[derive(Debug, Clone)]
+pub struct TrainSequence {
+    /// Sequence name (for messages).
+    pub name: String,
+    /// Frame files, one per box.
+    pub frames: Vec<PathBuf>,
+    /// `[x, y, w, h]` per frame.
+    pub boxes: Vec<[f64; 4]>,
+    /// Whether the target is visible (present, not fully occluded, positive size) per frame.
+    pub visible: Vec<bool>,
+}
+
+impl TrainSequence {
+    /// Number of frames.
+    pub fn len(&self) -> usize {
+        self.boxes.len()
+    }
+    /// Whether there are no frames.
+    pub fn is_empty(&self) -> bool {
+        self.boxes.is_empty()
+    }
+}
+
+/// A training dataset: video sequences, or single images (COCO).
+#[derive(Debug, Clone)]
+pub struct TrainDataset {
+    /// The name from the config (`GOT10K_vottrain`).
+    pub name: String,
+    /// Whether every sequence is one image used as template and search (COCO).
+    pub is_image: bool,
+    /// The sequences.
+    pub sequences: Vec<TrainSequence>,
+}
+
+/// The dataset names a config may list, and the `trackflow.local.kdl` root each needs.
+pub const DATASET_NAMES: &[(&str, &str)] = &[
+    ("GOT10K_train_full", "got10k_train"),
+    ("GOT10K_vottrain", "got10k_train"),
+    ("GOT10K_votval", "got10k_train"),
+    ("GOT10K_train", "got10k_train"),
+    ("GOT10K_val", "got10k_train"),
+    ("GOT10K_official_val", "got10k_val"),
+    ("LASOT", "lasot_train"),
+    ("TRACKINGNET", "trackingnet"),
+    ("COCO17", "coco"),
+    ("SYNTH", "synth"),
+];
+
+/// Dataset roots by key (`got10k_train`, `lasot_train`, `trackingnet`, `coco`, `synth`).
+#[derive(Debug, Clone, Default)]
+pub struct Roots(pub HashMap<String, PathBuf>);
+
+impl Roots {
+    /// Reads `datasets { key "path" }` from a local config (if it exists), then applies
+    /// `key=path,key=path` overrides.
+    pub fn load(local: Option<&Path>, overrides: &str) -> Result<Self> {
+        let mut map = HashMap::new();
+        if let Some(local) = local.filter(|p| p.is_file()) {
+            let text = std::fs::read_to_string(local).with_context(|| format!("cannot read {}", local.display()))?;
+            let doc = kdl::KdlDocument::parse_v2(&text).map_err(|e| anyhow::anyhow!("{}: invalid KDL: {e}", local.display()))?;
+            if let Some(ds) = doc.get("datasets").and_then(|d| d.children()) {
+                let base = local.parent().unwrap_or(Path::new("."));
+                for n in ds.nodes() {
+                    if let Some(p) = n.get(0).and_then(|v| v.as_string()) {
+                        map.insert(n.name().value().to_string(), base.join(p));
+                    }
+                }
+            }
+        }
+        for item in overrides.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let (k, v) = item.split_once('=').with_context(|| format!("dataset root `{item}` is not key=path"))?;
+            map.insert(k.trim().to_string(), PathBuf::from(v.trim()));
+        }
+        Ok(Self(map))
+    }
+
+    fn get(&self, key: &str, dataset: &str) -> Result<&Path> {
+        let p = self.0.get(key).with_context(|| {
+            format!(
+                "dataset {dataset} needs the `{key}` folder: add `{key} \"/path\"` under `datasets {{ }}` in trackflow.local.kdl, or pass --root {key}=/path"
+            )
+        })?;
+        if !p.is_dir() {
+            bail!("dataset {dataset}: folder `{key}` = {} does not exist", p.display());
+        }
+        Ok(p)
+    }
+}
+
+/// Opens a dataset by its config name.
+pub fn open(name: &str, roots: &Roots, specs: &Path) -> Result<TrainDataset> {
+    let key = DATASET_NAMES.iter().find(|(n, _)| *n == name).map(|(_, k)| *k).with_context(|| {
+        format!("unknown training dataset `{name}`; known: {}", DATASET_NAMES.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", "))
+    })?;
+    let root = roots.get(key, name)?;
+    let (sequences, is_image) = match name {
+        "GOT10K_train_full" | "SYNTH" | "GOT10K_official_val" => (got10k(root, None, name)?, false),
+        "GOT10K_vottrain" => (got10k(root, Some(&specs.join("got10k_vot_train_split.txt")), name)?, false),
+        "GOT10K_votval" => (got10k(root, Some(&specs.join("got10k_vot_val_split.txt")), name)?, false),
+        "GOT10K_train" => (got10k(root, Some(&specs.join("got10k_train_split.txt")), name)?, false),
+        "GOT10K_val" => (got10k(root, Some(&specs.join("got10k_val_split.txt")), name)?, false),
+        "LASOT" => (lasot(root, &specs.join("lasot_train_split.txt"))?, false),
+        "TRACKINGNET" => (trackingnet(root)?, false),
+        "COCO17" => (coco(root)?, true),
+        _ => unreachable!("every name in DATASET_NAMES is handled"),
+    };
+    if sequences.is_empty() {
+        bail!("dataset {name} at {}: no usable sequence found", root.display());
+    }
+    Ok(TrainDataset { name: name.to_string(), is_image, sequences })
+}
+
+/// Reads a GOT-10k-layout folder. `split` holds 0-based indices into `list.txt`; without one,
+/// every listed (or, with no `list.txt`, every present) sequence is used.
+pub fn got10k(root: &Path, split: Option<&Path>, name: &str) -> Result<Vec<TrainSequence>> {
+    let list_path = root.join("list.txt");
+    let listed: Vec<String> = if list_path.is_file() {
+        std::fs::read_to_string(&list_path)
+            .with_context(|| format!("cannot read {}", list_path.display()))?
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(String::from)
+            .collect()
+    } else {
+        if split.is_some() {
+            bail!(
+                "{}: no list.txt, so the split's indices cannot be resolved; restore list.txt from the GOT-10k download or use GOT10K_train_full",
+                root.display()
+            );
+        }
+        let mut v: Vec<String> = std::fs::read_dir(root)
+            .with_context(|| format!("cannot list {}", root.display()))?
+            .filter_map(|e| e.ok())
+            .filter(|e| e.path().is_dir())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    let wanted: Vec<String> = match split {
+        None => listed.clone(),
+        Some(split) => {
+            let text = std::fs::read_to_string(split).with_context(|| format!("cannot read split file {}", split.display()))?;
+            let mut out = Vec::new();
+            let mut beyond = 0usize;
+            for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+                let idx: usize =
+                    line.trim().parse().with_context(|| format!("{}:{}: `{}` is not an index", split.display(), i + 1, line.trim()))?;
+                match listed.get(idx) {
+                    Some(n) => out.push(n.clone()),
+                    None => beyond += 1,
+                }
+            }
+            if beyond > 0 {
+                eprintln!(
+                    "{name}: {beyond} indices of {} point past the {} entries of {} (a partial download?); they are skipped",
+                    split.display(),
+                    listed.len(),
+                    list_path.display()
+                );
+            }
+            out
+        }
+    };
+    let mut seqs = Vec::new();
+    let mut missing = Vec::new();
+    for n in &wanted {
+        match got10k_sequence(&root.join(n)) {
+            Ok(Some(s)) => seqs.push(s),
+            Ok(None) => missing.push(n.as_str()),
+            Err(e) => return Err(e),
+        }
+    }
+    report_partial(name, root, seqs.len(), wanted.len(), &missing);
+    Ok(seqs)
+}
+
+fn report_partial(name: &str, root: &Path, present: usize, wanted: usize, missing: &[&str]) {
+    if !missing.is_empty() {
+        let shown: Vec<&str> = missing.iter().copied().take(5).collect();
+        eprintln!(
+            "{name}: training on {present} of {wanted} sequences ({:.1}%) found under {}; missing include {}",
+            100.0 * present as f64 / wanted.max(1) as f64,
+            root.display(),
+            shown.join(", ")
+        );
+    }
+}
+
+/// One GOT-10k sequence folder, or `None` when it is not on disk.
+fn got10k_sequence(dir: &Path) -> Result<Option<TrainSequence>> {
+    let gt = dir.join("groundtruth.txt");
+    if !gt.is_file() {
+        return Ok(None);
+    }
+    let boxes = read_boxes(&gt)?;
+    let labels = |file: &str| -> Result<Option<Vec<i64>>> {
+        let p = dir.join(file);
+        if !p.is_file() {
+            return Ok(None);
+        }
+        let text = std::fs::read_to_string(&p).with_context(|| format!("cannot read {}", p.display()))?;
+        let v = text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+            .map(|(i, l)| l.trim().parse::<i64>().with_context(|| format!("{}:{}: `{}` is not an integer", p.display(), i + 1, l.trim())))
+            .collect::<Result<Vec<_>>>()?;
+        if v.len() != boxes.len() {
+            bail!("{} has {} rows but {} has {}", p.display(), v.len(), gt.display(), boxes.len());
+        }
+        Ok(Some(v))
+    };
+    let absence = labels("absence.label")?;
+    let cover = labels("cover.label")?;
+    let visible = (0..boxes.len())
+        .map(|i| {
+            let [_, _, w, h] = boxes[i];
+            let present = absence.as_ref().is_none_or(|a| a[i] == 0);
+            let covered = cover.as_ref().is_none_or(|c| c[i] > 0);
+            present && covered && w > 0.0 && h > 0.0
+        })
+        .collect();
+    let frames = (1..=boxes.len()).map(|i| dir.join(format!("{i:08}.jpg"))).collect();
+    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    Ok(Some(TrainSequence { name, frames, boxes, visible }))
+}
+
+/// LaSOT's training split: `<class>/<class>-<n>/img/%08d.jpg` with `groundtruth.txt`,
+/// `full_occlusion.txt` and `out_of_view.txt`.
+pub fn lasot(root: &Path, split: &Path) -> Result<Vec<TrainSequence>> {
+    let text = std::fs::read_to_string(split).with_context(|| format!("cannot read split file {}", split.display()))?;
+    let names: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    let mut seqs = Vec::new();
+    let mut missing = Vec::new();
+    for n in &names {
+        let class = n.rsplit_once('-').map_or(*n, |(c, _)| c);
+        let dir = root.join(class).join(n);
+        let gt = dir.join("groundtruth.txt");
+        if !gt.is_file() {
+            missing.push(*n);
+            continue;
+        }
+        let boxes = read_boxes(&gt)?;
+        let flags = |file: &str| -> Result<Vec<bool>> {
+            let p = dir.join(file);
+            if !p.is_file() {
+                return Ok(vec![false; boxes.len()]);
+            }
+            let t = std::fs::read_to_string(&p).with_context(|| format!("cannot read {}", p.display()))?;
+            Ok(t.split([',', '\n']).map(str::trim).filter(|s| !s.is_empty()).map(|s| s == "1").collect())
+        };
+        let (occ, oov) = (flags("full_occlusion.txt")?, flags("out_of_view.txt")?);
+        let visible = (0..boxes.len())
+            .map(|i| {
+                !occ.get(i).copied().unwrap_or(false) && !oov.get(i).copied().unwrap_or(false) && boxes[i][2] > 0.0 && boxes[i][3] > 0.0
+            })
+            .collect();
+        let frames = (1..=boxes.len()).map(|i| dir.join("img").join(format!("{i:08}.jpg"))).collect();
+        seqs.push(TrainSequence { name: n.to_string(), frames, boxes, visible });
+    }
+    report_partial("LASOT", root, seqs.len(), names.len(), &missing);
+    Ok(seqs)
+}
+
+/// TrackingNet: every `TRAIN_<i>/anno/<name>.txt` with frames `TRAIN_<i>/frames/<name>/<k>.jpg`
+/// (k from 0). Missing chunks are reported, not fatal.
+pub fn trackingnet(root: &Path) -> Result<Vec<TrainSequence>> {
+    let mut seqs = Vec::new();
+    let mut absent = Vec::new();
+    for i in 0..12 {
+        let chunk = root.join(format!("TRAIN_{i}"));
+        let anno = chunk.join("anno");
+        if !anno.is_dir() {
+            absent.push(format!("TRAIN_{i}"));
+            continue;
+        }
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&anno)
+            .with_context(|| format!("cannot list {}", anno.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "txt"))
+            .collect();
+        files.sort();
+        for f in files {
+            let name = f.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+            let boxes = read_boxes(&f)?;
+            let visible = boxes.iter().map(|b| b[2] > 0.0 && b[3] > 0.0).collect();
+            let frames = (0..boxes.len()).map(|k| chunk.join("frames").join(&name).join(format!("{k}.jpg"))).collect();
+            seqs.push(TrainSequence { name, frames, boxes, visible });
+        }
+    }
+    if !absent.is_empty() && !seqs.is_empty() {
+        eprintln!(
+            "TRACKINGNET: chunk(s) {} not under {}; training on the {} sequences present",
+            absent.join(", "),
+            root.display(),
+            seqs.len()
+        );
+    }
+    Ok(seqs)
+}
+
+#[derive(serde::Deserialize)]
+struct CocoFile {
+    images: Vec<CocoImage>,
+    annotations: Vec<CocoAnnotation>,
+}
+#[derive(serde::Deserialize)]
+struct CocoImage {
+    id: u64,
+    file_name: String,
+}
+#[derive(serde::Deserialize)]
+struct CocoAnnotation {
+    image_id: u64,
+    bbox: [f64; 4],
+    #[serde(default)]
+    iscrowd: u8,
+}
+
+/// COCO 2017 train: `annotations/instances_train2017.json` and `images/train2017/` (or
+/// `train2017/`). Every non-crowd object is a one-frame sequence.
+pub fn coco(root: &Path) -> Result<Vec<TrainSequence>> {
+    let ann = root.join("annotations/instances_train2017.json");
+    let file = std::fs::File::open(&ann).with_context(|| format!("cannot open {}", ann.display()))?;
+    let parsed: CocoFile =
+        serde_json::from_reader(std::io::BufReader::new(file)).with_context(|| format!("{}: not a COCO annotation file", ann.display()))?;
+    let images =
+        ["images/train2017", "train2017"].iter().map(|d| root.join(d)).find(|d| d.is_dir()).unwrap_or(root.join("images/train2017"));
+    let names: HashMap<u64, &str> = parsed.images.iter().map(|i| (i.id, i.file_name.as_str())).collect();
+    let mut seqs = Vec::new();
+    for (k, a) in parsed.annotations.iter().enumerate().filter(|(_, a)| a.iscrowd == 0) {
+        let Some(file) = names.get(&a.image_id) else { continue };
+        let visible = a.bbox[2] > 0.0 && a.bbox[3] > 0.0;
+        seqs.push(TrainSequence {
+            name: format!("coco_{k}"),
+            frames: vec![images.join(file)],
+            boxes: vec![a.bbox],
+            visible: vec![visible],
+        });
+    }
+    Ok(seqs)
+}

@@ -1,0 +1,362 @@
+//! Training OSTrack (`lib/train/` upstream): datasets, the pair sampler with its augmentations,
+//! threaded batch loading, the loss, AdamW and checkpoints. The nodes of
+//! `dataflows/train.kdl` (sampler, trainer, checkpoint, metrics) are thin shells over this.
+
+pub mod checkpoint;
+pub mod datasets;
+pub mod loss;
+pub mod optim;
+pub mod run;
+pub mod sampler;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use anyhow::{Context, Result, bail};
+use crossbeam_channel::{Receiver, Sender, bounded};
+use tch::{Device, Kind, Tensor};
+
+use crate::model::{Config, OSTrack, Parts};
+use checkpoint::{STATE_KEY, TrainState};
+use optim::AdamW;
+use sampler::{PairSampler, Sample};
+
+/// The seed of sample `slot` of batch `batch` in epoch `epoch` (splitmix64 of the four).
+pub fn sample_seed(seed: u64, epoch: i64, batch: i64, slot: i64) -> u64 {
+    let mut z = seed;
+    for v in [epoch as u64, batch as u64, slot as u64] {
+        z = z.wrapping_add(v).wrapping_add(0x9e37_79b9_7f4a_7c15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^= z >> 31;
+    }
+    z
+}
+
+/// A batch as it travels: templates, searches and boxes back to back in one Float32 buffer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Batch {
+    /// Epoch (1-based).
+    pub epoch: i64,
+    /// Batch index within the epoch (0-based).
+    pub index: i64,
+    /// Samples.
+    pub size: i64,
+    /// Template side.
+    pub template_size: i64,
+    /// Search side.
+    pub search_size: i64,
+    /// `size·3·T² + size·3·S² + size·4` floats.
+    pub data: Vec<f32>,
+}
+
+impl Batch {
+    /// Packs samples.
+    pub fn from_samples(epoch: i64, index: i64, samples: &[Sample], cfg: &Config) -> Self {
+        let (t, s) = (cfg.data.template_size, cfg.data.search_size);
+        let mut data = Vec::with_capacity(samples.len() * (3 * (t * t + s * s) as usize + 4));
+        for x in samples {
+            data.extend_from_slice(&x.template);
+        }
+        for x in samples {
+            data.extend_from_slice(&x.search);
+        }
+        for x in samples {
+            data.extend_from_slice(&x.search_box);
+        }
+        Self { epoch, index, size: samples.len() as i64, template_size: t, search_size: s, data }
+    }
+
+    /// Checks the buffer length against the shape.
+    pub fn validate(&self) -> Result<()> {
+        let (b, t, s) = (self.size, self.template_size, self.search_size);
+        let want = (b * (3 * (t * t + s * s) + 4)) as usize;
+        if self.data.len() != want {
+            bail!("batch {}/{}: {} floats, its shape needs {want}", self.epoch, self.index, self.data.len());
+        }
+        Ok(())
+    }
+
+    /// (templates [b,3,T,T], searches [b,3,S,S], boxes [b,4]) on `device`.
+    pub fn tensors(&self, device: Device) -> (Tensor, Tensor, Tensor) {
+        let (b, t, s) = (self.size, self.template_size, self.search_size);
+        let all = Tensor::from_slice(&self.data).to_device(device);
+        let nt = b * 3 * t * t;
+        let ns = b * 3 * s * s;
+        (all.narrow(0, 0, nt).view([b, 3, t, t]), all.narrow(0, nt, ns).view([b, 3, s, s]), all.narrow(0, nt + ns, b * 4).view([b, 4]))
+    }
+}
+
+/// Batches made by worker threads, handed out in the order they were asked for.
+///
+/// Workers are threads fed through bounded channels: nothing forks, nothing can hang on a dead
+/// child, and memory stays at most `window` batches.
+pub struct Loader {
+    jobs: Option<Sender<(i64, i64, i64)>>,
+    done: Receiver<((i64, i64), Result<Batch>)>,
+    pending: std::collections::VecDeque<(i64, i64)>,
+    ready: BTreeMap<(i64, i64), Result<Batch>>,
+    workers: Vec<JoinHandle<()>>,
+    /// The sampler the workers share.
+    pub sampler: Arc<PairSampler>,
+}
+
+impl Loader {
+    /// Starts `workers` threads drawing batches from `sampler`; at most `window` batches wait.
+    pub fn new(sampler: Arc<PairSampler>, cfg: &Config, workers: usize, seed: u64, window: usize) -> Self {
+        let (jobs_tx, jobs_rx) = bounded::<(i64, i64, i64)>(window.max(1));
+        let (done_tx, done_rx) = bounded(window.max(1));
+        let workers = (0..workers.max(1))
+            .map(|_| {
+                let (jobs, done, sampler, cfg) = (jobs_rx.clone(), done_tx.clone(), sampler.clone(), cfg.clone());
+                std::thread::spawn(move || {
+                    for (epoch, index, batch_size) in jobs.iter() {
+                        let batch = (0..batch_size)
+                            .map(|slot| sampler.sample(sample_seed(seed, epoch, index, slot)))
+                            .collect::<Result<Vec<Sample>>>()
+                            .map(|s| Batch::from_samples(epoch, index, &s, &cfg));
+                        if done.send(((epoch, index), batch)).is_err() {
+                            return;
+                        }
+                    }
+                })
+            })
+            .collect();
+        Self { jobs: Some(jobs_tx), done: done_rx, pending: Default::default(), ready: BTreeMap::new(), workers, sampler }
+    }
+
+    /// Queues batch `index` of `epoch` with `size` samples.
+    pub fn request(&mut self, epoch: i64, index: i64, size: i64) -> Result<()> {
+        self.pending.push_back((epoch, index));
+        self.jobs.as_ref().context("loader closed")?.send((epoch, index, size)).context("every loader thread has exited")
+    }
+
+    /// Batches queued and not yet handed out.
+    pub fn pending(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// The oldest requested batch if it is ready (waiting at most `wait`).
+    pub fn next_ready(&mut self, wait: std::time::Duration) -> Result<Option<Batch>> {
+        let Some(&want) = self.pending.front() else { return Ok(None) };
+        let deadline = std::time::Instant::now() + wait;
+        while !self.ready.contains_key(&want) {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.done.recv_timeout(left) {
+                Ok((key, b)) => {
+                    self.ready.insert(key, b);
+                }
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) => return Ok(None),
+                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => bail!("every loader thread has exited"),
+            }
+        }
+        self.pending.pop_front();
+        self.ready.remove(&want).expect("checked above").map(Some)
+    }
+}
+
+impl Drop for Loader {
+    fn drop(&mut self) {
+        self.jobs.take();
+        // Drain so blocked workers can finish their send and see the closed job channel.
+        while self.done.try_recv().is_ok() {}
+        for w in self.workers.drain(..) {
+            while !w.is_finished() {
+                while self.done.try_recv().is_ok() {}
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            let _ = w.join();
+        }
+    }
+}
+
+/// How the network starts.
+#[derive(Debug, Clone)]
+pub enum Init {
+    /// Seeded random weights.
+    Random,
+    /// A trackflow weights file or checkpoint (weights only; the optimiser starts fresh).
+    Weights(std::path::PathBuf),
+    /// An MAE ViT encoder (`mae_pretrain_vit_base`, converted to safetensors): the backbone
+    /// only, its 14×14 position embedding resized bicubically to the template and search grids.
+    Mae(std::path::PathBuf),
+}
+
+/// Numbers from one optimiser step.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct StepStats {
+    /// Weighted loss.
+    pub loss: f64,
+    /// 1 − GIoU.
+    pub giou: f64,
+    /// L1.
+    pub l1: f64,
+    /// Focal.
+    pub focal: f64,
+    /// Mean IoU.
+    pub iou: f64,
+    /// Gradient norm before clipping.
+    pub grad_norm: f64,
+    /// Head learning rate.
+    pub lr: f64,
+    /// Candidate-elimination keep ratio this epoch.
+    pub keep: f64,
+}
+
+/// The model, its optimiser and where the run stands.
+pub struct Trainer {
+    /// The network.
+    pub model: OSTrack,
+    /// AdamW.
+    pub optim: AdamW,
+    /// Run state (epochs done, steps, seed).
+    pub state: TrainState,
+    device: Device,
+}
+
+impl Trainer {
+    /// A fresh run.
+    pub fn new(cfg: &Config, device: Device, seed: u64, init: &Init) -> Result<Self> {
+        let mut model = OSTrack::new(cfg, Parts::All, device);
+        model.randomize(seed as i64);
+        match init {
+            Init::Random => {}
+            Init::Weights(p) => model.load(p)?,
+            Init::Mae(p) => load_mae(&mut model, p)?,
+        }
+        let optim = AdamW::new(&model.vs.variables(), cfg.train.weight_decay, cfg.train.backbone_multiplier);
+        let state = TrainState { config: cfg.name.clone(), epoch: 0, step: 0, seed, epochs: cfg.train.epochs };
+        Ok(Self { model, optim, state, device })
+    }
+
+    /// Continues from a checkpoint: weights, optimiser moments and run state.
+    pub fn resume(cfg: &Config, device: Device, path: &Path) -> Result<Self> {
+        let state = checkpoint::read_state(path)?;
+        if state.config != cfg.name {
+            eprintln!("warning: checkpoint {} was made with config `{}`, resuming with `{}`", path.display(), state.config, cfg.name);
+        }
+        let mut t = Self::new(cfg, device, state.seed, &Init::Weights(path.to_path_buf()))?;
+        t.optim.load_state(&checkpoint::read_tensors(path)?, state.step)?;
+        t.state = TrainState { epochs: cfg.train.epochs, ..state };
+        Ok(t)
+    }
+
+    /// One optimiser step on a batch of epoch `epoch` (1-based; sets the LR and CE schedule).
+    pub fn step(&mut self, batch: &Batch) -> Result<StepStats> {
+        batch.validate()?;
+        let cfg = &self.model.cfg;
+        let t = &cfg.train;
+        let lr = optim::lr_at(t, batch.epoch);
+        let keep = optim::ce_keep_at(t, cfg.model.ce_keep_ratio.first().copied().unwrap_or(1.0), batch.epoch);
+        let (giou_w, l1_w, clip) = (t.giou_weight, t.l1_weight, t.grad_clip_norm);
+        let (z, x, gt) = batch.tensors(self.device);
+        let backbone = self.model.backbone()?;
+        let head = self.model.head()?;
+        let out = backbone.forward(&z, &x, true, Some(keep), true);
+        let maps = head.forward_t(&head.tokens_to_map(&out.tokens), true);
+        let l = loss::ostrack_loss(&maps, &gt, giou_w, l1_w)?;
+        if !l.loss.is_finite() {
+            bail!("loss is {} at epoch {} batch {}: training diverged", l.loss, batch.epoch, batch.index);
+        }
+        self.optim.zero_grad();
+        l.total.backward();
+        let grad_norm = self.optim.clip_grad_norm(clip);
+        self.optim.step(lr);
+        self.state.step += 1;
+        Ok(StepStats { loss: l.loss, giou: l.giou, l1: l.l1, focal: l.focal, iou: l.iou, grad_norm, lr, keep })
+    }
+
+    /// The full checkpoint (weights, moments, state) as safetensors bytes.
+    pub fn checkpoint_bytes(&self) -> Result<Vec<u8>> {
+        let mut tensors: Vec<(String, Tensor)> = self.model.vs.variables().into_iter().collect();
+        tensors.extend(self.optim.state());
+        checkpoint::to_bytes(&tensors, &[(STATE_KEY, serde_json::to_string(&self.state)?)])
+    }
+
+    /// Weights only, with the state for reference: what tracking loads.
+    pub fn weights_bytes(&self) -> Result<Vec<u8>> {
+        let tensors: Vec<(String, Tensor)> = self.model.vs.variables().into_iter().collect();
+        checkpoint::to_bytes(&tensors, &[(STATE_KEY, serde_json::to_string(&self.state)?)])
+    }
+}
+
+/// Loads an MAE ViT encoder into the backbone. Keys may carry a `model.` prefix; the decoder
+/// and mask token are ignored; `pos_embed`'s patch grid is resized to both crop grids.
+pub fn load_mae(model: &mut OSTrack, path: &Path) -> Result<()> {
+    let tensors = checkpoint::read_tensors(path)?;
+    let mut vars = model.vs.variables();
+    let cfg = model.cfg.clone();
+    let _g = tch::no_grad_guard();
+    let mut loaded = 0;
+    let mut mismatched = Vec::new();
+    for (k, v) in &tensors {
+        let k = k.strip_prefix("model.").unwrap_or(k);
+        if k.starts_with("decoder") || k == "mask_token" {
+            continue;
+        }
+        let name = format!("backbone.{k}");
+        if k == "pos_embed" {
+            let d = cfg.model.embed_dim;
+            let n = v.size()[1] - 1;
+            let side = (n as f64).sqrt() as i64;
+            if side * side != n || v.size()[2] != d {
+                bail!("{}: pos_embed {:?} is not 1 + a square grid of width {d}", path.display(), v.size());
+            }
+            let grid = v.narrow(1, 1, n).transpose(1, 2).reshape([1, d, side, side]).to_kind(Kind::Float);
+            for (key, f) in [("backbone.pos_embed_z", cfg.template_feat()), ("backbone.pos_embed_x", cfg.search_feat())] {
+                let r = grid.upsample_bicubic2d([f, f], false, None, None).flatten(2, -1).transpose(1, 2);
+                if let Some(dst) = vars.get_mut(key) {
+                    dst.copy_(&r.to_device(dst.device()));
+                }
+            }
+        }
+        match vars.get_mut(&name) {
+            Some(dst) if dst.size() == v.size() => {
+                dst.copy_(&v.to_kind(dst.kind()).to_device(dst.device()));
+                loaded += 1;
+            }
+            Some(dst) => mismatched.push(format!("{k}: file {:?}, model {:?}", v.size(), dst.size())),
+            None => {}
+        }
+    }
+    if !mismatched.is_empty() {
+        bail!("{}: MAE weights do not fit config `{}`:\n  {}", path.display(), cfg.name, mismatched.join("\n  "));
+    }
+    if loaded == 0 {
+        bail!("{}: no MAE encoder weights found (expected keys like blocks.0.attn.qkv.weight)", path.display());
+    }
+    Ok(())
+}
+
+/// Trains in one process (no dataflow) for `epochs` epochs: used by tests and by
+/// `trackflow bench train`. The dataflow does the same steps split over nodes.
+pub fn train_in_process(
+    trainer: &mut Trainer,
+    loader: &mut Loader,
+    epochs: i64,
+    batches_per_epoch: i64,
+    window: usize,
+) -> Result<Vec<StepStats>> {
+    let mut stats = Vec::new();
+    let order: Vec<(i64, i64)> = (trainer.state.epoch + 1..=epochs).flat_map(|e| (0..batches_per_epoch).map(move |b| (e, b))).collect();
+    let mut next = 0;
+    for (epoch, index) in order.iter().copied() {
+        while next < order.len() && loader.pending() < window.max(1) {
+            loader.request(order[next].0, order[next].1, trainer.model.cfg.train.batch_size)?;
+            next += 1;
+        }
+        let batch = loop {
+            if let Some(b) = loader.next_ready(std::time::Duration::from_secs(1))? {
+                break b;
+            }
+        };
+        debug_assert_eq!((batch.epoch, batch.index), (epoch, index));
+        stats.push(trainer.step(&batch)?);
+        if index + 1 == batches_per_epoch {
+            trainer.state.epoch = epoch;
+        }
+    }
+    Ok(stats)
+}

@@ -1,0 +1,328 @@
+//! OSTrack's training samples (`TrackingSampler` in causal mode, `STARKProcessing`,
+//! `transforms.py`): pick a dataset by ratio, a sequence, a visible template frame and a later
+//! visible search frame; jitter, crop, check, augment and normalise.
+//!
+//! Every sample is a pure function of its seed, so a batch is the same whichever worker thread
+//! made it, and resuming a run needs no RNG state beyond the seed and the batch number.
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use anyhow::{Result, bail};
+
+use super::datasets::TrainDataset;
+use crate::model::Config;
+use crate::synth::Pcg;
+use crate::tracker::crop::{Image, MEAN, STD, sample_target};
+
+/// One training sample: normalised crops (C×S×S, CHW) and the search box.
+#[derive(Debug, Clone)]
+pub struct Sample {
+    /// Template crop, 3×T×T.
+    pub template: Vec<f32>,
+    /// Search crop, 3×S×S.
+    pub search: Vec<f32>,
+    /// Target in the search crop, `[x, y, w, h]` normalised by S.
+    pub search_box: [f32; 4],
+}
+
+/// Unreadable images seen so far, shared by the worker threads.
+#[derive(Debug, Default)]
+pub struct FailureLog {
+    inner: Mutex<FailureState>,
+}
+
+#[derive(Debug, Default)]
+struct FailureState {
+    attempts: u64,
+    failures: u64,
+    files: Vec<(PathBuf, String)>,
+}
+
+impl FailureLog {
+    fn attempt(&self) {
+        self.inner.lock().expect("failure log lock").attempts += 1;
+    }
+    fn fail(&self, file: PathBuf, why: String) -> u64 {
+        let mut s = self.inner.lock().expect("failure log lock");
+        s.failures += 1;
+        if s.files.len() < 1000 && !s.files.iter().any(|(f, _)| *f == file) {
+            if s.files.len() < 5 {
+                eprintln!("warning: skipping unreadable image {}: {why}", file.display());
+            }
+            s.files.push((file, why));
+        }
+        s.failures
+    }
+    /// (attempts, failures).
+    pub fn counts(&self) -> (u64, u64) {
+        let s = self.inner.lock().expect("failure log lock");
+        (s.attempts, s.failures)
+    }
+    /// Errors out, listing the bad files, when more than `max_fraction` of at least 50 sample
+    /// attempts failed to read an image.
+    pub fn check(&self, max_fraction: f64) -> Result<()> {
+        let s = self.inner.lock().expect("failure log lock");
+        if s.attempts >= 50 && s.failures as f64 > max_fraction * s.attempts as f64 {
+            let list: Vec<String> = s.files.iter().take(50).map(|(f, why)| format!("  {}: {why}", f.display())).collect();
+            bail!(
+                "{} of {} sample attempts ({:.1}%) hit unreadable images, more than the allowed {:.1}% (max-bad-fraction); bad files{}:\n{}",
+                s.failures,
+                s.attempts,
+                100.0 * s.failures as f64 / s.attempts as f64,
+                100.0 * max_fraction,
+                if s.files.len() > 50 { " (first 50)" } else { "" },
+                list.join("\n")
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Samples training pairs from datasets mixed by ratio.
+#[derive(Debug)]
+pub struct PairSampler {
+    datasets: Vec<TrainDataset>,
+    cumulative: Vec<f64>,
+    cfg: Config,
+    /// Unreadable images, shared by the threads using this sampler.
+    pub failures: FailureLog,
+    /// Allowed fraction of sample attempts that hit unreadable images.
+    pub max_bad_fraction: f64,
+}
+
+/// Gaussian with mean 0 and deviation 1 (Box–Muller).
+fn normal(rng: &mut Pcg) -> f64 {
+    let u1 = rng.uniform().max(1e-12);
+    let u2 = rng.uniform();
+    (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
+}
+
+/// Uniform integer in [a, b).
+fn below(rng: &mut Pcg, a: usize, b: usize) -> usize {
+    a + ((rng.uniform() * (b - a) as f64) as usize).min(b - a - 1)
+}
+
+impl PairSampler {
+    /// A sampler over `datasets` with `ratios` (one each; normalised here).
+    pub fn new(datasets: Vec<TrainDataset>, ratios: &[f64], cfg: &Config) -> Result<Self> {
+        if datasets.len() != ratios.len() {
+            let names: Vec<&str> = datasets.iter().map(|d| d.name.as_str()).collect();
+            bail!(
+                "train.datasets lists {} datasets ({}) but train.datasets-ratio has {} ratios ({ratios:?}); edit the two lists together",
+                names.len(),
+                names.join(", "),
+                ratios.len()
+            );
+        }
+        if ratios.iter().any(|r| !r.is_finite() || *r < 0.0) || ratios.iter().sum::<f64>() <= 0.0 {
+            bail!("train.datasets-ratio {ratios:?}: ratios must be non-negative with a positive sum");
+        }
+        let total: f64 = ratios.iter().sum();
+        let mut acc = 0.0;
+        let cumulative = ratios
+            .iter()
+            .map(|r| {
+                acc += r / total;
+                acc
+            })
+            .collect();
+        Ok(Self { datasets, cumulative, cfg: cfg.clone(), failures: FailureLog::default(), max_bad_fraction: 0.05 })
+    }
+
+    /// The datasets.
+    pub fn datasets(&self) -> &[TrainDataset] {
+        &self.datasets
+    }
+
+    /// The sample with this seed: retries (as upstream does) until a pair passes every check;
+    /// gives up with the bad-file list when too many images are unreadable.
+    pub fn sample(&self, seed: u64) -> Result<Sample> {
+        let mut rng = Pcg::new(seed);
+        for _ in 0..10_000 {
+            self.failures.attempt();
+            match self.try_sample(&mut rng) {
+                Ok(Some(s)) => return Ok(s),
+                Ok(None) => {}
+                Err(BadImage(file, why)) => {
+                    self.failures.fail(file, why);
+                    self.failures.check(self.max_bad_fraction)?;
+                }
+            }
+        }
+        bail!("no valid training sample in 10000 attempts: are the boxes in the datasets all empty or outside their images?")
+    }
+
+    fn pick_dataset(&self, rng: &mut Pcg) -> &TrainDataset {
+        let u = rng.uniform();
+        let i = self.cumulative.iter().position(|&c| u < c).unwrap_or(self.datasets.len() - 1);
+        &self.datasets[i]
+    }
+
+    /// One attempt: `Ok(None)` when the draw is rejected (too short, nothing visible, invalid crop).
+    fn try_sample(&self, rng: &mut Pcg) -> std::result::Result<Option<Sample>, BadImage> {
+        let ds = self.pick_dataset(rng);
+        let seq = &ds.sequences[below(rng, 0, ds.sequences.len())];
+        let (t_id, s_id) = if ds.is_image {
+            if !seq.visible[0] {
+                return Ok(None);
+            }
+            (0, 0)
+        } else {
+            // Upstream: more than 2·(1+1) visible frames and at least 20 frames.
+            let n_visible = seq.visible.iter().filter(|v| **v).count();
+            if n_visible <= 4 || seq.len() < 20 {
+                return Ok(None);
+            }
+            match causal_pair(&seq.visible, self.cfg.train.max_sample_interval as usize, rng) {
+                Some(p) => p,
+                None => return Ok(None),
+            }
+        };
+        let load = |i: usize| crate::sequence::load_frame(&seq.frames[i]).map_err(|e| BadImage(seq.frames[i].clone(), format!("{e:#}")));
+        let mut t_img = load(t_id)?;
+        let mut s_img = if s_id == t_id { t_img.clone() } else { load(s_id)? };
+        let (mut t_box, mut s_box) = (seq.boxes[t_id], seq.boxes[s_id]);
+        // Joint transform: one draw for both frames.
+        if rng.uniform() < 0.05 {
+            to_gray(&mut t_img);
+            to_gray(&mut s_img);
+        }
+        if rng.uniform() < 0.5 {
+            flip_image(&mut t_img);
+            flip_image(&mut s_img);
+            t_box[0] = t_img.width as f64 - t_box[0] - t_box[2];
+            s_box[0] = s_img.width as f64 - s_box[0] - s_box[2];
+        }
+        let d = &self.cfg.data;
+        let Some((t_patch, _)) = crop_with_box(&t_img, t_box, t_box, d.template_factor, d.template_size as usize, self.cfg.template_feat())
+        else {
+            return Ok(None);
+        };
+        let jittered = jitter(s_box, d.center_jitter, d.scale_jitter, rng);
+        let Some((s_patch, s_norm)) =
+            crop_with_box(&s_img, s_box, jittered, d.search_factor, d.search_size as usize, self.cfg.search_feat())
+        else {
+            return Ok(None);
+        };
+        // Per-crop transforms: independent draws for template and search.
+        let (template, _) = per_crop(&t_patch, [0.0; 4], rng);
+        let (search, search_box) = per_crop(&s_patch, s_norm, rng);
+        if search_box.iter().any(|v| !v.is_finite()) {
+            return Ok(None);
+        }
+        Ok(Some(Sample { template, search, search_box: search_box.map(|v| v as f32) }))
+    }
+}
+
+struct BadImage(PathBuf, String);
+
+/// Causal pair: a visible template frame in [0, n−1), then a visible search frame in
+/// (template, template + max_gap + increase), widening by 5 on each failed try.
+pub fn causal_pair(visible: &[bool], max_gap: usize, rng: &mut Pcg) -> Option<(usize, usize)> {
+    let n = visible.len();
+    let mut increase = 0;
+    for _ in 0..100 {
+        let base = sample_visible(visible, 0, n - 1, rng)?;
+        if let Some(s) = sample_visible(visible, base + 1, (base + max_gap + increase).min(n), rng) {
+            return Some((base, s));
+        }
+        increase += 5;
+    }
+    None
+}
+
+/// A uniformly drawn visible index in [lo, hi).
+fn sample_visible(visible: &[bool], lo: usize, hi: usize, rng: &mut Pcg) -> Option<usize> {
+    if lo >= hi {
+        return None;
+    }
+    let ids: Vec<usize> = (lo..hi.min(visible.len())).filter(|&i| visible[i]).collect();
+    if ids.is_empty() { None } else { Some(ids[below(rng, 0, ids.len())]) }
+}
+
+/// Search-box jitter: size · exp(N(0,1)·scale), centre + sqrt(w·h)·centre_jitter·(U − 0.5).
+pub fn jitter(b: [f64; 4], center_jitter: f64, scale_jitter: f64, rng: &mut Pcg) -> [f64; 4] {
+    let w = b[2] * (normal(rng) * scale_jitter).exp();
+    let h = b[3] * (normal(rng) * scale_jitter).exp();
+    let max_offset = (w * h).sqrt() * center_jitter;
+    let cx = b[0] + 0.5 * b[2] + max_offset * (rng.uniform() - 0.5);
+    let cy = b[1] + 0.5 * b[3] + max_offset * (rng.uniform() - 0.5);
+    [cx - 0.5 * w, cy - 0.5 * h, w, h]
+}
+
+/// Crops around `around` and maps `target` into the crop, normalised by its side. `None` when
+/// upstream would reject the crop: degenerate, or only padding on the token grid.
+fn crop_with_box(im: &Image, target: [f64; 4], around: [f64; 4], factor: f64, size: usize, feat: i64) -> Option<(Image, [f64; 4])> {
+    if !(around[2] > 0.0 && around[3] > 0.0) {
+        return None;
+    }
+    let crop = sample_target(im, around, factor, size).ok()?;
+    if crop.crop_size < 1.0 {
+        return None;
+    }
+    // Padding check on the token grid: nearest-neighbour cells of the crop mapped to the image.
+    let x1 = crate::tracker::crop::round_half_even(around[0] + 0.5 * around[2] - crop.crop_size * 0.5);
+    let y1 = crate::tracker::crop::round_half_even(around[1] + 0.5 * around[3] - crop.crop_size * 0.5);
+    let mut any_inside = false;
+    for gy in 0..feat {
+        for gx in 0..feat {
+            let px = x1 + (gx as f64 * size as f64 / feat as f64) / crop.resize_factor;
+            let py = y1 + (gy as f64 * size as f64 / feat as f64) / crop.resize_factor;
+            if px >= 0.0 && py >= 0.0 && px < im.width as f64 && py < im.height as f64 {
+                any_inside = true;
+            }
+        }
+    }
+    if !any_inside {
+        return None;
+    }
+    let rf = crop.resize_factor;
+    let (tcx, tcy) = (target[0] + 0.5 * target[2], target[1] + 0.5 * target[3]);
+    let (acx, acy) = (around[0] + 0.5 * around[2], around[1] + 0.5 * around[3]);
+    let cx = (size as f64 - 1.0) / 2.0 + (tcx - acx) * rf;
+    let cy = (size as f64 - 1.0) / 2.0 + (tcy - acy) * rf;
+    let (w, h) = (target[2] * rf, target[3] * rf);
+    let s = size as f64;
+    Some((crop.patch, [(cx - 0.5 * w) / s, (cy - 0.5 * h) / s, w / s, h / s]))
+}
+
+/// OpenCV's RGB→gray (0.299, 0.587, 0.114), replicated to every channel.
+fn to_gray(im: &mut Image) {
+    for px in im.data.chunks_exact_mut(im.channels) {
+        let g = (0.299 * px[0] as f64 + 0.587 * px[1] as f64 + 0.114 * px[2] as f64).round().min(255.0) as u8;
+        px[..3].fill(g);
+    }
+}
+
+fn flip_image(im: &mut Image) {
+    let (w, c) = (im.width, im.channels);
+    for row in im.data.chunks_exact_mut(w * c) {
+        for x in 0..w / 2 {
+            for k in 0..c {
+                row.swap(x * c + k, (w - 1 - x) * c + k);
+            }
+        }
+    }
+}
+
+/// Brightness jitter (factor U[0.8, 1.2], clamp to [0, 1]), a flip with p = 0.5 that also flips
+/// the normalised box, and ImageNet normalisation. Returns CHW floats and the box.
+fn per_crop(patch: &Image, b: [f64; 4], rng: &mut Pcg) -> (Vec<f32>, [f64; 4]) {
+    let factor = rng.range(0.8, 1.2) as f32;
+    let flip = rng.uniform() < 0.5;
+    let (w, h, c) = (patch.width, patch.height, patch.channels);
+    let mut out = vec![0f32; c * h * w];
+    for y in 0..h {
+        for x in 0..w {
+            let sx = if flip { w - 1 - x } else { x };
+            for k in 0..c {
+                let v = (patch.data[(y * w + sx) * c + k] as f32 / 255.0 * factor).clamp(0.0, 1.0);
+                let (m, s) = if k < 3 { (MEAN[k], STD[k]) } else { (MEAN[k % 3], STD[k % 3]) };
+                out[k * h * w + y * w + x] = (v - m) / s;
+            }
+        }
+    }
+    let b = if flip { [1.0 - (b[0] + b[2]), b[1], b[2], b[3]] } else { b };
+    (out, b)
+}

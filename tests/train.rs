@@ -1,0 +1,333 @@
+//! Training: the loss terms against hand-computed values, AdamW against its update rule, the
+//! schedules, the sampler's robustness (partial downloads, unreadable images, mismatched
+//! ratio lists), exact resume, and the training dataflow under the real dora CLI.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use tch::{Device, Kind, Tensor};
+use trackflow::model::Config;
+use trackflow::train::checkpoint;
+use trackflow::train::datasets::{TrainDataset, got10k};
+use trackflow::train::loss::{focal_loss, gaussian_radius, giou, heatmap};
+use trackflow::train::optim::{AdamW, ce_keep_at, lr_at};
+use trackflow::train::sampler::PairSampler;
+use trackflow::train::{Init, Loader, Trainer, train_in_process};
+
+use crate::common::{TempDir, run, synth, trackflow};
+
+/// The demo preset shrunk further so a step takes milliseconds.
+fn small_cfg() -> Config {
+    let mut c = Config::from_name("demo").unwrap();
+    c.model.embed_dim = 32;
+    c.model.num_heads = 2;
+    c.model.depth = 2;
+    c.model.ce_loc = vec![1];
+    c.model.ce_keep_ratio = vec![0.7];
+    c.model.head_channels = 16;
+    c.train.batch_size = 4;
+    c.train.sample_per_epoch = 8;
+    c.train.ce_start_epoch = 1;
+    c.train.ce_warm_epoch = 2;
+    c
+}
+
+fn synth_dataset(dir: &Path, n: usize, frames: usize) -> TrainDataset {
+    let data = synth(dir, n, frames, 3);
+    TrainDataset { name: "SYNTH".into(), is_image: false, sequences: got10k(&data, None, "SYNTH").unwrap() }
+}
+
+#[test]
+fn gaussian_radius_and_heatmap_follow_centernet() {
+    // The three roots by hand for a 4×4 box (a, b, c as in the spec), and their minimum.
+    let (w, h) = (4.0f64, 4.0f64);
+    let r1 = (8.0 + (64.0f64 - 4.0 * (16.0 * 0.3 / 1.7)).sqrt()) / 2.0;
+    let r2 = (16.0 + (256.0f64 - 16.0 * 0.3 * 16.0).sqrt()) / 2.0;
+    let r3 = (-11.2 + (11.2f64 * 11.2 + 4.0 * 2.8 * 0.3 * 16.0).sqrt()) / 2.0;
+    assert!((gaussian_radius(w, h) - r1.min(r2).min(r3)).abs() < 1e-12);
+    // A box centred on cell (5, 6) of a 16×16 map: peak exactly 1 there, symmetric falloff.
+    let b = [4.0 / 16.0, 5.0 / 16.0, 2.0 / 16.0, 2.0 / 16.0];
+    let m = heatmap(b, 16);
+    assert_eq!(m[6 * 16 + 5], 1.0);
+    assert_eq!(m.iter().filter(|v| **v == 1.0).count(), 1);
+    assert_eq!(m[6 * 16 + 4], m[6 * 16 + 6]);
+    // Centre off the map: no positive cell at all.
+    assert!(heatmap([1.5, 0.5, 0.1, 0.1], 16).iter().all(|v| *v == 0.0));
+}
+
+#[test]
+fn focal_and_giou_match_hand_values() {
+    // p = 0.5 everywhere, one positive of four: −(log .5·.25 + 3·log .5·.25) / 1 = ln 2.
+    let pred = Tensor::from_slice(&[0.5f32; 4]).view([1, 1, 2, 2]);
+    let gt = Tensor::from_slice(&[1.0f32, 0.0, 0.0, 0.0]).view([1, 1, 2, 2]);
+    assert!((focal_loss(&pred, &gt).double_value(&[]) - std::f64::consts::LN_2).abs() < 1e-6);
+    // No positive: the un-normalised negative sum, −4·log .5·.25.
+    let gt0 = Tensor::zeros([1, 1, 2, 2], (Kind::Float, Device::Cpu));
+    assert!((focal_loss(&pred, &gt0).double_value(&[]) - std::f64::consts::LN_2).abs() < 1e-6);
+    let a = Tensor::from_slice(&[0.0f32, 0.0, 1.0, 1.0, 0.0, 0.0, 1.0, 1.0]).view([2, 4]);
+    let b = Tensor::from_slice(&[0.0f32, 0.0, 1.0, 1.0, 2.0, 0.0, 3.0, 1.0]).view([2, 4]);
+    let (g, iou) = giou(&a, &b);
+    let g: Vec<f32> = Vec::try_from(g).unwrap();
+    let iou: Vec<f32> = Vec::try_from(iou).unwrap();
+    assert_eq!(iou, vec![1.0, 0.0]);
+    // Disjoint unit squares 1 apart: enclosing area 3, union 2, GIoU = 0 − 1/3.
+    assert!((g[0] - 1.0).abs() < 1e-6 && (g[1] + 1.0 / 3.0).abs() < 1e-6);
+}
+
+#[test]
+fn adamw_follows_its_update_rule_with_group_learning_rates() {
+    let vs = tch::nn::VarStore::new(Device::Cpu);
+    let root = vs.root();
+    let bb = (&root / "backbone").var("w", &[1], tch::nn::Init::Const(1.0));
+    let hd = (&root / "box_head").var("w", &[1], tch::nn::Init::Const(1.0));
+    let mut opt = AdamW::new(&vs.variables(), 0.01, 0.1);
+    let (lr, wd) = (0.1f64, 0.01f64);
+    // Reference in f64: decoupled decay, bias-corrected moments.
+    let reference = |p: &mut f64, m: &mut f64, v: &mut f64, g: f64, lr: f64, t: i32| {
+        *p *= 1.0 - lr * wd;
+        *m = 0.9 * *m + 0.1 * g;
+        *v = 0.999 * *v + 0.001 * g * g;
+        *p -= lr * (*m / (1.0 - 0.9f64.powi(t))) / ((*v / (1.0 - 0.999f64.powi(t))).sqrt() + 1e-8);
+    };
+    let (mut pb, mut mb, mut vb, mut ph, mut mh, mut vh) = (1.0, 0.0, 0.0, 1.0, 0.0, 0.0);
+    for t in 1..=3 {
+        opt.zero_grad();
+        let loss = (&bb * 2.0 + &hd * &hd * 3.0).sum(Kind::Float);
+        loss.backward();
+        let (gb, gh) = (2.0, 6.0 * ph);
+        opt.step(lr);
+        reference(&mut pb, &mut mb, &mut vb, gb, lr * 0.1, t);
+        reference(&mut ph, &mut mh, &mut vh, gh, lr, t);
+        assert!((bb.double_value(&[0]) - pb).abs() < 1e-6, "backbone step {t}");
+        assert!((hd.double_value(&[0]) - ph).abs() < 1e-6, "head step {t}");
+    }
+    // Clipping scales the global norm down to the limit.
+    opt.zero_grad();
+    (&bb * 30.0 + &hd * 40.0).sum(Kind::Float).backward();
+    assert!((opt.clip_grad_norm(0.1) - 50.0).abs() < 1e-4);
+    let clipped = (bb.grad().pow_tensor_scalar(2.0) + hd.grad().pow_tensor_scalar(2.0)).sum(Kind::Float).sqrt().double_value(&[]);
+    assert!((clipped - 0.1).abs() < 1e-5);
+}
+
+#[test]
+fn schedules_match_ostrack() {
+    let cfg = Config::default();
+    let t = &cfg.train;
+    assert_eq!(lr_at(t, 1), 4e-4);
+    assert_eq!(lr_at(t, 240), 4e-4);
+    assert!((lr_at(t, 241) - 4e-5).abs() < 1e-12);
+    assert_eq!(ce_keep_at(t, 0.7, 19), 1.0);
+    assert_eq!(ce_keep_at(t, 0.7, 20), 1.0);
+    assert!((ce_keep_at(t, 0.7, 60) - 0.85).abs() < 1e-12);
+    assert_eq!(ce_keep_at(t, 0.7, 100), 0.7);
+}
+
+#[test]
+fn samples_are_deterministic_and_boxes_land_in_the_crop() {
+    let dir = TempDir::new("sampler");
+    let cfg = small_cfg();
+    let s = PairSampler::new(vec![synth_dataset(dir.path(), 3, 25)], &[1.0], &cfg).unwrap();
+    let a = s.sample(11).unwrap();
+    let b = s.sample(11).unwrap();
+    assert_eq!(a.search, b.search);
+    assert_eq!(a.search_box, b.search_box);
+    assert_eq!(a.template.len(), 3 * 64 * 64);
+    assert_eq!(a.search.len(), 3 * 128 * 128);
+    for seed in 0..20 {
+        let x = s.sample(seed).unwrap();
+        let [bx, by, bw, bh] = x.search_box;
+        // Search factor 4 and centre jitter 3: the target is a quarter of the crop wide and its
+        // centre stays inside the crop.
+        assert!(bw > 0.05 && bw < 0.6 && bh > 0.05 && bh < 0.6, "{:?}", x.search_box);
+        let (cx, cy) = (bx + bw / 2.0, by + bh / 2.0);
+        assert!((0.0..=1.0).contains(&cx) && (0.0..=1.0).contains(&cy), "{:?}", x.search_box);
+    }
+    // The same batch whichever number of loader threads made it.
+    let s = Arc::new(s);
+    let batch = |workers| {
+        let mut l = Loader::new(s.clone(), &cfg, workers, 5, 4);
+        l.request(1, 0, 4).unwrap();
+        l.request(1, 1, 4).unwrap();
+        let mut out = Vec::new();
+        while out.len() < 2 {
+            if let Some(b) = l.next_ready(std::time::Duration::from_secs(5)).unwrap() {
+                out.push(b);
+            }
+        }
+        out
+    };
+    assert_eq!(batch(1), batch(3));
+}
+
+#[test]
+fn ratio_lists_of_different_length_are_a_config_error() {
+    let dir = TempDir::new("ratio");
+    let p = dir.path().join("bad.kdl");
+    std::fs::write(&p, "train {\n    datasets \"LASOT\" \"GOT10K_vottrain\"\n    datasets-ratio 1 1 1 1\n}\n").unwrap();
+    let e = Config::load(&p).unwrap_err().render(false);
+    assert!(e.contains("bad.kdl:3:"), "{e}");
+    assert!(e.contains("2 datasets (LASOT, GOT10K_vottrain)") && e.contains("4 ratios"), "{e}");
+    let cfg = small_cfg();
+    let err = PairSampler::new(vec![synth_dataset(dir.path(), 1, 25)], &[1.0, 1.0], &cfg).unwrap_err().to_string();
+    assert!(err.contains("datasets-ratio") && err.contains("SYNTH"), "{err}");
+}
+
+#[test]
+fn partial_got10k_download_trains_on_what_is_present() {
+    let dir = TempDir::new("partial");
+    let data = synth(dir.path(), 3, 25, 9);
+    // list.txt names five sequences; two were never extracted. The split points past the list.
+    std::fs::write(data.join("list.txt"), "seq_0001\nseq_0002\nseq_0003\nseq_0004\nseq_0005\n").unwrap();
+    let split = dir.path().join("split.txt");
+    std::fs::write(&split, "0\n2\n3\n4\n7\n").unwrap();
+    let seqs = got10k(&data, Some(&split), "GOT10K_vottrain").unwrap();
+    let names: Vec<&str> = seqs.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["seq_0001", "seq_0003"]);
+}
+
+#[test]
+fn unreadable_images_are_skipped_then_stop_training_with_the_list() {
+    let dir = TempDir::new("corrupt");
+    let data = synth(dir.path(), 2, 25, 4);
+    // A few bad frames: skipped with a warning, sampling goes on.
+    std::fs::write(data.join("seq_0001/00000003.jpg"), b"not a jpeg").unwrap();
+    let cfg = small_cfg();
+    let ds = TrainDataset { name: "SYNTH".into(), is_image: false, sequences: got10k(&data, None, "SYNTH").unwrap() };
+    let mut s = PairSampler::new(vec![ds.clone()], &[1.0], &cfg).unwrap();
+    s.max_bad_fraction = 0.5;
+    for seed in 0..40 {
+        s.sample(seed).unwrap();
+    }
+    // Every frame bad: an error listing files, not an endless resampling loop.
+    for seq in ["seq_0001", "seq_0002"] {
+        for f in std::fs::read_dir(data.join(seq)).unwrap() {
+            let p = f.unwrap().path();
+            if p.extension().is_some_and(|e| e == "jpg") {
+                std::fs::write(&p, b"broken").unwrap();
+            }
+        }
+    }
+    let s = PairSampler::new(vec![ds], &[1.0], &cfg).unwrap();
+    let err = format!("{:#}", s.sample(1).unwrap_err());
+    assert!(err.contains("unreadable images") && err.contains("00000"), "{err}");
+}
+
+#[test]
+fn training_lowers_the_loss_and_resume_is_exact() {
+    tch::set_num_threads(1);
+    let dir = TempDir::new("resume");
+    let cfg = small_cfg();
+    let sampler = Arc::new(PairSampler::new(vec![synth_dataset(dir.path(), 3, 25)], &[1.0], &cfg).unwrap());
+    let batches = cfg.train.sample_per_epoch / cfg.train.batch_size;
+    // Straight through three epochs.
+    let mut a = Trainer::new(&cfg, Device::Cpu, 7, &Init::Random).unwrap();
+    let mut la = Loader::new(sampler.clone(), &cfg, 2, 7, 4);
+    let stats = train_in_process(&mut a, &mut la, 3, batches, 2).unwrap();
+    assert_eq!(stats.len(), 6);
+    assert!(stats.iter().all(|s| s.loss.is_finite()));
+    // One epoch, a checkpoint written to disk, a new process's worth of state, two more.
+    let mut b = Trainer::new(&cfg, Device::Cpu, 7, &Init::Random).unwrap();
+    let mut lb = Loader::new(sampler.clone(), &cfg, 1, 7, 4);
+    train_in_process(&mut b, &mut lb, 1, batches, 2).unwrap();
+    let path = dir.path().join("checkpoints").join(checkpoint::file_name(1));
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    trackflow::fsutil::write_atomic(&path, &b.checkpoint_bytes().unwrap()).unwrap();
+    drop(b);
+    let (found, state) = checkpoint::latest(&dir.path().join("checkpoints")).unwrap().unwrap();
+    assert_eq!(found, path);
+    assert_eq!((state.epoch, state.step, state.seed), (1, 2, 7));
+    let mut cfg3 = cfg.clone();
+    cfg3.train.epochs = 3;
+    let mut c = Trainer::resume(&cfg3, Device::Cpu, &path).unwrap();
+    let mut lc = Loader::new(sampler, &cfg, 2, 7, 4);
+    let rest = train_in_process(&mut c, &mut lc, 3, batches, 2).unwrap();
+    for (x, y) in stats[2..].iter().zip(&rest) {
+        assert_eq!(x.loss, y.loss, "a resumed run must see the same batches and state");
+    }
+    for (name, t) in a.model.vs.variables() {
+        let u = &c.model.vs.variables()[&name];
+        assert!(t.equal(u), "{name} differs after resume");
+    }
+    // The weights file a run ends with loads into a tracker as is.
+    let w = dir.path().join("w.safetensors");
+    trackflow::fsutil::write_atomic(&w, &c.weights_bytes().unwrap()).unwrap();
+    let mut m = trackflow::model::OSTrack::new(&cfg, trackflow::model::Parts::All, Device::Cpu);
+    m.load(&w).unwrap();
+    // And a checkpoint (with optimizer state) loads too.
+    m.load(&path).unwrap();
+}
+
+#[test]
+fn overfitting_one_batch_drives_the_loss_down() {
+    tch::set_num_threads(1);
+    let dir = TempDir::new("overfit");
+    let cfg = small_cfg();
+    let sampler = Arc::new(PairSampler::new(vec![synth_dataset(dir.path(), 2, 25)], &[1.0], &cfg).unwrap());
+    let mut l = Loader::new(sampler, &cfg, 1, 1, 2);
+    l.request(1, 0, 8).unwrap();
+    let batch = loop {
+        if let Some(b) = l.next_ready(std::time::Duration::from_secs(5)).unwrap() {
+            break b;
+        }
+    };
+    let mut t = Trainer::new(&cfg, Device::Cpu, 3, &Init::Random).unwrap();
+    let first = t.step(&batch).unwrap().loss;
+    let mut last = first;
+    for _ in 0..40 {
+        last = t.step(&batch).unwrap().loss;
+    }
+    assert!(last < 0.6 * first, "loss {first} -> {last}");
+}
+
+#[test]
+fn train_dataflow_checkpoints_resumes_and_reports_failure() {
+    let dir = TempDir::new("train-e2e");
+    let data = synth(dir.path(), 3, 25, 21);
+    let save = dir.path().join("out");
+    let train = |epochs: &str, resume: bool, data: &Path| {
+        let mut c = trackflow();
+        c.args(["train", "ostrack", "demo", "--device", "cpu", "--epochs", epochs, "--set", "trainer.sample-per-epoch=16"])
+            .arg("--set")
+            .arg("trainer.batch-size=8")
+            .arg("--save-dir")
+            .arg(&save)
+            .arg("--root")
+            .arg(format!("synth={}", data.display()));
+        if resume {
+            c.arg("--resume");
+        }
+        run(c)
+    };
+    let o = train("1", false, &data);
+    assert!(o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("Finished training"));
+    assert!(save.join("checkpoints").join(checkpoint::file_name(1)).is_file());
+    assert!(save.join("loss.svg").is_file() && save.join("loss.png").is_file());
+    // Starting again over a checkpoint without --resume would lose it: refused.
+    let o = train("2", false, &data);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--resume"));
+    let o = train("2", true, &data);
+    assert!(o.status.success());
+    let weights = save.join("demo.safetensors");
+    assert_eq!(checkpoint::read_state(&weights).unwrap().epoch, 2);
+    let rows: Vec<serde_json::Value> =
+        std::fs::read_to_string(save.join("metrics.jsonl")).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let steps: Vec<i64> = rows.iter().map(|r| r["step"].as_i64().unwrap()).collect();
+    assert_eq!(steps, [1, 2, 3, 4], "one metrics row per step, none repeated after resume");
+    // A run whose data cannot be read fails loudly and never claims to have finished.
+    let broken = dir.path().join("broken");
+    let data2 = synth(&broken, 2, 25, 5);
+    for f in std::fs::read_dir(data2.join("seq_0001")).unwrap().chain(std::fs::read_dir(data2.join("seq_0002")).unwrap()) {
+        let p = f.unwrap().path();
+        if p.extension().is_some_and(|e| e == "jpg") {
+            std::fs::write(&p, b"x").unwrap();
+        }
+    }
+    let _ = std::fs::remove_dir_all(&save);
+    let o = train("1", false, &data2);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!err.contains("Finished training"), "{err}");
+    assert!(err.contains("unreadable images"), "{err}");
+}
