@@ -331,3 +331,66 @@ fn train_dataflow_checkpoints_resumes_and_reports_failure() {
     assert!(!err.contains("Finished training"), "{err}");
     assert!(err.contains("unreadable images"), "{err}");
 }
+
+#[test]
+fn lasot_trackingnet_and_coco_layouts_are_read() {
+    let dir = TempDir::new("layouts");
+    let root = dir.path();
+    // LaSOT: class folders, occlusion and out-of-view flags hide frames.
+    let seq = root.join("lasot/cat/cat-3");
+    std::fs::create_dir_all(seq.join("img")).unwrap();
+    std::fs::write(seq.join("groundtruth.txt"), "1,2,3,4\n1,2,3,4\n1,2,3,4\n").unwrap();
+    std::fs::write(seq.join("full_occlusion.txt"), "0,1,0").unwrap();
+    std::fs::write(seq.join("out_of_view.txt"), "0,0,1").unwrap();
+    let split = root.join("lasot_split.txt");
+    std::fs::write(&split, "cat-3\ncat-9\n").unwrap();
+    let s = trackflow::train::datasets::lasot(&root.join("lasot"), &split).unwrap();
+    assert_eq!(s.len(), 1);
+    assert_eq!(s[0].visible, [true, false, false]);
+    assert!(s[0].frames[1].ends_with("cat/cat-3/img/00000002.jpg"));
+    // TrackingNet: chunks with anno/<name>.txt and frames/<name>/<k>.jpg from 0; absent chunks are fine.
+    let anno = root.join("tn/TRAIN_3/anno");
+    std::fs::create_dir_all(&anno).unwrap();
+    std::fs::write(anno.join("abc.txt"), "1,1,5,5\n2,2,0,0\n").unwrap();
+    let s = trackflow::train::datasets::trackingnet(&root.join("tn")).unwrap();
+    assert_eq!(s[0].visible, [true, false]);
+    assert!(s[0].frames[0].ends_with("TRAIN_3/frames/abc/0.jpg"));
+    // COCO: each non-crowd object is a one-frame sequence.
+    std::fs::create_dir_all(root.join("coco/annotations")).unwrap();
+    std::fs::write(
+        root.join("coco/annotations/instances_train2017.json"),
+        r#"{"images":[{"id":7,"file_name":"a.jpg","width":9}],"annotations":[
+            {"image_id":7,"bbox":[1,2,3,4],"iscrowd":0,"segmentation":[[1,2,3]]},
+            {"image_id":7,"bbox":[1,2,3,4],"iscrowd":1}],"categories":[]}"#,
+    )
+    .unwrap();
+    let s = trackflow::train::datasets::coco(&root.join("coco")).unwrap();
+    assert_eq!(s.len(), 1);
+    assert_eq!(s[0].boxes, [[1.0, 2.0, 3.0, 4.0]]);
+}
+
+#[test]
+fn mae_weights_initialise_the_backbone_with_resized_position_embeddings() {
+    let dir = TempDir::new("mae");
+    let cfg = small_cfg();
+    let d = cfg.model.embed_dim;
+    let grid = Tensor::randn([1, 1 + 14 * 14, d], (Kind::Float, Device::Cpu));
+    let qkv = Tensor::randn([3 * d, d], (Kind::Float, Device::Cpu));
+    let path = dir.path().join("mae.safetensors");
+    Tensor::write_safetensors(
+        &[
+            ("model.pos_embed", grid.shallow_clone()),
+            ("model.blocks.0.attn.qkv.weight", qkv.shallow_clone()),
+            ("decoder_embed.weight", Tensor::zeros([4, 4], (Kind::Float, Device::Cpu))),
+        ],
+        &path,
+    )
+    .unwrap();
+    let t = Trainer::new(&cfg, Device::Cpu, 0, &Init::Mae(path)).unwrap();
+    let vars = t.model.vs.variables();
+    assert!(vars["backbone.blocks.0.attn.qkv.weight"].equal(&qkv));
+    let want = grid.narrow(1, 1, 196).transpose(1, 2).reshape([1, d, 14, 14]).upsample_bicubic2d([8, 8], false, None, None);
+    let want = want.flatten(2, -1).transpose(1, 2);
+    assert!(vars["backbone.pos_embed_x"].allclose(&want, 1e-6, 1e-6, false));
+    assert_eq!(vars["backbone.pos_embed_z"].size(), [1, 16, d]);
+}
