@@ -243,3 +243,58 @@ pub fn train(config: &str, data: Option<&Path>, workers: usize, batches: usize, 
     );
     Ok(())
 }
+
+/// `trackflow bench live`: a 640×480 clip played as a camera at `fps` through
+/// `dataflows/live.kdl` (newest frame wins); prints capture-to-box latency and the fraction of
+/// frames the tracker processed.
+pub fn live(config: &str, device: &str, fps: f64, seconds: f64) -> Result<()> {
+    use anyhow::Context;
+    let dir = crate::paths::target_dir().join("bench-live");
+    let frames = (fps * seconds).round().max(1.0) as usize;
+    let clip = dir.join(format!("clip_{frames}.mp4"));
+    let seq = dir.join("data").join("live_0001");
+    if !clip.is_file() {
+        crate::synth::generate(
+            &dir.join("data"),
+            &crate::synth::SynthOptions { sequences: 1, frames, width: 640, height: 480, seed: 3, prefix: "live".into(), ..Default::default() },
+        )?;
+        let st = std::process::Command::new("ffmpeg")
+            .args(["-v", "error", "-y", "-framerate", &format!("{fps}"), "-i"])
+            .arg(seq.join("%08d.jpg"))
+            .args(["-pix_fmt", "yuv420p"])
+            .arg(&clip)
+            .status()
+            .context("cannot run ffmpeg")?;
+        anyhow::ensure!(st.success(), "ffmpeg could not make {}", clip.display());
+    }
+    let init = crate::sequence::read_boxes(&seq.join("groundtruth.txt"))?[0];
+    let sets: Vec<crate::dataflow::ParamOverride> = [
+        format!("camera.url={}", clip.display()),
+        "camera.loop=#false".into(),
+        format!("camera.fps={fps}"),
+        format!("tracker.config={config:?}"),
+        format!("tracker.device={device:?}"),
+        format!("tracker.init-box={},{},{},{}", init[0], init[1], init[2], init[3]),
+        "view.port=0".into(),
+    ]
+    .into_iter()
+    .map(|text| crate::dataflow::ParamOverride { text })
+    .collect();
+    let flow_path = crate::paths::project_root().join("dataflows/live.kdl");
+    let bins = crate::dataflow::dora::BinDir::current()?;
+    let flow = crate::launch::prepare(&flow_path, &sets, &bins).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let yaml = crate::dataflow::dora::write_yaml(&flow, &bins)?;
+    let dora = crate::launch::find_dora()?;
+    let log = dir.join("dora.log");
+    let out = std::fs::File::create(&log)?;
+    let mut cmd = crate::launch::dora_command(&dora);
+    cmd.arg("run").arg(&yaml).stdout(out.try_clone()?).stderr(out);
+    let mut child = cmd.spawn()?;
+    let st = crate::launch::wait_bounded(&mut child, Some(std::time::Duration::from_secs_f64(seconds + 120.0)), "the live dataflow")?;
+    let text = std::fs::read_to_string(&log)?;
+    let summary = text.lines().rev().find(|l| l.contains("live summary")).with_context(|| format!("no live summary in {}", log.display()))?;
+    anyhow::ensure!(st.success(), "the live dataflow failed; see {}", log.display());
+    println!("config {config} on {device}: 640x480 at {fps} fps for {seconds} s through dataflows/live.kdl");
+    println!("  {}", summary.split("live summary: ").nth(1).unwrap_or(summary));
+    Ok(())
+}

@@ -13,6 +13,7 @@ pub mod fsutil;
 pub mod graph;
 pub mod hash;
 pub mod launch;
+pub mod live;
 pub mod model;
 pub mod nodes;
 pub mod paths;

@@ -277,6 +277,22 @@ enum Cmd {
 
 #[derive(Debug, Subcommand)]
 enum BenchCmd {
+    /// Live tracking: capture-to-box latency (median, p95) and the fraction of frames processed,
+    /// for a 640×480 clip played as a camera through dataflows/live.kdl.
+    Live {
+        /// Model preset.
+        #[arg(long, default_value = "demo")]
+        config: String,
+        /// Device.
+        #[arg(long, default_value = "cpu")]
+        device: String,
+        /// Camera frame rate.
+        #[arg(long, default_value_t = 30.0)]
+        fps: f64,
+        /// Seconds of video.
+        #[arg(long, default_value_t = 10.0)]
+        seconds: f64,
+    },
     /// Training throughput: samples/s the loader threads produce next to samples/s the trainer
     /// consumes, and the step time, so a starved trainer shows.
     Train {
@@ -525,6 +541,10 @@ fn dispatch(cmd: Cmd) -> Result<ExitCode> {
             all.extend(sets);
             let run = trackflow::train::run::TrainRun { config, save_dir, resume, dataflow, roots, local, sets: all, timeout: None };
             trackflow::train::run::train(&run)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Bench { what: BenchCmd::Live { config, device, fps, seconds } } => {
+            trackflow::bench::live(&config, &device, fps, seconds)?;
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Bench { what: BenchCmd::Train { config, data, workers, batches, batch_size, device } } => {

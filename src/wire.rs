@@ -6,7 +6,8 @@
 //! | frame    | UInt8, H·W·C, row-major HWC, RGB(+X)   | header, `width`, `height`, `channels`, `init_box` on frame 0 |
 //! | crop     | UInt8, S·S·C (HWC, as cut; normalised where the network runs) | header, `role`, `size`, `channels`, geometry, `init_box` |
 //! | features | Float32, D·F·F (search feature map)    | header, `dims`, geometry, `init_box` (frame 0: empty payload) |
-//! | box      | Float64, [x, y, w, h, score]           | header, `elapsed`                              |
+//! | box      | Float64, [x, y, w, h, score]           | header, `elapsed`, `lost` (live only)          |
+//! | control  | empty                                  | `role` (`init`, `pause`, `resume`), `init_box` |
 //! | request  | empty                                  | `epoch`, `batch`, `size`                       |
 //! | batch    | Float32, templates · searches · boxes ([`crate::train::Batch`]) | `epoch`, `batch`, `size`, `template_size`, `search_size` |
 //! | metrics  | UInt8, one JSON object                 | `epoch`, `batch`                               |
@@ -63,6 +64,8 @@ pub mod keys {
     pub const TEMPLATE_SIZE: &str = "template_size";
     /// Search crop side.
     pub const SEARCH_SIZE: &str = "search_size";
+    /// Live boxes: the target is lost.
+    pub const LOST: &str = "lost";
 }
 
 /// A message that does not match the wire format.
@@ -345,6 +348,9 @@ pub struct BoxMsg {
     pub score: f64,
     /// Seconds from reading the frame to this box.
     pub elapsed: f64,
+    /// Live tracking: the target is flagged lost (low score for several frames, or not
+    /// initialised yet). Always false offline.
+    pub lost: bool,
 }
 
 impl BoxMsg {
@@ -353,6 +359,9 @@ impl BoxMsg {
         let mut p = MetadataParameters::default();
         self.header.write("box", &mut p);
         p.insert(keys::ELAPSED.into(), Parameter::Float(self.elapsed));
+        if self.lost {
+            p.insert(keys::LOST.into(), Parameter::Bool(true));
+        }
         let [x, y, w, h] = self.bbox;
         (p, vec![x, y, w, h, self.score])
     }
@@ -365,7 +374,8 @@ impl BoxMsg {
         let [x, y, w, h, score] = v else {
             return Err(payload(M, format!("has {} values, expected 5 (x, y, w, h, score)", v.len())));
         };
-        Ok(Self { header, bbox: [*x, *y, *w, *h], score: *score, elapsed: float(M, p, keys::ELAPSED)? })
+        let lost = matches!(p.get(keys::LOST), Some(Parameter::Bool(true)));
+        Ok(Self { header, bbox: [*x, *y, *w, *h], score: *score, elapsed: float(M, p, keys::ELAPSED)?, lost })
     }
 }
 
@@ -473,6 +483,46 @@ impl<'a> Bytes<&'a [u8]> {
             role: string(ty, p, keys::ROLE)?.to_string(),
             data: bytes,
         })
+    }
+}
+
+/// A command from the live view to a live tracker.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Control {
+    /// Start (or restart) tracking this box `[x, y, w, h]` on the next frame.
+    Init([f64; 4]),
+    /// Stop tracking until `Resume` or `Init`.
+    Pause,
+    /// Continue tracking the current target.
+    Resume,
+}
+
+impl Control {
+    /// Metadata (the payload is empty).
+    pub fn encode(&self) -> MetadataParameters {
+        let mut p = MetadataParameters::default();
+        p.insert(keys::TYPE.into(), Parameter::String("control".into()));
+        let (cmd, b) = match self {
+            Self::Init(b) => ("init", Some(*b)),
+            Self::Pause => ("pause", None),
+            Self::Resume => ("resume", None),
+        };
+        p.insert(keys::ROLE.into(), Parameter::String(cmd.into()));
+        if let Some(b) = b {
+            p.insert(keys::INIT_BOX.into(), Parameter::ListFloat(b.to_vec()));
+        }
+        p
+    }
+    /// Reads a command.
+    pub fn decode(p: &MetadataParameters) -> Result<Self, WireError> {
+        const M: &str = "control";
+        check_type(M, p)?;
+        match string(M, p, keys::ROLE)? {
+            "init" => Ok(Self::Init(box4(M, p, keys::INIT_BOX)?)),
+            "pause" => Ok(Self::Pause),
+            "resume" => Ok(Self::Resume),
+            _ => Err(WireError::Metadata { msg: M, key: keys::ROLE, want: "init, pause or resume" }),
+        }
     }
 }
 

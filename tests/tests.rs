@@ -6,6 +6,7 @@ mod dataflow;
 mod dataflows_e2e;
 mod eval;
 mod golden;
+mod live;
 mod model;
 mod tracker;
 mod train;

@@ -24,6 +24,8 @@ pub enum MessageType {
     Checkpoint,
     /// "Written": the checkpoint node's acknowledgement of a checkpoint ([`crate::wire::Bytes`], empty).
     Ack,
+    /// A user command for a live tracker: init with a box, pause, resume ([`crate::wire::Control`]).
+    Control,
 }
 
 impl MessageType {
@@ -39,6 +41,7 @@ impl MessageType {
             Self::Metrics => "metrics",
             Self::Checkpoint => "checkpoint",
             Self::Ack => "ack",
+            Self::Control => "control",
         }
     }
 
@@ -48,8 +51,18 @@ impl MessageType {
     }
 
     /// Every message type, for help texts.
-    pub const ALL: [Self; 9] =
-        [Self::Frame, Self::Crop, Self::Features, Self::Box, Self::Request, Self::Batch, Self::Metrics, Self::Checkpoint, Self::Ack];
+    pub const ALL: [Self; 10] = [
+        Self::Frame,
+        Self::Crop,
+        Self::Features,
+        Self::Box,
+        Self::Request,
+        Self::Batch,
+        Self::Metrics,
+        Self::Checkpoint,
+        Self::Ack,
+        Self::Control,
+    ];
 }
 
 impl fmt::Display for MessageType {
@@ -67,6 +80,9 @@ pub enum ParamType {
     Path,
     /// A model preset name (`configs/ostrack/<name>.kdl`) or a path to a config file.
     Config,
+    /// A URL (`http://`, `rtsp://`), an absolute path (`/dev/video0`) or a file path relative to
+    /// the KDL file.
+    Url,
     /// A whole number.
     Int,
     /// A number (integers are accepted too).
@@ -83,6 +99,7 @@ impl fmt::Display for ParamType {
             Self::Str => f.write_str("a string"),
             Self::Path => f.write_str("a path (string)"),
             Self::Config => f.write_str("a preset name or config path (string)"),
+            Self::Url => f.write_str("a URL, device or file path (string)"),
             Self::Int => f.write_str("an integer"),
             Self::Float => f.write_str("a number"),
             Self::Bool => f.write_str("#true or #false"),
@@ -246,8 +263,8 @@ pub static KINDS: &[NodeKind] = &[
     NodeKind {
         name: "tracker",
         binary: "trackflow-node-tracker",
-        doc: "crop, backbone and head fused in one node (the `trackflow track` path)",
-        inputs: &[input("frame", MessageType::Frame, true)],
+        doc: "crop, backbone and head fused in one node (the `trackflow track` path); with `live`, for cameras",
+        inputs: &[input("frame", MessageType::Frame, true), input("control", MessageType::Control, false)],
         outputs: &[output("box", MessageType::Box)],
         params: &[
             CONFIG,
@@ -257,6 +274,41 @@ pub static KINDS: &[NodeKind] = &[
             PRECISION,
             param("ce", ParamType::Bool, Some("#true"), "candidate elimination; #false keeps every search token"),
             param("hann", ParamType::Bool, Some("#true"), "weight the score map with a Hann window before the argmax"),
+            param("live", ParamType::Bool, Some("#false"), "camera mode: frames may be skipped (counted), init from `init-box` or a control message"),
+            param("init-box", ParamType::Str, Some("\"\""), "live: \"x,y,w,h\" to start tracking on the first frame"),
+            param("lost-threshold", ParamType::Float, Some("0.3"), "live: peak score under which a frame counts towards `lost`"),
+            param("lost-frames", ParamType::Int, Some("5"), "live: consecutive low-score frames before the box is flagged lost"),
+            param("delay-ms", ParamType::Float, Some("0.0"), "live: extra time per frame (simulates a slower model, for tests and benchmarks)"),
+            IDLE_TIMEOUT,
+        ],
+    },
+    NodeKind {
+        name: "camera",
+        binary: "trackflow-node-camera",
+        doc: "live frames from MJPEG-over-HTTP, V4L2 (/dev/videoN), RTSP, or a video file played at its frame rate",
+        inputs: &[],
+        outputs: &[output("frame", MessageType::Frame)],
+        params: &[
+            param("url", ParamType::Url, None, "http://host:port/path (MJPEG), rtsp://..., /dev/videoN, or a video file"),
+            param("width", ParamType::Int, Some("0"), "frame width (devices, RTSP: required; 0 keeps the source's)"),
+            param("height", ParamType::Int, Some("0"), "frame height"),
+            param("fps", ParamType::Float, Some("0.0"), "frame rate (0 keeps the source's)"),
+            param("loop", ParamType::Bool, Some("#false"), "video files: start again at the end"),
+            param("max-frames", ParamType::Int, Some("0"), "stop after this many frames (0 = run until stopped or the source ends)"),
+            param("retries", ParamType::Int, Some("5"), "reconnect attempts, with doubling backoff, after the source fails or stalls"),
+        ],
+    },
+    NodeKind {
+        name: "live-view",
+        binary: "trackflow-node-live-view",
+        doc: "serves a local web page with the live stream, box, score and fps; drag a box to (re)start tracking; records video and boxes",
+        inputs: &[input("frame", MessageType::Frame, true), input("box", MessageType::Box, false)],
+        outputs: &[output("control", MessageType::Control)],
+        params: &[
+            param("bind", ParamType::Str, Some("\"127.0.0.1\""), "address the page is served on (loopback by default)"),
+            param("port", ParamType::Int, Some("8090"), "port of the page (0: any free port, printed at start)"),
+            param("record", ParamType::Path, Some("\"\""), "record the annotated stream to this .mp4 and the boxes to <name>.boxes.txt"),
+            param("fps", ParamType::Float, Some("30.0"), "frame rate of the recording"),
             IDLE_TIMEOUT,
         ],
     },

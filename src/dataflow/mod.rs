@@ -243,9 +243,12 @@ fn apply_cli_override(o: &ParamOverride, pending: &mut [Pending], problems: &mut
         );
         return;
     };
-    let parsed = format!("v {value}")
-        .parse::<kdl::KdlNode>()
-        .ok()
+    // Numbers, `#true`/`#false` and quoted strings are KDL values; anything else is taken as a
+    // raw string (so `http://host/x` is not cut at KDL's `//` comment).
+    let kdl_like = value.starts_with('"') || value.starts_with('#') || value.parse::<f64>().is_ok();
+    let parsed = kdl_like
+        .then(|| format!("v {value}").parse::<kdl::KdlNode>().ok())
+        .flatten()
         .and_then(|n| n.entries().first().filter(|e| e.name().is_none() && n.entries().len() == 1).map(|e| e.value().clone()))
         .unwrap_or_else(|| KdlValue::String(value.to_string()));
     let key_span = SourceSpan::from(node.len() + 1..target.len());
@@ -397,6 +400,8 @@ fn typed_value(ty: ParamType, v: &Located<KdlValue>) -> Result<serde_json::Value
         (ParamType::Str, KdlValue::String(s)) => Ok(J::String(s.clone())),
         (ParamType::Path, KdlValue::String(s)) if s.is_empty() => Ok(J::String(String::new())),
         (ParamType::Path, KdlValue::String(s)) => Ok(J::String(crate::paths::normalize(&v.file.dir().join(s)).display().to_string())),
+        (ParamType::Url, KdlValue::String(s)) if s.contains("://") || s.starts_with('/') || s.is_empty() => Ok(J::String(s.clone())),
+        (ParamType::Url, KdlValue::String(s)) => Ok(J::String(crate::paths::normalize(&v.file.dir().join(s)).display().to_string())),
         (ParamType::Config, KdlValue::String(s)) => resolve_config(s, v.file.dir()).map(J::String),
         (ParamType::Int, KdlValue::Integer(i)) => i64::try_from(*i).map(J::from).map_err(|_| "integer out of range"),
         (ParamType::Float, KdlValue::Integer(i)) => Ok(J::from(*i as f64)),

@@ -34,7 +34,7 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
                 };
                 let elapsed = (now_ns() - f.header.t0) as f64 * 1e-9;
                 super::trace(&p.node_id, "computed", f.header.index, f.header.t0, started);
-                let (meta, values) = BoxMsg { header: f.header, bbox, score, elapsed }.encode();
+                let (meta, values) = BoxMsg { header: f.header, bbox, score, elapsed, lost: false }.encode();
                 node.send_output(out("box"), meta, values).map_err(|e| anyhow::anyhow!("send box: {e}"))?;
             }
             Next::Closed(_) => {}

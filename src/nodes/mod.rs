@@ -7,9 +7,11 @@
 //! and frame index) so a lost message is an error, never a silent gap.
 
 pub mod backbone;
+pub mod camera;
 pub mod checkpoint;
 pub mod crop;
 pub mod head;
+pub mod live_view;
 pub mod metrics;
 pub mod sampler;
 pub mod source;

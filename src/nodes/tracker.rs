@@ -1,5 +1,10 @@
 //! The fused tracker node: crop, backbone and head in one process (the `trackflow track` path
 //! inside a dataflow, for ablations and small machines).
+//!
+//! Offline (the default) every frame must arrive, in order. With `live`, it tracks a camera:
+//! frames the newest-frame input policy dropped are counted, not errors; tracking starts from
+//! `init-box` or from a `control` message (a box the user drew), and can be paused and resumed
+//! without restarting the graph; a low peak score for `lost-frames` frames flags the box lost.
 
 use anyhow::{Context, Result, bail};
 use dora_node_api::{DoraNode, EventStream};
@@ -7,12 +12,15 @@ use dora_node_api::{DoraNode, EventStream};
 use super::{Next, Params, load_model, next_event, now_ns, out};
 use crate::model::Parts;
 use crate::tracker::{TrackOptions, Tracker};
-use crate::wire::{BoxMsg, Frame, Header};
+use crate::wire::{BoxMsg, Control, Frame, Header};
 
 /// The node's event loop.
 pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<()> {
     let (model, kind) = load_model(p, Parts::All)?;
     let mut tracker = Tracker::new(model, TrackOptions { ce: p.bool("ce")?, hann: p.bool("hann")? }, kind);
+    if p.bool("live").unwrap_or(false) {
+        return live(node, events, p, tracker);
+    }
     let idle = p.idle();
     let mut expected: Option<(String, u32)> = None;
     loop {
@@ -35,11 +43,120 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
                 };
                 expected = Some((h.seq.clone(), h.index + 1));
                 let elapsed = (now_ns() - t0) as f64 * 1e-9;
-                let (meta, values) = BoxMsg { header: Header { t0, ..h }, bbox, score, elapsed }.encode();
+                let (meta, values) = BoxMsg { header: Header { t0, ..h }, bbox, score, elapsed, lost: false }.encode();
                 node.send_output(out("box"), meta, values).map_err(|e| anyhow::anyhow!("send box: {e}"))?;
             }
             Next::Closed(_) => {}
             Next::Stop => return Ok(()),
+        }
+    }
+}
+
+/// Parses `"x,y,w,h"`.
+pub fn parse_box(s: &str) -> Result<[f64; 4]> {
+    let v: Vec<f64> = s.split(',').map(|x| x.trim().parse::<f64>()).collect::<std::result::Result<_, _>>().with_context(|| format!("box `{s}` is not x,y,w,h"))?;
+    match v.as_slice() {
+        [x, y, w, h] => Ok([*x, *y, *w, *h]),
+        _ => bail!("box `{s}` needs 4 numbers (x,y,w,h)"),
+    }
+}
+
+/// Live statistics, logged every few seconds and at the end.
+#[derive(Debug, Default)]
+struct LiveStats {
+    seen: u64,
+    dropped: u64,
+    latencies_ms: Vec<f64>,
+}
+
+impl LiveStats {
+    fn line(&self) -> String {
+        let mut l = self.latencies_ms.clone();
+        l.sort_by(f64::total_cmp);
+        let q = |f: f64| if l.is_empty() { f64::NAN } else { l[((l.len() - 1) as f64 * f).round() as usize] };
+        format!(
+            "{} frames processed, {} dropped ({:.1}% processed); capture-to-box latency median {:.1} ms, p95 {:.1} ms",
+            self.seen,
+            self.dropped,
+            100.0 * self.seen as f64 / (self.seen + self.dropped).max(1) as f64,
+            q(0.5),
+            q(0.95)
+        )
+    }
+}
+
+fn live(node: &mut DoraNode, events: &mut EventStream, p: &Params, mut tracker: Tracker) -> Result<()> {
+    let mut pending_init = match p.str("init-box")? {
+        "" => None,
+        s => Some(parse_box(s)?),
+    };
+    let (threshold, lost_after) = (p.float("lost-threshold")?, p.int("lost-frames")?.max(1) as u32);
+    let delay = std::time::Duration::from_secs_f64(p.float("delay-ms")?.max(0.0) / 1e3);
+    let idle = p.idle();
+    let mut tracking = false;
+    let mut paused = false;
+    let mut low = 0u32;
+    let mut last_index: Option<u32> = None;
+    let mut stats = LiveStats::default();
+    let mut last_log = std::time::Instant::now();
+    loop {
+        match next_event(events, idle)? {
+            Next::Input { id, metadata, .. } if id == "control" => match Control::decode(&metadata.parameters)? {
+                Control::Init(b) => {
+                    pending_init = Some(b);
+                    paused = false;
+                    eprintln!("[{}] init box {b:?} from the view", p.node_id);
+                }
+                Control::Pause => paused = true,
+                Control::Resume => paused = false,
+            },
+            Next::Input { metadata, data, .. } => {
+                let f = Frame::decode(&metadata.parameters, &data)?;
+                let h = f.header.clone();
+                if let Some(last) = last_index
+                    && h.index > last + 1
+                {
+                    stats.dropped += (h.index - last - 1) as u64;
+                }
+                last_index = Some(h.index);
+                stats.seen += 1;
+                let im = f.to_image();
+                let (bbox, score, lost) = if let Some(b) = pending_init.take() {
+                    let b = crate::tracker::validate_init_box(b, im.width, im.height)?;
+                    tracker.initialize(&im, b)?;
+                    tracking = true;
+                    low = 0;
+                    (b, 1.0, false)
+                } else if tracking && !paused {
+                    let r = tracker.track(&im).with_context(|| format!("live frame {}", h.index))?;
+                    low = if r.score < threshold { low + 1 } else { 0 };
+                    (r.bbox, r.score, low >= lost_after)
+                } else {
+                    ([0.0; 4], 0.0, true)
+                };
+                if !delay.is_zero() {
+                    std::thread::sleep(delay);
+                }
+                // `t0` stays the capture time, so `elapsed` is capture-to-box latency.
+                let elapsed = (now_ns() - h.t0) as f64 * 1e-9;
+                stats.latencies_ms.push(elapsed * 1e3);
+                let (meta, values) = BoxMsg { header: h, bbox, score, elapsed, lost }.encode();
+                node.send_output(out("box"), meta, values).map_err(|e| anyhow::anyhow!("send box: {e}"))?;
+                if last_log.elapsed().as_secs() >= 5 {
+                    eprintln!("[{}] {}", p.node_id, stats.line());
+                    last_log = std::time::Instant::now();
+                }
+            }
+            // The camera ended: stop, even though the view's control edge is still open.
+            Next::Closed(id) if id == "frame" => {
+                eprintln!("[{}] live summary: {}", p.node_id, stats.line());
+                return Ok(());
+            }
+            Next::Closed(_) => {}
+            Next::Stop => {
+                eprintln!("[{}] live summary: {}", p.node_id, stats.line());
+                return Ok(());
+            }
         }
     }
 }

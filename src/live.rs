@@ -1,0 +1,285 @@
+//! Live frame sources for `dataflows/live.kdl`: MJPEG over HTTP (read here, no FFmpeg), V4L2
+//! devices and RTSP streams (through FFmpeg), and a video file played back at its own frame
+//! rate as a stand-in for a camera. Every frame carries its capture time.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+use crate::tracker::Image;
+
+/// Where frames come from, parsed from the camera node's `url`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CameraUrl {
+    /// `http://host:port/path`: a `multipart/x-mixed-replace` MJPEG stream.
+    Mjpeg { host: String, port: u16, path: String },
+    /// `/dev/videoN`: a V4L2 device (MJPEG or YUYV, via FFmpeg).
+    Device(String),
+    /// `rtsp://...`: a network stream (via FFmpeg, over TCP).
+    Rtsp(String),
+    /// A video file played back at its frame rate.
+    File(std::path::PathBuf),
+}
+
+impl CameraUrl {
+    /// Parses a `url` parameter.
+    pub fn parse(s: &str) -> Result<Self> {
+        if let Some(rest) = s.strip_prefix("http://") {
+            let (hostport, path) = rest.split_once('/').map_or((rest, "/".to_string()), |(h, p)| (h, format!("/{p}")));
+            let (host, port) = match hostport.rsplit_once(':') {
+                Some((h, p)) => (h.to_string(), p.parse().with_context(|| format!("camera url `{s}`: bad port `{p}`"))?),
+                None => (hostport.to_string(), 80),
+            };
+            return Ok(Self::Mjpeg { host, port, path });
+        }
+        if s.starts_with("rtsp://") {
+            return Ok(Self::Rtsp(s.to_string()));
+        }
+        if s.starts_with("/dev/video") {
+            return Ok(Self::Device(s.to_string()));
+        }
+        if s.contains("://") {
+            bail!("camera url `{s}`: use http:// (MJPEG), rtsp://, /dev/videoN or a video file");
+        }
+        Ok(Self::File(s.into()))
+    }
+}
+
+/// One captured frame and when it was captured (ns since the Unix epoch).
+pub struct Captured {
+    /// The picture.
+    pub image: Image,
+    /// Capture time: the camera's clock for played-back files, the arrival time otherwise.
+    pub stamp: i64,
+}
+
+/// A live source of frames.
+pub trait FrameSource: Send {
+    /// The next frame; `Ok(None)` when the source has ended (a file without `loop`).
+    fn next_frame(&mut self) -> Result<Option<Captured>>;
+}
+
+/// Opens a source. `width`/`height`/`fps` of 0 keep the source's own.
+pub fn open(url: &CameraUrl, width: usize, height: usize, fps: f64, looped: bool) -> Result<Box<dyn FrameSource>> {
+    Ok(match url {
+        CameraUrl::Mjpeg { host, port, path } => Box::new(MjpegStream::connect(host, *port, path)?),
+        CameraUrl::File(p) => Box::new(Playback::open(p, fps, looped)?),
+        CameraUrl::Device(dev) => {
+            let mut args: Vec<String> = vec!["-f".into(), "v4l2".into()];
+            if fps > 0.0 {
+                args.extend(["-framerate".into(), format!("{fps}")]);
+            }
+            if width > 0 && height > 0 {
+                args.extend(["-video_size".into(), format!("{width}x{height}")]);
+            }
+            args.extend(["-i".into(), dev.clone()]);
+            Box::new(FfmpegStream::spawn(&args, width, height)?)
+        }
+        CameraUrl::Rtsp(u) => {
+            let args: Vec<String> = vec!["-rtsp_transport".into(), "tcp".into(), "-i".into(), u.clone()];
+            Box::new(FfmpegStream::spawn(&args, width, height)?)
+        }
+    })
+}
+
+fn now_ns() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0)
+}
+
+/// MJPEG over HTTP (`multipart/x-mixed-replace`), as IP cameras and `mjpg-streamer` serve it.
+pub struct MjpegStream {
+    reader: BufReader<TcpStream>,
+    boundary: String,
+}
+
+impl MjpegStream {
+    /// Connects and reads the response headers (5 s timeouts, so a dead camera is an error).
+    pub fn connect(host: &str, port: u16, path: &str) -> Result<Self> {
+        use std::net::ToSocketAddrs;
+        let addr = (host, port).to_socket_addrs()?.next().with_context(|| format!("cannot resolve {host}"))?;
+        let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).with_context(|| format!("cannot connect to {host}:{port}"))?;
+        s.set_read_timeout(Some(Duration::from_secs(5)))?;
+        write!(s, "GET {path} HTTP/1.0\r\nHost: {host}\r\nUser-Agent: trackflow\r\n\r\n")?;
+        let mut reader = BufReader::new(s);
+        let mut status = String::new();
+        reader.read_line(&mut status)?;
+        if !status.contains(" 200") {
+            bail!("http://{host}:{port}{path}: the server answered `{}`", status.trim());
+        }
+        let mut boundary = None;
+        for line in header_lines(&mut reader)? {
+            let lower = line.to_ascii_lowercase();
+            if lower.starts_with("content-type:") {
+                if !lower.contains("multipart/x-mixed-replace") {
+                    bail!("http://{host}:{port}{path}: `{}` is not an MJPEG stream", line.trim());
+                }
+                boundary = line.split("boundary=").nth(1).map(|b| b.trim().trim_matches('"').trim_start_matches("--").to_string());
+            }
+        }
+        let boundary = boundary.with_context(|| format!("http://{host}:{port}{path}: no multipart boundary in the response"))?;
+        Ok(Self { reader, boundary })
+    }
+}
+
+fn header_lines(r: &mut impl BufRead) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    loop {
+        let mut line = String::new();
+        if r.read_line(&mut line)? == 0 {
+            bail!("the stream ended inside a header");
+        }
+        if line.trim().is_empty() {
+            return Ok(out);
+        }
+        out.push(line);
+    }
+}
+
+impl FrameSource for MjpegStream {
+    fn next_frame(&mut self) -> Result<Option<Captured>> {
+        // Skip to the boundary line, read the part's headers, then its body.
+        loop {
+            let mut line = String::new();
+            if self.reader.read_line(&mut line).context("MJPEG stream stalled or closed")? == 0 {
+                return Ok(None);
+            }
+            if line.trim_start_matches("--").trim() == self.boundary || line.trim() == format!("--{}", self.boundary) {
+                break;
+            }
+        }
+        let headers = header_lines(&mut self.reader)?;
+        let len = headers
+            .iter()
+            .find_map(|h| h.to_ascii_lowercase().strip_prefix("content-length:").and_then(|v| v.trim().parse::<usize>().ok()))
+            .context("MJPEG part without Content-Length")?;
+        if len > 64 << 20 {
+            bail!("MJPEG part of {len} bytes: not a frame");
+        }
+        let mut body = vec![0u8; len];
+        self.reader.read_exact(&mut body).context("MJPEG stream ended inside a frame")?;
+        let stamp = now_ns();
+        let img = image::load_from_memory(&body).context("MJPEG part is not a decodable image")?.into_rgb8();
+        let (w, h) = img.dimensions();
+        Ok(Some(Captured { image: Image { width: w as usize, height: h as usize, channels: 3, data: img.into_raw() }, stamp }))
+    }
+}
+
+/// A video file delivered at its own frame rate (or `fps`), frame k at start + k/fps.
+pub struct Playback {
+    path: std::path::PathBuf,
+    reader: crate::video::VideoReader,
+    fps: f64,
+    start: Instant,
+    start_ns: i64,
+    index: u64,
+    looped: bool,
+}
+
+impl Playback {
+    /// Opens the file.
+    pub fn open(path: &std::path::Path, fps: f64, looped: bool) -> Result<Self> {
+        let reader = crate::video::VideoReader::open(path)?;
+        let fps = if fps > 0.0 { fps } else { reader.info().fps };
+        Ok(Self { path: path.to_path_buf(), reader, fps, start: Instant::now(), start_ns: now_ns(), index: 0, looped })
+    }
+}
+
+impl FrameSource for Playback {
+    fn next_frame(&mut self) -> Result<Option<Captured>> {
+        let im = match self.reader.next_frame() {
+            Some(r) => r?,
+            None if self.looped => {
+                self.reader = crate::video::VideoReader::open(&self.path)?;
+                match self.reader.next_frame() {
+                    Some(r) => r?,
+                    None => return Ok(None),
+                }
+            }
+            None => return Ok(None),
+        };
+        let due = Duration::from_secs_f64(self.index as f64 / self.fps);
+        if let Some(wait) = due.checked_sub(self.start.elapsed()) {
+            std::thread::sleep(wait);
+        }
+        let stamp = self.start_ns + due.as_nanos() as i64;
+        self.index += 1;
+        Ok(Some(Captured { image: im, stamp }))
+    }
+}
+
+/// FFmpeg reading a device or a network stream, scaled to `width`×`height` RGB24.
+pub struct FfmpegStream {
+    child: Child,
+    stdout: ChildStdout,
+    width: usize,
+    height: usize,
+}
+
+impl FfmpegStream {
+    /// Starts FFmpeg with `input` arguments. A size is required (FFmpeg scales to it).
+    pub fn spawn(input: &[String], width: usize, height: usize) -> Result<Self> {
+        if width == 0 || height == 0 {
+            bail!("give the camera node `width` and `height` for devices and RTSP streams");
+        }
+        let mut child = Command::new("ffmpeg")
+            .args(["-hide_banner", "-loglevel", "error", "-nostdin"])
+            .args(input)
+            .args(["-vf", &format!("scale={width}:{height}"), "-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .context("cannot start ffmpeg (scripts/setup installs it)")?;
+        let stdout = child.stdout.take().context("ffmpeg stdout")?;
+        Ok(Self { child, stdout, width, height })
+    }
+}
+
+impl FrameSource for FfmpegStream {
+    fn next_frame(&mut self) -> Result<Option<Captured>> {
+        let mut data = vec![0u8; self.width * self.height * 3];
+        match self.stdout.read_exact(&mut data) {
+            Ok(()) => Ok(Some(Captured { image: Image { width: self.width, height: self.height, channels: 3, data }, stamp: now_ns() })),
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(None),
+            Err(e) => Err(e).context("reading frames from ffmpeg"),
+        }
+    }
+}
+
+impl Drop for FfmpegStream {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Serves JPEG frames as an MJPEG stream on `127.0.0.1:<port>` (tests, demos): each client gets
+/// the frames in order at `fps`.
+pub fn serve_mjpeg(frames: Vec<Vec<u8>>, fps: f64) -> Result<(u16, std::thread::JoinHandle<()>)> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let port = listener.local_addr()?.port();
+    let handle = std::thread::spawn(move || {
+        for stream in listener.incoming().flatten().take(8) {
+            let frames = frames.clone();
+            std::thread::spawn(move || {
+                let mut s = stream;
+                let mut req = [0u8; 1024];
+                let _ = s.read(&mut req);
+                let _ = write!(s, "HTTP/1.0 200 OK\r\nContent-Type: multipart/x-mixed-replace; boundary=frame\r\n\r\n");
+                let start = Instant::now();
+                for (k, jpg) in frames.iter().enumerate() {
+                    if let Some(w) = Duration::from_secs_f64(k as f64 / fps).checked_sub(start.elapsed()) {
+                        std::thread::sleep(w);
+                    }
+                    let head = format!("--frame\r\nContent-Type: image/jpeg\r\nContent-Length: {}\r\n\r\n", jpg.len());
+                    if s.write_all(head.as_bytes()).and_then(|_| s.write_all(jpg)).and_then(|_| s.write_all(b"\r\n")).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    Ok((port, handle))
+}

@@ -1,0 +1,87 @@
+//! The camera node: live frames from MJPEG over HTTP, a V4L2 device, an RTSP stream or a video
+//! file played at its frame rate. Frames are numbered from 0 in one endless sequence `live`,
+//! with the capture time as `t0`. A source that fails or stalls is reported and reopened with
+//! doubling backoff, `retries` times, after which the node ends cleanly.
+
+use std::time::Duration;
+
+use anyhow::Result;
+use dora_node_api::{DoraNode, EventStream};
+
+use super::{Next, Params, out, poll_event};
+use crate::live::{CameraUrl, open};
+use crate::wire::{Frame, Header};
+
+/// The node's event loop.
+pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<()> {
+    let url = CameraUrl::parse(p.str("url")?)?;
+    let (w, h) = (p.int("width")?.max(0) as usize, p.int("height")?.max(0) as usize);
+    let fps = p.float("fps")?;
+    let looped = p.bool("loop")?;
+    let max_frames = p.int("max-frames")?.max(0) as u64;
+    let retries = p.int("retries")?.max(0) as u32;
+    let mut index: u32 = 0;
+    let mut failures = 0u32;
+    'outer: loop {
+        let mut source = match open(&url, w, h, fps, looped) {
+            Ok(s) => s,
+            Err(e) => {
+                failures += 1;
+                if failures > retries {
+                    if index == 0 {
+                        anyhow::bail!("camera {url:?} unavailable after {retries} retries: {e:#}");
+                    }
+                    eprintln!("[{}] warning: camera {url:?} gone after {index} frames and {retries} retries: {e:#}", p.node_id);
+                    break;
+                }
+                let backoff = Duration::from_millis(250 << failures.min(6));
+                eprintln!("[{}] warning: camera {url:?}: {e:#}; retrying in {:.1} s", p.node_id, backoff.as_secs_f64());
+                std::thread::sleep(backoff);
+                continue;
+            }
+        };
+        loop {
+            // A stop request ends the loop between frames.
+            if let Some(Next::Stop) = poll_event(events, Duration::ZERO)? {
+                break 'outer;
+            }
+            match source.next_frame() {
+                Ok(Some(c)) => {
+                    failures = 0;
+                    let frame = Frame {
+                        header: Header { seq: "live".into(), index, frames: u32::MAX, t0: c.stamp },
+                        width: c.image.width as u32,
+                        height: c.image.height as u32,
+                        channels: c.image.channels as u32,
+                        init_box: None,
+                        pixels: &c.image.data[..],
+                    };
+                    let bytes = &c.image.data;
+                    node.send_output_raw(out("frame"), frame.encode(), bytes.len(), |b| b.copy_from_slice(bytes))
+                        .map_err(|e| anyhow::anyhow!("send frame: {e}"))?;
+                    index += 1;
+                    if max_frames > 0 && index as u64 >= max_frames {
+                        break 'outer;
+                    }
+                }
+                Ok(None) if matches!(url, CameraUrl::File(_)) => {
+                    eprintln!("[{}] {url:?} ended after {index} frames", p.node_id);
+                    break 'outer;
+                }
+                Ok(None) | Err(_) => {
+                    failures += 1;
+                    if failures > retries {
+                        eprintln!("[{}] warning: camera {url:?} lost after {index} frames; giving up after {retries} retries", p.node_id);
+                        break 'outer;
+                    }
+                    let backoff = Duration::from_millis(250 << failures.min(6));
+                    eprintln!("[{}] warning: camera {url:?} stalled or closed; reconnecting in {:.1} s", p.node_id, backoff.as_secs_f64());
+                    std::thread::sleep(backoff);
+                    continue 'outer;
+                }
+            }
+        }
+    }
+    eprintln!("[{}] sent {index} frames", p.node_id);
+    Ok(())
+}

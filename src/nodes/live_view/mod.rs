@@ -1,0 +1,254 @@
+//! The live-view node: a small web server on loopback (by default) showing the camera stream
+//! with the tracked box, score, fps, latency and drops. Dragging a box on the page sends an
+//! `init` control message to the tracker (no restart); Pause/Resume likewise. With `record`, the
+//! annotated stream goes to a fragmented MP4 (playable even if the run is killed) and every box
+//! to `<name>.boxes.txt` with its capture time.
+//!
+//! Endpoints: `/` (the page), `/frame.jpg` (the newest annotated frame), `/stream` (the same as
+//! MJPEG, for VLC and friends), `/state` (JSON), `POST /init?box=x,y,w,h`, `POST /pause`,
+//! `POST /resume`.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use crossbeam_channel::{Receiver, Sender, unbounded};
+use dora_node_api::{DoraNode, EventStream};
+
+use super::{Next, Params, out, poll_event};
+use crate::draw::annotate;
+use crate::tracker::Image;
+use crate::video::VideoWriter;
+use crate::wire::{BoxMsg, Control, Frame};
+
+const PAGE: &str = include_str!("page.html");
+
+#[derive(Default)]
+struct Shared {
+    jpeg: Vec<u8>,
+    jpeg_index: u64,
+    state: serde_json::Value,
+    last_request: Option<Instant>,
+}
+
+/// The node's event loop.
+pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<()> {
+    let listener = TcpListener::bind((p.str("bind")?, p.int("port")? as u16)).with_context(|| format!("cannot serve on {}:{}", p.str("bind").unwrap_or(""), p.int("port").unwrap_or(0)))?;
+    let addr = listener.local_addr()?;
+    eprintln!("[{}] live view at http://{addr}/", p.node_id);
+    let shared = Arc::new(Mutex::new(Shared::default()));
+    let (tx, rx): (Sender<Control>, Receiver<Control>) = unbounded();
+    {
+        let shared = shared.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let (shared, tx) = (shared.clone(), tx.clone());
+                std::thread::spawn(move || {
+                    let _ = serve(stream, &shared, &tx);
+                });
+            }
+        });
+    }
+    let record = PathBuf::from(p.str("record")?);
+    let fps = p.float("fps")?;
+    let mut video: Option<VideoWriter> = None;
+    let mut boxes_file = if record.as_os_str().is_empty() {
+        None
+    } else {
+        let path = record.with_extension("boxes.txt");
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let mut f = std::fs::File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
+        writeln!(f, "# frame capture_ns x y w h score lost latency_ms")?;
+        Some(f)
+    };
+    let mut last_box: Option<BoxMsg> = None;
+    let mut last_frame_at = Instant::now();
+    let mut frame_index = 0u64;
+    // Box arrival times over the last two seconds: boxes can arrive in bursts, so the rate is
+    // counted over a window rather than from single intervals.
+    let mut arrivals: std::collections::VecDeque<Instant> = Default::default();
+    let mut dropped = 0u64;
+    let mut last_box_index: Option<u32> = None;
+    let mut paused = false;
+    let result = (|| -> Result<()> {
+        loop {
+            while let Ok(c) = rx.try_recv() {
+                paused = matches!(c, Control::Pause) || (paused && !matches!(c, Control::Resume | Control::Init(_)));
+                node.send_output(out("control"), c.encode(), Vec::<u8>::new()).map_err(|e| anyhow::anyhow!("send control: {e}"))?;
+            }
+            match poll_event(events, Duration::from_millis(20))? {
+                Some(Next::Input { id, metadata, data }) if id == "frame" => {
+                    let f = Frame::decode(&metadata.parameters, &data)?;
+                    last_frame_at = Instant::now();
+                    frame_index = f.header.index as u64;
+                    let im = f.to_image();
+                    let drawn = match &last_box {
+                        Some(b) if !b.lost => annotate(&im, f.header.index, b.bbox, b.score, None),
+                        _ => annotate(&im, f.header.index, [0.0; 4], 0.0, None),
+                    };
+                    let wanted = shared.lock().expect("lock").last_request.is_some_and(|t| t.elapsed() < Duration::from_secs(3));
+                    if wanted {
+                        let jpeg = encode_jpeg(&drawn)?;
+                        let mut s = shared.lock().expect("lock");
+                        s.jpeg = jpeg;
+                        s.jpeg_index += 1;
+                    }
+                    if !record.as_os_str().is_empty() {
+                        if video.is_none() {
+                            video = Some(VideoWriter::create(&record, drawn.width, drawn.height, fps)?);
+                        }
+                        video.as_mut().expect("created above").write(&drawn)?;
+                    }
+                }
+                Some(Next::Input { id, metadata, data }) if id == "box" => {
+                    let b = BoxMsg::decode(&metadata.parameters, &data)?;
+                    if let Some(last) = last_box_index
+                        && b.header.index > last + 1
+                    {
+                        dropped += (b.header.index - last - 1) as u64;
+                    }
+                    last_box_index = Some(b.header.index);
+                    arrivals.push_back(Instant::now());
+                    if let Some(f) = boxes_file.as_mut() {
+                        let [x, y, w, h] = b.bbox;
+                        writeln!(f, "{} {} {x:.2} {y:.2} {w:.2} {h:.2} {:.4} {} {:.2}", b.header.index, b.header.t0, b.score, u8::from(b.lost), b.elapsed * 1e3)?;
+                        f.flush()?;
+                    }
+                    last_box = Some(b);
+                }
+                // Without frames there is nothing to show; the tracker closes `box` right after.
+                Some(Next::Closed(id)) if id == "box" => return Ok(()),
+                Some(Next::Input { .. }) | Some(Next::Closed(_)) => {}
+                Some(Next::Stop) => return Ok(()),
+                None => {}
+            }
+            let stalled = last_frame_at.elapsed().as_secs_f64();
+            let status = if stalled > 2.0 {
+                format!("no frames for {stalled:.0} s (camera stalled or gone?)")
+            } else if paused {
+                "paused".to_string()
+            } else {
+                match &last_box {
+                    None => "waiting for a box: drag one around the target".to_string(),
+                    Some(b) if b.lost && b.score == 0.0 => "waiting for a box: drag one around the target".to_string(),
+                    Some(b) if b.lost => "LOST".to_string(),
+                    Some(_) => "tracking".to_string(),
+                }
+            };
+            while arrivals.front().is_some_and(|t| t.elapsed() > Duration::from_secs(2)) {
+                arrivals.pop_front();
+            }
+            let fps_now = arrivals.len() as f64 / 2.0;
+            let b = last_box.as_ref();
+            shared.lock().expect("lock").state = serde_json::json!({
+                "frame": frame_index,
+                "box": b.map(|b| b.bbox.to_vec()).unwrap_or_default(),
+                "score": b.map_or(0.0, |b| b.score),
+                "lost": b.is_none_or(|b| b.lost),
+                "fps": fps_now,
+                "latency_ms": b.map_or(0.0, |b| b.elapsed * 1e3),
+                "dropped": dropped,
+                "paused": paused,
+                "status": status,
+            });
+        }
+    })();
+    if let Some(v) = video.take() {
+        let path = v.finish()?;
+        eprintln!("[{}] recording {}", p.node_id, path.display());
+    }
+    result
+}
+
+fn encode_jpeg(im: &Image) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 80)
+        .encode(&im.data, im.width as u32, im.height as u32, image::ExtendedColorType::Rgb8)
+        .context("jpeg encode")?;
+    Ok(out)
+}
+
+fn respond(s: &mut TcpStream, status: &str, ctype: &str, body: &[u8]) -> std::io::Result<()> {
+    write!(s, "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n", body.len())?;
+    s.write_all(body)
+}
+
+fn serve(mut s: TcpStream, shared: &Mutex<Shared>, tx: &Sender<Control>) -> std::io::Result<()> {
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    let mut reader = BufReader::new(s.try_clone()?);
+    let mut line = String::new();
+    reader.read_line(&mut line)?;
+    loop {
+        let mut h = String::new();
+        if reader.read_line(&mut h)? == 0 || h.trim().is_empty() {
+            break;
+        }
+    }
+    let mut parts = line.split_whitespace();
+    let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or("/"));
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    shared.lock().expect("lock").last_request = Some(Instant::now());
+    match (method, path) {
+        ("GET", "/") => respond(&mut s, "200 OK", "text/html; charset=utf-8", PAGE.as_bytes()),
+        ("GET", "/frame.jpg") => {
+            // Right after the first request there may be no frame yet: wait briefly for one.
+            let deadline = Instant::now() + Duration::from_secs(2);
+            loop {
+                let jpeg = shared.lock().expect("lock").jpeg.clone();
+                if !jpeg.is_empty() {
+                    return respond(&mut s, "200 OK", "image/jpeg", &jpeg);
+                }
+                if Instant::now() > deadline {
+                    return respond(&mut s, "503 Service Unavailable", "text/plain", b"no frame yet");
+                }
+                std::thread::sleep(Duration::from_millis(30));
+            }
+        }
+        ("GET", "/state") => {
+            let body = serde_json::to_vec(&shared.lock().expect("lock").state)?;
+            respond(&mut s, "200 OK", "application/json", &body)
+        }
+        ("GET", "/stream") => {
+            write!(s, "HTTP/1.0 200 OK\r\nContent-Type: multipart/x-mixed-replace; boundary=frame\r\n\r\n")?;
+            let mut last = 0;
+            loop {
+                let (jpeg, idx) = {
+                    let mut g = shared.lock().expect("lock");
+                    g.last_request = Some(Instant::now());
+                    (g.jpeg.clone(), g.jpeg_index)
+                };
+                if idx != last && !jpeg.is_empty() {
+                    write!(s, "--frame\r\nContent-Type: image/jpeg\r\nContent-Length: {}\r\n\r\n", jpeg.len())?;
+                    s.write_all(&jpeg)?;
+                    s.write_all(b"\r\n")?;
+                    last = idx;
+                }
+                std::thread::sleep(Duration::from_millis(15));
+            }
+        }
+        ("POST", "/init") => {
+            let b = query.split('&').find_map(|kv| kv.strip_prefix("box=")).and_then(|v| super::tracker::parse_box(v).ok());
+            match b {
+                Some(b) if b[2] > 0.0 && b[3] > 0.0 => {
+                    let _ = tx.send(Control::Init(b));
+                    respond(&mut s, "200 OK", "text/plain", b"ok")
+                }
+                _ => respond(&mut s, "400 Bad Request", "text/plain", b"give box=x,y,w,h with a positive width and height"),
+            }
+        }
+        ("POST", "/pause") => {
+            let _ = tx.send(Control::Pause);
+            respond(&mut s, "200 OK", "text/plain", b"ok")
+        }
+        ("POST", "/resume") => {
+            let _ = tx.send(Control::Resume);
+            respond(&mut s, "200 OK", "text/plain", b"ok")
+        }
+        _ => respond(&mut s, "404 Not Found", "text/plain", b"not found"),
+    }
+}

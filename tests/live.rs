@@ -1,0 +1,180 @@
+//! Live tracking under the real dora CLI: an MJPEG-over-HTTP camera served by the test, a
+//! played-back file, a slowed tracker that must drop frames instead of falling behind, and the
+//! live view's page driven in headless Chromium.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::common::{TempDir, run, synth, trackflow};
+
+/// JPEG frames and the first box of a synthetic sequence.
+fn frames(dir: &Path, n: usize) -> (Vec<Vec<u8>>, PathBuf, String) {
+    let data = synth(dir, 1, n, 77);
+    let seq = data.join("seq_0001");
+    let jpegs = (1..=n).map(|i| std::fs::read(seq.join(format!("{i:08}.jpg"))).unwrap()).collect();
+    let gt = std::fs::read_to_string(seq.join("groundtruth.txt")).unwrap();
+    let first: Vec<f64> = gt.lines().next().unwrap().split(',').map(|v| v.parse().unwrap()).collect();
+    (jpegs, seq, format!("{:.1},{:.1},{:.1},{:.1}", first[0], first[1], first[2], first[3]))
+}
+
+fn live(sets: &[String]) -> std::process::Output {
+    let mut c = trackflow();
+    c.args(["run", "dataflows/live.kdl", "--timeout", "180", "--set", "view.port=0", "--set", "tracker.config=tiny"]);
+    for s in sets {
+        c.arg("--set").arg(s);
+    }
+    run(c)
+}
+
+fn text(o: &std::process::Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+/// Box rows of a recording (`# ...` header skipped): (frame, score, lost).
+fn box_rows(path: &Path) -> Vec<(u64, f64, bool)> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| {
+            let v: Vec<&str> = l.split_whitespace().collect();
+            (v[0].parse().unwrap(), v[6].parse().unwrap(), v[7] == "1")
+        })
+        .collect()
+}
+
+fn video_frames(path: &Path) -> usize {
+    let o = Command::new("ffprobe")
+        .args(["-v", "error", "-count_packets", "-show_entries", "stream=nb_read_packets", "-of", "csv=p=0"])
+        .arg(path)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&o.stdout).trim().parse().unwrap_or(0)
+}
+
+#[test]
+fn live_graph_tracks_an_mjpeg_stream_and_records() {
+    let dir = TempDir::new("live-mjpeg");
+    let (jpegs, _, init) = frames(dir.path(), 40);
+    let (port, _server) = trackflow::live::serve_mjpeg(jpegs, 20.0).unwrap();
+    let rec = dir.path().join("rec/live.mp4");
+    let o = live(&[
+        format!("camera.url=http://127.0.0.1:{port}/video"),
+        "camera.max-frames=40".into(),
+        "camera.retries=0".into(),
+        format!("tracker.init-box={init}"),
+        format!("view.record={}", rec.display()),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let rows = box_rows(&rec.with_extension("boxes.txt"));
+    assert!(rows.len() >= 10, "{} boxes: {}", rows.len(), text(&o));
+    assert_eq!(rows[0].1, 1.0, "the first box is the init box");
+    assert!(rows.windows(2).all(|w| w[0].0 < w[1].0), "frames in order");
+    assert!(video_frames(&rec) >= 10, "the recording plays");
+    assert!(text(&o).contains("live summary"));
+}
+
+#[test]
+fn a_slow_tracker_drops_stale_frames_instead_of_falling_behind() {
+    let dir = TempDir::new("live-slow");
+    let (_, seq, init) = frames(dir.path(), 60);
+    let video = dir.path().join("clip.mp4");
+    let st = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-framerate", "30", "-i"])
+        .arg(seq.join("%08d.jpg"))
+        .args(["-pix_fmt", "yuv420p"])
+        .arg(&video)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let rec = dir.path().join("slow.mp4");
+    let o = live(&[
+        format!("camera.url={}", video.display()),
+        "camera.loop=#false".into(),
+        format!("tracker.init-box={init}"),
+        "tracker.delay-ms=100".into(),
+        format!("view.record={}", rec.display()),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let t = text(&o);
+    let summary = t.lines().find(|l| l.contains("live summary")).expect("summary line").to_string();
+    // "N frames processed, D dropped (...); capture-to-box latency median M ms, p95 P ms"
+    let num = |key: &str| -> f64 {
+        let i = summary.find(key).unwrap_or_else(|| panic!("{key} in {summary}"));
+        summary[..i].split_whitespace().last().unwrap().parse().unwrap()
+    };
+    let dropped = num(" dropped");
+    assert!(dropped > 0.0, "a 10 fps tracker on a 30 fps camera must drop frames: {summary}");
+    let p95: f64 = summary.rsplit("p95 ").next().unwrap().trim_end_matches(" ms").trim().parse().unwrap();
+    // With newest-frame-wins the latency stays near one step (~100 ms), whatever the clip length.
+    assert!(p95 < 1500.0, "latency grew: {summary}");
+    let rows = box_rows(&rec.with_extension("boxes.txt"));
+    assert!(rows.len() < 60, "frames were skipped: {} boxes of 60 frames", rows.len());
+}
+
+#[test]
+fn live_view_page_in_headless_chromium_starts_tracking_from_a_drawn_box() {
+    let Some(chromium) = ["chromium", "chromium-browser", "google-chrome"].iter().find(|b| which(b)) else {
+        panic!("chromium is missing: run scripts/setup (apt-get install chromium)");
+    };
+    let dir = TempDir::new("live-page");
+    let (_, seq, _) = frames(dir.path(), 60);
+    let video = dir.path().join("clip.mp4");
+    assert!(
+        Command::new("ffmpeg")
+            .args(["-v", "error", "-y", "-framerate", "30", "-i"])
+            .arg(seq.join("%08d.jpg"))
+            .args(["-pix_fmt", "yuv420p"])
+            .arg(&video)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let rec = dir.path().join("page.mp4");
+    // No init box: tracking must start from the box drawn on the page.
+    let mut c = trackflow();
+    c.args(["run", "dataflows/live.kdl", "--timeout", "180", "--set", "tracker.config=tiny", "--set", "tracker.init-box=\"\""]);
+    for s in [
+        format!("camera.url={}", video.display()),
+        "camera.loop=#true".into(),
+        "camera.max-frames=450".into(),
+        format!("view.port={port}"),
+        format!("view.record={}", rec.display()),
+    ] {
+        c.arg("--set").arg(s);
+    }
+    let flow = c.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    // Wait for the page to answer.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(std::time::Instant::now() < deadline, "the live view never opened its port");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let shots = crate::common::root().join("target/test-artifacts");
+    std::fs::create_dir_all(&shots).unwrap();
+    let shot = shots.join("live-view.png");
+    let profile = dir.path().join("chromium-profile");
+    let o = Command::new(chromium)
+        .args(["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=800,600"])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg("--virtual-time-budget=6000")
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg(format!("http://127.0.0.1:{port}/?drag=100,80,60,60"))
+        .output()
+        .unwrap();
+    assert!(shot.is_file(), "no screenshot: {}", String::from_utf8_lossy(&o.stderr));
+    let out = flow.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let rows = box_rows(&rec.with_extension("boxes.txt"));
+    // Before the drag: boxes flagged lost with score 0 (nothing to track). After it: an init
+    // box (score 1) and tracked boxes.
+    let init = rows.iter().position(|r| r.1 == 1.0 && !r.2).unwrap_or_else(|| panic!("no box was drawn on the page: {}", text(&out)));
+    assert!(rows[..init].iter().all(|r| r.2), "tracking started before the box was drawn");
+    assert!(rows.len() > init + 3, "tracking went on after the drawn box");
+    assert!(text(&out).contains("init box"), "the tracker logged the box from the view");
+}
+
+fn which(bin: &str) -> bool {
+    std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(bin).is_file()))
+}
