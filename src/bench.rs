@@ -256,7 +256,15 @@ pub fn live(config: &str, device: &str, fps: f64, seconds: f64) -> Result<()> {
     if !clip.is_file() {
         crate::synth::generate(
             &dir.join("data"),
-            &crate::synth::SynthOptions { sequences: 1, frames, width: 640, height: 480, seed: 3, prefix: "live".into(), ..Default::default() },
+            &crate::synth::SynthOptions {
+                sequences: 1,
+                frames,
+                width: 640,
+                height: 480,
+                seed: 3,
+                prefix: "live".into(),
+                ..Default::default()
+            },
         )?;
         let st = std::process::Command::new("ffmpeg")
             .args(["-v", "error", "-y", "-framerate", &format!("{fps}"), "-i"])
@@ -292,7 +300,8 @@ pub fn live(config: &str, device: &str, fps: f64, seconds: f64) -> Result<()> {
     let mut child = cmd.spawn()?;
     let st = crate::launch::wait_bounded(&mut child, Some(std::time::Duration::from_secs_f64(seconds + 120.0)), "the live dataflow")?;
     let text = std::fs::read_to_string(&log)?;
-    let summary = text.lines().rev().find(|l| l.contains("live summary")).with_context(|| format!("no live summary in {}", log.display()))?;
+    let summary =
+        text.lines().rev().find(|l| l.contains("live summary")).with_context(|| format!("no live summary in {}", log.display()))?;
     anyhow::ensure!(st.success(), "the live dataflow failed; see {}", log.display());
     println!("config {config} on {device}: 640x480 at {fps} fps for {seconds} s through dataflows/live.kdl");
     println!("  {}", summary.split("live summary: ").nth(1).unwrap_or(summary));

@@ -93,6 +93,8 @@ fn now_ns() -> i64 {
 pub struct MjpegStream {
     reader: BufReader<TcpStream>,
     boundary: String,
+    /// Undecodable parts skipped so far (garbage from the camera).
+    pub skipped: u64,
 }
 
 impl MjpegStream {
@@ -100,7 +102,8 @@ impl MjpegStream {
     pub fn connect(host: &str, port: u16, path: &str) -> Result<Self> {
         use std::net::ToSocketAddrs;
         let addr = (host, port).to_socket_addrs()?.next().with_context(|| format!("cannot resolve {host}"))?;
-        let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).with_context(|| format!("cannot connect to {host}:{port}"))?;
+        let mut s =
+            TcpStream::connect_timeout(&addr, Duration::from_secs(5)).with_context(|| format!("cannot connect to {host}:{port}"))?;
         s.set_read_timeout(Some(Duration::from_secs(5)))?;
         write!(s, "GET {path} HTTP/1.0\r\nHost: {host}\r\nUser-Agent: trackflow\r\n\r\n")?;
         let mut reader = BufReader::new(s);
@@ -120,7 +123,32 @@ impl MjpegStream {
             }
         }
         let boundary = boundary.with_context(|| format!("http://{host}:{port}{path}: no multipart boundary in the response"))?;
-        Ok(Self { reader, boundary })
+        Ok(Self { reader, boundary, skipped: 0 })
+    }
+
+    /// The next part's bytes, or `None` when the stream closed.
+    fn next_part(&mut self) -> Result<Option<Vec<u8>>> {
+        // Skip to the boundary line, read the part's headers, then its body.
+        loop {
+            let mut line = String::new();
+            if self.reader.read_line(&mut line).context("MJPEG stream stalled or closed")? == 0 {
+                return Ok(None);
+            }
+            if line.trim().trim_start_matches("--") == self.boundary {
+                break;
+            }
+        }
+        let headers = header_lines(&mut self.reader)?;
+        let len = headers
+            .iter()
+            .find_map(|h| h.to_ascii_lowercase().strip_prefix("content-length:").and_then(|v| v.trim().parse::<usize>().ok()))
+            .context("MJPEG part without Content-Length")?;
+        if len > 64 << 20 {
+            bail!("MJPEG part of {len} bytes: not a frame");
+        }
+        let mut body = vec![0u8; len];
+        self.reader.read_exact(&mut body).context("MJPEG stream ended inside a frame")?;
+        Ok(Some(body))
     }
 }
 
@@ -140,30 +168,24 @@ fn header_lines(r: &mut impl BufRead) -> Result<Vec<String>> {
 
 impl FrameSource for MjpegStream {
     fn next_frame(&mut self) -> Result<Option<Captured>> {
-        // Skip to the boundary line, read the part's headers, then its body.
-        loop {
-            let mut line = String::new();
-            if self.reader.read_line(&mut line).context("MJPEG stream stalled or closed")? == 0 {
-                return Ok(None);
-            }
-            if line.trim_start_matches("--").trim() == self.boundary || line.trim() == format!("--{}", self.boundary) {
-                break;
+        // A part that does not decode is skipped and counted; 30 in a row is a broken stream.
+        for _ in 0..30 {
+            let Some(body) = self.next_part()? else { return Ok(None) };
+            let stamp = now_ns();
+            match image::load_from_memory(&body) {
+                Ok(img) => {
+                    let img = img.into_rgb8();
+                    let (w, h) = img.dimensions();
+                    let image = Image { width: w as usize, height: h as usize, channels: 3, data: img.into_raw() };
+                    return Ok(Some(Captured { image, stamp }));
+                }
+                Err(e) => {
+                    self.skipped += 1;
+                    eprintln!("warning: skipping an undecodable MJPEG part ({} bytes): {e}", body.len());
+                }
             }
         }
-        let headers = header_lines(&mut self.reader)?;
-        let len = headers
-            .iter()
-            .find_map(|h| h.to_ascii_lowercase().strip_prefix("content-length:").and_then(|v| v.trim().parse::<usize>().ok()))
-            .context("MJPEG part without Content-Length")?;
-        if len > 64 << 20 {
-            bail!("MJPEG part of {len} bytes: not a frame");
-        }
-        let mut body = vec![0u8; len];
-        self.reader.read_exact(&mut body).context("MJPEG stream ended inside a frame")?;
-        let stamp = now_ns();
-        let img = image::load_from_memory(&body).context("MJPEG part is not a decodable image")?.into_rgb8();
-        let (w, h) = img.dimensions();
-        Ok(Some(Captured { image: Image { width: w as usize, height: h as usize, channels: 3, data: img.into_raw() }, stamp }))
+        bail!("30 undecodable MJPEG parts in a row: the stream sends garbage")
     }
 }
 

@@ -89,9 +89,12 @@ enum Cmd {
         /// Model preset (configs/ostrack/<name>.kdl) or config file.
         #[arg(long, default_value = "tiny")]
         config: String,
-        /// Weights (safetensors); random when omitted.
+        /// Weights (safetensors); default: the preset's own (`model { weights ... }`), else random.
         #[arg(long)]
         weights: Option<PathBuf>,
+        /// Random weights even when the preset has its own (an untrained baseline of the same shape).
+        #[arg(long, conflicts_with = "weights")]
+        untrained: bool,
         /// Seed of the random weights.
         #[arg(long, default_value_t = 0)]
         seed: i64,
@@ -443,9 +446,14 @@ fn dispatch(cmd: Cmd) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Track { sequence, config, weights, seed, device, precision, no_ce, no_hann, out, max_frames, init_box } => {
+        Cmd::Track { sequence, config, weights, untrained, seed, device, precision, no_ce, no_hann, out, max_frames, init_box } => {
             let init_box = init_box.as_deref().map(trackflow::nodes::source::parse_box).transpose()?;
-            track(&sequence, &config, weights.as_deref(), seed, &device, &precision, !no_ce, !no_hann, &out, max_frames, init_box)?;
+            let weights = match (weights, untrained) {
+                (Some(w), _) => Weights::File(w),
+                (None, true) => Weights::Random,
+                (None, false) => Weights::Default,
+            };
+            track(&sequence, &config, weights, seed, &device, &precision, !no_ce, !no_hann, &out, max_frames, init_box)?;
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Synth { out, sequences, frames, width, height, seed, no_occlusion, prefix } => {
@@ -713,10 +721,20 @@ fn convert(kind: &str, input: &Path, config: &str, output: Option<PathBuf>) -> R
 }
 
 #[allow(clippy::too_many_arguments)]
+/// Which weights `trackflow track` loads.
+enum Weights {
+    /// This file.
+    File(PathBuf),
+    /// The preset's own, or random when it has none.
+    Default,
+    /// Random (seeded), even when the preset has weights.
+    Random,
+}
+
 fn track(
     seq_path: &Path,
     config: &str,
-    weights: Option<&Path>,
+    weights: Weights,
     seed: i64,
     device: &str,
     precision: &str,
@@ -735,7 +753,12 @@ fn track(
     let dev = parse_device(device)?;
     let kind = parse_precision(precision, dev)?;
     let mut model = OSTrack::new(&cfg, Parts::All, dev);
-    match weights.map(Path::to_path_buf).or_else(|| trackflow::nodes::default_weights(&cfg)) {
+    let file = match weights {
+        Weights::File(w) => Some(w),
+        Weights::Default => trackflow::nodes::default_weights(&cfg),
+        Weights::Random => None,
+    };
+    match file {
         Some(w) => model.load(&w)?,
         None => {
             model.randomize(seed);

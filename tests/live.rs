@@ -178,3 +178,25 @@ fn live_view_page_in_headless_chromium_starts_tracking_from_a_drawn_box() {
 fn which(bin: &str) -> bool {
     std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(bin).is_file()))
 }
+
+#[test]
+fn garbage_and_a_vanishing_camera_are_survived_and_the_recording_kept() {
+    let dir = TempDir::new("live-bad");
+    let (mut jpegs, _, init) = frames(dir.path(), 30);
+    // Garbage parts in the stream, then the camera goes away after the last frame.
+    jpegs.insert(5, b"this is not a jpeg".to_vec());
+    jpegs.insert(12, vec![0xff, 0xd8, 0x00]);
+    let (port, _server) = trackflow::live::serve_mjpeg(jpegs, 30.0).unwrap();
+    let rec = dir.path().join("bad.mp4");
+    let o = live(&[
+        format!("camera.url=http://127.0.0.1:{port}/"),
+        "camera.retries=1".into(),
+        format!("tracker.init-box={init}"),
+        format!("view.record={}", rec.display()),
+    ]);
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(t.contains("skipping an undecodable MJPEG part"), "{t}");
+    assert!(t.contains("reconnecting"), "the source reports the lost stream and retries: {t}");
+    assert!(video_frames(&rec) >= 10, "the recording plays");
+}

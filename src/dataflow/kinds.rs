@@ -274,11 +274,21 @@ pub static KINDS: &[NodeKind] = &[
             PRECISION,
             param("ce", ParamType::Bool, Some("#true"), "candidate elimination; #false keeps every search token"),
             param("hann", ParamType::Bool, Some("#true"), "weight the score map with a Hann window before the argmax"),
-            param("live", ParamType::Bool, Some("#false"), "camera mode: frames may be skipped (counted), init from `init-box` or a control message"),
+            param(
+                "live",
+                ParamType::Bool,
+                Some("#false"),
+                "camera mode: frames may be skipped (counted), init from `init-box` or a control message",
+            ),
             param("init-box", ParamType::Str, Some("\"\""), "live: \"x,y,w,h\" to start tracking on the first frame"),
             param("lost-threshold", ParamType::Float, Some("0.3"), "live: peak score under which a frame counts towards `lost`"),
             param("lost-frames", ParamType::Int, Some("5"), "live: consecutive low-score frames before the box is flagged lost"),
-            param("delay-ms", ParamType::Float, Some("0.0"), "live: extra time per frame (simulates a slower model, for tests and benchmarks)"),
+            param(
+                "delay-ms",
+                ParamType::Float,
+                Some("0.0"),
+                "live: extra time per frame (simulates a slower model, for tests and benchmarks)",
+            ),
             IDLE_TIMEOUT,
         ],
     },
@@ -398,7 +408,14 @@ pub static KINDS: &[NodeKind] = &[
             param("out", ParamType::Path, Some("\"../output\""), "save folder: checkpoints/ and <config>.safetensors"),
             param("keep", ParamType::Int, Some("3"), "checkpoints to keep"),
             param("name", ParamType::Str, Some("\"model\""), "file stem of the final weights"),
-            IDLE_TIMEOUT,
+            // Checkpoints come once per epoch or less often, which can be hours apart; a trainer
+            // that dies is reported by dora at once, so this wait only needs to bound a hang.
+            param(
+                "idle-timeout",
+                ParamType::Float,
+                Some("604800.0"),
+                "seconds without a checkpoint before the node gives up (default a week: epochs can be long)",
+            ),
         ],
     },
     NodeKind {

@@ -68,14 +68,25 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
                     eprintln!("[{}] {url:?} ended after {index} frames", p.node_id);
                     break 'outer;
                 }
-                Ok(None) | Err(_) => {
+                other => {
+                    let why = match other {
+                        Err(e) => format!(" ({e:#})"),
+                        _ => " (the stream ended)".to_string(),
+                    };
                     failures += 1;
                     if failures > retries {
-                        eprintln!("[{}] warning: camera {url:?} lost after {index} frames; giving up after {retries} retries", p.node_id);
+                        eprintln!(
+                            "[{}] warning: camera {url:?} lost after {index} frames{why}; giving up after {retries} retries",
+                            p.node_id
+                        );
                         break 'outer;
                     }
                     let backoff = Duration::from_millis(250 << failures.min(6));
-                    eprintln!("[{}] warning: camera {url:?} stalled or closed; reconnecting in {:.1} s", p.node_id, backoff.as_secs_f64());
+                    eprintln!(
+                        "[{}] warning: camera {url:?} stalled or closed{why}; reconnecting in {:.1} s",
+                        p.node_id,
+                        backoff.as_secs_f64()
+                    );
                     std::thread::sleep(backoff);
                     continue 'outer;
                 }

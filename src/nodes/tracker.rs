@@ -52,15 +52,6 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
     }
 }
 
-/// Parses `"x,y,w,h"`.
-pub fn parse_box(s: &str) -> Result<[f64; 4]> {
-    let v: Vec<f64> = s.split(',').map(|x| x.trim().parse::<f64>()).collect::<std::result::Result<_, _>>().with_context(|| format!("box `{s}` is not x,y,w,h"))?;
-    match v.as_slice() {
-        [x, y, w, h] => Ok([*x, *y, *w, *h]),
-        _ => bail!("box `{s}` needs 4 numbers (x,y,w,h)"),
-    }
-}
-
 /// Live statistics, logged every few seconds and at the end.
 #[derive(Debug, Default)]
 struct LiveStats {
@@ -88,7 +79,7 @@ impl LiveStats {
 fn live(node: &mut DoraNode, events: &mut EventStream, p: &Params, mut tracker: Tracker) -> Result<()> {
     let mut pending_init = match p.str("init-box")? {
         "" => None,
-        s => Some(parse_box(s)?),
+        s => Some(super::source::parse_box(s)?),
     };
     let (threshold, lost_after) = (p.float("lost-threshold")?, p.int("lost-frames")?.max(1) as u32);
     let delay = std::time::Duration::from_secs_f64(p.float("delay-ms")?.max(0.0) / 1e3);

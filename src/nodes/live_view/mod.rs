@@ -36,7 +36,8 @@ struct Shared {
 
 /// The node's event loop.
 pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<()> {
-    let listener = TcpListener::bind((p.str("bind")?, p.int("port")? as u16)).with_context(|| format!("cannot serve on {}:{}", p.str("bind").unwrap_or(""), p.int("port").unwrap_or(0)))?;
+    let listener = TcpListener::bind((p.str("bind")?, p.int("port")? as u16))
+        .with_context(|| format!("cannot serve on {}:{}", p.str("bind").unwrap_or(""), p.int("port").unwrap_or(0)))?;
     let addr = listener.local_addr()?;
     eprintln!("[{}] live view at http://{addr}/", p.node_id);
     let shared = Arc::new(Mutex::new(Shared::default()));
@@ -116,7 +117,15 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
                     arrivals.push_back(Instant::now());
                     if let Some(f) = boxes_file.as_mut() {
                         let [x, y, w, h] = b.bbox;
-                        writeln!(f, "{} {} {x:.2} {y:.2} {w:.2} {h:.2} {:.4} {} {:.2}", b.header.index, b.header.t0, b.score, u8::from(b.lost), b.elapsed * 1e3)?;
+                        writeln!(
+                            f,
+                            "{} {} {x:.2} {y:.2} {w:.2} {h:.2} {:.4} {} {:.2}",
+                            b.header.index,
+                            b.header.t0,
+                            b.score,
+                            u8::from(b.lost),
+                            b.elapsed * 1e3
+                        )?;
                         f.flush()?;
                     }
                     last_box = Some(b);
@@ -174,7 +183,11 @@ fn encode_jpeg(im: &Image) -> Result<Vec<u8>> {
 }
 
 fn respond(s: &mut TcpStream, status: &str, ctype: &str, body: &[u8]) -> std::io::Result<()> {
-    write!(s, "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n", body.len())?;
+    write!(
+        s,
+        "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n",
+        body.len()
+    )?;
     s.write_all(body)
 }
 
@@ -232,7 +245,7 @@ fn serve(mut s: TcpStream, shared: &Mutex<Shared>, tx: &Sender<Control>) -> std:
             }
         }
         ("POST", "/init") => {
-            let b = query.split('&').find_map(|kv| kv.strip_prefix("box=")).and_then(|v| super::tracker::parse_box(v).ok());
+            let b = query.split('&').find_map(|kv| kv.strip_prefix("box=")).and_then(|v| super::source::parse_box(v).ok());
             match b {
                 Some(b) if b[2] > 0.0 && b[3] > 0.0 => {
                     let _ = tx.send(Control::Init(b));
