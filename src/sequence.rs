@@ -136,11 +136,17 @@ pub enum Layout {
     TrackingNet,
     /// A plain folder of frames with `groundtruth.txt`.
     Folder,
+    /// UAV123: `data_seq/UAV123/<seq>/%06d.jpg` and `anno/UAV123/<name>.txt`, cut into the
+    /// official sub-sequences by the table in `configs/data_specs/uav123.tsv`.
+    Uav,
+    /// NfS (30 fps) in pytracking's layout: `sequences/<seq>/%05d.jpg` and `anno/nfs_<seq>.txt`,
+    /// ranges from `configs/data_specs/nfs.tsv`.
+    Nfs,
 }
 
 impl Layout {
-    /// Parses a layout name (`auto`, `otb`, `got10k`, `lasot`, `trackingnet`, `folder`; `uav`
-    /// and `nfs` are read as folders until their frame-range tables land).
+    /// Parses a layout name (`auto`, `otb`, `got10k`, `lasot`, `trackingnet`, `uav`, `nfs`,
+    /// `folder`; TNL2K's `imgs/` folders read as `folder`).
     pub fn parse(s: &str) -> Result<Self> {
         Ok(match s {
             "auto" => Self::Auto,
@@ -148,7 +154,9 @@ impl Layout {
             "got10k" => Self::Got10k,
             "lasot" => Self::Lasot,
             "trackingnet" => Self::TrackingNet,
-            "folder" | "uav" | "nfs" => Self::Folder,
+            "folder" | "tnl2k" => Self::Folder,
+            "uav" => Self::Uav,
+            "nfs" => Self::Nfs,
             other => bail!("unknown sequence layout `{other}`"),
         })
     }
@@ -176,6 +184,12 @@ pub fn discover(path: &Path, layout: Layout) -> Result<Vec<Sequence>> {
     }
     if layout == Layout::TrackingNet || path.join("frames").is_dir() && path.join("anno").is_dir() || has_trackingnet_chunks(path) {
         return trackingnet(path);
+    }
+    if layout == Layout::Uav || layout == Layout::Auto && path.join("data_seq/UAV123").is_dir() && path.join("anno/UAV123").is_dir() {
+        return from_table(path, "uav123.tsv", "UAV123");
+    }
+    if layout == Layout::Nfs || layout == Layout::Auto && path.join("sequences").is_dir() && path.join("anno").is_dir() {
+        return from_table(path, "nfs.tsv", "NfS");
     }
     if is_sequence_dir(path) {
         return Ok(vec![read_sequence(path, layout)?]);
@@ -232,6 +246,46 @@ pub fn discover(path: &Path, layout: Layout) -> Result<Vec<Sequence>> {
         );
     }
     dirs.iter().map(|d| read_sequence(d, layout)).collect()
+}
+
+/// A dataset whose sequences are rows of a table in `configs/data_specs/` (name, frames folder,
+/// first and last frame, digits, extension, annotation file): UAV123 and NfS, whose official
+/// sequences are ranges of longer recordings. Rows not on disk are counted and named, not fatal.
+pub fn from_table(root: &Path, table: &str, what: &str) -> Result<Vec<Sequence>> {
+    let table_path = crate::paths::project_root().join("configs/data_specs").join(table);
+    let text = std::fs::read_to_string(&table_path).with_context(|| format!("cannot read {}", table_path.display()))?;
+    let mut seqs = Vec::new();
+    let mut missing = Vec::new();
+    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.starts_with('#') && !l.trim().is_empty()) {
+        let f: Vec<&str> = line.split('\t').collect();
+        let bad = || anyhow::anyhow!("{}:{}: expected 8 tab-separated columns", table_path.display(), i + 1);
+        let [name, folder, first, last, nz, ext, anno, _class] = f.as_slice() else { return Err(bad()) };
+        let (first, last, nz): (usize, usize, usize) =
+            (first.parse().map_err(|_| bad())?, last.parse().map_err(|_| bad())?, nz.parse().map_err(|_| bad())?);
+        let gt_path = root.join(anno);
+        let dir = root.join(folder);
+        if !gt_path.is_file() || !dir.is_dir() {
+            missing.push(name.to_string());
+            continue;
+        }
+        let frames = (first..=last).map(|k| dir.join(format!("{k:0nz$}.{ext}"))).collect();
+        seqs.push(Sequence { name: name.to_string(), frames: Frames::Files(frames), ground_truth: read_boxes(&gt_path)?, gt_path: Some(gt_path) });
+    }
+    if !missing.is_empty() {
+        let shown: Vec<&str> = missing.iter().take(10).map(String::as_str).collect();
+        eprintln!(
+            "{}: {} of {} {what} sequences are on disk; missing{}: {}",
+            root.display(),
+            seqs.len(),
+            seqs.len() + missing.len(),
+            if missing.len() > 10 { " (first 10)" } else { "" },
+            shown.join(", ")
+        );
+    }
+    if seqs.is_empty() {
+        bail!("{}: no {what} sequence found (expected the layout described in {})", root.display(), table_path.display());
+    }
+    Ok(seqs)
 }
 
 fn subdirs(p: &Path) -> Result<Vec<PathBuf>> {
@@ -295,7 +349,9 @@ pub fn read_sequence(dir: &Path, layout: Layout) -> Result<Sequence> {
     let gt_path =
         GT_NAMES.iter().map(|g| dir.join(g)).find(|p| p.is_file()).with_context(|| format!("{}: no groundtruth.txt", dir.display()))?;
     let ground_truth = read_boxes(&gt_path)?;
-    let img_dir = if dir.join("img").is_dir() { dir.join("img") } else { dir.to_path_buf() };
+    // OTB and LaSOT keep frames in `img/`, TNL2K in `imgs/`, GOT-10k and plain folders beside the
+    // ground truth.
+    let img_dir = ["img", "imgs"].iter().map(|d| dir.join(d)).find(|d| d.is_dir()).unwrap_or_else(|| dir.to_path_buf());
     let cfg = dir.join("cfg.json");
     let frames =
         if matches!(layout, Layout::Otb | Layout::Auto) && cfg.is_file() { otb_frames(&cfg, &img_dir)? } else { list_images(&img_dir)? };

@@ -287,3 +287,34 @@ fn two_daemons_give_the_same_results() {
     let log = std::fs::read_to_string(two.join(".trackflow/dora.log")).unwrap();
     assert!(log.contains("on daemon `A`") && log.contains("on daemon `B`"), "workers ran on both daemons:\n{log}");
 }
+
+#[test]
+fn uav123_nfs_and_tnl2k_layouts_use_their_official_ranges() {
+    use trackflow::sequence::{Frames, Layout, discover};
+    let dir = crate::common::TempDir::new("layouts-eval");
+    let root = dir.path();
+    // UAV123: bird1 is cut into three official sequences; only the second is annotated here.
+    std::fs::create_dir_all(root.join("uav/data_seq/UAV123/bird1")).unwrap();
+    std::fs::create_dir_all(root.join("uav/anno/UAV123")).unwrap();
+    std::fs::write(root.join("uav/anno/UAV123/bird1_2.txt"), "1,2,3,4\nNaN,NaN,NaN,NaN\n").unwrap();
+    let s = discover(&root.join("uav"), Layout::Auto).unwrap();
+    assert_eq!(s.len(), 1);
+    assert_eq!(s[0].name, "uav_bird1_2");
+    assert_eq!(s[0].len(), 1477 - 775 + 1);
+    let Frames::Files(f) = &s[0].frames else { panic!("files") };
+    assert!(f[0].ends_with("data_seq/UAV123/bird1/000775.jpg"));
+    assert!(s[0].ground_truth[1][0].is_nan(), "absent frames stay NaN");
+    // NfS 30 fps in pytracking's layout.
+    std::fs::create_dir_all(root.join("nfs/sequences/bee")).unwrap();
+    std::fs::create_dir_all(root.join("nfs/anno")).unwrap();
+    std::fs::write(root.join("nfs/anno/nfs_bee.txt"), "1\t2\t3\t4\n").unwrap();
+    let s = discover(&root.join("nfs"), Layout::Nfs).unwrap();
+    assert_eq!((s[0].name.as_str(), s[0].len()), ("nfs_bee", 45));
+    // TNL2K: frames in imgs/.
+    let seq = root.join("tnl2k/Arrow_video_ZZ04_done");
+    std::fs::create_dir_all(seq.join("imgs")).unwrap();
+    std::fs::write(seq.join("groundtruth.txt"), "1,2,3,4\n").unwrap();
+    image::RgbImage::new(8, 8).save(seq.join("imgs/00001.png")).unwrap();
+    let s = discover(&root.join("tnl2k"), Layout::Auto).unwrap();
+    assert_eq!((s[0].name.as_str(), s[0].len()), ("Arrow_video_ZZ04_done", 1));
+}
