@@ -145,6 +145,15 @@ enum Cmd {
         /// Folder name prefix.
         #[arg(long, default_value = "synth")]
         prefix: String,
+        /// Moving distractor objects per sequence.
+        #[arg(long, default_value_t = 0)]
+        distractors: usize,
+        /// Busy backgrounds with static object-like clutter.
+        #[arg(long)]
+        clutter: bool,
+        /// Threads (the output does not depend on it).
+        #[arg(long, default_value_t = 1)]
+        jobs: usize,
     },
     /// Convert an official checkpoint to safetensors (`ostrack`: OSTrack_ep0300.pth.tar;
     /// `mae`: mae_pretrain_vit_base.pth as a backbone initialisation for training).
@@ -456,9 +465,19 @@ fn dispatch(cmd: Cmd) -> Result<ExitCode> {
             track(&sequence, &config, weights, seed, &device, &precision, !no_ce, !no_hann, &out, max_frames, init_box)?;
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Synth { out, sequences, frames, width, height, seed, no_occlusion, prefix } => {
-            let opts = trackflow::synth::SynthOptions { sequences, frames, width, height, seed, occlusion: !no_occlusion, prefix };
-            let names = trackflow::synth::generate(&out, &opts)?;
+        Cmd::Synth { out, sequences, frames, width, height, seed, no_occlusion, prefix, distractors, clutter, jobs } => {
+            let opts = trackflow::synth::SynthOptions {
+                sequences,
+                frames,
+                width,
+                height,
+                seed,
+                occlusion: !no_occlusion,
+                prefix,
+                distractors,
+                clutter,
+            };
+            let names = trackflow::synth::generate_parallel(&out, &opts, jobs)?;
             println!("wrote {} sequence(s) of {frames} frames to {}", names.len(), out.display());
             Ok(ExitCode::SUCCESS)
         }

@@ -269,7 +269,12 @@ pub fn from_table(root: &Path, table: &str, what: &str) -> Result<Vec<Sequence>>
             continue;
         }
         let frames = (first..=last).map(|k| dir.join(format!("{k:0nz$}.{ext}"))).collect();
-        seqs.push(Sequence { name: name.to_string(), frames: Frames::Files(frames), ground_truth: read_boxes(&gt_path)?, gt_path: Some(gt_path) });
+        seqs.push(Sequence {
+            name: name.to_string(),
+            frames: Frames::Files(frames),
+            ground_truth: read_boxes(&gt_path)?,
+            gt_path: Some(gt_path),
+        });
     }
     if !missing.is_empty() {
         let shown: Vec<&str> = missing.iter().take(10).map(String::as_str).collect();

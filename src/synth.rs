@@ -54,11 +54,26 @@ pub struct SynthOptions {
     pub occlusion: bool,
     /// Name prefix of the sequence folders.
     pub prefix: String,
+    /// Other moving objects, textured like targets, that the tracker must not jump to.
+    pub distractors: usize,
+    /// Textured background with fine detail and static object-like blobs, so the target is not
+    /// simply the only busy patch in the frame.
+    pub clutter: bool,
 }
 
 impl Default for SynthOptions {
     fn default() -> Self {
-        Self { sequences: 1, frames: 60, width: 320, height: 240, seed: 1, occlusion: true, prefix: "synth".into() }
+        Self {
+            sequences: 1,
+            frames: 60,
+            width: 320,
+            height: 240,
+            seed: 1,
+            occlusion: true,
+            prefix: "synth".into(),
+            distractors: 0,
+            clutter: false,
+        }
     }
 }
 
@@ -84,14 +99,80 @@ impl Texture {
     }
 }
 
+/// A textured ellipse or rectangle on a smooth path: distractors and static clutter.
+struct Blob {
+    texture: Texture,
+    ellipse: bool,
+    size: (f64, f64),
+    centre: (f64, f64),
+    amplitude: (f64, f64),
+    freq: (f64, f64),
+    phase: (f64, f64),
+}
+
+impl Blob {
+    fn new(rng: &mut Pcg, w: f64, h: f64, moving: bool) -> Self {
+        let s = rng.range(0.08, 0.25) * w.min(h);
+        let aspect: f64 = rng.range(0.6, 1.6);
+        let amp = if moving { (rng.range(0.1, 0.35) * w, rng.range(0.1, 0.35) * h) } else { (0.0, 0.0) };
+        let freq = rng.range(0.1, 0.6);
+        Self {
+            texture: Texture::new(rng, freq),
+            ellipse: rng.uniform() < 0.5,
+            size: (s * aspect.sqrt(), s / aspect.sqrt()),
+            centre: (rng.range(0.1, 0.9) * w, rng.range(0.1, 0.9) * h),
+            amplitude: amp,
+            freq: (rng.range(0.5, 1.5), rng.range(0.5, 1.5)),
+            phase: (rng.range(0.0, 6.3), rng.range(0.0, 6.3)),
+        }
+    }
+    /// Centre at phase `t` (radians over the sequence).
+    fn at(&self, t: f64) -> (f64, f64) {
+        (
+            self.centre.0 + self.amplitude.0 * (self.freq.0 * t + self.phase.0).sin(),
+            self.centre.1 + self.amplitude.1 * (self.freq.1 * t + self.phase.1).sin(),
+        )
+    }
+    fn covers(&self, c: (f64, f64), x: f64, y: f64) -> bool {
+        let (bw, bh) = self.size;
+        if self.ellipse {
+            let (dx, dy) = ((x - c.0) / (bw / 2.0), (y - c.1) / (bh / 2.0));
+            dx * dx + dy * dy <= 1.0
+        } else {
+            (x - c.0).abs() < bw / 2.0 && (y - c.1).abs() < bh / 2.0
+        }
+    }
+}
+
 /// Writes `opts.sequences` sequences under `out` and returns their names.
 pub fn generate(out: &Path, opts: &SynthOptions) -> Result<Vec<String>> {
-    let mut names = Vec::new();
-    for s in 0..opts.sequences {
-        let name = format!("{}_{:04}", opts.prefix, s + 1);
-        write_sequence(&out.join(&name), opts, opts.seed.wrapping_add(s as u64))?;
-        names.push(name);
-    }
+    generate_parallel(out, opts, 1)
+}
+
+/// [`generate`] on `jobs` threads; every sequence depends only on its own seed, so the output
+/// is the same for any number of jobs.
+pub fn generate_parallel(out: &Path, opts: &SynthOptions, jobs: usize) -> Result<Vec<String>> {
+    let names: Vec<String> = (0..opts.sequences).map(|s| format!("{}_{:04}", opts.prefix, s + 1)).collect();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|scope| -> Result<()> {
+        let workers: Vec<_> = (0..jobs.max(1))
+            .map(|_| {
+                scope.spawn(|| -> Result<()> {
+                    loop {
+                        let s = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        if s >= opts.sequences {
+                            return Ok(());
+                        }
+                        write_sequence(&out.join(&names[s]), opts, opts.seed.wrapping_add(s as u64))?;
+                    }
+                })
+            })
+            .collect();
+        for w in workers {
+            w.join().map_err(|_| anyhow::anyhow!("a synth thread panicked"))??;
+        }
+        Ok(())
+    })?;
     let list: String = names.iter().map(|n| format!("{n}\n")).collect();
     write_atomic(&out.join("list.txt"), list.as_bytes())?;
     Ok(names)
@@ -104,6 +185,13 @@ fn write_sequence(dir: &Path, o: &SynthOptions, seed: u64) -> Result<()> {
     let bg = Texture::new(&mut rng, 0.08);
     let fg = Texture::new(&mut rng, 0.5);
     let occ = Texture::new(&mut rng, 0.3);
+    // Clutter and distractors come from a second generator, so sequences without them are the
+    // same as before they existed.
+    let mut extra = Pcg::new(seed ^ 0x5eed_c1a7);
+    let detail = Texture::new(&mut extra, 0.35);
+    let statics: Vec<Blob> =
+        if o.clutter { (0..4).map(|_| Blob::new(&mut extra, o.width as f64, o.height as f64, false)).collect() } else { vec![] };
+    let movers: Vec<Blob> = (0..o.distractors).map(|_| Blob::new(&mut extra, o.width as f64, o.height as f64, true)).collect();
     let ellipse = rng.uniform() < 0.5;
     // Object: start size and a smooth path (sum of two sinusoids per axis).
     let size0 = rng.range(0.12, 0.25) * w.min(h);
@@ -127,6 +215,7 @@ fn write_sequence(dir: &Path, o: &SynthOptions, seed: u64) -> Result<()> {
         // Occluder: a bar sweeping across the target for part of the sequence.
         let occ_x = if o.occlusion { Some(x0 - bw + (u - occ_start) * 8.0 * bw) } else { None };
         let occ_w = 0.5 * bw;
+        let mover_at: Vec<(f64, f64)> = movers.iter().map(|m| m.at(phase)).collect();
         let mut img = image::RgbImage::new(o.width as u32, o.height as u32);
         let (mut visible, mut total) = (0usize, 0usize);
         for (px_, py_, p) in img.enumerate_pixels_mut() {
@@ -138,10 +227,19 @@ fn write_sequence(dir: &Path, o: &SynthOptions, seed: u64) -> Result<()> {
                 x >= x0 && x < x0 + bw && y >= y0 && y < y0 + bh
             };
             let occluded = occ_x.is_some_and(|ox| x >= ox && x < ox + occ_w);
+            // Distractors pass behind the target; the occluder passes in front of everything.
+            let distractor = if inside { None } else { movers.iter().zip(&mover_at).find(|(m, c)| m.covers(**c, x, y)) };
             let c = if occluded {
                 occ.at(x, y)
             } else if inside {
                 fg.at(x - cx, y - cy)
+            } else if let Some((m, c)) = distractor {
+                m.texture.at(x - c.0, y - c.1)
+            } else if let Some(b) = statics.iter().find(|b| b.covers(b.centre, x, y)) {
+                b.texture.at(x - b.centre.0, y - b.centre.1)
+            } else if o.clutter {
+                let (a, d) = (bg.at(x, y), detail.at(x, y));
+                [0.5 * (a[0] + d[0]), 0.5 * (a[1] + d[1]), 0.5 * (a[2] + d[2])]
             } else {
                 bg.at(x, y)
             };

@@ -55,7 +55,16 @@ pub fn run(mut c: Command) -> Output {
 /// Writes synthetic sequences and returns the folder holding them.
 pub fn synth(dir: &Path, sequences: usize, frames: usize, seed: u64) -> PathBuf {
     let out = dir.join("data");
-    let opts = trackflow::synth::SynthOptions { sequences, frames, width: 160, height: 120, seed, occlusion: true, prefix: "seq".into() };
+    let opts = trackflow::synth::SynthOptions {
+        sequences,
+        frames,
+        width: 160,
+        height: 120,
+        seed,
+        occlusion: true,
+        prefix: "seq".into(),
+        ..Default::default()
+    };
     trackflow::synth::generate(&out, &opts).unwrap();
     out
 }

@@ -107,6 +107,7 @@ fn lasot_test_split_is_honoured() {
             seed: n,
             occlusion: false,
             prefix: "tmp".into(),
+            ..Default::default()
         };
         trackflow::synth::generate(&out, &opts).unwrap();
         std::fs::rename(out.join("tmp_0001"), out.join(format!("{class}-{n}"))).unwrap();

@@ -394,3 +394,26 @@ fn mae_weights_initialise_the_backbone_with_resized_position_embeddings() {
     assert!(vars["backbone.pos_embed_x"].allclose(&want, 1e-6, 1e-6, false));
     assert_eq!(vars["backbone.pos_embed_z"].size(), [1, 16, d]);
 }
+
+#[test]
+fn synthetic_sets_do_not_depend_on_the_number_of_jobs() {
+    let dir = TempDir::new("synth-jobs");
+    let opts = trackflow::synth::SynthOptions {
+        sequences: 3,
+        frames: 3,
+        width: 64,
+        height: 48,
+        distractors: 2,
+        clutter: true,
+        ..Default::default()
+    };
+    trackflow::synth::generate_parallel(&dir.path().join("one"), &opts, 1).unwrap();
+    trackflow::synth::generate_parallel(&dir.path().join("three"), &opts, 3).unwrap();
+    for seq in ["synth_0001", "synth_0002", "synth_0003"] {
+        for f in ["00000003.jpg", "groundtruth.txt", "cover.label"] {
+            let a = std::fs::read(dir.path().join("one").join(seq).join(f)).unwrap();
+            let b = std::fs::read(dir.path().join("three").join(seq).join(f)).unwrap();
+            assert_eq!(a, b, "{seq}/{f}");
+        }
+    }
+}
