@@ -52,7 +52,8 @@ impl CameraUrl {
 pub struct Captured {
     /// The picture.
     pub image: Image,
-    /// Capture time: the camera's clock for played-back files, the arrival time otherwise.
+    /// Capture time: the camera's clock where it sends one (MJPEG `X-Timestamp`, the schedule of a
+    /// played-back file), the arrival time otherwise.
     pub stamp: i64,
 }
 
@@ -126,8 +127,9 @@ impl MjpegStream {
         Ok(Self { reader, boundary, skipped: 0 })
     }
 
-    /// The next part's bytes, or `None` when the stream closed.
-    fn next_part(&mut self) -> Result<Option<Vec<u8>>> {
+    /// The next part's bytes and its `X-Timestamp` (seconds since the Unix epoch, as cameras
+    /// and mjpg-streamer send it) in ns, or `None` when the stream closed.
+    fn next_part(&mut self) -> Result<Option<(Vec<u8>, Option<i64>)>> {
         // Skip to the boundary line, read the part's headers, then its body.
         loop {
             let mut line = String::new();
@@ -146,9 +148,13 @@ impl MjpegStream {
         if len > 64 << 20 {
             bail!("MJPEG part of {len} bytes: not a frame");
         }
+        let stamp = headers.iter().find_map(|h| {
+            let v = h.to_ascii_lowercase().strip_prefix("x-timestamp:")?.trim().parse::<f64>().ok()?;
+            Some((v * 1e9) as i64)
+        });
         let mut body = vec![0u8; len];
         self.reader.read_exact(&mut body).context("MJPEG stream ended inside a frame")?;
-        Ok(Some(body))
+        Ok(Some((body, stamp)))
     }
 }
 
@@ -170,8 +176,9 @@ impl FrameSource for MjpegStream {
     fn next_frame(&mut self) -> Result<Option<Captured>> {
         // A part that does not decode is skipped and counted; 30 in a row is a broken stream.
         for _ in 0..30 {
-            let Some(body) = self.next_part()? else { return Ok(None) };
-            let stamp = now_ns();
+            let Some((body, camera_stamp)) = self.next_part()? else { return Ok(None) };
+            // The camera's own clock when it says; the arrival time otherwise.
+            let stamp = camera_stamp.unwrap_or_else(now_ns);
             match image::load_from_memory(&body) {
                 Ok(img) => {
                     let img = img.into_rgb8();
@@ -295,7 +302,9 @@ pub fn serve_mjpeg(frames: Vec<Vec<u8>>, fps: f64) -> Result<(u16, std::thread::
                     if let Some(w) = Duration::from_secs_f64(k as f64 / fps).checked_sub(start.elapsed()) {
                         std::thread::sleep(w);
                     }
-                    let head = format!("--frame\r\nContent-Type: image/jpeg\r\nContent-Length: {}\r\n\r\n", jpg.len());
+                    let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
+                    let head =
+                        format!("--frame\r\nContent-Type: image/jpeg\r\nContent-Length: {}\r\nX-Timestamp: {stamp:.6}\r\n\r\n", jpg.len());
                     if s.write_all(head.as_bytes()).and_then(|_| s.write_all(jpg)).and_then(|_| s.write_all(b"\r\n")).is_err() {
                         return;
                     }

@@ -208,6 +208,27 @@ pub fn discover(path: &Path, layout: Layout) -> Result<Vec<Sequence>> {
     // in testing_set.txt: index what is on disk, in the list's order, and say what a partial
     // download lacks instead of failing on it.
     let list = ["list.txt", "testing_set.txt"].iter().map(|n| path.join(n)).find(|p| p.is_file()).unwrap_or_else(|| path.join("list.txt"));
+    // A LaSOT root without its testing_set.txt: the official 280-sequence test split, from
+    // configs/data_specs, when the folder holds any of them.
+    let lasot_split = crate::paths::project_root().join("configs/data_specs/lasot_test_split.txt");
+    let list = if !list.is_file()
+        && lasot_split.is_file()
+        && dirs.iter().any(|d| {
+            d.parent()
+                .and_then(|p| p.file_name())
+                .is_some_and(|c| d.file_name().is_some_and(|n| n.to_string_lossy().starts_with(&format!("{}-", c.to_string_lossy()))))
+        })
+        && std::fs::read_to_string(&lasot_split)?.lines().any(|n| dirs.iter().any(|d| d.file_name().is_some_and(|f| f == n)))
+    {
+        eprintln!(
+            "{}: LaSOT layout without testing_set.txt: evaluating the official test split ({})",
+            path.display(),
+            lasot_split.display()
+        );
+        lasot_split
+    } else {
+        list
+    };
     if list.is_file() {
         let text = std::fs::read_to_string(&list).with_context(|| format!("cannot read {}", list.display()))?;
         let listed: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();

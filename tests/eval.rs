@@ -318,3 +318,14 @@ fn uav123_nfs_and_tnl2k_layouts_use_their_official_ranges() {
     let s = discover(&root.join("tnl2k"), Layout::Auto).unwrap();
     assert_eq!((s[0].name.as_str(), s[0].len()), ("Arrow_video_ZZ04_done", 1));
 }
+
+#[test]
+fn lasot_and_uav_attributes_come_from_their_tables() {
+    let dir = crate::common::TempDir::new("attrs");
+    let root = dir.path().join("uav");
+    std::fs::create_dir_all(root.join("data_seq/UAV123/bike2")).unwrap();
+    std::fs::create_dir_all(root.join("anno/UAV123")).unwrap();
+    std::fs::write(root.join("anno/UAV123/bike2.txt"), "1,2,3,4\n").unwrap();
+    let a = trackflow::eval::analyze::attributes(&root).unwrap();
+    assert_eq!(a, [("uav_bike2".to_string(), ["SV", "ARC", "LR", "FOC", "POC", "BC", "IV"].map(String::from).to_vec())]);
+}

@@ -226,14 +226,28 @@ pub fn render(protocol: Protocol, scores: &[TrackerScores]) -> String {
     s
 }
 
-/// Per-sequence attributes from `attrs.txt` files (OTB style: `SV, DEF, FM`).
+/// Per-sequence attributes: an `attrs.txt` in the sequence folder (OTB style: `SV, DEF, FM`),
+/// else the LaSOT and UAV123 attribute tables in `configs/data_specs/`.
 pub fn attributes(dataset: &Path) -> Result<Vec<(String, Vec<String>)>> {
+    let mut tables = std::collections::HashMap::new();
+    for t in ["lasot_attributes.tsv", "uav123_attributes.tsv"] {
+        let path = crate::paths::project_root().join("configs/data_specs").join(t);
+        let Ok(text) = std::fs::read_to_string(&path) else { continue };
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            if let Some((name, tags)) = line.split_once('\t') {
+                tables
+                    .insert(name.to_string(), tags.split(',').map(|t| t.trim().to_string()).filter(|t| !t.is_empty()).collect::<Vec<_>>());
+            }
+        }
+    }
     let mut out = Vec::new();
     for s in discover(dataset, Layout::Auto)? {
-        let Some(dir) = seq_dir(&s) else { continue };
-        if let Ok(text) = std::fs::read_to_string(dir.join("attrs.txt")) {
+        let from_file = seq_dir(&s).and_then(|dir| std::fs::read_to_string(dir.join("attrs.txt")).ok());
+        if let Some(text) = from_file {
             let tags = text.split([',', '\n', ' ', '\t']).map(str::trim).filter(|t| !t.is_empty()).map(String::from).collect();
             out.push((s.name.clone(), tags));
+        } else if let Some(tags) = tables.get(&s.name) {
+            out.push((s.name.clone(), tags.clone()));
         }
     }
     Ok(out)
