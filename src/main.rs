@@ -98,6 +98,11 @@ enum Cmd {
         /// Seed of the random weights.
         #[arg(long, default_value_t = 0)]
         seed: i64,
+        /// libtorch CPU threads (0: libtorch's default, all cores). Use 1 when other
+        /// libtorch processes (a training run) share the cores: oversubscribed threads can run
+        /// 50× slower.
+        #[arg(long, default_value_t = 0)]
+        threads: i32,
         /// auto, cpu, cuda, cuda:N.
         #[arg(long, default_value = "auto")]
         device: String,
@@ -151,6 +156,9 @@ enum Cmd {
         /// Busy backgrounds with static object-like clutter.
         #[arg(long)]
         clutter: bool,
+        /// "Dead leaves" scenes (natural-image statistics) instead of sinusoid textures.
+        #[arg(long)]
+        leaves: bool,
         /// Threads (the output does not depend on it).
         #[arg(long, default_value_t = 1)]
         jobs: usize,
@@ -455,7 +463,24 @@ fn dispatch(cmd: Cmd) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Track { sequence, config, weights, untrained, seed, device, precision, no_ce, no_hann, out, max_frames, init_box } => {
+        Cmd::Track {
+            sequence,
+            config,
+            weights,
+            untrained,
+            seed,
+            threads,
+            device,
+            precision,
+            no_ce,
+            no_hann,
+            out,
+            max_frames,
+            init_box,
+        } => {
+            if threads > 0 {
+                tch::set_num_threads(threads);
+            }
             let init_box = init_box.as_deref().map(trackflow::nodes::source::parse_box).transpose()?;
             let weights = match (weights, untrained) {
                 (Some(w), _) => Weights::File(w),
@@ -465,7 +490,7 @@ fn dispatch(cmd: Cmd) -> Result<ExitCode> {
             track(&sequence, &config, weights, seed, &device, &precision, !no_ce, !no_hann, &out, max_frames, init_box)?;
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Synth { out, sequences, frames, width, height, seed, no_occlusion, prefix, distractors, clutter, jobs } => {
+        Cmd::Synth { out, sequences, frames, width, height, seed, no_occlusion, prefix, distractors, clutter, leaves, jobs } => {
             let opts = trackflow::synth::SynthOptions {
                 sequences,
                 frames,
@@ -476,6 +501,7 @@ fn dispatch(cmd: Cmd) -> Result<ExitCode> {
                 prefix,
                 distractors,
                 clutter,
+                leaves,
             };
             let names = trackflow::synth::generate_parallel(&out, &opts, jobs)?;
             println!("wrote {} sequence(s) of {frames} frames to {}", names.len(), out.display());

@@ -59,6 +59,11 @@ pub struct SynthOptions {
     /// Textured background with fine detail and static object-like blobs, so the target is not
     /// simply the only busy patch in the frame.
     pub clutter: bool,
+    /// "Dead leaves" images instead of sinusoid textures: overlapping flat-coloured disks and
+    /// rectangles of every size in muted colours, the statistics of natural images (sharp edges,
+    /// flat regions, scale invariance). The background pans like a moving camera; the target and
+    /// the distractors are leaves patterns of their own palettes.
+    pub leaves: bool,
 }
 
 impl Default for SynthOptions {
@@ -73,6 +78,7 @@ impl Default for SynthOptions {
             prefix: "synth".into(),
             distractors: 0,
             clutter: false,
+            leaves: false,
         }
     }
 }
@@ -99,9 +105,68 @@ impl Texture {
     }
 }
 
+/// An HSV colour (h in [0, 6), s and v in [0, 1]) as RGB in [0, 255].
+fn hsv(h: f64, s: f64, v: f64) -> [f64; 3] {
+    let c = v * s;
+    let x = c * (1.0 - ((h % 2.0) - 1.0).abs());
+    let (r, g, b) = match h as u32 {
+        0 => (c, x, 0.0),
+        1 => (x, c, 0.0),
+        2 => (0.0, c, x),
+        3 => (0.0, x, c),
+        4 => (x, 0.0, c),
+        _ => (c, 0.0, x),
+    };
+    let m = v - c;
+    [(r + m) * 255.0, (g + m) * 255.0, (b + m) * 255.0]
+}
+
+/// A "dead leaves" image: `n` disks and rectangles, radius log-uniform in [rmin, rmax], painted
+/// over each other in colours drawn around a few palette hues.
+struct Leaves {
+    w: usize,
+    h: usize,
+    px: Vec<[f64; 3]>,
+}
+
+impl Leaves {
+    fn new(rng: &mut Pcg, w: usize, h: usize, n: usize, rmin: f64, rmax: f64, hues: usize, saturation: (f64, f64)) -> Self {
+        let palette: Vec<f64> = (0..hues.max(1)).map(|_| rng.range(0.0, 6.0)).collect();
+        let colour = |rng: &mut Pcg| {
+            let hue = (palette[(rng.uniform() * palette.len() as f64) as usize % palette.len()] + rng.range(-0.3, 0.3)).rem_euclid(6.0);
+            hsv(hue, rng.range(saturation.0, saturation.1), rng.range(0.15, 0.95))
+        };
+        let mut px = vec![colour(rng); w * h];
+        for _ in 0..n {
+            let r = rmin * (rmax / rmin).powf(rng.uniform());
+            let (cx, cy) = (rng.range(-r, w as f64 + r), rng.range(-r, h as f64 + r));
+            let c = colour(rng);
+            let disk = rng.uniform() < 0.6;
+            let (x0, x1) = ((cx - r).max(0.0) as usize, ((cx + r).ceil().max(0.0) as usize).min(w));
+            let (y0, y1) = ((cy - r).max(0.0) as usize, ((cy + r).ceil().max(0.0) as usize).min(h));
+            for y in y0..y1 {
+                for x in x0..x1 {
+                    let (dx, dy) = (x as f64 + 0.5 - cx, y as f64 + 0.5 - cy);
+                    if !disk || dx * dx + dy * dy <= r * r {
+                        px[y * w + x] = c;
+                    }
+                }
+            }
+        }
+        Self { w, h, px }
+    }
+    /// Nearest sample at (u, v) in [0, 1)², clamped.
+    fn at(&self, u: f64, v: f64) -> [f64; 3] {
+        let x = ((u * self.w as f64) as isize).clamp(0, self.w as isize - 1) as usize;
+        let y = ((v * self.h as f64) as isize).clamp(0, self.h as isize - 1) as usize;
+        self.px[y * self.w + x]
+    }
+}
+
 /// A textured ellipse or rectangle on a smooth path: distractors and static clutter.
 struct Blob {
     texture: Texture,
+    patch: Option<Leaves>,
     ellipse: bool,
     size: (f64, f64),
     centre: (f64, f64),
@@ -118,6 +183,7 @@ impl Blob {
         let freq = rng.range(0.1, 0.6);
         Self {
             texture: Texture::new(rng, freq),
+            patch: None,
             ellipse: rng.uniform() < 0.5,
             size: (s * aspect.sqrt(), s / aspect.sqrt()),
             centre: (rng.range(0.1, 0.9) * w, rng.range(0.1, 0.9) * h),
@@ -132,6 +198,13 @@ impl Blob {
             self.centre.0 + self.amplitude.0 * (self.freq.0 * t + self.phase.0).sin(),
             self.centre.1 + self.amplitude.1 * (self.freq.1 * t + self.phase.1).sin(),
         )
+    }
+    /// The colour at (x, y) for a blob centred at `c`.
+    fn colour(&self, c: (f64, f64), x: f64, y: f64) -> [f64; 3] {
+        match &self.patch {
+            Some(p) => p.at((x - c.0) / self.size.0 + 0.5, (y - c.1) / self.size.1 + 0.5),
+            None => self.texture.at(x - c.0, y - c.1),
+        }
     }
     fn covers(&self, c: (f64, f64), x: f64, y: f64) -> bool {
         let (bw, bh) = self.size;
@@ -191,7 +264,19 @@ fn write_sequence(dir: &Path, o: &SynthOptions, seed: u64) -> Result<()> {
     let detail = Texture::new(&mut extra, 0.35);
     let statics: Vec<Blob> =
         if o.clutter { (0..4).map(|_| Blob::new(&mut extra, o.width as f64, o.height as f64, false)).collect() } else { vec![] };
-    let movers: Vec<Blob> = (0..o.distractors).map(|_| Blob::new(&mut extra, o.width as f64, o.height as f64, true)).collect();
+    let mut movers: Vec<Blob> = (0..o.distractors).map(|_| Blob::new(&mut extra, o.width as f64, o.height as f64, true)).collect();
+    // Leaves: a background larger than the frame (the camera pans over it) and object patterns.
+    let object_leaves = |rng: &mut Pcg| Leaves::new(rng, 48, 48, 40, 2.0, 20.0, 3, (0.2, 0.9));
+    let (scene, target_patch) = if o.leaves {
+        let scene = Leaves::new(&mut extra, o.width * 5 / 4, o.height * 5 / 4, 500, 1.5, 0.35 * h, 4, (0.05, 0.6));
+        for m in &mut movers {
+            m.patch = Some(object_leaves(&mut extra));
+        }
+        (Some(scene), Some(object_leaves(&mut extra)))
+    } else {
+        (None, None)
+    };
+    let pan = (extra.range(0.0, 6.3), extra.range(0.5, 1.5));
     let ellipse = rng.uniform() < 0.5;
     // Object: start size and a smooth path (sum of two sinusoids per axis).
     let size0 = rng.range(0.12, 0.25) * w.min(h);
@@ -232,9 +317,16 @@ fn write_sequence(dir: &Path, o: &SynthOptions, seed: u64) -> Result<()> {
             let c = if occluded {
                 occ.at(x, y)
             } else if inside {
-                fg.at(x - cx, y - cy)
+                match &target_patch {
+                    Some(p) => p.at((x - x0) / bw, (y - y0) / bh),
+                    None => fg.at(x - cx, y - cy),
+                }
             } else if let Some((m, c)) = distractor {
-                m.texture.at(x - c.0, y - c.1)
+                m.colour(*c, x, y)
+            } else if let Some(scene) = &scene {
+                // The camera drifts over a scene 25% larger than the frame.
+                let (ox, oy) = (0.1 * (1.0 + (pan.1 * phase + pan.0).sin()), 0.1 * (1.0 + (phase + pan.0).cos()));
+                scene.at(x / (1.25 * w) + ox, y / (1.25 * h) + oy)
             } else if let Some(b) = statics.iter().find(|b| b.covers(b.centre, x, y)) {
                 b.texture.at(x - b.centre.0, y - b.centre.1)
             } else if o.clutter {
