@@ -104,12 +104,18 @@ impl Roots {
     }
 }
 
-/// Opens a dataset by its config name.
-pub fn open(name: &str, roots: &Roots, specs: &Path) -> Result<TrainDataset> {
+/// The folder a dataset name (`GOT10K_vottrain`) reads from: an error when the name is unknown,
+/// its root is not configured, or the folder is missing.
+pub fn root_of<'r>(name: &str, roots: &'r Roots) -> Result<&'r Path> {
     let key = DATASET_NAMES.iter().find(|(n, _)| *n == name).map(|(_, k)| *k).with_context(|| {
         format!("unknown training dataset `{name}`; known: {}", DATASET_NAMES.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", "))
     })?;
-    let root = roots.get(key, name)?;
+    roots.get(key, name)
+}
+
+/// Opens a dataset by its config name.
+pub fn open(name: &str, roots: &Roots, specs: &Path) -> Result<TrainDataset> {
+    let root = root_of(name, roots)?;
     let (sequences, is_image) = match name {
         "GOT10K_train_full" | "SYNTH" | "GOT10K_official_val" => (got10k(root, None, name)?, false),
         "GOT10K_vottrain" => (got10k(root, Some(&specs.join("got10k_vot_train_split.txt")), name)?, false),

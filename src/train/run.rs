@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 
 use super::checkpoint;
-use super::datasets::{DATASET_NAMES, Roots};
+use super::datasets::Roots;
 use crate::dataflow::ParamOverride;
 use crate::dataflow::dora::{BinDir, write_yaml};
 use crate::model::Config;
@@ -45,20 +45,8 @@ pub fn train(run: &TrainRun) -> Result<PathBuf> {
     let cfg = Config::load(Path::new(&config_path)).map_err(|e| anyhow::anyhow!("{}", e.render(crate::launch::color())))?;
     let roots = Roots::load(Some(&run.local), &run.roots.join(","))?;
     for name in &cfg.train.datasets {
-        let key = DATASET_NAMES
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, k)| *k)
-            .with_context(|| format!("config `{}`: unknown training dataset `{name}`", cfg.name))?;
-        let root = roots.0.get(key).with_context(|| {
-            format!(
-                "dataset {name} needs the `{key}` folder: pass --root {key}=/path or add it under `datasets {{ }}` in {}",
-                run.local.display()
-            )
-        })?;
-        if !root.is_dir() {
-            bail!("dataset {name}: {} does not exist", root.display());
-        }
+        super::datasets::root_of(name, &roots)
+            .with_context(|| format!("config `{}` (dataset folders: {})", cfg.name, run.local.display()))?;
     }
     let save_dir = std::path::absolute(&run.save_dir)?;
     std::fs::create_dir_all(&save_dir)?;

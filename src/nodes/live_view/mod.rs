@@ -79,7 +79,7 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
     let result = (|| -> Result<()> {
         loop {
             while let Ok(c) = rx.try_recv() {
-                paused = matches!(c, Control::Pause) || (paused && !matches!(c, Control::Resume | Control::Init(_)));
+                paused = matches!(c, Control::Pause);
                 node.send_output(out("control"), c.encode(), Vec::<u8>::new()).map_err(|e| anyhow::anyhow!("send control: {e}"))?;
             }
             match poll_event(events, Duration::from_millis(20))? {
