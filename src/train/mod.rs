@@ -330,8 +330,8 @@ pub fn load_mae(model: &mut OSTrack, path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Trains in one process (no dataflow) for `epochs` epochs: used by tests and by
-/// `trackflow bench train`. The dataflow does the same steps split over nodes.
+/// Trains in one process (no dataflow) for `epochs` epochs, for the library's own tests of
+/// resume; the CLI always trains through `dataflows/train.kdl`, whose nodes take the same steps.
 pub fn train_in_process(
     trainer: &mut Trainer,
     loader: &mut Loader,
