@@ -138,7 +138,7 @@ fn live_view_page_in_headless_chromium_starts_tracking_from_a_drawn_box() {
     for s in [
         format!("camera.url={}", video.display()),
         "camera.loop=#true".into(),
-        "camera.max-frames=450".into(),
+        "camera.max-frames=600".into(),
         format!("view.port={port}"),
         format!("view.record={}", rec.display()),
     ] {
@@ -151,19 +151,39 @@ fn live_view_page_in_headless_chromium_starts_tracking_from_a_drawn_box() {
         assert!(std::time::Instant::now() < deadline, "the live view never opened its port");
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
+    // Under a loaded CI machine Chromium can start slowly and its virtual clock can run out
+    // before the first frame; so wait (in real time) for frames, then open the page until the
+    // view reports the drawn box, a few tries at most.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !state(port).is_some_and(|s| s["frame"].as_u64().unwrap_or(0) > 0) {
+        assert!(std::time::Instant::now() < deadline, "the live view never showed a frame");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
     let shots = crate::common::root().join("target/test-artifacts");
     std::fs::create_dir_all(&shots).unwrap();
     let shot = shots.join("live-view.png");
     let profile = dir.path().join("chromium-profile");
-    let o = Command::new(chromium)
-        .args(["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=800,600"])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .arg("--virtual-time-budget=6000")
-        .arg(format!("--screenshot={}", shot.display()))
-        .arg(format!("http://127.0.0.1:{port}/?drag=100,80,60,60"))
-        .output()
-        .unwrap();
-    assert!(shot.is_file(), "no screenshot: {}", String::from_utf8_lossy(&o.stderr));
+    let mut chromium_log = String::new();
+    for _attempt in 0..3 {
+        let o = Command::new(chromium)
+            .args(["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=800,600"])
+            .arg(format!("--user-data-dir={}", profile.display()))
+            .arg("--virtual-time-budget=6000")
+            .arg(format!("--screenshot={}", shot.display()))
+            .arg(format!("http://127.0.0.1:{port}/?drag=100,80,60,60"))
+            .output()
+            .unwrap();
+        chromium_log = String::from_utf8_lossy(&o.stderr).into_owned();
+        let began = std::time::Instant::now();
+        let tracking = || state(port).is_some_and(|s| s["status"] == "tracking" || s["status"] == "LOST");
+        while !tracking() && began.elapsed() < std::time::Duration::from_secs(3) {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        if tracking() {
+            break;
+        }
+    }
+    assert!(shot.is_file(), "no screenshot: {chromium_log}");
     let out = flow.wait_with_output().unwrap();
     assert!(out.status.success(), "{}", text(&out));
     let rows = box_rows(&rec.with_extension("boxes.txt"));
@@ -173,6 +193,17 @@ fn live_view_page_in_headless_chromium_starts_tracking_from_a_drawn_box() {
     assert!(rows[..init].iter().all(|r| r.2), "tracking started before the box was drawn");
     assert!(rows.len() > init + 3, "tracking went on after the drawn box");
     assert!(text(&out).contains("init box"), "the tracker logged the box from the view");
+}
+
+/// The live view's `/state` JSON, or None while it does not answer.
+fn state(port: u16) -> Option<serde_json::Value> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(5))).ok()?;
+    s.write_all(b"GET /state HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").ok()?;
+    let mut body = String::new();
+    s.read_to_string(&mut body).ok()?;
+    serde_json::from_str(body.split("\r\n\r\n").nth(1)?).ok()
 }
 
 fn which(bin: &str) -> bool {
