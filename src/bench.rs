@@ -58,8 +58,9 @@ pub fn model_row(cfg_path: &Path, device: &str, precision: &str, iters: usize, w
         model.set_kind(kind);
     }
     let d = &cfg.data;
-    let z = Tensor::randn([1, 3, d.template_size, d.template_size], (kind, dev));
-    let x = Tensor::randn([1, 3, d.search_size, d.search_size], (kind, dev));
+    let c = cfg.input_channels() as i64;
+    let z = Tensor::randn([1, c, d.template_size, d.template_size], (kind, dev));
+    let x = Tensor::randn([1, c, d.search_size, d.search_size], (kind, dev));
     let backbone = model.backbone()?;
     let head = model.head()?;
     let _g = tch::no_grad_guard();

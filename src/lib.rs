@@ -14,6 +14,7 @@ pub mod graph;
 pub mod hash;
 pub mod launch;
 pub mod live;
+pub mod modality;
 pub mod model;
 pub mod nodes;
 pub mod paths;

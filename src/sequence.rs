@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
+use crate::modality::{AuxFrames, Modality};
 use crate::tracker::Image;
 use crate::video::{VideoReader, is_video};
 
@@ -43,6 +44,9 @@ pub struct Sequence {
     pub ground_truth: Vec<[f64; 4]>,
     /// The file the ground truth came from (none for videos).
     pub gt_path: Option<PathBuf>,
+    /// ViPT: the auxiliary modality's frames (depth, thermal, event), one per frame. Frames are
+    /// then read as H×W×6 images.
+    pub aux: Option<AuxFrames>,
 }
 
 impl Sequence {
@@ -65,6 +69,9 @@ impl Sequence {
             Frames::Files(f) => f.truncate(n),
             Frames::Video { count, .. } => *count = (*count).min(n),
         }
+        if let Some(a) = &mut self.aux {
+            a.frames.truncate(n);
+        }
     }
 
     /// The box to start tracking from: the first ground-truth row.
@@ -83,7 +90,10 @@ impl Sequence {
     /// Decodes the frames in order.
     pub fn reader(&self) -> Result<FrameReader> {
         Ok(match &self.frames {
-            Frames::Files(f) => FrameReader::Files(f.clone().into_iter()),
+            Frames::Files(f) => match &self.aux {
+                None => FrameReader::Files(f.clone().into_iter()),
+                Some(a) => FrameReader::Pairs(f.clone().into_iter().zip(a.frames.clone()), a.modality, a.depth_clip),
+            },
             Frames::Video { path, count } => FrameReader::Video(VideoReader::open(path)?, *count),
         })
     }
@@ -91,7 +101,7 @@ impl Sequence {
     /// Every frame file that does not exist (videos: none).
     pub fn missing_frames(&self) -> Vec<PathBuf> {
         match &self.frames {
-            Frames::Files(f) => f.iter().filter(|p| !p.is_file()).cloned().collect(),
+            Frames::Files(f) => f.iter().chain(self.aux.iter().flat_map(|a| a.frames.iter())).filter(|p| !p.is_file()).cloned().collect(),
             Frames::Video { .. } => Vec::new(),
         }
     }
@@ -101,6 +111,8 @@ impl Sequence {
 pub enum FrameReader {
     /// Image files.
     Files(std::vec::IntoIter<PathBuf>),
+    /// RGB and auxiliary image files, merged into 6-channel frames.
+    Pairs(std::iter::Zip<std::vec::IntoIter<PathBuf>, std::vec::IntoIter<PathBuf>>, Modality, bool),
     /// A video and the number of frames left to read.
     Video(VideoReader, usize),
 }
@@ -110,6 +122,7 @@ impl Iterator for FrameReader {
     fn next(&mut self) -> Option<Result<Image>> {
         match self {
             Self::Files(it) => it.next().map(|p| load_frame(&p)),
+            Self::Pairs(it, m, clip) => it.next().map(|(a, b)| crate::modality::load_pair(&a, &b, *m, *clip)),
             Self::Video(v, left) => {
                 if *left == 0 {
                     return None;
@@ -162,7 +175,9 @@ impl Layout {
     }
 }
 
-const GT_NAMES: [&str; 2] = ["groundtruth_rect.txt", "groundtruth.txt"];
+/// Ground-truth file names, in order of preference (`visible.txt`: LasHeR and RGBT234, whose
+/// boxes are annotated on the visible frames).
+const GT_NAMES: [&str; 3] = ["groundtruth_rect.txt", "groundtruth.txt", "visible.txt"];
 
 /// Reads a sequence, a video, or every sequence of a dataset folder (sorted by name).
 pub fn discover(path: &Path, layout: Layout) -> Result<Vec<Sequence>> {
@@ -177,6 +192,7 @@ pub fn discover(path: &Path, layout: Layout) -> Result<Vec<Sequence>> {
             frames: Frames::Video { path: path.to_path_buf(), count: info.frames },
             ground_truth: vec![],
             gt_path: None,
+            aux: None,
         }]);
     }
     if !path.is_dir() {
@@ -295,6 +311,7 @@ pub fn from_table(root: &Path, table: &str, what: &str) -> Result<Vec<Sequence>>
             frames: Frames::Files(frames),
             ground_truth: read_boxes(&gt_path)?,
             gt_path: Some(gt_path),
+            aux: None,
         });
     }
     if !missing.is_empty() {
@@ -359,6 +376,7 @@ fn trackingnet(path: &Path) -> Result<Vec<Sequence>> {
                 frames: Frames::Files(frames.into_iter().map(|(_, p)| p).collect()),
                 ground_truth: read_boxes(&anno)?,
                 gt_path: Some(anno),
+                aux: None,
             });
         }
     }
@@ -375,6 +393,9 @@ pub fn read_sequence(dir: &Path, layout: Layout) -> Result<Sequence> {
     let gt_path =
         GT_NAMES.iter().map(|g| dir.join(g)).find(|p| p.is_file()).with_context(|| format!("{}: no groundtruth.txt", dir.display()))?;
     let ground_truth = read_boxes(&gt_path)?;
+    if let Some((frames, aux)) = crate::modality::detect(dir)? {
+        return Ok(Sequence { name, frames: Frames::Files(frames), ground_truth, gt_path: Some(gt_path), aux: Some(aux) });
+    }
     // OTB and LaSOT keep frames in `img/`, TNL2K in `imgs/`, GOT-10k and plain folders beside the
     // ground truth.
     let img_dir = ["img", "imgs"].iter().map(|d| dir.join(d)).find(|d| d.is_dir()).unwrap_or_else(|| dir.to_path_buf());
@@ -384,7 +405,7 @@ pub fn read_sequence(dir: &Path, layout: Layout) -> Result<Sequence> {
     if frames.is_empty() {
         bail!("{}: no .jpg or .png frames", img_dir.display());
     }
-    Ok(Sequence { name, frames: Frames::Files(frames), ground_truth, gt_path: Some(gt_path) })
+    Ok(Sequence { name, frames: Frames::Files(frames), ground_truth, gt_path: Some(gt_path), aux: None })
 }
 
 /// OTB's `cfg.json`: frames `startFrame..=endFrame` named with `nz` digits and `ext`.

@@ -10,4 +10,5 @@ mod live;
 mod model;
 mod tracker;
 mod train;
+mod vipt;
 mod wire;

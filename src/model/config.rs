@@ -42,9 +42,35 @@ pub struct ModelConfig {
     pub head_channels: i64,
     /// Image size the MAE position embeddings were trained at (224), for the unused `pos_embed`.
     pub pretrain_img_size: i64,
+    /// ViPT prompt variant (`prompt "vipt_deep"` or `"vipt_shaw"`): the network takes 6-channel
+    /// crops (RGB, then the auxiliary modality) and gains the prompt modules. `None`: OSTrack.
+    pub prompt: Option<PromptType>,
+    /// Hidden channels of each prompt block's 1×1 convs (8, ViPT's `hide_channel`).
+    pub prompt_hidden: i64,
     /// Default weights for this preset (`weights "path"`, relative to the config file): what
     /// nodes load when their `weights` parameter is empty. `None`: random weights.
     pub weights: Option<std::path::PathBuf>,
+}
+
+/// ViPT's two prompt placements (`TRAIN.PROMPT.TYPE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum PromptType {
+    /// `vipt_deep`: a prompt block before every transformer block.
+    #[serde(rename = "vipt_deep")]
+    Deep,
+    /// `vipt_shaw`: the input prompt only.
+    #[serde(rename = "vipt_shaw")]
+    Shaw,
+}
+
+impl PromptType {
+    /// How many prompt blocks (and prompt norms) a backbone of `depth` blocks has.
+    pub fn blocks(self, depth: i64) -> i64 {
+        match self {
+            PromptType::Deep => depth,
+            PromptType::Shaw => 1,
+        }
+    }
 }
 
 /// Crop geometry (OSTrack `DATA.TEMPLATE/SEARCH.*`, `TEST.*`).
@@ -128,6 +154,8 @@ impl Default for Config {
                 ce_keep_ratio: vec![0.7, 0.7, 0.7],
                 head_channels: 256,
                 pretrain_img_size: 224,
+                prompt: None,
+                prompt_hidden: 8,
                 weights: None,
             },
             data: DataConfig {
@@ -163,6 +191,10 @@ impl Config {
     /// Template feature-map side (template size / patch size).
     pub fn template_feat(&self) -> i64 {
         self.data.template_size / self.model.patch_size
+    }
+    /// Channels of a crop: 3 (RGB) for OSTrack, 6 (RGB then the auxiliary modality) for ViPT.
+    pub fn input_channels(&self) -> usize {
+        if self.model.prompt.is_some() { 6 } else { 3 }
     }
     /// Search feature-map side (16 for the 256 model).
     pub fn search_feat(&self) -> i64 {
@@ -220,6 +252,17 @@ impl Config {
                         "ce-keep-ratio" => r.floats(node, &mut m.ce_keep_ratio),
                         "head-channels" => r.int(node, &mut m.head_channels),
                         "pretrain-img-size" => r.int(node, &mut m.pretrain_img_size),
+                        "prompt-hidden" => r.int(node, &mut m.prompt_hidden),
+                        "prompt" => {
+                            let mut v = Vec::new();
+                            r.strings(node, &mut v);
+                            match v.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+                                ["vipt_deep"] => m.prompt = Some(PromptType::Deep),
+                                ["vipt_shaw"] => m.prompt = Some(PromptType::Shaw),
+                                ["none"] => m.prompt = None,
+                                _ => r.bad(node, "one of \"vipt_deep\", \"vipt_shaw\" or \"none\""),
+                            }
+                        }
                         "weights" => {
                             let mut v = Vec::new();
                             r.strings(node, &mut v);

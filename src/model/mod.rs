@@ -12,8 +12,9 @@ use anyhow::{Context, Result, bail};
 use tch::{Device, Kind, Tensor, nn};
 
 pub use config::Config;
+pub use config::PromptType;
 pub use head::{CenterPredictor, HeadMaps, decode_boxes};
-pub use vit::{BackboneOutput, VisionTransformerCE};
+pub use vit::{BackboneOutput, TemplateTokens, VisionTransformerCE};
 
 /// Which parts of the network a process builds: the dataflow's backbone and head nodes each
 /// hold only their half.
@@ -73,7 +74,9 @@ impl OSTrack {
             let size = t.size();
             let leaf = name.rsplit('.').next().unwrap_or_default();
             let is_norm = name.contains("norm") || name.ends_with(".1.weight") || name.ends_with(".1.bias");
-            if leaf.starts_with("pos_embed") || leaf == "cls_token" {
+            if name.ends_with("fovea.smooth") {
+                let _ = t.fill_(10.0);
+            } else if leaf.starts_with("pos_embed") || leaf == "cls_token" {
                 let _ = t.normal_(0.0, 0.02);
             } else if leaf == "running_var" || (is_norm && leaf == "weight") {
                 let _ = t.fill_(1.0);
@@ -91,6 +94,32 @@ impl OSTrack {
     /// Loads weights from safetensors by name. Every missing key, unexpected key and shape
     /// mismatch is reported at once. Keys of parts this process did not build are ignored.
     pub fn load(&mut self, path: &Path) -> Result<()> {
+        self.load_except(path, |_| false)
+    }
+
+    /// Starts a ViPT model from an OSTrack checkpoint: every OSTrack key must be there; the
+    /// prompt modules (absent from it) keep their initialisation. Prompt keys that are present
+    /// (a ViPT checkpoint) load as usual.
+    pub fn load_foundation(&mut self, path: &Path) -> Result<()> {
+        self.load_except(path, is_prompt_key)
+    }
+
+    /// Marks every parameter but the prompt modules frozen (ViPT trains only names containing
+    /// "prompt"); returns how many parameters stay trainable.
+    pub fn freeze_all_but_prompts(&mut self) -> i64 {
+        let mut trainable = 0;
+        for (name, t) in self.vs.variables() {
+            let train = is_prompt_key(&name);
+            let _ = t.set_requires_grad(train);
+            if train {
+                trainable += t.numel() as i64;
+            }
+        }
+        trainable
+    }
+
+    /// Loads weights, allowing `may_be_missing` keys to be absent from the file.
+    fn load_except(&mut self, path: &Path, may_be_missing: fn(&str) -> bool) -> Result<()> {
         let bytes = std::fs::read(path).with_context(|| format!("cannot read weights {}", path.display()))?;
         let tensors = Tensor::read_safetensors(path)
             .with_context(|| format!("{} is not a valid safetensors file ({} bytes; truncated download?)", path.display(), bytes.len()))?;
@@ -124,7 +153,7 @@ impl OSTrack {
                 None => unexpected.push(name),
             }
         }
-        let mut missing: Vec<String> = vars.keys().filter(|k| !seen.contains(*k)).cloned().collect();
+        let mut missing: Vec<String> = vars.keys().filter(|k| !seen.contains(*k) && !may_be_missing(k)).cloned().collect();
         missing.sort();
         unexpected.sort();
         mismatched.sort();
@@ -164,6 +193,12 @@ impl OSTrack {
     pub fn set_kind(&mut self, kind: Kind) {
         self.vs.set_kind(kind);
     }
+}
+
+/// Whether a parameter belongs to ViPT's prompt modules (`patch_embed_prompt`, `prompt_blocks`,
+/// `prompt_norms`): upstream's test is that the name contains "prompt".
+pub fn is_prompt_key(name: &str) -> bool {
+    name.contains("prompt")
 }
 
 /// Key renaming from checkpoints lives here, in one place. Official OSTrack keys already match

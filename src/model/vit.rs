@@ -8,7 +8,7 @@
 use tch::nn::{self, Module};
 use tch::{Kind, Tensor};
 
-use super::config::Config;
+use super::config::{Config, PromptType};
 
 /// `attn`: one qkv projection, scaled dot-product attention, output projection.
 #[derive(Debug)]
@@ -186,6 +186,104 @@ impl PatchEmbed {
     }
 }
 
+/// ViPT's modality-complementary prompt block (`Prompt_block`, hide_channel 8): the main
+/// stream and the auxiliary stream (or the previous prompt) are each squeezed to a few channels
+/// by 1×1 convs; the main half passes through the "fovea" (a per-channel spatial softmax with a
+/// learnable temperature) and is added to the other half, then a 1×1 conv restores the width.
+#[derive(Debug)]
+struct PromptBlock {
+    conv0_0: nn::Conv2D,
+    conv0_1: nn::Conv2D,
+    conv1x1: nn::Conv2D,
+    /// `fovea.smooth`, the softmax temperature λ (initialised to 10).
+    smooth: Tensor,
+}
+
+impl PromptBlock {
+    fn new(vs: nn::Path, dim: i64, hidden: i64) -> Self {
+        let c = nn::ConvConfig::default();
+        Self {
+            conv0_0: nn::conv2d(&vs / "conv0_0", dim, hidden, 1, c),
+            conv0_1: nn::conv2d(&vs / "conv0_1", dim, hidden, 1, c),
+            conv1x1: nn::conv2d(&vs / "conv1x1", hidden, dim, 1, c),
+            smooth: (&vs / "fovea").var("smooth", &[1], nn::Init::Const(10.0)),
+        }
+    }
+
+    /// # Shapes
+    /// `main`, `aux`: [b, dim, s, s] → [b, dim, s, s].
+    fn forward(&self, main: &Tensor, aux: &Tensor) -> Tensor {
+        let x0 = self.conv0_0.forward(main);
+        let (b, c, h, w) = x0.size4().expect("a feature map");
+        let flat = x0.reshape([b, c, h * w]);
+        let mask = (&flat * &self.smooth).softmax(-1, flat.kind());
+        let fovea = (mask * flat).reshape([b, c, h, w]);
+        self.conv1x1.forward(&(fovea + self.conv0_1.forward(aux)))
+    }
+}
+
+/// Tokens [b, s·s, c] as a feature map [b, c, s, s] (row-major, ViPT's `token2feature`).
+fn token_map(tokens: &Tensor) -> Tensor {
+    let (b, l, c) = tokens.size3().expect("tokens are [b, n, c]");
+    let s = (l as f64).sqrt() as i64;
+    tokens.transpose(1, 2).reshape([b, c, s, s])
+}
+
+/// The inverse of [`token_map`] (`feature2token`).
+fn map_tokens(map: &Tensor) -> Tensor {
+    map.flatten(2, -1).transpose(1, 2)
+}
+
+/// ViPT's additions to the backbone (`patch_embed_prompt`, `prompt_blocks`, `prompt_norms`).
+#[derive(Debug)]
+struct Prompts {
+    patch_embed: PatchEmbed,
+    blocks: Vec<PromptBlock>,
+    norms: Vec<nn::LayerNorm>,
+    deep: bool,
+}
+
+impl Prompts {
+    fn new(vs: &nn::Path, cfg: &Config, kind: PromptType) -> Self {
+        let m = &cfg.model;
+        let n = kind.blocks(m.depth);
+        let ln = nn::LayerNormConfig { eps: 1e-6, ..Default::default() };
+        Self {
+            patch_embed: PatchEmbed::new(vs / "patch_embed_prompt", 3, m.embed_dim, m.patch_size),
+            blocks: (0..n).map(|i| PromptBlock::new(vs / "prompt_blocks" / i, m.embed_dim, m.prompt_hidden)).collect(),
+            norms: (0..n).map(|i| nn::layer_norm(vs / "prompt_norms" / i, vec![m.embed_dim], ln)).collect(),
+            deep: kind == PromptType::Deep,
+        }
+    }
+
+    /// The input prompt (i = 0) for one crop's RGB tokens and its auxiliary image.
+    fn input(&self, rgb_tokens: &Tensor, aux: &Tensor) -> Tensor {
+        let aux_tokens = self.patch_embed.forward(aux);
+        let norm = &self.norms[0];
+        map_tokens(&self.blocks[0].forward(&token_map(&norm.forward(rgb_tokens)), &token_map(&norm.forward(&aux_tokens))))
+    }
+
+    /// Prompt block `i ≥ 1` on the full (zero-restored) token layout `tokens` and the previous
+    /// prompt: `MCP_i(LN_{i−1}(tokens) ‖ LN_i(previous))`, template and search separately.
+    fn deep(&self, i: usize, tokens: &Tensor, previous: &Tensor, lens_z: i64) -> Tensor {
+        let tokens = self.norms[i - 1].forward(tokens);
+        let previous = self.norms[i].forward(previous);
+        let n = tokens.size()[1];
+        let part = |t: &Tensor, z: bool| if z { t.narrow(1, 0, lens_z) } else { t.narrow(1, lens_z, n - lens_z) };
+        let run = |z: bool| map_tokens(&self.blocks[i].forward(&token_map(&part(&tokens, z)), &token_map(&part(&previous, z))));
+        Tensor::cat(&[run(true), run(false)], 1)
+    }
+}
+
+/// Template tokens computed once per sequence.
+#[derive(Debug)]
+pub struct TemplateTokens {
+    /// Embedded template tokens (input prompt and position embedding added), [1 or b, lz, c].
+    pub tokens: Tensor,
+    /// ViPT: the template's raw input prompt, which the first deep prompt block reads.
+    pub prompt: Option<Tensor>,
+}
+
 /// Output of the backbone.
 #[derive(Debug)]
 pub struct BackboneOutput {
@@ -208,6 +306,7 @@ pub struct VisionTransformerCE {
     pos_embed_x: Tensor,
     blocks: Vec<Block>,
     norm: nn::LayerNorm,
+    prompts: Option<Prompts>,
     lens_z: i64,
     lens_x: i64,
     ctr: i64,
@@ -231,11 +330,14 @@ impl VisionTransformerCE {
         Self {
             patch_embed: PatchEmbed::new(&vs / "patch_embed", 3, d, m.patch_size),
             _cls_token: vs.var("cls_token", &[1, 1, d], nn::Init::Const(0.0)),
-            _pos_embed: vs.var("pos_embed", &[1, pre * pre + 1, d], init),
+            // ViPT's backbone inherits this from timm's default ViT-B constructor: 768 wide
+            // whatever its own width.
+            _pos_embed: vs.var("pos_embed", &[1, pre * pre + 1, if m.prompt.is_some() { 768 } else { d }], init),
             pos_embed_z: vs.var("pos_embed_z", &[1, zf * zf, d], init),
             pos_embed_x: vs.var("pos_embed_x", &[1, xf * xf, d], init),
             blocks,
             norm: nn::layer_norm(&vs / "norm", vec![d], nn::LayerNormConfig { eps: 1e-6, ..Default::default() }),
+            prompts: m.prompt.map(|k| Prompts::new(&vs, cfg, k)),
             lens_z: zf * zf,
             lens_x: xf * xf,
             // CTR_POINT: the template token at the centre cell, (3,3) of 8×8, (5,5) of 12×12.
@@ -243,24 +345,86 @@ impl VisionTransformerCE {
         }
     }
 
-    /// Template tokens with their position embedding, [b, lz, c]. Computed once per sequence.
-    pub fn embed_template(&self, z: &Tensor) -> Tensor {
-        self.patch_embed.forward(z) + &self.pos_embed_z
+    /// Channels the crops must have: 3, or 6 (RGB then the auxiliary modality) with prompts.
+    pub fn in_channels(&self) -> i64 {
+        if self.prompts.is_some() { 6 } else { 3 }
+    }
+
+    /// Patch-embeds one crop: RGB tokens plus, with prompts, the input prompt (which is also
+    /// returned, as the "previous prompt" of the deep blocks).
+    fn embed(&self, crop: &Tensor, pos: &Tensor) -> (Tensor, Option<Tensor>) {
+        let c = crop.size()[1];
+        assert_eq!(
+            c,
+            self.in_channels(),
+            "the crop has {c} channels but this backbone takes {} (RGB{})",
+            self.in_channels(),
+            if self.prompts.is_some() { " + auxiliary modality" } else { "" }
+        );
+        let rgb = self.patch_embed.forward(&crop.narrow(1, 0, 3));
+        match &self.prompts {
+            None => (rgb + pos, None),
+            Some(p) => {
+                let prompt = p.input(&rgb, &crop.narrow(1, 3, 3));
+                (rgb + &prompt + pos, Some(prompt))
+            }
+        }
+    }
+
+    /// Template tokens with their position embedding (and input prompt), computed once per
+    /// sequence.
+    pub fn embed_template(&self, z: &Tensor) -> TemplateTokens {
+        let (tokens, prompt) = self.embed(z, &self.pos_embed_z);
+        TemplateTokens { tokens, prompt }
+    }
+
+    /// Search tokens back in raster order [b, lx, c]: kept tokens at their original indices,
+    /// eliminated ones as zeros (upstream's `recover_tokens` after the scatter).
+    fn restore_search(&self, x: &Tensor, kept: &Tensor, removed: &[Tensor]) -> Tensor {
+        if removed.is_empty() {
+            return x.shallow_clone();
+        }
+        let (b, kept_n, c) = x.size3().expect("tokens are [b, n, c]");
+        let pad = Tensor::zeros([b, self.lens_x - kept_n, c], (x.kind(), x.device()));
+        let filled = Tensor::cat(&[x.shallow_clone(), pad], 1);
+        let mut all = vec![kept.shallow_clone()];
+        all.extend(removed.iter().map(Tensor::shallow_clone));
+        let index = Tensor::cat(&all, 1).unsqueeze(-1).expand([b, self.lens_x, c], false);
+        filled.zeros_like().scatter(1, &index, &filled)
     }
 
     /// Runs the blocks on already-embedded template tokens and a search crop.
     ///
     /// # Shapes
-    /// `z_tokens`: [b, lz, c]; `x`: [b, 3, S, S] → tokens [b, lz + lx, c].
+    /// `z`: template tokens [1 or b, lz, c]; `x`: [b, 3 or 6, S, S] → tokens [b, lz + lx, c].
     /// `ce`: whether candidate elimination runs; `keep_override`: the CE warm-up ratio.
-    pub fn forward_tokens(&self, z_tokens: &Tensor, x: &Tensor, ce: bool, keep_override: Option<f64>, train: bool) -> BackboneOutput {
-        let x_tokens = self.patch_embed.forward(x) + &self.pos_embed_x;
+    pub fn forward_tokens(&self, z: &TemplateTokens, x: &Tensor, ce: bool, keep_override: Option<f64>, train: bool) -> BackboneOutput {
+        let (x_tokens, x_prompt) = self.embed(x, &self.pos_embed_x);
         let b = x_tokens.size()[0];
-        let mut xs = Tensor::cat(&[z_tokens.expand([b, -1, -1], false), x_tokens], 1);
+        let mut xs = Tensor::cat(&[z.tokens.expand([b, -1, -1], false), x_tokens], 1);
+        // ViPT deep: the previous prompt on the full layout, template then search.
+        let mut previous = match (&z.prompt, x_prompt) {
+            (Some(pz), Some(px)) => Some(Tensor::cat(&[pz.expand([b, -1, -1], false), px], 1)),
+            _ => None,
+        };
         let mut global_s = Tensor::arange(self.lens_x, (Kind::Int64, xs.device())).unsqueeze(0).repeat([b, 1]);
         let mut removed = Vec::new();
         let keep = if ce { keep_override } else { Some(1.0) };
-        for block in &self.blocks {
+        for (i, block) in self.blocks.iter().enumerate() {
+            if let Some(p) = self.prompts.as_ref().filter(|p| p.deep && i >= 1) {
+                let prev = previous.take().expect("a prompted backbone has an input prompt");
+                // Prompt on the zero-restored full layout, then gathered to the kept tokens.
+                let n = xs.size()[1];
+                let full_x = self.restore_search(&xs.narrow(1, self.lens_z, n - self.lens_z), &global_s, &removed);
+                let full = Tensor::cat(&[xs.narrow(1, 0, self.lens_z), full_x], 1);
+                let prompt = p.deep(i, &full, &prev, self.lens_z);
+                let c = prompt.size()[2];
+                let kept_n = global_s.size()[1];
+                let index = global_s.unsqueeze(-1).expand([b, kept_n, c], false);
+                let prompt_s = prompt.narrow(1, self.lens_z, self.lens_x).gather(1, &index, false);
+                xs = xs + Tensor::cat(&[prompt.narrow(1, 0, self.lens_z), prompt_s], 1);
+                previous = Some(prompt);
+            }
             let (out, idx, elim) = block.forward(&xs, self.lens_z, &global_s, Some(self.ctr), keep, train);
             xs = out;
             global_s = idx;
@@ -269,19 +433,9 @@ impl VisionTransformerCE {
             }
         }
         let xs = self.norm.forward(&xs);
-        let c = xs.size()[2];
+        let n = xs.size()[1];
         let z = xs.narrow(1, 0, self.lens_z);
-        let mut x = xs.narrow(1, self.lens_z, xs.size()[1] - self.lens_z);
-        if !removed.is_empty() {
-            // Put every kept token back at its raster position; eliminated ones become zeros.
-            let kept_n = x.size()[1];
-            let pad = Tensor::zeros([b, self.lens_x - kept_n, c], (x.kind(), x.device()));
-            let filled = Tensor::cat(&[x, pad], 1);
-            let mut all = vec![global_s.shallow_clone()];
-            all.extend(removed.iter().map(Tensor::shallow_clone));
-            let index = Tensor::cat(&all, 1).unsqueeze(-1).expand([b, self.lens_x, c], false);
-            x = filled.zeros_like().scatter(1, &index, &filled);
-        }
+        let x = self.restore_search(&xs.narrow(1, self.lens_z, n - self.lens_z), &global_s, &removed);
         BackboneOutput { tokens: Tensor::cat(&[z, x], 1), kept: global_s, removed }
     }
 

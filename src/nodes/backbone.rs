@@ -3,7 +3,6 @@
 
 use anyhow::{Context, Result, bail};
 use dora_node_api::{DoraNode, EventStream};
-use tch::Tensor;
 
 use super::{Next, Params, load_model, next_event, out};
 use crate::model::Parts;
@@ -16,7 +15,7 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
     let device = model.vs.root().device();
     let ce = p.bool("ce")?;
     let idle = p.idle();
-    let mut template: Option<(String, Tensor)> = None;
+    let mut template: Option<(String, crate::model::TemplateTokens)> = None;
     loop {
         match next_event(events, idle)? {
             Next::Input { id, metadata, data } => {

@@ -7,7 +7,7 @@ pub mod crop;
 use anyhow::{Context, Result, bail};
 use tch::{Device, Kind, Tensor};
 
-use crate::model::{OSTrack, decode_boxes};
+use crate::model::{OSTrack, TemplateTokens, decode_boxes};
 use crate::wire::CropGeometry;
 pub use crop::{CropResult, Image, normalize, sample_target};
 
@@ -52,16 +52,37 @@ pub fn crop_tensor(patch: &Image, device: Device, kind: Kind) -> Tensor {
     Tensor::from_slice(&data).view([1, patch.channels as i64, patch.height as i64, patch.width as i64]).to_device(device).to_kind(kind)
 }
 
+/// A crop with the wrong channel count is a clear error: an RGB sequence given to a ViPT model
+/// (or RGB+X to OSTrack).
+fn check_channels(backbone: &crate::model::VisionTransformerCE, crop: &Tensor, what: &str) -> Result<()> {
+    let (have, want) = (crop.size()[1], backbone.in_channels());
+    if have != want {
+        bail!(
+            "the {what} crop has {have} channels but the model takes {want}: {}",
+            if want == 6 {
+                "a ViPT config needs RGB+X sequences (color/+depth/, visible/+infrared/ or vis_imgs/+event_imgs/)"
+            } else {
+                "an OSTrack config takes RGB frames; use a configs/vipt/ preset for RGB+X"
+            }
+        );
+    }
+    Ok(())
+}
+
 /// Backbone stage, once per sequence: template tokens with their position embedding.
-pub fn template_tokens(model: &OSTrack, z: &Tensor) -> Result<Tensor> {
+pub fn template_tokens(model: &OSTrack, z: &Tensor) -> Result<TemplateTokens> {
     let _g = tch::no_grad_guard();
-    Ok(model.backbone()?.embed_template(z))
+    let backbone = model.backbone()?;
+    check_channels(backbone, z, "template")?;
+    Ok(backbone.embed_template(z))
 }
 
 /// Backbone stage, per frame: the search feature map [1, D, F, F] (float32).
-pub fn search_features(model: &OSTrack, z_tokens: &Tensor, x: &Tensor, ce: bool) -> Result<Tensor> {
+pub fn search_features(model: &OSTrack, z_tokens: &TemplateTokens, x: &Tensor, ce: bool) -> Result<Tensor> {
     let _g = tch::no_grad_guard();
-    let out = model.backbone()?.forward_tokens(z_tokens, x, ce, None, false);
+    let backbone = model.backbone()?;
+    check_channels(backbone, x, "search region")?;
+    let out = backbone.forward_tokens(z_tokens, x, ce, None, false);
     let (b, n, c) = out.tokens.size3()?;
     let f = model.cfg.search_feat();
     Ok(out.tokens.narrow(1, n - f * f, f * f).transpose(1, 2).contiguous().view([b, c, f, f]).to_kind(Kind::Float))
@@ -146,7 +167,7 @@ pub struct Tracker {
     model: OSTrack,
     opts: TrackOptions,
     window: Tensor,
-    z_tokens: Option<Tensor>,
+    z_tokens: Option<TemplateTokens>,
     state: [f64; 4],
     kind: Kind,
 }
