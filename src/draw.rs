@@ -125,8 +125,13 @@ pub fn draw_glyphs(im: &mut Image, x: i64, y: i64, text: &str, c: Rgb, scale: i6
     }
 }
 
-/// A frame with its box, frame index and score drawn on it.
+/// A frame with its box, frame index and score drawn on it. An RGB+X frame (6 channels) is
+/// shown as its two modalities side by side, the box drawn on both.
 pub fn annotate(im: &Image, index: u32, bbox: [f64; 4], score: f64, gt: Option<[f64; 4]>) -> Image {
+    if im.channels == 6 {
+        let (rgb, aux) = crate::modality::split(im);
+        return hstack(&annotate(&rgb, index, bbox, score, gt), &annotate(&aux, index, bbox, score, gt));
+    }
     let mut out = Image { width: im.width, height: im.height, channels: 3, data: Vec::with_capacity(im.width * im.height * 3) };
     for px in im.data.chunks(im.channels) {
         out.data.extend_from_slice(&px[..3]);
@@ -138,6 +143,16 @@ pub fn annotate(im: &Image, index: u32, bbox: [f64; 4], score: f64, gt: Option<[
     draw_box(&mut out, bbox, GREEN, t + 1);
     draw_text(&mut out, 4 * t, 4 * t, &format!("#{index} {score:.2}"), WHITE, t + 1);
     out
+}
+
+/// Two 3-channel images of the same height, left and right.
+pub fn hstack(a: &Image, b: &Image) -> Image {
+    let mut data = Vec::with_capacity(a.data.len() + b.data.len());
+    for y in 0..a.height.min(b.height) {
+        data.extend_from_slice(&a.data[y * a.width * 3..(y + 1) * a.width * 3]);
+        data.extend_from_slice(&b.data[y * b.width * 3..(y + 1) * b.width * 3]);
+    }
+    Image { width: a.width + b.width, height: a.height.min(b.height), channels: 3, data }
 }
 
 /// Shrinks an image to `width` pixels wide, keeping its aspect.

@@ -159,15 +159,23 @@ enum Cmd {
         /// "Dead leaves" scenes (natural-image statistics) instead of sinusoid textures.
         #[arg(long)]
         leaves: bool,
+        /// RGB+X sequences for ViPT: `rgbt` (visible/ + infrared/, LasHeR's layout), `rgbd`
+        /// (color/ + 16-bit depth/, DepthTrack's) or `rgbe` (vis_imgs/ + event_imgs/, VisEvent's).
+        #[arg(long)]
+        modality: Option<String>,
+        /// Night-time colour frames (12% light, sensor noise); the thermal frames are unaffected.
+        #[arg(long)]
+        dark: bool,
         /// Threads (the output does not depend on it).
         #[arg(long, default_value_t = 1)]
         jobs: usize,
     },
     /// Convert an official checkpoint to safetensors (`ostrack`: OSTrack_ep0300.pth.tar;
-    /// `mae`: mae_pretrain_vit_base.pth as a backbone initialisation for training).
+    /// `vipt`: ViPT_deep_rgbd.pth and friends, with `--config deep_rgbd`; `mae`:
+    /// mae_pretrain_vit_base.pth as a backbone initialisation for training).
     Convert {
-        /// `ostrack` or `mae`.
-        #[arg(value_parser = ["ostrack", "mae"])]
+        /// `ostrack`, `vipt` or `mae`.
+        #[arg(value_parser = ["ostrack", "vipt", "mae"])]
         kind: String,
         /// The checkpoint.
         input: PathBuf,
@@ -216,7 +224,7 @@ enum Cmd {
         /// Dataset folder (sequences with their ground truth).
         #[arg(long)]
         dataset: PathBuf,
-        /// got10k, otb (also nfs, tnl2k), lasot, uav, trackingnet.
+        /// got10k, otb (also nfs, tnl2k, lasher, visevent), lasot, uav, trackingnet, rgbt234 (MPR/MSR), depthtrack (Pr/Re/F).
         #[arg(long)]
         protocol: String,
         /// Results folders (`<seq>.txt` each), as `name=folder` or just `folder`.
@@ -243,7 +251,7 @@ enum Cmd {
     /// Train a model through dataflows/train.kdl, as OSTrack's `tracking/train.py --script
     /// ostrack --config <config>`: checkpoints, metrics.jsonl and loss curves under --save-dir.
     Train {
-        /// `ostrack` (the config family under configs/).
+        /// `ostrack`, or `vipt` (prompt tuning on a frozen OSTrack; configs/vipt/).
         script: String,
         /// Config name (`vitb_256_mae_ce_32x4_ep300`, `tiny`) or a config file.
         config: String,
@@ -254,7 +262,7 @@ enum Cmd {
         #[arg(long)]
         resume: bool,
         /// Dataset folder by key, e.g. `--root synth=data/synth-train --root got10k_train=/data/got10k/train`
-        /// (keys: got10k_train, got10k_val, lasot_train, trackingnet, coco, synth).
+        /// (keys: got10k_train, got10k_val, lasot_train, trackingnet, coco, synth, synth2, depthtrack, lasher, visevent).
         #[arg(long = "root", value_name = "KEY=PATH")]
         roots: Vec<String>,
         /// Machine-local file naming dataset folders (`datasets { got10k_train "/data/..." }`).
@@ -490,7 +498,22 @@ fn dispatch(cmd: Cmd) -> Result<ExitCode> {
             track(&sequence, &config, weights, seed, &device, &precision, !no_ce, !no_hann, &out, max_frames, init_box)?;
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Synth { out, sequences, frames, width, height, seed, no_occlusion, prefix, distractors, clutter, leaves, jobs } => {
+        Cmd::Synth {
+            out,
+            sequences,
+            frames,
+            width,
+            height,
+            seed,
+            no_occlusion,
+            prefix,
+            distractors,
+            clutter,
+            leaves,
+            modality,
+            dark,
+            jobs,
+        } => {
             let opts = trackflow::synth::SynthOptions {
                 sequences,
                 frames,
@@ -502,6 +525,8 @@ fn dispatch(cmd: Cmd) -> Result<ExitCode> {
                 distractors,
                 clutter,
                 leaves,
+                modality: modality.as_deref().map(trackflow::modality::Modality::parse).transpose()?,
+                dark,
             };
             let names = trackflow::synth::generate_parallel(&out, &opts, jobs)?;
             println!("wrote {} sequence(s) of {frames} frames to {}", names.len(), out.display());
@@ -578,8 +603,21 @@ fn dispatch(cmd: Cmd) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Train { script, config, save_dir, resume, roots, local, dataflow, epochs, init, pretrained, device, seed, sets } => {
-            if script != "ostrack" {
-                anyhow::bail!("unknown script `{script}`: trackflow trains `ostrack` (ViPT: see the README)");
+            let cfg = trackflow::model::Config::from_name(&config)?;
+            match (script.as_str(), cfg.model.prompt.is_some()) {
+                ("ostrack", false) => {}
+                ("vipt", true) => {
+                    if init.is_none() && !resume {
+                        anyhow::bail!(
+                            "ViPT trains prompts on a frozen OSTrack: pass --init with OSTrack weights (e.g. OSTrack_ep0300.safetensors from `trackflow convert ostrack`)"
+                        );
+                    }
+                }
+                ("ostrack", true) => anyhow::bail!("config `{config}` has ViPT prompts: train it with `trackflow train vipt {config}`"),
+                ("vipt", false) => {
+                    anyhow::bail!("config `{config}` has no prompts (an OSTrack config): use `trackflow train ostrack {config}`")
+                }
+                _ => anyhow::bail!("unknown script `{script}`: `ostrack` or `vipt`"),
             }
             let mut all = vec![format!("trainer.device={device:?}"), format!("trainer.seed={seed}"), format!("sampler.seed={seed}")];
             if let Some(e) = epochs {
@@ -740,13 +778,15 @@ fn convert(kind: &str, input: &Path, config: &str, output: Option<PathBuf>) -> R
         let stem = name.trim_end_matches(".tar").trim_end_matches(".pth").trim_end_matches(".pt");
         input.with_file_name(format!("{stem}.safetensors"))
     });
-    let mut args = vec![kind.to_string(), input.display().to_string(), output.display().to_string()];
+    // ViPT checkpoints are OSTrack-style (`net` holds every weight by name).
+    let script_kind = if kind == "vipt" { "ostrack" } else { kind };
+    let mut args = vec![script_kind.to_string(), input.display().to_string(), output.display().to_string()];
     if kind == "mae" {
         args.extend([cfg.data.template_size, cfg.data.search_size, cfg.model.patch_size].map(|v| v.to_string()));
     }
     let report = trackflow::python::run("convert_ostrack.py", &args)?;
     eprintln!("converted: {report}");
-    if kind == "ostrack" {
+    if kind != "mae" {
         let mut model = OSTrack::new(&cfg, Parts::All, tch::Device::Cpu);
         model.load(&output).with_context(|| format!("{} was written but does not load into `{config}`", output.display()))?;
         println!("{}: loads into `{config}`", output.display());
@@ -828,17 +868,19 @@ fn track(
             for (i, im) in seq.reader()?.take(n).enumerate() {
                 let im = im?;
                 let t = std::time::Instant::now();
-                let b = if i == 0 {
+                let (b, score) = if i == 0 {
                     let b = match init_box {
                         Some(b) => b,
                         None => seq.init_box()?,
                     };
                     tracker.initialize(&im, b).with_context(|| format!("{}: frame 0", seq.name))?;
-                    b
+                    (b, 1.0)
                 } else {
-                    tracker.track(&im).with_context(|| format!("{}: frame {i}", seq.name))?.bbox
+                    let t = tracker.track(&im).with_context(|| format!("{}: frame {i}", seq.name))?;
+                    (t.bbox, t.score)
                 };
                 r.boxes.push(b);
+                r.scores.push(score);
                 r.times.push(t.elapsed().as_secs_f64());
                 bar.inc(1);
             }

@@ -34,6 +34,9 @@ pub struct SequenceResult {
     pub boxes: Vec<[f64; 4]>,
     /// Seconds per frame.
     pub times: Vec<f64>,
+    /// The tracker's confidence per frame (the score-map peak; the init frame's is 1), written
+    /// as `<seq>_confidence.value` for long-term measures (DepthTrack's F-score). May be empty.
+    pub scores: Vec<f64>,
 }
 
 /// Formats boxes as OSTrack does (`np.array(boxes).astype(int)`: truncation toward zero).
@@ -66,6 +69,10 @@ pub fn write_sequence(dir: &Path, seq: &str, r: &SequenceResult, complete: bool,
     let (boxes, times) = result_paths(dir, seq, complete);
     write_atomic(&times, format_times(&r.times).as_bytes())?;
     write_atomic(&boxes, format_boxes(&r.boxes, delim).as_bytes())?;
+    if complete && !r.scores.is_empty() {
+        let text: String = r.scores.iter().map(|c| format!("{c:.6}\n")).collect();
+        write_atomic(&dir.join(format!("{seq}_confidence.value")), text.as_bytes())?;
+    }
     if complete {
         let (pb, pt) = result_paths(dir, seq, false);
         let _ = std::fs::remove_file(pb);

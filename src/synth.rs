@@ -3,11 +3,12 @@
 //! passing behind an occluder over a textured background, with exact ground truth. Used by the
 //! tests, the demo and for training small models.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
 use crate::fsutil::write_atomic;
+use crate::modality::Modality;
 
 /// A small, seedable PCG32 generator, so sequences are identical on every machine.
 #[derive(Debug, Clone)]
@@ -64,6 +65,17 @@ pub struct SynthOptions {
     /// flat regions, scale invariance). The background pans like a moving camera; the target and
     /// the distractors are leaves patterns of their own palettes.
     pub leaves: bool,
+    /// An auxiliary modality (for ViPT), in its benchmark's layout:
+    /// - RGB-T (LasHeR): `visible/` and `infrared/`; the target is warm, the distractors
+    ///   lukewarm, the scene cool.
+    /// - RGB-D (DepthTrack): `color/` and 16-bit `depth/` PNGs in millimetres; the target is
+    ///   nearest, the occluder nearer still.
+    /// - RGB-E (VisEvent): `vis_imgs/` and `event_imgs/` BMPs; events are brightness changes
+    ///   since the previous frame, red for brighter and blue for darker on white.
+    pub modality: Option<crate::modality::Modality>,
+    /// Night-time colour frames: the RGB image at 12% brightness with sensor noise, so that the
+    /// colour camera alone barely sees the target (the thermal image is unaffected).
+    pub dark: bool,
 }
 
 impl Default for SynthOptions {
@@ -79,6 +91,8 @@ impl Default for SynthOptions {
             distractors: 0,
             clutter: false,
             leaves: false,
+            modality: None,
+            dark: false,
         }
     }
 }
@@ -286,6 +300,8 @@ fn write_sequence(dir: &Path, o: &SynthOptions, seed: u64) -> Result<()> {
     let (fx, fy, px, py) = (rng.range(0.5, 1.5), rng.range(0.5, 1.5), rng.range(0.0, 6.3), rng.range(0.0, 6.3));
     let scale_amp = rng.range(0.1, 0.35);
     let occ_start = rng.range(0.3, 0.6);
+    let mut noise = Pcg::new(seed ^ 0x0dd_ba11);
+    let mut prev_lum: Option<Vec<f64>> = None;
     let mut gt = String::new();
     let mut cover = String::new();
     let mut absence = String::new();
@@ -302,6 +318,9 @@ fn write_sequence(dir: &Path, o: &SynthOptions, seed: u64) -> Result<()> {
         let occ_w = 0.5 * bw;
         let mover_at: Vec<(f64, f64)> = movers.iter().map(|m| m.at(phase)).collect();
         let mut img = image::RgbImage::new(o.width as u32, o.height as u32);
+        let mut aux = image::RgbImage::new(o.width as u32, o.height as u32);
+        let mut depth = image::ImageBuffer::<image::Luma<u16>, Vec<u16>>::new(o.width as u32, o.height as u32);
+        let mut lum_now = vec![0f64; o.width * o.height];
         let (mut visible, mut total) = (0usize, 0usize);
         for (px_, py_, p) in img.enumerate_pixels_mut() {
             let (x, y) = (px_ as f64 + 0.5, py_ as f64 + 0.5);
@@ -339,12 +358,93 @@ fn write_sequence(dir: &Path, o: &SynthOptions, seed: u64) -> Result<()> {
                 total += 1;
                 visible += usize::from(!occluded);
             }
+            let lum = (c[0] + c[1] + c[2]) / 3.0;
+            lum_now[py_ as usize * o.width + px_ as usize] = lum;
+            match o.modality {
+                Some(Modality::Thermal) => {
+                    // Temperature as grey: a warm target with a little texture, lukewarm
+                    // distractors and occluder, a cool scene that keeps a trace of its structure.
+                    let heat = if occluded {
+                        110.0
+                    } else if inside {
+                        200.0 + 0.15 * (lum - 128.0)
+                    } else if distractor.is_some() {
+                        120.0 + 0.1 * (lum - 128.0)
+                    } else {
+                        35.0 + 0.25 * lum
+                    };
+                    aux.put_pixel(px_, py_, image::Rgb([heat.clamp(0.0, 255.0) as u8; 3]));
+                }
+                Some(Modality::Depth) => {
+                    // Millimetres: the occluder nearest, then the target, distractors, a far
+                    // wall sloping away; a sensor hole now and then reads 0.
+                    let mm = if occluded {
+                        700.0
+                    } else if inside {
+                        1200.0 + 2.0 * (lum - 128.0)
+                    } else if distractor.is_some() {
+                        2000.0
+                    } else {
+                        3000.0 + 4.0 * y + 2.0 * (lum - 128.0)
+                    };
+                    let hole = (px_ * 7 + py_ * 13 + t as u32 * 3) % 997 == 0;
+                    depth.put_pixel(px_, py_, image::Luma([if hole { 0 } else { mm as u16 }]));
+                }
+                Some(Modality::Event) | None => {}
+            }
+            let c = if o.dark {
+                // Night: 12% of the light plus sensor noise (from its own generator, so the
+                // scene is the same as in daylight).
+                c.map(|v| 0.12 * v + noise.range(-6.0, 6.0) + 6.0)
+            } else {
+                c
+            };
             *p = image::Rgb(c.map(|v| v.clamp(0.0, 255.0) as u8));
         }
-        let path = dir.join(format!("{:08}.jpg", t + 1));
-        let mut bytes = Vec::new();
-        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 90).encode_image(&img).context("jpeg encode")?;
-        write_atomic(&path, &bytes)?;
+        let encode = |im: &image::RgbImage| -> Result<Vec<u8>> {
+            let mut bytes = Vec::new();
+            image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 90).encode_image(im).context("jpeg encode")?;
+            Ok(bytes)
+        };
+        let frame_dir = |sub: &str| -> Result<PathBuf> {
+            let d = dir.join(sub);
+            std::fs::create_dir_all(&d).with_context(|| format!("cannot create {}", d.display()))?;
+            Ok(d)
+        };
+        match o.modality {
+            None => write_atomic(&dir.join(format!("{:08}.jpg", t + 1)), &encode(&img)?)?,
+            Some(Modality::Thermal) => {
+                // LasHeR's layout: visible/ and infrared/ frames with the same numbers.
+                write_atomic(&frame_dir("visible")?.join(format!("{:06}.jpg", t + 1)), &encode(&img)?)?;
+                write_atomic(&frame_dir("infrared")?.join(format!("{:06}.jpg", t + 1)), &encode(&aux)?)?;
+            }
+            Some(Modality::Depth) => {
+                write_atomic(&frame_dir("color")?.join(format!("{:08}.jpg", t + 1)), &encode(&img)?)?;
+                let mut png = Vec::new();
+                depth.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png).context("png encode")?;
+                write_atomic(&frame_dir("depth")?.join(format!("{:08}.png", t + 1)), &png)?;
+            }
+            Some(Modality::Event) => {
+                // Events: brightness changes since the previous frame (none on the first).
+                for (i, p) in aux.pixels_mut().enumerate() {
+                    let d = prev_lum.as_ref().map_or(0.0, |prev: &Vec<f64>| lum_now[i] - prev[i]);
+                    *p = image::Rgb(if d > 12.0 {
+                        [220, 30, 30]
+                    } else if d < -12.0 {
+                        [30, 30, 220]
+                    } else {
+                        [255, 255, 255]
+                    });
+                }
+                let mut bmp = Vec::new();
+                img.write_to(&mut std::io::Cursor::new(&mut bmp), image::ImageFormat::Bmp).context("bmp encode")?;
+                write_atomic(&frame_dir("vis_imgs")?.join(format!("frame{t:04}.bmp")), &bmp)?;
+                let mut ev = Vec::new();
+                aux.write_to(&mut std::io::Cursor::new(&mut ev), image::ImageFormat::Bmp).context("bmp encode")?;
+                write_atomic(&frame_dir("event_imgs")?.join(format!("frame{t:04}.bmp")), &ev)?;
+            }
+        }
+        prev_lum = Some(lum_now);
         // Ground truth: the box clipped to the image, as annotators draw it.
         let (gx0, gy0) = (x0.max(0.0), y0.max(0.0));
         let (gx1, gy1) = ((x0 + bw).min(w), (y0 + bh).min(h));

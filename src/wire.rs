@@ -427,6 +427,7 @@ pub fn encode_batch(b: &crate::train::Batch) -> MetadataParameters {
     p.insert(keys::SIZE.into(), Parameter::Integer(b.size));
     p.insert(keys::TEMPLATE_SIZE.into(), Parameter::Integer(b.template_size));
     p.insert(keys::SEARCH_SIZE.into(), Parameter::Integer(b.search_size));
+    p.insert(keys::CHANNELS.into(), Parameter::Integer(b.channels));
     p
 }
 
@@ -441,6 +442,7 @@ pub fn decode_batch(p: &MetadataParameters, data: &DoraArray) -> Result<crate::t
         size: int(M, p, keys::SIZE)?,
         template_size: int(M, p, keys::TEMPLATE_SIZE)?,
         search_size: int(M, p, keys::SEARCH_SIZE)?,
+        channels: int(M, p, keys::CHANNELS)?,
         data: values.to_vec(),
     };
     b.validate().map_err(|e| payload(M, format!("{e}")))?;

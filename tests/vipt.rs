@@ -125,3 +125,96 @@ fn lasher_names_pair_by_number_and_frames_read_as_six_channels() {
     let msg = format!("{err:#}");
     assert!(msg.contains("vis_imgs has 5 frames") && msg.contains("event_imgs has 4"), "{msg}");
 }
+
+#[test]
+fn rgbt234_takes_the_better_of_the_two_ground_truths() {
+    use trackflow::eval::multimodal::rgbt_sequence;
+    // Frame 0 agrees with both; frame 1 is 30 px off the visible box but 5 px off the infrared
+    // one (the cameras are offset); frame 2 misses both.
+    let pred = [[10.0, 10.0, 20.0, 20.0], [40.0, 10.0, 20.0, 20.0], [200.0, 200.0, 20.0, 20.0]];
+    let vis = [[10.0, 10.0, 20.0, 20.0], [10.0, 10.0, 20.0, 20.0], [10.0, 10.0, 20.0, 20.0]];
+    let ir = [[10.0, 10.0, 20.0, 20.0], [35.0, 10.0, 20.0, 20.0], [12.0, 10.0, 20.0, 20.0]];
+    let c = rgbt_sequence(&pred, &vis, &ir).unwrap();
+    assert!((c.mpr() - 200.0 / 3.0).abs() < 1e-9, "MPR {}", c.mpr());
+    // Overlaps 1, IoU([40,10,20,20],[35,10,20,20]) = 15·20 / (800 − 300) = 0.6, and 0.
+    let want = (0..21).map(|k| [1.0, 0.6, 0.0].iter().filter(|&&o| o > 0.05 * k as f64).count() as f64 / 3.0).sum::<f64>() / 21.0;
+    assert!((c.msr() - 100.0 * want).abs() < 1e-9, "MSR {} vs {}", c.msr(), 100.0 * want);
+    assert!(rgbt_sequence(&pred[..2], &vis, &ir).is_err(), "a short result file is an error");
+}
+
+#[test]
+fn depthtrack_precision_recall_and_f_score() {
+    use trackflow::eval::multimodal::{f_score, pr_sequence, vot_thresholds};
+    let gt = [[0.0, 0.0, 10.0, 10.0], [0.0, 0.0, 10.0, 10.0], [f64::NAN; 4], [0.0, 0.0, 10.0, 10.0]];
+    // Frame 1 exact (confident), frame 2 reports while the target is absent (unsure), frame 3
+    // half overlapping (unsure).
+    let pred = [[0.0, 0.0, 10.0, 10.0], [0.0, 0.0, 10.0, 10.0], [5.0, 5.0, 10.0, 10.0], [5.0, 0.0, 10.0, 10.0]];
+    let conf = [1.0, 0.9, 0.2, 0.3];
+    let th = vot_thresholds(&conf[1..], 100);
+    assert_eq!(th, vec![f64::INFINITY, 0.9, 0.3, 0.2, f64::NEG_INFINITY]);
+    let (pr, re) = pr_sequence(&pred, &conf, &gt, &th).unwrap();
+    let third = 1.0 / 3.0; // IoU of the half-overlapping box: 50 / 150
+    assert_eq!(pr[0], 1.0);
+    assert_eq!(re[0], 0.0);
+    assert!((pr[1] - 1.0).abs() < 1e-12 && (re[1] - 0.5).abs() < 1e-12);
+    assert!((pr[2] - (1.0 + third) / 2.0).abs() < 1e-12 && (re[2] - (1.0 + third) / 2.0).abs() < 1e-12);
+    assert!((pr[3] - (1.0 + third) / 3.0).abs() < 1e-12);
+    let (p, r, f) = f_score(&[(pr.clone(), re.clone())]);
+    // F at τ = 0.9: 2·1·0.5/1.5 = 0.667; at τ = 0.3: 0.667 too (P = R); the first maximum wins.
+    assert!((f - 200.0 / 3.0).abs() < 1e-9, "F {f}");
+    assert!((p - 100.0).abs() < 1e-9 && (r - 50.0).abs() < 1e-9, "Pr {p} Re {r}");
+}
+
+#[test]
+fn rgbd_dataflow_carries_six_channels_and_equals_the_fused_tracker() {
+    use crate::common::{run, trackflow};
+    let t = TempDir::new("vipt-flow");
+    let data = t.path().join("rgbd");
+    let opts = trackflow::synth::SynthOptions {
+        sequences: 1,
+        frames: 8,
+        width: 160,
+        height: 120,
+        seed: 5,
+        prefix: "night".into(),
+        modality: Some(Modality::Depth),
+        dark: true,
+        ..Default::default()
+    };
+    trackflow::synth::generate(&data, &opts).unwrap();
+    let cfg = dir().join("deep.kdl").display().to_string();
+    let (flow_out, fused_out) = (t.path().join("flow"), t.path().join("fused"));
+    let mut c = trackflow();
+    c.args(["run", "dataflows/track-rgbd.kdl", "--timeout", "300"]);
+    for s in [
+        format!("source.path={}", data.display()),
+        format!("writer.out={}", flow_out.display()),
+        format!("viewer.out={}", flow_out.display()),
+        format!("crop.config={cfg}"),
+        format!("backbone.config={cfg}"),
+        format!("head.config={cfg}"),
+    ] {
+        c.arg("--set").arg(s);
+    }
+    let o = run(c);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let mut c = trackflow();
+    c.args(["track", "--config", &cfg, "--device", "cpu", "--untrained"]).arg(&data).arg("--out").arg(&fused_out);
+    assert!(run(c).status.success());
+    let read = |p: PathBuf| std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    assert_eq!(read(flow_out.join("night_0001.txt")), read(fused_out.join("night_0001.txt")), "dataflow and fused boxes differ");
+    assert_eq!(read(flow_out.join("night_0001_confidence.value")).lines().count(), 8, "one confidence per frame");
+    // The viewer shows colour and depth side by side.
+    let probe = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0", "-show_entries", "stream=width,height", "-of", "csv=p=0"])
+        .arg(flow_out.join("night_0001.mp4"))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&probe.stdout).trim(), "320,120", "two 160×120 views side by side");
+    // DepthTrack's measures on the results.
+    let mut c = trackflow();
+    c.args(["analyze", "--protocol", "depthtrack", "--dataset"]).arg(&data).arg(format!("vipt={}", flow_out.display()));
+    let o = run(c);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success() && text.contains("Pr") && text.contains("vipt"), "{text}");
+}

@@ -21,6 +21,10 @@ pub enum Protocol {
     Uav,
     /// TrackingNet devkit.
     TrackingNet,
+    /// RGBT234: maximum precision / success over the visible and infrared ground truths.
+    Rgbt234,
+    /// DepthTrack / VOT-RGBD: tracking precision, recall and F-score from the confidences.
+    DepthTrack,
 }
 
 impl Protocol {
@@ -28,11 +32,14 @@ impl Protocol {
     pub fn parse(s: &str) -> Result<Self> {
         Ok(match s {
             "got10k" => Self::Got10k,
-            "otb" | "nfs" | "tnl2k" => Self::Otb,
+            // LasHeR's PR/NPR/SR and VisEvent's precision/success are the OTB measures.
+            "otb" | "nfs" | "tnl2k" | "lasher" | "visevent" => Self::Otb,
+            "rgbt234" => Self::Rgbt234,
+            "depthtrack" | "vot-rgbd" => Self::DepthTrack,
             "lasot" => Self::Lasot,
             "uav" => Self::Uav,
             "trackingnet" => Self::TrackingNet,
-            other => bail!("unknown protocol `{other}`: got10k, otb, lasot, uav, trackingnet"),
+            other => bail!("unknown protocol `{other}`: got10k, otb, lasot, uav, trackingnet, lasher, visevent, rgbt234, depthtrack"),
         })
     }
     /// Column names of the table.
@@ -40,6 +47,8 @@ impl Protocol {
         match self {
             Self::Got10k => &["AO", "SR0.5", "SR0.75"],
             Self::TrackingNet => &["Success", "Precision", "N.Prec"],
+            Self::Rgbt234 => &["MPR", "MSR"],
+            Self::DepthTrack => &["Pr", "Re", "F"],
             _ => &["AUC", "OP50", "OP75", "P@20", "P_norm"],
         }
     }
@@ -110,6 +119,10 @@ pub fn analyze(protocol: Protocol, dataset: &Path, trackers: &[(String, PathBuf)
             per_sequence: vec![],
         };
         let (mut ious, mut curves, mut tn) = (Vec::new(), Vec::new(), Vec::new());
+        let mut max_curves = Vec::new();
+        // DepthTrack: every sequence's (boxes, confidences, ground truth), scored once the
+        // thresholds (from all the tracker's confidences) are known.
+        let mut longterm: Vec<(Vec<Rect>, Vec<f64>, &[Rect], PathBuf)> = Vec::new();
         for s in &seqs {
             let file = dir.join(format!("{}.txt", s.name));
             let pred = if file.is_file() { Some(read_boxes(&file)?) } else { None };
@@ -129,6 +142,34 @@ pub fn analyze(protocol: Protocol, dataset: &Path, trackers: &[(String, PathBuf)
                     let (c, issues) = trackingnet_sequence(pred.as_deref(), gt);
                     tn.push(c);
                     issues
+                }
+                Protocol::Rgbt234 => {
+                    let Some(pred) = pred else { continue };
+                    let d = seq_dir(s).context("no sequence folder")?;
+                    let ir = d.join("infrared.txt");
+                    if !ir.is_file() {
+                        bail!("the rgbt234 protocol needs {} (the infrared ground truth)", ir.display());
+                    }
+                    let c = super::multimodal::rgbt_sequence(&pred, gt, &read_boxes(&ir)?)
+                        .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+                    t.per_sequence.push((s.name.clone(), c.msr()));
+                    max_curves.push(c);
+                    Issues::default()
+                }
+                Protocol::DepthTrack => {
+                    let Some(pred) = pred else { continue };
+                    let cf = dir.join(format!("{}_confidence.value", s.name));
+                    let text = std::fs::read_to_string(&cf).with_context(|| {
+                        format!("the depthtrack protocol needs the confidences {} (written by trackflow's writer)", cf.display())
+                    })?;
+                    let conf = text
+                        .lines()
+                        .enumerate()
+                        .filter(|(_, l)| !l.trim().is_empty())
+                        .map(|(i, l)| l.trim().parse::<f64>().with_context(|| format!("{}:{}: `{l}` is not a number", cf.display(), i + 1)))
+                        .collect::<Result<Vec<f64>>>()?;
+                    longterm.push((pred, conf, gt.as_slice(), file.clone()));
+                    Issues::default()
                 }
                 _ => {
                     let Some(pred) = pred else { continue };
@@ -183,6 +224,21 @@ pub fn analyze(protocol: Protocol, dataset: &Path, trackers: &[(String, PathBuf)
                     (linspace21(0.5), mean(|c| &c.norm_precision)),
                 ];
                 vec![a, b, c]
+            }
+            Protocol::Rgbt234 => {
+                let m = super::multimodal::MaxCurves::mean(&max_curves);
+                t.curves = vec![(grid(21, 1.0), m.success.clone()), (grid(51, 50.0), m.precision.clone())];
+                if max_curves.is_empty() { vec![f64::NAN; 2] } else { vec![m.mpr(), m.msr()] }
+            }
+            Protocol::DepthTrack => {
+                let all: Vec<f64> = longterm.iter().flat_map(|(_, c, _, _)| c.iter().skip(1).copied()).collect();
+                let th = super::multimodal::vot_thresholds(&all, 100);
+                let per_seq = longterm
+                    .iter()
+                    .map(|(p, c, g, f)| super::multimodal::pr_sequence(p, c, g, &th).map_err(|e| anyhow::anyhow!("{}: {e}", f.display())))
+                    .collect::<Result<Vec<_>>>()?;
+                let (pr, re, f) = super::multimodal::f_score(&per_seq);
+                vec![pr, re, f]
             }
             _ if curves.is_empty() => vec![f64::NAN; 5],
             _ => {

@@ -2,6 +2,7 @@
 //! `trackflow analyze` report ([`analyze`]).
 pub mod analyze;
 pub mod metrics;
+pub mod multimodal;
 pub mod pack;
 pub mod plot;
 pub mod test_run;

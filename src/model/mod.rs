@@ -100,8 +100,10 @@ impl OSTrack {
     /// Starts a ViPT model from an OSTrack checkpoint: every OSTrack key must be there; the
     /// prompt modules (absent from it) keep their initialisation. Prompt keys that are present
     /// (a ViPT checkpoint) load as usual.
+    /// ViPT's unused `backbone.pos_embed` is 768 wide whatever the model's width, so on a
+    /// narrower OSTrack it may be absent or of another shape; it is then left as is.
     pub fn load_foundation(&mut self, path: &Path) -> Result<()> {
-        self.load_except(path, is_prompt_key)
+        self.load_except(path, |k| is_prompt_key(k) || k == "backbone.pos_embed")
     }
 
     /// Marks every parameter but the prompt modules frozen (ViPT trains only names containing
@@ -118,7 +120,8 @@ impl OSTrack {
         trainable
     }
 
-    /// Loads weights, allowing `may_be_missing` keys to be absent from the file.
+    /// Loads weights, allowing `may_be_missing` keys to be absent from the file (or of another
+    /// shape, then not loaded).
     fn load_except(&mut self, path: &Path, may_be_missing: fn(&str) -> bool) -> Result<()> {
         let bytes = std::fs::read(path).with_context(|| format!("cannot read weights {}", path.display()))?;
         let tensors = Tensor::read_safetensors(path)
@@ -144,6 +147,9 @@ impl OSTrack {
             match vars.get_mut(&name) {
                 Some(var) if var.size() == value.size() => {
                     var.copy_(&value.to_kind(var.kind()).to_device(var.device()));
+                    seen.insert(name);
+                }
+                Some(_) if may_be_missing(&name) => {
                     seen.insert(name);
                 }
                 Some(var) => {

@@ -25,6 +25,8 @@ pub struct TrainSequence {
     pub boxes: Vec<[f64; 4]>,
     /// Whether the target is visible (present, not fully occluded, positive size) per frame.
     pub visible: Vec<bool>,
+    /// ViPT: the auxiliary modality's frames, one per frame (6-channel samples).
+    pub aux: Option<crate::modality::AuxFrames>,
 }
 
 impl TrainSequence {
@@ -61,6 +63,13 @@ pub const DATASET_NAMES: &[(&str, &str)] = &[
     ("TRACKINGNET", "trackingnet"),
     ("COCO17", "coco"),
     ("SYNTH", "synth"),
+    ("SYNTH2", "synth2"),
+    ("DepthTrack_train", "depthtrack"),
+    ("DepthTrack_val", "depthtrack"),
+    ("LasHeR_train", "lasher"),
+    ("LasHeR_val", "lasher"),
+    ("LasHeR_all", "lasher"),
+    ("VisEvent", "visevent"),
 ];
 
 /// Dataset roots by key (`got10k_train`, `lasot_train`, `trackingnet`, `coco`, `synth`).
@@ -117,7 +126,16 @@ pub fn root_of<'r>(name: &str, roots: &'r Roots) -> Result<&'r Path> {
 pub fn open(name: &str, roots: &Roots, specs: &Path) -> Result<TrainDataset> {
     let root = root_of(name, roots)?;
     let (sequences, is_image) = match name {
-        "GOT10K_train_full" | "SYNTH" | "GOT10K_official_val" => (got10k(root, None, name)?, false),
+        "SYNTH" | "SYNTH2" if has_modalities(root) => (multimodal(root, None, name, 0.0)?, false),
+        "GOT10K_train_full" | "SYNTH" | "SYNTH2" | "GOT10K_official_val" => (got10k(root, None, name)?, false),
+        // ViPT's validity rules: DepthTrack boxes larger than 10 px, LasHeR any positive size,
+        // VisEvent larger than 5 px and not marked absent.
+        "DepthTrack_train" => (multimodal(root, Some(&specs.join("depthtrack_train.txt")), name, 10.0)?, false),
+        "DepthTrack_val" => (multimodal(root, Some(&specs.join("depthtrack_val.txt")), name, 10.0)?, false),
+        "LasHeR_train" => (multimodal(root, Some(&specs.join("lasher_train.txt")), name, 0.0)?, false),
+        "LasHeR_val" => (multimodal(root, Some(&specs.join("lasher_val.txt")), name, 0.0)?, false),
+        "LasHeR_all" => (multimodal(root, Some(&specs.join("lasher_all.txt")), name, 0.0)?, false),
+        "VisEvent" => (multimodal(root, Some(&root.join("trainlist.txt")), name, 5.0)?, false),
         "GOT10K_vottrain" => (got10k(root, Some(&specs.join("got10k_vot_train_split.txt")), name)?, false),
         "GOT10K_votval" => (got10k(root, Some(&specs.join("got10k_vot_val_split.txt")), name)?, false),
         "GOT10K_train" => (got10k(root, Some(&specs.join("got10k_train_split.txt")), name)?, false),
@@ -131,6 +149,69 @@ pub fn open(name: &str, roots: &Roots, specs: &Path) -> Result<TrainDataset> {
         bail!("dataset {name} at {}: no usable sequence found", root.display());
     }
     Ok(TrainDataset { name: name.to_string(), is_image, sequences })
+}
+
+/// Whether a folder holds RGB+X sequences (its first sequence folder has paired modalities).
+fn has_modalities(root: &Path) -> bool {
+    let Ok(entries) = std::fs::read_dir(root) else { return false };
+    let mut dirs: Vec<PathBuf> = entries.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.is_dir()).collect();
+    dirs.sort();
+    dirs.first().is_some_and(|d| crate::modality::detect(d).ok().flatten().is_some())
+}
+
+/// RGB+X sequences (DepthTrack `color/`+`depth/`, LasHeR `visible/`+`infrared/`, VisEvent
+/// `vis_imgs/`+`event_imgs/`), listed by `list` (sequence names, one per line) or all present.
+/// A box is usable when wider and taller than `min_side` and, where `absent_label.txt` exists
+/// (VisEvent), not marked absent (0).
+pub fn multimodal(root: &Path, list: Option<&Path>, name: &str, min_side: f64) -> Result<Vec<TrainSequence>> {
+    let wanted: Vec<String> = match list {
+        Some(l) => std::fs::read_to_string(l)
+            .with_context(|| format!("cannot read the sequence list {}", l.display()))?
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(String::from)
+            .collect(),
+        None => {
+            let mut v: Vec<String> = std::fs::read_dir(root)
+                .with_context(|| format!("cannot list {}", root.display()))?
+                .filter_map(|e| e.ok())
+                .filter(|e| e.path().is_dir())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect();
+            v.sort();
+            v
+        }
+    };
+    let mut seqs = Vec::new();
+    let mut missing = Vec::new();
+    for n in &wanted {
+        let dir = root.join(n);
+        let gt = ["groundtruth.txt", "visible.txt", "init.txt"].iter().map(|g| dir.join(g)).find(|p| p.is_file());
+        let (Some(gt), Some((frames, aux))) = (gt, crate::modality::detect(&dir).ok().flatten()) else {
+            missing.push(n.as_str());
+            continue;
+        };
+        let boxes = read_boxes(&gt)?;
+        if boxes.len() != frames.len() {
+            bail!("{} has {} boxes for {} frames", gt.display(), boxes.len(), frames.len());
+        }
+        let absent = dir.join("absent_label.txt");
+        let present: Option<Vec<bool>> = if absent.is_file() {
+            let text = std::fs::read_to_string(&absent).with_context(|| format!("cannot read {}", absent.display()))?;
+            Some(text.lines().filter(|l| !l.trim().is_empty()).map(|l| l.trim() != "0").collect())
+        } else {
+            None
+        };
+        let visible = boxes
+            .iter()
+            .enumerate()
+            .map(|(i, b)| b[2] > min_side && b[3] > min_side && present.as_ref().is_none_or(|p| p.get(i).copied().unwrap_or(false)))
+            .collect();
+        seqs.push(TrainSequence { name: n.clone(), frames, boxes, visible, aux: Some(aux) });
+    }
+    report_partial(name, root, seqs.len(), wanted.len(), &missing);
+    Ok(seqs)
 }
 
 /// Reads a GOT-10k-layout folder. `split` holds 0-based indices into `list.txt`; without one,
@@ -247,7 +328,7 @@ fn got10k_sequence(dir: &Path) -> Result<Option<TrainSequence>> {
         .collect();
     let frames = (1..=boxes.len()).map(|i| dir.join(format!("{i:08}.jpg"))).collect();
     let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    Ok(Some(TrainSequence { name, frames, boxes, visible }))
+    Ok(Some(TrainSequence { name, frames, boxes, visible, aux: None }))
 }
 
 /// LaSOT's training split: `<class>/<class>-<n>/img/%08d.jpg` with `groundtruth.txt`,
@@ -281,7 +362,7 @@ pub fn lasot(root: &Path, split: &Path) -> Result<Vec<TrainSequence>> {
             })
             .collect();
         let frames = (1..=boxes.len()).map(|i| dir.join("img").join(format!("{i:08}.jpg"))).collect();
-        seqs.push(TrainSequence { name: n.to_string(), frames, boxes, visible });
+        seqs.push(TrainSequence { name: n.to_string(), frames, boxes, visible, aux: None });
     }
     report_partial("LASOT", root, seqs.len(), names.len(), &missing);
     Ok(seqs)
@@ -310,7 +391,7 @@ pub fn trackingnet(root: &Path) -> Result<Vec<TrainSequence>> {
             let boxes = read_boxes(&f)?;
             let visible = boxes.iter().map(|b| b[2] > 0.0 && b[3] > 0.0).collect();
             let frames = (0..boxes.len()).map(|k| chunk.join("frames").join(&name).join(format!("{k}.jpg"))).collect();
-            seqs.push(TrainSequence { name, frames, boxes, visible });
+            seqs.push(TrainSequence { name, frames, boxes, visible, aux: None });
         }
     }
     if !absent.is_empty() && !seqs.is_empty() {
@@ -361,6 +442,7 @@ pub fn coco(root: &Path) -> Result<Vec<TrainSequence>> {
             frames: vec![images.join(file)],
             boxes: vec![a.bbox],
             visible: vec![visible],
+            aux: None,
         });
     }
     Ok(seqs)

@@ -48,15 +48,17 @@ pub struct Batch {
     pub template_size: i64,
     /// Search side.
     pub search_size: i64,
-    /// `size·3·T² + size·3·S² + size·4` floats.
+    /// Crop channels: 3 (RGB) or 6 (RGB+X, ViPT).
+    pub channels: i64,
+    /// `size·C·T² + size·C·S² + size·4` floats.
     pub data: Vec<f32>,
 }
 
 impl Batch {
     /// Packs samples.
     pub fn from_samples(epoch: i64, index: i64, samples: &[Sample], cfg: &Config) -> Self {
-        let (t, s) = (cfg.data.template_size, cfg.data.search_size);
-        let mut data = Vec::with_capacity(samples.len() * (3 * (t * t + s * s) as usize + 4));
+        let (t, s, c) = (cfg.data.template_size, cfg.data.search_size, cfg.input_channels() as i64);
+        let mut data = Vec::with_capacity(samples.len() * ((c * (t * t + s * s)) as usize + 4));
         for x in samples {
             data.extend_from_slice(&x.template);
         }
@@ -66,26 +68,26 @@ impl Batch {
         for x in samples {
             data.extend_from_slice(&x.search_box);
         }
-        Self { epoch, index, size: samples.len() as i64, template_size: t, search_size: s, data }
+        Self { epoch, index, size: samples.len() as i64, template_size: t, search_size: s, channels: c, data }
     }
 
     /// Checks the buffer length against the shape.
     pub fn validate(&self) -> Result<()> {
-        let (b, t, s) = (self.size, self.template_size, self.search_size);
-        let want = (b * (3 * (t * t + s * s) + 4)) as usize;
+        let (b, t, s, c) = (self.size, self.template_size, self.search_size, self.channels);
+        let want = (b * (c * (t * t + s * s) + 4)) as usize;
         if self.data.len() != want {
             bail!("batch {}/{}: {} floats, its shape needs {want}", self.epoch, self.index, self.data.len());
         }
         Ok(())
     }
 
-    /// (templates [b,3,T,T], searches [b,3,S,S], boxes [b,4]) on `device`.
+    /// (templates [b,C,T,T], searches [b,C,S,S], boxes [b,4]) on `device`.
     pub fn tensors(&self, device: Device) -> (Tensor, Tensor, Tensor) {
-        let (b, t, s) = (self.size, self.template_size, self.search_size);
+        let (b, t, s, c) = (self.size, self.template_size, self.search_size, self.channels);
         let all = Tensor::from_slice(&self.data).to_device(device);
-        let nt = b * 3 * t * t;
-        let ns = b * 3 * s * s;
-        (all.narrow(0, 0, nt).view([b, 3, t, t]), all.narrow(0, nt, ns).view([b, 3, s, s]), all.narrow(0, nt + ns, b * 4).view([b, 4]))
+        let nt = b * c * t * t;
+        let ns = b * c * s * s;
+        (all.narrow(0, 0, nt).view([b, c, t, t]), all.narrow(0, nt, ns).view([b, c, s, s]), all.narrow(0, nt + ns, b * 4).view([b, 4]))
     }
 }
 
@@ -221,12 +223,23 @@ impl Trainer {
     pub fn new(cfg: &Config, device: Device, seed: u64, init: &Init) -> Result<Self> {
         let mut model = OSTrack::new(cfg, Parts::All, device);
         model.randomize(seed as i64);
+        let prompt_tuning = cfg.model.prompt.is_some();
         match init {
             Init::Random => {}
+            // ViPT starts from an OSTrack checkpoint that has no prompt modules.
+            Init::Weights(p) if prompt_tuning => model.load_foundation(p)?,
             Init::Weights(p) => model.load(p)?,
             Init::Mae(p) => load_mae(&mut model, p)?,
         }
-        let optim = AdamW::new(&model.vs.variables(), cfg.train.weight_decay, cfg.train.backbone_multiplier);
+        // ViPT trains only the prompt modules, as one parameter group at the full rate.
+        let multiplier = if prompt_tuning {
+            let n = model.freeze_all_but_prompts();
+            eprintln!("prompt tuning: {n} trainable parameters (the OSTrack part is frozen)");
+            1.0
+        } else {
+            cfg.train.backbone_multiplier
+        };
+        let optim = AdamW::new(&model.vs.variables(), cfg.train.weight_decay, multiplier);
         let state = TrainState { config: cfg.name.clone(), epoch: 0, step: 0, seed, epochs: cfg.train.epochs };
         Ok(Self { model, optim, state, device })
     }
@@ -255,7 +268,9 @@ impl Trainer {
         let backbone = self.model.backbone()?;
         let head = self.model.head()?;
         let out = backbone.forward(&z, &x, true, Some(keep), true);
-        let maps = head.forward_t(&head.tokens_to_map(&out.tokens), true);
+        // ViPT's FIX_BN: the frozen head's BatchNorm keeps its running statistics.
+        let head_train = cfg.model.prompt.is_none();
+        let maps = head.forward_t(&head.tokens_to_map(&out.tokens), head_train);
         let l = loss::ostrack_loss(&maps, &gt, giou_w, l1_w)?;
         if !l.loss.is_finite() {
             bail!("loss is {} at epoch {} batch {}: training diverged", l.loss, batch.epoch, batch.index);

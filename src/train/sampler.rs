@@ -179,11 +179,20 @@ impl PairSampler {
                 None => return Ok(None),
             }
         };
-        let load = |i: usize| crate::sequence::load_frame(&seq.frames[i]).map_err(|e| BadImage(seq.frames[i].clone(), format!("{e:#}")));
+        let load = |i: usize| {
+            let loaded = match &seq.aux {
+                None => crate::sequence::load_frame(&seq.frames[i]),
+                Some(a) => crate::modality::load_pair(&seq.frames[i], &a.frames[i], a.modality, a.depth_clip),
+            };
+            loaded.map_err(|e| BadImage(seq.frames[i].clone(), format!("{e:#}")))
+        };
         let mut t_img = load(t_id)?;
         let mut s_img = if s_id == t_id { t_img.clone() } else { load(s_id)? };
         let (mut t_box, mut s_box) = (seq.boxes[t_id], seq.boxes[s_id]);
-        // Joint transform: one draw for both frames.
+        // Joint transform: one draw for both frames. On RGB+X frames grayscale applies to the
+        // RGB half only: the auxiliary image (a depth colormap, thermal, events) is no colour
+        // photograph. (ViPT's cvtColor raises on 6 channels and the sample is silently redrawn,
+        // so there grayscale never happens and 5% of draws are wasted.)
         if rng.uniform() < 0.05 {
             to_gray(&mut t_img);
             to_gray(&mut s_img);
