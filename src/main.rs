@@ -234,10 +234,11 @@ enum Cmd {
         #[arg(long)]
         report: Option<PathBuf>,
     },
-    /// Pack results into a submission archive for the GOT-10k or TrackingNet server.
+    /// Pack results for a benchmark server or toolkit (GOT-10k, TrackingNet, RGBT234, VOT-RGBD).
     Pack {
-        /// `got10k` or `trackingnet`.
-        #[arg(value_parser = ["got10k", "trackingnet"])]
+        /// `got10k`, `trackingnet`, `rgbt234` (corner rows for the MPR/MSR toolkit) or `vot-rgbd`
+        /// (the VOT toolkit's long-term layout with confidences, for DepthTrack and VOT-RGBD).
+        #[arg(value_parser = ["got10k", "trackingnet", "rgbt234", "vot-rgbd"])]
         server: String,
         /// Results folder (`<seq>.txt`, and `<seq>_time.txt` for GOT-10k).
         results: PathBuf,
@@ -576,7 +577,12 @@ fn dispatch(cmd: Cmd) -> Result<ExitCode> {
         }
         Cmd::Pack { server, results, dataset, output } => {
             use trackflow::eval::pack::{Server, pack};
-            let srv = if server == "got10k" { Server::Got10k } else { Server::TrackingNet };
+            let srv = match server.as_str() {
+                "got10k" => Server::Got10k,
+                "trackingnet" => Server::TrackingNet,
+                "rgbt234" => Server::Rgbt234,
+                _ => Server::VotRgbd,
+            };
             let expected: Option<Vec<(String, usize)>> = match &dataset {
                 Some(d) => Some(
                     trackflow::sequence::discover(d, trackflow::sequence::Layout::Auto)?

@@ -217,4 +217,71 @@ fn rgbd_dataflow_carries_six_channels_and_equals_the_fused_tracker() {
     let o = run(c);
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success() && text.contains("Pr") && text.contains("vipt"), "{text}");
+    // The VOT toolkit's long-term layout, confidences included.
+    let zip = t.path().join("vot.zip");
+    let mut c = trackflow();
+    c.args(["pack", "vot-rgbd"]).arg(&flow_out).arg("-o").arg(&zip);
+    assert!(run(c).status.success());
+    let bytes = std::fs::read(&zip).unwrap();
+    let has = |name: &str| bytes.windows(name.len()).any(|w| w == name.as_bytes());
+    assert!(has("longterm/night_0001/night_0001_001.txt") && has("longterm/night_0001/night_0001_001_confidence.value"));
+}
+
+#[test]
+fn prompt_tuning_trains_only_the_prompts_on_six_channel_batches() {
+    use std::sync::Arc;
+    use trackflow::train::datasets::{TrainDataset, multimodal};
+    use trackflow::train::sampler::PairSampler;
+    use trackflow::train::{Init, Loader, Trainer, train_in_process};
+    tch::set_num_threads(1);
+    let t = TempDir::new("vipt-train");
+    let data = t.path().join("rgbt");
+    let opts = trackflow::synth::SynthOptions {
+        sequences: 2,
+        frames: 25,
+        width: 160,
+        height: 120,
+        seed: 8,
+        prefix: "seq".into(),
+        modality: Some(Modality::Thermal),
+        ..Default::default()
+    };
+    trackflow::synth::generate(&data, &opts).unwrap();
+    // A small OSTrack to start from, and the same shape with deep prompts.
+    let mut base = Config::from_name("demo").unwrap();
+    base.model.embed_dim = 32;
+    base.model.num_heads = 2;
+    base.model.depth = 2;
+    base.model.ce_loc = vec![1];
+    base.model.ce_keep_ratio = vec![0.7];
+    base.model.head_channels = 16;
+    base.model.weights = None;
+    base.train.batch_size = 4;
+    base.train.sample_per_epoch = 8;
+    let mut ostrack = OSTrack::new(&base, Parts::All, Device::Cpu);
+    ostrack.randomize(3);
+    let init = t.path().join("ostrack.safetensors");
+    ostrack.save(&init).unwrap();
+    let mut cfg = base.clone();
+    cfg.model.prompt = Some(trackflow::model::PromptType::Deep);
+    cfg.name = "tiny_vipt".into();
+    let ds = TrainDataset { name: "SYNTH".into(), is_image: false, sequences: multimodal(&data, None, "SYNTH", 0.0).unwrap() };
+    assert!(ds.sequences.iter().all(|s| s.aux.is_some()));
+    let sampler = Arc::new(PairSampler::new(vec![ds], &[1.0], &cfg).unwrap());
+    let mut trainer = Trainer::new(&cfg, Device::Cpu, 5, &Init::Weights(init.clone())).unwrap();
+    let before: HashMap<String, Tensor> = trainer.model.vs.variables().into_iter().map(|(k, v)| (k, v.detach().copy())).collect();
+    let mut loader = Loader::new(sampler, &cfg, 1, 5, 2);
+    let stats = train_in_process(&mut trainer, &mut loader, 1, 2, 2).unwrap();
+    assert!(stats.iter().all(|s| s.loss.is_finite()));
+    let mut changed_prompts = 0;
+    for (name, after) in trainer.model.vs.variables() {
+        let same = after.equal(&before[&name]);
+        if trackflow::model::is_prompt_key(&name) {
+            changed_prompts += usize::from(!same);
+        } else {
+            // Frozen: the OSTrack weights, and the head's BatchNorm statistics (FIX_BN).
+            assert!(same, "{name} changed while prompt tuning");
+        }
+    }
+    assert!(changed_prompts > 10, "only {changed_prompts} prompt tensors moved");
 }

@@ -5,6 +5,8 @@
 //! |---|---|---|
 //! | GOT-10k | `<seq>/<seq>_001.txt` and `<seq>/<seq>_time.txt` | `x,y,w,h` integers, one per frame, frame 0 included |
 //! | TrackingNet | `<seq>.txt`, flat | `x,y,w,h` integers, one per frame |
+//! | RGBT234 (MPR/MSR toolkit) | `<seq>.txt`, flat | the box's four corners, 8 values, clockwise from top-left |
+//! | DepthTrack / VOT-RGBD (VOT toolkit, long-term) | `longterm/<seq>/<seq>_001.txt` and `<seq>_001_confidence.value` | `1` (initialisation) then `x,y,w,h`; the confidences with an empty first line |
 //!
 //! This is what OSTrack's `transform_got10k.py` / `transform_trackingnet.py` produce, minus
 //! their deleting the raw results.
@@ -24,6 +26,10 @@ pub enum Server {
     Got10k,
     /// TrackingNet (eval.ai).
     TrackingNet,
+    /// The RGBT234 toolkit (corner format).
+    Rgbt234,
+    /// The VOT toolkit's long-term layout (DepthTrack, VOT-RGBD).
+    VotRgbd,
 }
 
 /// What `pack` wrote.
@@ -83,6 +89,30 @@ pub fn pack(server: Server, results: &Path, out: &Path, expected: Option<&[(Stri
                 zip.add(&format!("{seq}/{seq}_time.txt"), &t)?;
             }
             Server::TrackingNet => zip.add(&format!("{seq}.txt"), rows.as_bytes())?,
+            Server::Rgbt234 => {
+                let corners: String = boxes
+                    .iter()
+                    .map(|[x, y, w, h]| format!("{x:.4} {y:.4} {:.4} {y:.4} {:.4} {:.4} {x:.4} {:.4}\n", x + w, x + w, y + h, y + h))
+                    .collect();
+                zip.add(&format!("{seq}.txt"), corners.as_bytes())?;
+            }
+            Server::VotRgbd => {
+                let conf_path = results.join(format!("{seq}_confidence.value"));
+                let conf = std::fs::read_to_string(&conf_path)
+                    .with_context(|| format!("{} is missing (long-term results need a confidence per frame)", conf_path.display()))?;
+                let conf: Vec<&str> = conf.lines().filter(|l| !l.trim().is_empty()).collect();
+                if conf.len() != boxes.len() {
+                    bail!("{} has {} values for {} boxes", conf_path.display(), conf.len(), boxes.len());
+                }
+                let mut region = String::from("1\n");
+                let mut values = String::from("\n");
+                for (b, c) in boxes.iter().zip(&conf).skip(1) {
+                    region.push_str(&format!("{:.4},{:.4},{:.4},{:.4}\n", b[0], b[1], b[2], b[3]));
+                    values.push_str(&format!("{}\n", c.trim()));
+                }
+                zip.add(&format!("longterm/{seq}/{seq}_001.txt"), region.as_bytes())?;
+                zip.add(&format!("longterm/{seq}/{seq}_001_confidence.value"), values.as_bytes())?;
+            }
         }
     }
     zip.write(out)?;
