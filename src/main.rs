@@ -95,6 +95,9 @@ enum Cmd {
         /// Random weights even when the preset has its own (an untrained baseline of the same shape).
         #[arg(long, conflicts_with = "weights")]
         untrained: bool,
+        /// RGB+X sequences: read only the RGB frames (an RGB tracker on a multi-modal dataset).
+        #[arg(long)]
+        rgb_only: bool,
         /// Seed of the random weights.
         #[arg(long, default_value_t = 0)]
         seed: i64,
@@ -477,6 +480,7 @@ fn dispatch(cmd: Cmd) -> Result<ExitCode> {
             config,
             weights,
             untrained,
+            rgb_only,
             seed,
             threads,
             device,
@@ -496,7 +500,7 @@ fn dispatch(cmd: Cmd) -> Result<ExitCode> {
                 (None, true) => Weights::Random,
                 (None, false) => Weights::Default,
             };
-            track(&sequence, &config, weights, seed, &device, &precision, !no_ce, !no_hann, &out, max_frames, init_box)?;
+            track(&sequence, &config, weights, seed, &device, &precision, !no_ce, !no_hann, &out, max_frames, init_box, rgb_only)?;
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Synth {
@@ -834,6 +838,7 @@ fn track(
     out: &Path,
     max_frames: usize,
     init_box: Option<[f64; 4]>,
+    rgb_only: bool,
 ) -> Result<()> {
     use trackflow::model::{Config, OSTrack, Parts, parse_device, parse_precision};
     use trackflow::results::{Delimiter, SequenceResult, write_sequence};
@@ -861,7 +866,10 @@ fn track(
     }
     let mut tracker = Tracker::new(model, TrackOptions { ce, hann }, kind);
     let seqs = discover(seq_path, Layout::Auto)?;
-    for seq in seqs {
+    for mut seq in seqs {
+        if rgb_only {
+            seq.aux = None;
+        }
         let n = if max_frames > 0 { seq.len().min(max_frames) } else { seq.len() };
         let bar = indicatif::ProgressBar::new(n as u64).with_message(seq.name.clone());
         bar.set_style(

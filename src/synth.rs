@@ -454,6 +454,11 @@ fn write_sequence(dir: &Path, o: &SynthOptions, seed: u64) -> Result<()> {
         absence.push_str(&format!("{}\n", i64::from(total == 0 || visible == 0)));
     }
     write_atomic(&dir.join("groundtruth.txt"), gt.as_bytes())?;
+    if o.modality == Some(Modality::Thermal) {
+        // LasHeR/RGBT234 annotate each camera; these two are aligned, so the boxes agree.
+        write_atomic(&dir.join("visible.txt"), gt.as_bytes())?;
+        write_atomic(&dir.join("infrared.txt"), gt.as_bytes())?;
+    }
     write_atomic(&dir.join("cover.label"), cover.as_bytes())?;
     write_atomic(&dir.join("absence.label"), absence.as_bytes())?;
     let meta = format!(
