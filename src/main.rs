@@ -891,7 +891,7 @@ fn track(
                     (b, 1.0)
                 } else {
                     let t = tracker.track(&im).with_context(|| format!("{}: frame {i}", seq.name))?;
-                    (t.bbox, t.score)
+                    (t.bbox, t.confidence)
                 };
                 r.boxes.push(b);
                 r.scores.push(score);

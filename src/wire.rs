@@ -66,6 +66,8 @@ pub mod keys {
     pub const SEARCH_SIZE: &str = "search_size";
     /// Live boxes: the target is lost.
     pub const LOST: &str = "lost";
+    /// Box: the tracker's confidence (the Hann-windowed peak ViPT reports to VOT).
+    pub const CONFIDENCE: &str = "confidence";
 }
 
 /// A message that does not match the wire format.
@@ -346,6 +348,9 @@ pub struct BoxMsg {
     pub bbox: [f64; 4],
     /// Peak of the score map (1 for the init frame).
     pub score: f64,
+    /// Confidence for long-term measures: the response (score map × Hann window) at the chosen
+    /// cell, as ViPT reports it; equal to `score` without a window. 1 for the init frame.
+    pub confidence: f64,
     /// Seconds from reading the frame to this box.
     pub elapsed: f64,
     /// Live tracking: the target is flagged lost (low score for several frames, or not
@@ -362,6 +367,7 @@ impl BoxMsg {
         if self.lost {
             p.insert(keys::LOST.into(), Parameter::Bool(true));
         }
+        p.insert(keys::CONFIDENCE.into(), Parameter::Float(self.confidence));
         let [x, y, w, h] = self.bbox;
         (p, vec![x, y, w, h, self.score])
     }
@@ -375,7 +381,8 @@ impl BoxMsg {
             return Err(payload(M, format!("has {} values, expected 5 (x, y, w, h, score)", v.len())));
         };
         let lost = matches!(p.get(keys::LOST), Some(Parameter::Bool(true)));
-        Ok(Self { header, bbox: [*x, *y, *w, *h], score: *score, elapsed: float(M, p, keys::ELAPSED)?, lost })
+        let confidence = float(M, p, keys::CONFIDENCE)?;
+        Ok(Self { header, bbox: [*x, *y, *w, *h], score: *score, confidence, elapsed: float(M, p, keys::ELAPSED)?, lost })
     }
 }
 

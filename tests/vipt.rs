@@ -203,7 +203,9 @@ fn rgbd_dataflow_carries_six_channels_and_equals_the_fused_tracker() {
     assert!(run(c).status.success());
     let read = |p: PathBuf| std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
     assert_eq!(read(flow_out.join("night_0001.txt")), read(fused_out.join("night_0001.txt")), "dataflow and fused boxes differ");
-    assert_eq!(read(flow_out.join("night_0001_confidence.value")).lines().count(), 8, "one confidence per frame");
+    let conf = read(flow_out.join("night_0001_confidence.value"));
+    assert_eq!(conf.lines().count(), 8, "one confidence per frame");
+    assert_eq!(conf, read(fused_out.join("night_0001_confidence.value")), "dataflow and fused confidences differ");
     // The viewer shows colour and depth side by side.
     let probe = std::process::Command::new("ffprobe")
         .args(["-v", "error", "-select_streams", "v:0", "-show_entries", "stream=width,height", "-of", "csv=p=0"])

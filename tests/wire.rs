@@ -64,7 +64,14 @@ fn features_round_trip_and_frame_zero() {
 
 #[test]
 fn box_round_trip_is_bit_exact() {
-    let b = BoxMsg { header: header(9), bbox: [0.1 + 0.2, 1.0 / 3.0, 2.0f64.sqrt(), 1e-300], score: 0.75, elapsed: 0.012, lost: true };
+    let b = BoxMsg {
+        header: header(9),
+        bbox: [0.1 + 0.2, 1.0 / 3.0, 2.0f64.sqrt(), 1e-300],
+        score: 0.75,
+        confidence: 0.5,
+        elapsed: 0.012,
+        lost: true,
+    };
     let (meta, values) = b.encode();
     let back = BoxMsg::decode(&meta, &array_f64(values)).unwrap();
     assert_eq!(back, b);
@@ -72,7 +79,7 @@ fn box_round_trip_is_bit_exact() {
 
 #[test]
 fn wrong_message_type_names_both() {
-    let b = BoxMsg { header: header(1), bbox: [0.0; 4], score: 0.0, elapsed: 0.0, lost: false };
+    let b = BoxMsg { header: header(1), bbox: [0.0; 4], score: 0.0, confidence: 0.0, elapsed: 0.0, lost: false };
     let (meta, _) = b.encode();
     let err = Frame::decode(&meta, &array_u8(vec![])).unwrap_err();
     assert_eq!(err, WireError::WrongType { want: "frame", got: "box".into() });
@@ -80,7 +87,7 @@ fn wrong_message_type_names_both() {
 
 #[test]
 fn missing_metadata_is_named() {
-    let b = BoxMsg { header: header(1), bbox: [0.0; 4], score: 0.0, elapsed: 0.0, lost: false };
+    let b = BoxMsg { header: header(1), bbox: [0.0; 4], score: 0.0, confidence: 0.0, elapsed: 0.0, lost: false };
     let (mut meta, values) = b.encode();
     meta.remove(keys::INDEX);
     let err = BoxMsg::decode(&meta, &array_f64(values)).unwrap_err();

@@ -22,19 +22,19 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
                 let f = Features::decode(&metadata.parameters, &data)?;
                 let started = std::time::Instant::now();
                 super::trace(&p.node_id, "recv", f.header.index, f.header.t0, started);
-                let (bbox, score) = match f.init_box {
-                    Some(b) => (b, 1.0),
+                let (bbox, score, confidence) = match f.init_box {
+                    Some(b) => (b, 1.0, 1.0),
                     None => {
                         let dims: Vec<i64> = std::iter::once(1).chain(f.dims.iter().copied()).collect();
                         let t = Tensor::from_slice(f.data).view(&dims[..]);
                         let r = head_box(&model, &t, &f.geometry, window.as_ref())
                             .with_context(|| format!("{} frame {}", f.header.seq, f.header.index))?;
-                        (r.bbox, r.score)
+                        (r.bbox, r.score, r.confidence)
                     }
                 };
                 let elapsed = (now_ns() - f.header.t0) as f64 * 1e-9;
                 super::trace(&p.node_id, "computed", f.header.index, f.header.t0, started);
-                let (meta, values) = BoxMsg { header: f.header, bbox, score, elapsed, lost: false }.encode();
+                let (meta, values) = BoxMsg { header: f.header, bbox, score, confidence, elapsed, lost: false }.encode();
                 node.send_output(out("box"), meta, values).map_err(|e| anyhow::anyhow!("send box: {e}"))?;
             }
             Next::Closed(_) => {}

@@ -33,17 +33,17 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
                 }
                 let t0 = now_ns();
                 let im = f.to_image();
-                let (bbox, score) = if h.index == 0 {
+                let (bbox, score, confidence) = if h.index == 0 {
                     let b = f.init_box.with_context(|| format!("frame 0 of {} carries no init box", h.seq))?;
                     tracker.initialize(&im, b)?;
-                    (b, 1.0)
+                    (b, 1.0, 1.0)
                 } else {
                     let r = tracker.track(&im).with_context(|| format!("{} frame {}", h.seq, h.index))?;
-                    (r.bbox, r.score)
+                    (r.bbox, r.score, r.confidence)
                 };
                 expected = Some((h.seq.clone(), h.index + 1));
                 let elapsed = (now_ns() - t0) as f64 * 1e-9;
-                let (meta, values) = BoxMsg { header: Header { t0, ..h }, bbox, score, elapsed, lost: false }.encode();
+                let (meta, values) = BoxMsg { header: Header { t0, ..h }, bbox, score, confidence, elapsed, lost: false }.encode();
                 node.send_output(out("box"), meta, values).map_err(|e| anyhow::anyhow!("send box: {e}"))?;
             }
             Next::Closed(_) => {}
@@ -131,7 +131,7 @@ fn live(node: &mut DoraNode, events: &mut EventStream, p: &Params, mut tracker: 
                 // `t0` stays the capture time, so `elapsed` is capture-to-box latency.
                 let elapsed = (now_ns() - h.t0) as f64 * 1e-9;
                 stats.latencies_ms.push(elapsed * 1e3);
-                let (meta, values) = BoxMsg { header: h, bbox, score, elapsed, lost }.encode();
+                let (meta, values) = BoxMsg { header: h, bbox, score, confidence: score, elapsed, lost }.encode();
                 node.send_output(out("box"), meta, values).map_err(|e| anyhow::anyhow!("send box: {e}"))?;
                 if last_log.elapsed().as_secs() >= 5 {
                     eprintln!("[{}] {}", p.node_id, stats.line());

@@ -66,7 +66,7 @@ pub fn run(_node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result
                 }
                 r.boxes.push(b.bbox);
                 r.times.push(b.elapsed);
-                r.scores.push(b.score);
+                r.scores.push(b.confidence);
                 arrivals.push(super::now_ns());
                 if h.is_last() {
                     let (seq, n, r) = current.take().expect("set above");

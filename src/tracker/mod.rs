@@ -102,6 +102,9 @@ pub struct Tracked {
     pub bbox: [f64; 4],
     /// Raw score-map value at the chosen cell.
     pub score: f64,
+    /// The response (score × Hann window, when on) at that cell: ViPT's `best_score`, the
+    /// confidence long-term measures threshold.
+    pub confidence: f64,
 }
 
 /// Head stage: maps, optional Hann window, decode, map back to the image, clip.
@@ -132,7 +135,8 @@ pub fn head_box(model: &OSTrack, features: &Tensor, geometry: &CropGeometry, win
     let cx_real = cx + (px + 0.5 * pw - half);
     let cy_real = cy + (py + 0.5 * ph - half);
     let bbox = clip_box([cx_real - 0.5 * w, cy_real - 0.5 * h, w, h], geometry.image_height as f64, geometry.image_width as f64, 10.0);
-    Ok(Tracked { bbox, score: peak })
+    let confidence = response.flatten(0, -1).double_value(&[idx.int64_value(&[0])]);
+    Ok(Tracked { bbox, score: peak, confidence })
 }
 
 /// Keeps a box inside the image and at least `margin` pixels wide and high (`clip_box`).
