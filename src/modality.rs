@@ -44,22 +44,12 @@ impl Modality {
         })
     }
 
-    /// The short name (`rgbd`, `rgbt`, `rgbe`).
-    pub fn name(self) -> &'static str {
+    /// (RGB folder, auxiliary folder) of the layout this modality comes in.
+    pub fn folders(self) -> (&'static str, &'static str) {
         match self {
-            Self::Depth => "rgbd",
-            Self::Thermal => "rgbt",
-            Self::Event => "rgbe",
-        }
-    }
-
-    /// (RGB folder, auxiliary folder) of the layouts this modality comes in, in the order they
-    /// are tried.
-    pub fn folders(self) -> &'static [(&'static str, &'static str)] {
-        match self {
-            Self::Depth => &[("color", "depth")],
-            Self::Thermal => &[("visible", "infrared")],
-            Self::Event => &[("vis_imgs", "event_imgs")],
+            Self::Depth => ("color", "depth"),
+            Self::Thermal => ("visible", "infrared"),
+            Self::Event => ("vis_imgs", "event_imgs"),
         }
     }
 }
@@ -80,27 +70,27 @@ pub struct AuxFrames {
 /// lists, paired by the frame numbers in their names.
 pub fn detect(dir: &Path) -> Result<Option<(Vec<PathBuf>, AuxFrames)>> {
     for modality in [Modality::Depth, Modality::Thermal, Modality::Event] {
-        for (rgb, aux) in modality.folders() {
-            let (rgb_dir, aux_dir) = (dir.join(rgb), dir.join(aux));
-            if rgb_dir.is_dir() && aux_dir.is_dir() {
-                let rgb_frames = numbered_images(&rgb_dir)?;
-                let aux_frames = numbered_images(&aux_dir)?;
-                if rgb_frames.len() != aux_frames.len() {
-                    bail!(
-                        "{} has {} frames but {} has {}: the modalities must pair frame for frame",
-                        rgb_dir.display(),
-                        rgb_frames.len(),
-                        aux_dir.display(),
-                        aux_frames.len()
-                    );
-                }
-                if rgb_frames.is_empty() {
-                    bail!("{} holds no frames", rgb_dir.display());
-                }
-                let depth_clip = modality == Modality::Depth;
-                return Ok(Some((rgb_frames, AuxFrames { modality, frames: aux_frames, depth_clip })));
-            }
+        let (rgb, aux) = modality.folders();
+        let (rgb_dir, aux_dir) = (dir.join(rgb), dir.join(aux));
+        if !(rgb_dir.is_dir() && aux_dir.is_dir()) {
+            continue;
         }
+        let rgb_frames = numbered_images(&rgb_dir)?;
+        let aux_frames = numbered_images(&aux_dir)?;
+        if rgb_frames.len() != aux_frames.len() {
+            bail!(
+                "{} has {} frames but {} has {}: the modalities must pair frame for frame",
+                rgb_dir.display(),
+                rgb_frames.len(),
+                aux_dir.display(),
+                aux_frames.len()
+            );
+        }
+        if rgb_frames.is_empty() {
+            bail!("{} holds no frames", rgb_dir.display());
+        }
+        let depth_clip = modality == Modality::Depth;
+        return Ok(Some((rgb_frames, AuxFrames { modality, frames: aux_frames, depth_clip })));
     }
     Ok(None)
 }
@@ -126,6 +116,15 @@ fn last_number(s: &str) -> Option<u64> {
     let end = s.rfind(|c: char| c.is_ascii_digit())? + 1;
     let start = s[..end].rfind(|c: char| !c.is_ascii_digit()).map_or(0, |i| i + 1);
     s[start..end].parse().ok()
+}
+
+/// Frame `i` of a sequence: RGB from `frames[i]`, merged with its auxiliary image when the
+/// sequence has one (H×W×6), else RGB alone (H×W×3).
+pub fn load_frame_at(frames: &[PathBuf], aux: Option<&AuxFrames>, i: usize) -> Result<Image> {
+    match aux {
+        None => crate::sequence::load_frame(&frames[i]),
+        Some(a) => load_pair(&frames[i], &a.frames[i], a.modality, a.depth_clip),
+    }
 }
 
 /// Reads one RGB frame and its auxiliary image and merges them into an H×W×6 image.

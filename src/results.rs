@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 use crate::fsutil::write_atomic;
 
@@ -34,8 +34,9 @@ pub struct SequenceResult {
     pub boxes: Vec<[f64; 4]>,
     /// Seconds per frame.
     pub times: Vec<f64>,
-    /// The tracker's confidence per frame (the score-map peak; the init frame's is 1), written
-    /// as `<seq>_confidence.value` for long-term measures (DepthTrack's F-score). May be empty.
+    /// The tracker's confidence per frame (the Hann-windowed response at the chosen cell; the
+    /// init frame's is 1), written as `<seq>_confidence.value` for long-term measures
+    /// (DepthTrack's F-score). May be empty.
     pub scores: Vec<f64>,
 }
 
@@ -71,7 +72,7 @@ pub fn write_sequence(dir: &Path, seq: &str, r: &SequenceResult, complete: bool,
     write_atomic(&boxes, format_boxes(&r.boxes, delim).as_bytes())?;
     if complete && !r.scores.is_empty() {
         let text: String = r.scores.iter().map(|c| format!("{c:.6}\n")).collect();
-        write_atomic(&dir.join(format!("{seq}_confidence.value")), text.as_bytes())?;
+        write_atomic(&confidence_path(dir, seq), text.as_bytes())?;
     }
     if complete {
         let (pb, pt) = result_paths(dir, seq, false);
@@ -79,4 +80,21 @@ pub fn write_sequence(dir: &Path, seq: &str, r: &SequenceResult, complete: bool,
         let _ = std::fs::remove_file(pt);
     }
     Ok(boxes)
+}
+
+/// Where a sequence's confidences are written.
+pub fn confidence_path(dir: &Path, seq: &str) -> PathBuf {
+    dir.join(format!("{seq}_confidence.value"))
+}
+
+/// Reads a sequence's confidences, one number per non-empty line. `needed_for` says, when the
+/// file is missing, what needs it.
+pub fn read_confidences(dir: &Path, seq: &str, needed_for: &str) -> Result<Vec<f64>> {
+    let path = confidence_path(dir, seq);
+    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {} ({needed_for})", path.display()))?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| l.trim().parse::<f64>().with_context(|| format!("{}:{}: `{l}` is not a number", path.display(), i + 1)))
+        .collect()
 }

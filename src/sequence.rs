@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
-use crate::modality::{AuxFrames, Modality};
+use crate::modality::AuxFrames;
 use crate::tracker::Image;
 use crate::video::{VideoReader, is_video};
 
@@ -90,10 +90,7 @@ impl Sequence {
     /// Decodes the frames in order.
     pub fn reader(&self) -> Result<FrameReader> {
         Ok(match &self.frames {
-            Frames::Files(f) => match &self.aux {
-                None => FrameReader::Files(f.clone().into_iter()),
-                Some(a) => FrameReader::Pairs(f.clone().into_iter().zip(a.frames.clone()), a.modality, a.depth_clip),
-            },
+            Frames::Files(f) => FrameReader::Files { frames: f.clone(), aux: self.aux.clone(), next: 0 },
             Frames::Video { path, count } => FrameReader::Video(VideoReader::open(path)?, *count),
         })
     }
@@ -109,10 +106,15 @@ impl Sequence {
 
 /// Decoded frames of a sequence, in order.
 pub enum FrameReader {
-    /// Image files.
-    Files(std::vec::IntoIter<PathBuf>),
-    /// RGB and auxiliary image files, merged into 6-channel frames.
-    Pairs(std::iter::Zip<std::vec::IntoIter<PathBuf>, std::vec::IntoIter<PathBuf>>, Modality, bool),
+    /// Image files, merged with their auxiliary images (6 channels) when there are some.
+    Files {
+        /// The RGB frames.
+        frames: Vec<PathBuf>,
+        /// The auxiliary frames, aligned with `frames`.
+        aux: Option<AuxFrames>,
+        /// The next frame to read.
+        next: usize,
+    },
     /// A video and the number of frames left to read.
     Video(VideoReader, usize),
 }
@@ -121,8 +123,13 @@ impl Iterator for FrameReader {
     type Item = Result<Image>;
     fn next(&mut self) -> Option<Result<Image>> {
         match self {
-            Self::Files(it) => it.next().map(|p| load_frame(&p)),
-            Self::Pairs(it, m, clip) => it.next().map(|(a, b)| crate::modality::load_pair(&a, &b, *m, *clip)),
+            Self::Files { frames, aux, next } => {
+                let i = *next;
+                (i < frames.len()).then(|| {
+                    *next += 1;
+                    crate::modality::load_frame_at(frames, aux.as_ref(), i)
+                })
+            }
             Self::Video(v, left) => {
                 if *left == 0 {
                     return None;
@@ -176,8 +183,13 @@ impl Layout {
 }
 
 /// Ground-truth file names, in order of preference (`visible.txt`: LasHeR and RGBT234, whose
-/// boxes are annotated on the visible frames).
-const GT_NAMES: [&str; 3] = ["groundtruth_rect.txt", "groundtruth.txt", "visible.txt"];
+/// boxes are annotated on the visible frames; `init.txt`: RGBT234's aligned boxes).
+const GT_NAMES: [&str; 4] = ["groundtruth_rect.txt", "groundtruth.txt", "visible.txt", "init.txt"];
+
+/// A sequence folder's ground-truth file, the first of [`GT_NAMES`] present.
+pub fn ground_truth_file(dir: &Path) -> Option<PathBuf> {
+    GT_NAMES.iter().map(|g| dir.join(g)).find(|p| p.is_file())
+}
 
 /// Reads a sequence, a video, or every sequence of a dataset folder (sorted by name).
 pub fn discover(path: &Path, layout: Layout) -> Result<Vec<Sequence>> {
@@ -342,7 +354,7 @@ fn subdirs(p: &Path) -> Result<Vec<PathBuf>> {
 }
 
 fn is_sequence_dir(p: &Path) -> bool {
-    GT_NAMES.iter().any(|g| p.join(g).is_file())
+    ground_truth_file(p).is_some()
 }
 
 fn has_trackingnet_chunks(p: &Path) -> bool {
@@ -390,8 +402,7 @@ fn trackingnet(path: &Path) -> Result<Vec<Sequence>> {
 /// Reads one sequence folder.
 pub fn read_sequence(dir: &Path, layout: Layout) -> Result<Sequence> {
     let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "sequence".into());
-    let gt_path =
-        GT_NAMES.iter().map(|g| dir.join(g)).find(|p| p.is_file()).with_context(|| format!("{}: no groundtruth.txt", dir.display()))?;
+    let gt_path = ground_truth_file(dir).with_context(|| format!("{}: no groundtruth.txt", dir.display()))?;
     let ground_truth = read_boxes(&gt_path)?;
     if let Some((frames, aux)) = crate::modality::detect(dir)? {
         return Ok(Sequence { name, frames: Frames::Files(frames), ground_truth, gt_path: Some(gt_path), aux: Some(aux) });

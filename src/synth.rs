@@ -387,7 +387,7 @@ fn write_sequence(dir: &Path, o: &SynthOptions, seed: u64) -> Result<()> {
                     } else {
                         3000.0 + 4.0 * y + 2.0 * (lum - 128.0)
                     };
-                    let hole = (px_ * 7 + py_ * 13 + t as u32 * 3) % 997 == 0;
+                    let hole = (px_ * 7 + py_ * 13 + t as u32 * 3).is_multiple_of(997);
                     depth.put_pixel(px_, py_, image::Luma([if hole { 0 } else { mm as u16 }]));
                 }
                 Some(Modality::Event) | None => {}
@@ -436,12 +436,13 @@ fn write_sequence(dir: &Path, o: &SynthOptions, seed: u64) -> Result<()> {
                         [255, 255, 255]
                     });
                 }
-                let mut bmp = Vec::new();
-                img.write_to(&mut std::io::Cursor::new(&mut bmp), image::ImageFormat::Bmp).context("bmp encode")?;
-                write_atomic(&frame_dir("vis_imgs")?.join(format!("frame{t:04}.bmp")), &bmp)?;
-                let mut ev = Vec::new();
-                aux.write_to(&mut std::io::Cursor::new(&mut ev), image::ImageFormat::Bmp).context("bmp encode")?;
-                write_atomic(&frame_dir("event_imgs")?.join(format!("frame{t:04}.bmp")), &ev)?;
+                let bmp = |im: &image::RgbImage| -> Result<Vec<u8>> {
+                    let mut bytes = Vec::new();
+                    im.write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Bmp).context("bmp encode")?;
+                    Ok(bytes)
+                };
+                write_atomic(&frame_dir("vis_imgs")?.join(format!("frame{t:04}.bmp")), &bmp(&img)?)?;
+                write_atomic(&frame_dir("event_imgs")?.join(format!("frame{t:04}.bmp")), &bmp(&aux)?)?;
             }
         }
         prev_lum = Some(lum_now);

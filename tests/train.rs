@@ -17,7 +17,7 @@ use trackflow::train::{Init, Loader, Trainer, train_in_process};
 use crate::common::{TempDir, run, synth, trackflow};
 
 /// The demo preset shrunk further so a step takes milliseconds.
-fn small_cfg() -> Config {
+pub(crate) fn small_cfg() -> Config {
     let mut c = Config::from_name("demo").unwrap();
     c.model.embed_dim = 32;
     c.model.num_heads = 2;

@@ -250,16 +250,7 @@ fn prompt_tuning_trains_only_the_prompts_on_six_channel_batches() {
     };
     trackflow::synth::generate(&data, &opts).unwrap();
     // A small OSTrack to start from, and the same shape with deep prompts.
-    let mut base = Config::from_name("demo").unwrap();
-    base.model.embed_dim = 32;
-    base.model.num_heads = 2;
-    base.model.depth = 2;
-    base.model.ce_loc = vec![1];
-    base.model.ce_keep_ratio = vec![0.7];
-    base.model.head_channels = 16;
-    base.model.weights = None;
-    base.train.batch_size = 4;
-    base.train.sample_per_epoch = 8;
+    let base = crate::train::small_cfg();
     let mut ostrack = OSTrack::new(&base, Parts::All, Device::Cpu);
     ostrack.randomize(3);
     let init = t.path().join("ostrack.safetensors");

@@ -73,6 +73,15 @@ pub struct TrackerScores {
     pub per_sequence: Vec<(String, f64)>,
 }
 
+/// One sequence's long-term results, kept until the thresholds (from all the tracker's
+/// confidences) are known.
+struct LongTermRun<'a> {
+    pred: Vec<Rect>,
+    conf: Vec<f64>,
+    gt: &'a [Rect],
+    file: PathBuf,
+}
+
 fn read_flags(path: &Path) -> Result<Vec<bool>> {
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     text.split([',', '\n', ' ', '\t']).filter(|s| !s.trim().is_empty()).map(|s| Ok(s.trim() != "0")).collect()
@@ -120,9 +129,7 @@ pub fn analyze(protocol: Protocol, dataset: &Path, trackers: &[(String, PathBuf)
         };
         let (mut ious, mut curves, mut tn) = (Vec::new(), Vec::new(), Vec::new());
         let mut max_curves = Vec::new();
-        // DepthTrack: every sequence's (boxes, confidences, ground truth), scored once the
-        // thresholds (from all the tracker's confidences) are known.
-        let mut longterm: Vec<(Vec<Rect>, Vec<f64>, &[Rect], PathBuf)> = Vec::new();
+        let mut longterm: Vec<LongTermRun> = Vec::new();
         for s in &seqs {
             let file = dir.join(format!("{}.txt", s.name));
             let pred = if file.is_file() { Some(read_boxes(&file)?) } else { None };
@@ -158,17 +165,12 @@ pub fn analyze(protocol: Protocol, dataset: &Path, trackers: &[(String, PathBuf)
                 }
                 Protocol::DepthTrack => {
                     let Some(pred) = pred else { continue };
-                    let cf = dir.join(format!("{}_confidence.value", s.name));
-                    let text = std::fs::read_to_string(&cf).with_context(|| {
-                        format!("the depthtrack protocol needs the confidences {} (written by trackflow's writer)", cf.display())
-                    })?;
-                    let conf = text
-                        .lines()
-                        .enumerate()
-                        .filter(|(_, l)| !l.trim().is_empty())
-                        .map(|(i, l)| l.trim().parse::<f64>().with_context(|| format!("{}:{}: `{l}` is not a number", cf.display(), i + 1)))
-                        .collect::<Result<Vec<f64>>>()?;
-                    longterm.push((pred, conf, gt.as_slice(), file.clone()));
+                    let conf = crate::results::read_confidences(
+                        dir,
+                        &s.name,
+                        "the depthtrack protocol needs the confidences trackflow's writer writes",
+                    )?;
+                    longterm.push(LongTermRun { pred, conf, gt, file: file.clone() });
                     Issues::default()
                 }
                 _ => {
@@ -231,11 +233,14 @@ pub fn analyze(protocol: Protocol, dataset: &Path, trackers: &[(String, PathBuf)
                 if max_curves.is_empty() { vec![f64::NAN; 2] } else { vec![m.mpr(), m.msr()] }
             }
             Protocol::DepthTrack => {
-                let all: Vec<f64> = longterm.iter().flat_map(|(_, c, _, _)| c.iter().skip(1).copied()).collect();
+                let all: Vec<f64> = longterm.iter().flat_map(|r| r.conf.iter().skip(1).copied()).collect();
                 let th = super::multimodal::vot_thresholds(&all, 100);
                 let per_seq = longterm
                     .iter()
-                    .map(|(p, c, g, f)| super::multimodal::pr_sequence(p, c, g, &th).map_err(|e| anyhow::anyhow!("{}: {e}", f.display())))
+                    .map(|r| {
+                        super::multimodal::pr_sequence(&r.pred, &r.conf, r.gt, &th)
+                            .map_err(|e| anyhow::anyhow!("{}: {e}", r.file.display()))
+                    })
                     .collect::<Result<Vec<_>>>()?;
                 let (pr, re, f) = super::multimodal::f_score(&per_seq);
                 vec![pr, re, f]

@@ -46,11 +46,17 @@ impl fmt::Display for Issues {
 
 /// GOT-10k's IoU (`rect_iou`), on boxes already clipped to the image when a bound is given.
 pub fn got10k_iou(a: Rect, b: Rect) -> f64 {
+    let (inter, union) = continuous_overlap(a, b);
+    (inter / (union + f64::EPSILON)).clamp(0.0, 1.0)
+}
+
+/// Intersection and union areas of two boxes as continuous regions (no +1 pixel), as the
+/// GOT-10k and VOT toolkits measure them; they differ only in how they divide.
+pub fn continuous_overlap(a: Rect, b: Rect) -> (f64, f64) {
     let ix = ((a[0] + a[2]).min(b[0] + b[2]) - a[0].max(b[0])).max(0.0);
     let iy = ((a[1] + a[3]).min(b[1] + b[3]) - a[1].max(b[1])).max(0.0);
     let inter = ix * iy;
-    let union = a[2] * a[3] + b[2] * b[3] - inter;
-    (inter / (union + f64::EPSILON)).clamp(0.0, 1.0)
+    (inter, a[2] * a[3] + b[2] * b[3] - inter)
 }
 
 /// GOT-10k's image-bound clipping: `x = clip(x, 0, W); w = clip(w, 0, W − x)`, same for y, h.
@@ -184,6 +190,12 @@ fn centre(r: Rect) -> (f64, f64) {
     (r[0] + 0.5 * (r[2] - 1.0), r[1] + 0.5 * (r[3] - 1.0))
 }
 
+/// Distance between the centres of two boxes (OTB's and pytracking's centre location error).
+pub fn centre_error(a: Rect, b: Rect) -> f64 {
+    let (pc, gc) = (centre(a), centre(b));
+    ((pc.0 - gc.0).powi(2) + (pc.1 - gc.1).powi(2)).sqrt()
+}
+
 /// pytracking's IoU: `tl = max, br = min(x+w−1)`, `inter = prod(clamp(br−tl+1, 0))`.
 pub fn pytracking_iou(a: Rect, b: Rect) -> f64 {
     let iw = ((a[0] + a[2] - 1.0).min(b[0] + b[2] - 1.0) - a[0].max(b[0]) + 1.0).max(0.0);
@@ -253,8 +265,8 @@ pub fn pytracking_sequence(
             continue;
         }
         ious.push(pytracking_iou(a, g));
+        errs.push(centre_error(a, g));
         let (pc, gc) = (centre(a), centre(g));
-        errs.push(((pc.0 - gc.0).powi(2) + (pc.1 - gc.1).powi(2)).sqrt());
         let (dx, dy) = (pc.0 / g[2] - gc.0 / g[2], pc.1 / g[3] - gc.1 / g[3]);
         nerrs.push((dx * dx + dy * dy).sqrt());
     }

@@ -16,21 +16,11 @@
 //!   with Pr and Re at that τ. Overlaps are VOT's (continuous areas). Thresholds are the VOT toolkit's: +∞, then 98 quantiles of all
 //!   the tracker's confidences, then −∞.
 
-use super::metrics::{Rect, pytracking_iou};
-
-/// Centre distance of two boxes `[x, y, w, h]`.
-fn centre_error(a: Rect, b: Rect) -> f64 {
-    let (ax, ay) = (a[0] + a[2] / 2.0, a[1] + a[3] / 2.0);
-    let (bx, by) = (b[0] + b[2] / 2.0, b[1] + b[3] / 2.0);
-    ((ax - bx).powi(2) + (ay - by).powi(2)).sqrt()
-}
+use super::metrics::{Rect, centre_error, continuous_overlap, pytracking_iou};
 
 /// Overlap of two regions as the VOT toolkit computes it: continuous areas (no +1 pixel).
 pub fn vot_iou(a: Rect, b: Rect) -> f64 {
-    let iw = ((a[0] + a[2]).min(b[0] + b[2]) - a[0].max(b[0])).max(0.0);
-    let ih = ((a[1] + a[3]).min(b[1] + b[3]) - a[1].max(b[1])).max(0.0);
-    let inter = iw * ih;
-    let union = a[2] * a[3] + b[2] * b[3] - inter;
+    let (inter, union) = continuous_overlap(a, b);
     if union > 0.0 { inter / union } else { 0.0 }
 }
 

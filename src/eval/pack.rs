@@ -97,18 +97,20 @@ pub fn pack(server: Server, results: &Path, out: &Path, expected: Option<&[(Stri
                 zip.add(&format!("{seq}.txt"), corners.as_bytes())?;
             }
             Server::VotRgbd => {
-                let conf_path = results.join(format!("{seq}_confidence.value"));
-                let conf = std::fs::read_to_string(&conf_path)
-                    .with_context(|| format!("{} is missing (long-term results need a confidence per frame)", conf_path.display()))?;
-                let conf: Vec<&str> = conf.lines().filter(|l| !l.trim().is_empty()).collect();
+                let conf = crate::results::read_confidences(results, seq, "long-term results need a confidence per frame")?;
                 if conf.len() != boxes.len() {
-                    bail!("{} has {} values for {} boxes", conf_path.display(), conf.len(), boxes.len());
+                    bail!(
+                        "{} has {} values for {} boxes",
+                        crate::results::confidence_path(results, seq).display(),
+                        conf.len(),
+                        boxes.len()
+                    );
                 }
                 let mut region = String::from("1\n");
                 let mut values = String::from("\n");
                 for (b, c) in boxes.iter().zip(&conf).skip(1) {
                     region.push_str(&format!("{:.4},{:.4},{:.4},{:.4}\n", b[0], b[1], b[2], b[3]));
-                    values.push_str(&format!("{}\n", c.trim()));
+                    values.push_str(&format!("{c}\n"));
                 }
                 zip.add(&format!("longterm/{seq}/{seq}_001.txt"), region.as_bytes())?;
                 zip.add(&format!("longterm/{seq}/{seq}_001_confidence.value"), values.as_bytes())?;

@@ -151,12 +151,33 @@ pub fn open(name: &str, roots: &Roots, specs: &Path) -> Result<TrainDataset> {
     Ok(TrainDataset { name: name.to_string(), is_image, sequences })
 }
 
+/// The names of a folder's sub-folders, sorted.
+fn subfolder_names(root: &Path) -> Result<Vec<String>> {
+    let mut v: Vec<String> = std::fs::read_dir(root)
+        .with_context(|| format!("cannot list {}", root.display()))?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    Ok(v)
+}
+
+/// The non-empty, trimmed lines of a list file (sequence names); `what` names the file in errors.
+fn read_name_list(path: &Path, what: &str) -> Result<Vec<String>> {
+    Ok(std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read {what} {}", path.display()))?
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect())
+}
+
 /// Whether a folder holds RGB+X sequences (its first sequence folder has paired modalities).
 fn has_modalities(root: &Path) -> bool {
-    let Ok(entries) = std::fs::read_dir(root) else { return false };
-    let mut dirs: Vec<PathBuf> = entries.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.is_dir()).collect();
-    dirs.sort();
-    dirs.first().is_some_and(|d| crate::modality::detect(d).ok().flatten().is_some())
+    let Ok(dirs) = subfolder_names(root) else { return false };
+    dirs.first().is_some_and(|d| crate::modality::detect(&root.join(d)).ok().flatten().is_some())
 }
 
 /// RGB+X sequences (DepthTrack `color/`+`depth/`, LasHeR `visible/`+`infrared/`, VisEvent
@@ -164,30 +185,15 @@ fn has_modalities(root: &Path) -> bool {
 /// A box is usable when wider and taller than `min_side` and, where `absent_label.txt` exists
 /// (VisEvent), not marked absent (0).
 pub fn multimodal(root: &Path, list: Option<&Path>, name: &str, min_side: f64) -> Result<Vec<TrainSequence>> {
-    let wanted: Vec<String> = match list {
-        Some(l) => std::fs::read_to_string(l)
-            .with_context(|| format!("cannot read the sequence list {}", l.display()))?
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .map(String::from)
-            .collect(),
-        None => {
-            let mut v: Vec<String> = std::fs::read_dir(root)
-                .with_context(|| format!("cannot list {}", root.display()))?
-                .filter_map(|e| e.ok())
-                .filter(|e| e.path().is_dir())
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect();
-            v.sort();
-            v
-        }
+    let wanted = match list {
+        Some(l) => read_name_list(l, "the sequence list")?,
+        None => subfolder_names(root)?,
     };
     let mut seqs = Vec::new();
     let mut missing = Vec::new();
     for n in &wanted {
         let dir = root.join(n);
-        let gt = ["groundtruth.txt", "visible.txt", "init.txt"].iter().map(|g| dir.join(g)).find(|p| p.is_file());
+        let gt = crate::sequence::ground_truth_file(&dir);
         let (Some(gt), Some((frames, aux))) = (gt, crate::modality::detect(&dir).ok().flatten()) else {
             missing.push(n.as_str());
             continue;
@@ -219,13 +225,7 @@ pub fn multimodal(root: &Path, list: Option<&Path>, name: &str, min_side: f64) -
 pub fn got10k(root: &Path, split: Option<&Path>, name: &str) -> Result<Vec<TrainSequence>> {
     let list_path = root.join("list.txt");
     let listed: Vec<String> = if list_path.is_file() {
-        std::fs::read_to_string(&list_path)
-            .with_context(|| format!("cannot read {}", list_path.display()))?
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .map(String::from)
-            .collect()
+        read_name_list(&list_path, "the sequence list")?
     } else {
         if split.is_some() {
             bail!(
@@ -233,14 +233,7 @@ pub fn got10k(root: &Path, split: Option<&Path>, name: &str) -> Result<Vec<Train
                 root.display()
             );
         }
-        let mut v: Vec<String> = std::fs::read_dir(root)
-            .with_context(|| format!("cannot list {}", root.display()))?
-            .filter_map(|e| e.ok())
-            .filter(|e| e.path().is_dir())
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .collect();
-        v.sort();
-        v
+        subfolder_names(root)?
     };
     let wanted: Vec<String> = match split {
         None => listed.clone(),
@@ -334,16 +327,15 @@ fn got10k_sequence(dir: &Path) -> Result<Option<TrainSequence>> {
 /// LaSOT's training split: `<class>/<class>-<n>/img/%08d.jpg` with `groundtruth.txt`,
 /// `full_occlusion.txt` and `out_of_view.txt`.
 pub fn lasot(root: &Path, split: &Path) -> Result<Vec<TrainSequence>> {
-    let text = std::fs::read_to_string(split).with_context(|| format!("cannot read split file {}", split.display()))?;
-    let names: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    let names = read_name_list(split, "split file")?;
     let mut seqs = Vec::new();
     let mut missing = Vec::new();
     for n in &names {
-        let class = n.rsplit_once('-').map_or(*n, |(c, _)| c);
+        let class = n.rsplit_once('-').map_or(n.as_str(), |(c, _)| c);
         let dir = root.join(class).join(n);
         let gt = dir.join("groundtruth.txt");
         if !gt.is_file() {
-            missing.push(*n);
+            missing.push(n.as_str());
             continue;
         }
         let boxes = read_boxes(&gt)?;

@@ -180,11 +180,7 @@ impl PairSampler {
             }
         };
         let load = |i: usize| {
-            let loaded = match &seq.aux {
-                None => crate::sequence::load_frame(&seq.frames[i]),
-                Some(a) => crate::modality::load_pair(&seq.frames[i], &a.frames[i], a.modality, a.depth_clip),
-            };
-            loaded.map_err(|e| BadImage(seq.frames[i].clone(), format!("{e:#}")))
+            crate::modality::load_frame_at(&seq.frames, seq.aux.as_ref(), i).map_err(|e| BadImage(seq.frames[i].clone(), format!("{e:#}")))
         };
         let mut t_img = load(t_id)?;
         let mut s_img = if s_id == t_id { t_img.clone() } else { load(s_id)? };
