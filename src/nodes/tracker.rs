@@ -112,18 +112,18 @@ fn live(node: &mut DoraNode, events: &mut EventStream, p: &Params, mut tracker: 
                 last_index = Some(h.index);
                 stats.seen += 1;
                 let im = f.to_image();
-                let (bbox, score, lost) = if let Some(b) = pending_init.take() {
+                let (bbox, score, confidence, lost) = if let Some(b) = pending_init.take() {
                     let b = crate::tracker::validate_init_box(b, im.width, im.height)?;
                     tracker.initialize(&im, b)?;
                     tracking = true;
                     low = 0;
-                    (b, 1.0, false)
+                    (b, 1.0, 1.0, false)
                 } else if tracking && !paused {
                     let r = tracker.track(&im).with_context(|| format!("live frame {}", h.index))?;
                     low = if r.score < threshold { low + 1 } else { 0 };
-                    (r.bbox, r.score, low >= lost_after)
+                    (r.bbox, r.score, r.confidence, low >= lost_after)
                 } else {
-                    ([0.0; 4], 0.0, true)
+                    ([0.0; 4], 0.0, 0.0, true)
                 };
                 if !delay.is_zero() {
                     std::thread::sleep(delay);
@@ -131,7 +131,7 @@ fn live(node: &mut DoraNode, events: &mut EventStream, p: &Params, mut tracker: 
                 // `t0` stays the capture time, so `elapsed` is capture-to-box latency.
                 let elapsed = (now_ns() - h.t0) as f64 * 1e-9;
                 stats.latencies_ms.push(elapsed * 1e3);
-                let (meta, values) = BoxMsg { header: h, bbox, score, confidence: score, elapsed, lost }.encode();
+                let (meta, values) = BoxMsg { header: h, bbox, score, confidence, elapsed, lost }.encode();
                 node.send_output(out("box"), meta, values).map_err(|e| anyhow::anyhow!("send box: {e}"))?;
                 if last_log.elapsed().as_secs() >= 5 {
                     eprintln!("[{}] {}", p.node_id, stats.line());
