@@ -367,6 +367,9 @@ enum BenchCmd {
         /// Rounds, alternating the two paths; latencies are pooled.
         #[arg(long, default_value_t = 3)]
         rounds: usize,
+        /// Overrides a dataflow parameter (ablations: `--set source.credits=4`), after the bench's own.
+        #[arg(long = "set", value_name = "NODE.PARAM=VALUE")]
+        sets: Vec<String>,
     },
     /// ms per forward and fps per preset, next to PyTorch eager with the same weights.
     Model {
@@ -652,8 +655,8 @@ fn dispatch(cmd: Cmd) -> Result<ExitCode> {
             trackflow::bench::train(&config, data.as_deref(), workers, batches, batch_size, &device)?;
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Bench { what: BenchCmd::Track { sequence, dataflow, config, device, frames, rounds } } => {
-            bench_track(sequence, &dataflow, &config, &device, frames, rounds)?;
+        Cmd::Bench { what: BenchCmd::Track { sequence, dataflow, config, device, frames, rounds, sets } } => {
+            bench_track(sequence, &dataflow, &config, &device, frames, rounds, &sets)?;
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Bench { what: BenchCmd::Model { presets, devices, precisions, iters, warmup, threads } } => {
@@ -677,7 +680,15 @@ fn dispatch(cmd: Cmd) -> Result<ExitCode> {
 }
 
 /// `trackflow bench track`: fused in this process, then the dataflow under dora, same input.
-fn bench_track(sequence: Option<PathBuf>, dataflow: &Path, config: &str, device: &str, frames: usize, rounds: usize) -> Result<()> {
+fn bench_track(
+    sequence: Option<PathBuf>,
+    dataflow: &Path,
+    config: &str,
+    device: &str,
+    frames: usize,
+    rounds: usize,
+    extra_sets: &[String],
+) -> Result<()> {
     use trackflow::bench::{TrackStats, print_track_stats, track_stats};
     use trackflow::model::{Config, OSTrack, Parts, parse_device};
     use trackflow::sequence::{Layout, discover};
@@ -744,6 +755,7 @@ fn bench_track(sequence: Option<PathBuf>, dataflow: &Path, config: &str, device:
             format!("head.device={device:?}"),
         ]
         .into_iter()
+        .chain(extra_sets.iter().cloned())
         .map(|text| ParamOverride { text })
         .collect();
         let bins = BinDir::current()?;

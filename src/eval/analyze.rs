@@ -217,20 +217,23 @@ pub fn analyze(protocol: Protocol, dataset: &Path, trackers: &[(String, PathBuf)
             }
             Protocol::TrackingNet => {
                 let (a, b, c) = trackingnet_score(&tn);
-                let mean = |f: fn(&TrackingNetCurves) -> &Vec<f64>| {
-                    (0..21).map(|k| tn.iter().map(|c| f(c)[k]).sum::<f64>() / tn.len().max(1) as f64).collect()
-                };
-                t.curves = vec![
-                    (linspace21(1.0), mean(|c| &c.success)),
-                    (linspace21(50.0), mean(|c| &c.precision)),
-                    (linspace21(0.5), mean(|c| &c.norm_precision)),
-                ];
+                if !tn.is_empty() {
+                    t.curves = vec![
+                        (linspace21(1.0), mean_curve(&tn, |c| &c.success)),
+                        (linspace21(50.0), mean_curve(&tn, |c| &c.precision)),
+                        (linspace21(0.5), mean_curve(&tn, |c| &c.norm_precision)),
+                    ];
+                }
                 vec![a, b, c]
             }
             Protocol::Rgbt234 => {
-                let m = super::multimodal::MaxCurves::mean(&max_curves);
-                t.curves = vec![(grid(21, 1.0), m.success.clone()), (grid(51, 50.0), m.precision.clone())];
-                if max_curves.is_empty() { vec![f64::NAN; 2] } else { vec![m.mpr(), m.msr()] }
+                if max_curves.is_empty() {
+                    vec![f64::NAN; 2]
+                } else {
+                    let m = super::multimodal::MaxCurves::mean(&max_curves);
+                    t.curves = vec![(grid(21, 1.0), m.success.clone()), (grid(51, 50.0), m.precision.clone())];
+                    vec![m.mpr(), m.msr()]
+                }
             }
             Protocol::DepthTrack => {
                 let all: Vec<f64> = longterm.iter().flat_map(|r| r.conf.iter().skip(1).copied()).collect();

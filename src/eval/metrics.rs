@@ -178,12 +178,19 @@ impl Curves {
 
     /// Mean of several sequences' curves (pytracking's dataset curve).
     pub fn mean(all: &[Curves]) -> Curves {
-        let avg = |f: fn(&Curves) -> &Vec<f64>| {
-            let n = f(&all[0]).len();
-            (0..n).map(|k| all.iter().map(|c| f(c)[k]).sum::<f64>() / all.len() as f64).collect()
-        };
-        Curves { success: avg(|c| &c.success), precision: avg(|c| &c.precision), norm_precision: avg(|c| &c.norm_precision) }
+        Curves {
+            success: mean_curve(all, |c| &c.success),
+            precision: mean_curve(all, |c| &c.precision),
+            norm_precision: mean_curve(all, |c| &c.norm_precision),
+        }
     }
+}
+
+/// The point-wise mean of one curve over sequences (every toolkit averages sequences with equal
+/// weight); empty without sequences.
+pub fn mean_curve<T>(all: &[T], curve: impl Fn(&T) -> &[f64]) -> Vec<f64> {
+    let Some(first) = all.first() else { return Vec::new() };
+    (0..curve(first).len()).map(|k| all.iter().map(|c| curve(c)[k]).sum::<f64>() / all.len() as f64).collect()
 }
 
 fn centre(r: Rect) -> (f64, f64) {

@@ -16,7 +16,7 @@
 //!   with Pr and Re at that τ. Overlaps are VOT's (continuous areas). Thresholds are the VOT toolkit's: +∞, then 98 quantiles of all
 //!   the tracker's confidences, then −∞.
 
-use super::metrics::{Rect, centre_error, continuous_overlap, pytracking_iou};
+use super::metrics::{Rect, centre_error, continuous_overlap, mean_curve, pytracking_iou};
 
 /// Overlap of two regions as the VOT toolkit computes it: continuous areas (no +1 pixel).
 pub fn vot_iou(a: Rect, b: Rect) -> f64 {
@@ -50,9 +50,7 @@ impl MaxCurves {
     }
     /// The frame-count-independent mean over sequences.
     pub fn mean(all: &[MaxCurves]) -> MaxCurves {
-        let n = all.len().max(1) as f64;
-        let avg = |f: fn(&MaxCurves) -> &Vec<f64>, k: usize| (0..k).map(|i| all.iter().map(|c| f(c)[i]).sum::<f64>() / n).collect();
-        MaxCurves { success: avg(|c| &c.success, 21), precision: avg(|c| &c.precision, 51) }
+        MaxCurves { success: mean_curve(all, |c| &c.success), precision: mean_curve(all, |c| &c.precision) }
     }
 }
 

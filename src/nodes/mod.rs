@@ -242,8 +242,7 @@ pub fn default_weights(cfg: &crate::model::Config) -> Option<std::path::PathBuf>
 /// With `TRACKFLOW_TRACE=1`, prints `[node] trace <what> <ms since t0> <ms spent>` lines for
 /// finding where a frame's time goes.
 pub fn trace(node: &str, what: &str, index: u32, t0: i64, started: std::time::Instant) {
-    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    if *ON.get_or_init(|| std::env::var_os("TRACKFLOW_TRACE").is_some()) {
+    if crate::tracker::trace_on() {
         eprintln!(
             "[{node}] trace {what} {index} since_t0={:.2}ms spent={:.2}ms",
             (now_ns() - t0) as f64 * 1e-6,

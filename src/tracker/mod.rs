@@ -88,6 +88,13 @@ pub fn search_features(model: &OSTrack, z_tokens: &TemplateTokens, x: &Tensor, c
     Ok(out.tokens.narrow(1, n - f * f, f * f).transpose(1, 2).contiguous().view([b, c, f, f]).to_kind(Kind::Float))
 }
 
+/// Whether `TRACKFLOW_TRACE` is set: the nodes and the fused tracker then print where each
+/// frame's time goes.
+pub fn trace_on() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var_os("TRACKFLOW_TRACE").is_some())
+}
+
 /// OSTrack's Hann window: outer product of `0.5·(1 − cos(2πk/(n+1)))`, k = 1..n, in float32.
 pub fn hann2d(n: i64, device: Device) -> Tensor {
     let k = Tensor::arange_start(1, n + 1, (Kind::Float, device));
@@ -205,11 +212,24 @@ impl Tracker {
     pub fn track(&mut self, im: &Image) -> Result<Tracked> {
         let z = self.z_tokens.as_ref().context("track() before initialize()")?;
         let d = &self.model.cfg.data;
+        let started = std::time::Instant::now();
         let x = prepare_crop(im, self.state, d.search_factor, d.search_size as usize)?;
+        let cropped = started.elapsed();
         let device = self.model.vs.root().device();
         let xt = crop_tensor(&x.patch, device, self.kind);
         let feats = search_features(&self.model, z, &xt, self.opts.ce)?;
+        let embedded = started.elapsed();
         let out = head_box(&self.model, &feats, &x.geometry, self.opts.hann.then_some(&self.window))?;
+        if trace_on() {
+            // The same stages the dataflow's crop, backbone and head nodes trace, for comparing.
+            let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
+            eprintln!(
+                "[fused] trace crop={:.2}ms backbone={:.2}ms head={:.2}ms",
+                ms(cropped),
+                ms(embedded - cropped),
+                ms(started.elapsed() - embedded)
+            );
+        }
         self.state = out.bbox;
         Ok(out)
     }
