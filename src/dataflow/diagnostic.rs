@@ -151,7 +151,7 @@ impl Problems {
         let handler = miette::GraphicalReportHandler::new_themed(theme).with_context_lines(1);
         let mut out = String::new();
         let mut sorted = self.0.clone();
-        sorted.sort_by(|a, b| (a.file.display.clone(), a.span.offset()).cmp(&(b.file.display.clone(), b.span.offset())));
+        sorted.sort_by_key(|a| (a.file.display.clone(), a.span.offset()));
         for p in &sorted {
             let _ = handler.render_report(&mut out, p);
             out.push('\n');

@@ -292,18 +292,18 @@ fn check_node(p: &Pending, problems: &mut Problems) -> Option<Node> {
         Target::Path(_) => Vec::new(),
     };
     for o in &p.body.outputs {
-        if let Target::Kind(k) = &target {
-            if k.output(&o.id.value).is_none() {
-                problems.push(
-                    o.id.problem(format!("kind `{}` has no output `{}`", k.name, o.id.value), "unknown output")
-                        .help(format!("its outputs: {}", k.outputs.iter().map(|o| o.name).collect::<Vec<_>>().join(", "))),
-                );
-            }
+        if let Target::Kind(k) = &target
+            && k.output(&o.id.value).is_none()
+        {
+            problems.push(
+                o.id.problem(format!("kind `{}` has no output `{}`", k.name, o.id.value), "unknown output")
+                    .help(format!("its outputs: {}", k.outputs.iter().map(|o| o.name).collect::<Vec<_>>().join(", "))),
+            );
         }
-        if let Some(ty) = &o.ty {
-            if MessageType::parse(&ty.value).is_none() {
-                problems.push(unknown_type(ty));
-            }
+        if let Some(ty) = &o.ty
+            && MessageType::parse(&ty.value).is_none()
+        {
+            problems.push(unknown_type(ty));
         }
         if !outputs.contains(&o.id.value) {
             outputs.push(o.id.value.clone());
@@ -487,10 +487,10 @@ fn check_input(i: &RawInput, problems: &mut Problems) -> Option<Input> {
             None
         }
     };
-    if let Some(ty) = &i.ty {
-        if MessageType::parse(&ty.value).is_none() {
-            problems.push(unknown_type(ty));
-        }
+    if let Some(ty) = &i.ty
+        && MessageType::parse(&ty.value).is_none()
+    {
+        problems.push(unknown_type(ty));
     }
     Some(Input {
         id: i.id.value.clone(),
@@ -527,15 +527,15 @@ fn check_graph(pending: &[Pending], nodes: &[Node], problems: &mut Problems) {
     let mut edges: HashMap<&str, Vec<(&str, &RawInput)>> = HashMap::new();
     for (p, node) in by_id.values() {
         for raw in &p.body.inputs {
-            if let Target::Kind(k) = &node.target {
-                if k.input(&raw.id.value).is_none() {
-                    problems.push(
-                        raw.id
-                            .problem(format!("kind `{}` has no input `{}`", k.name, raw.id.value), "unknown input")
-                            .help(format!("its inputs: {}", k.inputs.iter().map(|i| i.name).collect::<Vec<_>>().join(", "))),
-                    );
-                    continue;
-                }
+            if let Target::Kind(k) = &node.target
+                && k.input(&raw.id.value).is_none()
+            {
+                problems.push(
+                    raw.id
+                        .problem(format!("kind `{}` has no input `{}`", k.name, raw.id.value), "unknown input")
+                        .help(format!("its inputs: {}", k.inputs.iter().map(|i| i.name).collect::<Vec<_>>().join(", "))),
+                );
+                continue;
             }
             let Some((src, out)) = raw.from.value.split_once('/') else { continue };
             if src == "dora" {
@@ -562,20 +562,20 @@ fn check_graph(pending: &[Pending], nodes: &[Node], problems: &mut Problems) {
                 );
                 continue;
             }
-            if let (Some(want), Some(got)) = (input_type(raw, node), output_type(sp, sn, out)) {
-                if want != got {
-                    problems.push(
-                        raw.from
-                            .problem(
-                                format!(
-                                    "input `{}` of `{}` takes {want} messages, but `{src}/{out}` sends {got} messages",
-                                    raw.id.value, node.id
-                                ),
-                                "message types disagree",
-                            )
-                            .help(format!("connect an output that sends {want} messages")),
-                    );
-                }
+            if let (Some(want), Some(got)) = (input_type(raw, node), output_type(sp, sn, out))
+                && want != got
+            {
+                problems.push(
+                    raw.from
+                        .problem(
+                            format!(
+                                "input `{}` of `{}` takes {want} messages, but `{src}/{out}` sends {got} messages",
+                                raw.id.value, node.id
+                            ),
+                            "message types disagree",
+                        )
+                        .help(format!("connect an output that sends {want} messages")),
+                );
             }
             if !raw.feedback {
                 edges.entry(node.id.as_str()).or_default().push((src, raw));

@@ -71,10 +71,10 @@ pub fn pack(server: Server, results: &Path, out: &Path, expected: Option<&[(Stri
     for seq in &names {
         let file = results.join(format!("{seq}.txt"));
         let boxes = read_boxes(&file)?;
-        if let Some((_, n)) = expected.and_then(|e| e.iter().find(|(s, _)| s == seq)) {
-            if boxes.len() != *n {
-                bail!("{}: {} rows for {n} frames; the server needs one per frame", file.display(), boxes.len());
-            }
+        if let Some((_, n)) = expected.and_then(|e| e.iter().find(|(s, _)| s == seq))
+            && boxes.len() != *n
+        {
+            bail!("{}: {} rows for {n} frames; the server needs one per frame", file.display(), boxes.len());
         }
         if let Some(i) = boxes.iter().position(|b| b.iter().any(|v| !v.is_finite())) {
             bail!("{}:{}: NaN in a result row; the server would reject the archive", file.display(), i + 1);

@@ -422,7 +422,11 @@ impl VisionTransformerCE {
                 let kept_n = global_s.size()[1];
                 let index = global_s.unsqueeze(-1).expand([b, kept_n, c], false);
                 let prompt_s = prompt.narrow(1, self.lens_z, self.lens_x).gather(1, &index, false);
-                xs = xs + Tensor::cat(&[prompt.narrow(1, 0, self.lens_z), prompt_s], 1);
+                // Out of place on purpose: `+=` would modify a tensor autograd still needs.
+                #[allow(clippy::assign_op_pattern)]
+                {
+                    xs = xs + Tensor::cat(&[prompt.narrow(1, 0, self.lens_z), prompt_s], 1);
+                }
                 previous = Some(prompt);
             }
             let (out, idx, elim) = block.forward(&xs, self.lens_z, &global_s, Some(self.ctr), keep, train);

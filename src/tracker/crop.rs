@@ -50,6 +50,8 @@ pub fn sample_target(im: &Image, bbox: [f64; 4], factor: f64, output_size: usize
         bail!("box {bbox:?} is not finite");
     }
     let crop_sz = ((w * h).sqrt() * factor).ceil();
+    // Negated so that a NaN size fails too.
+    #[allow(clippy::neg_cmp_op_on_partial_ord)]
     if !(crop_sz >= 1.0) {
         bail!("box {bbox:?} is too small to crop (width and height must be positive)");
     }
