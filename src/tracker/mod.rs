@@ -131,7 +131,10 @@ pub fn head_box(model: &OSTrack, features: &Tensor, geometry: &CropGeometry, win
     if v.iter().any(|x| !x.is_finite()) {
         bail!("the network produced a non-finite box {v:?} (NaN in the weights or the input?)");
     }
-    let peak = score.flatten(0, -1).double_value(&[idx.int64_value(&[0])]);
+    // The chosen cell, read once: the raw peak and the windowed confidence both sit there.
+    let cell = idx.int64_value(&[0]);
+    let peak = score.flatten(0, -1).double_value(&[cell]);
+    let confidence = response.flatten(0, -1).double_value(&[cell]);
     let search_size = model.cfg.data.search_size as f64;
     // Upstream computes `box * search_size / resize_factor` on a float32 tensor (two float32
     // operations, left to right), then continues in double.
@@ -142,7 +145,6 @@ pub fn head_box(model: &OSTrack, features: &Tensor, geometry: &CropGeometry, win
     let cx_real = cx + (px + 0.5 * pw - half);
     let cy_real = cy + (py + 0.5 * ph - half);
     let bbox = clip_box([cx_real - 0.5 * w, cy_real - 0.5 * h, w, h], geometry.image_height as f64, geometry.image_width as f64, 10.0);
-    let confidence = response.flatten(0, -1).double_value(&[idx.int64_value(&[0])]);
     Ok(Tracked { bbox, score: peak, confidence })
 }
 
