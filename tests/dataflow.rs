@@ -52,7 +52,7 @@ fn every_kdl_block_in_the_docs_parses() {
             } else if in_block && line.trim_start().starts_with("```") {
                 in_block = false;
                 blocks += 1;
-                let is_config = ["model {", "data {", "train {"].iter().any(|s| cur.contains(s));
+                let is_config = ["model {", "data {", "train {", "test {"].iter().any(|s| cur.contains(s));
                 let is_local = cur.trim_start().starts_with("datasets {");
                 // Snippets are read as if they sat in dataflows/, where their includes point.
                 let fake = root().join("dataflows").join(format!("_doc_{}_{start}.kdl", doc.file_stem().unwrap().to_string_lossy()));

@@ -39,6 +39,41 @@ fn config_errors_name_the_key() {
     assert!(r.contains("train.datasets lists 2 datasets (LASOT, GOT10K_vottrain) but train.datasets-ratio has 4 ratios"), "{r}");
 }
 
+#[test]
+fn test_section_overrides_only_the_tracking_crop_factors() {
+    let parse =
+        |text: &str| Config::parse(std::sync::Arc::new(trackflow::dataflow::SourceFile::from_text(Path::new("t.kdl"), text.into())));
+    let c = parse("data {\n    search-factor 4.0\n}\ntest {\n    search-factor 3.5\n}\n").unwrap();
+    assert_eq!((c.data.search_factor, c.test_search_factor()), (4.0, 3.5), "training keeps data's factor");
+    assert_eq!(c.test_template_factor(), c.data.template_factor, "a factor left out is the training one");
+    assert_eq!(preset("tiny").test_search_factor(), 4.0);
+    let r = parse("test {\n    search-factor 0\n    crop-size 3\n}\n").unwrap_err().render(false);
+    assert!(r.contains("t.kdl:2:5: error: test.search-factor 0 is not a positive number"), "{r}");
+    assert!(r.contains("t.kdl:3:5: error: unknown key `crop-size` in section `test`"), "{r}");
+
+    // The fused tracker crops with the test factor: data 4.0 + test 3.5 tracks exactly as data 3.5.
+    let dir = TempDir::new("test-factor");
+    let seq = crate::common::synth(dir.path(), 1, 6, 11).join("seq_0001");
+    let mut frames: Vec<_> =
+        std::fs::read_dir(&seq).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "jpg")).collect();
+    frames.sort();
+    let init = trackflow::sequence::read_boxes(&seq.join("groundtruth.txt")).unwrap()[0];
+    let boxes = |cfg: &Config| {
+        let mut m = OSTrack::new(cfg, Parts::All, Device::Cpu);
+        m.randomize(3);
+        let mut t = trackflow::tracker::Tracker::new(m, trackflow::tracker::TrackOptions::default(), Kind::Float);
+        t.initialize(&trackflow::sequence::load_frame(&frames[0]).unwrap(), init).unwrap();
+        frames[1..].iter().map(|f| t.track(&trackflow::sequence::load_frame(f).unwrap()).unwrap().bbox).collect::<Vec<_>>()
+    };
+    let mut overridden = preset("tiny");
+    overridden.test.search_factor = Some(3.5);
+    let mut trained_at = preset("tiny");
+    trained_at.data.search_factor = 3.5;
+    let with_override = boxes(&overridden);
+    assert_eq!(with_override, boxes(&trained_at));
+    assert_ne!(with_override, boxes(&preset("tiny")), "the factor changes the crops, so the boxes");
+}
+
 fn random_crops(cfg: &Config, seed: i64) -> (Tensor, Tensor) {
     tch::manual_seed(seed);
     let z = Tensor::randn([1, 3, cfg.data.template_size, cfg.data.template_size], (Kind::Float, Device::Cpu));

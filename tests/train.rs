@@ -16,9 +16,9 @@ use trackflow::train::{Init, Loader, Trainer, train_in_process};
 
 use crate::common::{TempDir, run, synth, trackflow};
 
-/// The demo preset shrunk further so a step takes milliseconds.
+/// The demo model's first-stage preset shrunk further so a step takes milliseconds.
 pub(crate) fn small_cfg() -> Config {
-    let mut c = Config::from_name("demo").unwrap();
+    let mut c = Config::from_name("demo_base").unwrap();
     c.model.embed_dim = 32;
     c.model.num_heads = 2;
     c.model.depth = 2;
@@ -286,7 +286,7 @@ fn train_dataflow_checkpoints_resumes_and_reports_failure() {
     let save = dir.path().join("out");
     let train = |epochs: &str, resume: bool, data: &Path| {
         let mut c = trackflow();
-        c.args(["train", "ostrack", "demo", "--device", "cpu", "--epochs", epochs, "--set", "trainer.sample-per-epoch=16"])
+        c.args(["train", "ostrack", "demo_base", "--device", "cpu", "--epochs", epochs, "--set", "trainer.sample-per-epoch=16"])
             .arg("--set")
             .arg("trainer.batch-size=8")
             .arg("--save-dir")
@@ -309,7 +309,7 @@ fn train_dataflow_checkpoints_resumes_and_reports_failure() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("--resume"));
     let o = train("2", true, &data);
     assert!(o.status.success());
-    let weights = save.join("demo.safetensors");
+    let weights = save.join("demo_base.safetensors");
     assert_eq!(checkpoint::read_state(&weights).unwrap().epoch, 2);
     let rows: Vec<serde_json::Value> =
         std::fs::read_to_string(save.join("metrics.jsonl")).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();

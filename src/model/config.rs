@@ -90,6 +90,17 @@ pub struct DataConfig {
     pub scale_jitter: f64,
 }
 
+/// Tracking-time crop factors (OSTrack `TEST.TEMPLATE_FACTOR`, `TEST.SEARCH_FACTOR`). A factor
+/// left out is the training one from `data`; the crop sizes always are, since the network's
+/// position embeddings fix them.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct TestConfig {
+    /// Template crop side relative to the box when tracking (`None`: `data.template-factor`).
+    pub template_factor: Option<f64>,
+    /// Search crop side relative to the box when tracking (`None`: `data.search-factor`).
+    pub search_factor: Option<f64>,
+}
+
 /// Training recipe (OSTrack `TRAIN.*`).
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct TrainConfig {
@@ -136,6 +147,8 @@ pub struct Config {
     pub data: DataConfig,
     /// Training recipe.
     pub train: TrainConfig,
+    /// Tracking-time overrides of the crop factors.
+    pub test: TestConfig,
 }
 
 impl Default for Config {
@@ -183,6 +196,7 @@ impl Default for Config {
                 datasets: vec!["LASOT".into(), "GOT10K_vottrain".into(), "COCO17".into(), "TRACKINGNET".into()],
                 datasets_ratio: vec![1.0, 1.0, 1.0, 1.0],
             },
+            test: TestConfig::default(),
         }
     }
 }
@@ -195,6 +209,14 @@ impl Config {
     /// Channels of a crop: 3 (RGB) for OSTrack, 6 (RGB then the auxiliary modality) for ViPT.
     pub fn input_channels(&self) -> usize {
         if self.model.prompt.is_some() { 6 } else { 3 }
+    }
+    /// The template crop factor the tracker uses: `test.template-factor`, else the training one.
+    pub fn test_template_factor(&self) -> f64 {
+        self.test.template_factor.unwrap_or(self.data.template_factor)
+    }
+    /// The search crop factor the tracker uses: `test.search-factor`, else the training one.
+    pub fn test_search_factor(&self) -> f64 {
+        self.test.search_factor.unwrap_or(self.data.search_factor)
     }
     /// Search feature-map side (16 for the 256 model).
     pub fn search_feat(&self) -> i64 {
@@ -310,9 +332,20 @@ impl Config {
                     }
                     true
                 }),
+                "test" => r.section(section, |r, key, node| {
+                    let (slot, fallback) = match key {
+                        "template-factor" => (&mut cfg.test.template_factor, cfg.data.template_factor),
+                        "search-factor" => (&mut cfg.test.search_factor, cfg.data.search_factor),
+                        _ => return false,
+                    };
+                    let mut v = fallback;
+                    r.float(node, &mut v);
+                    *slot = Some(v);
+                    true
+                }),
                 other => r.problems.push(
                     Problem::new(&file, section.name().span(), format!("unknown config section `{other}`"), "unknown section")
-                        .help("sections: model, data, train"),
+                        .help("sections: model, data, train, test"),
                 ),
             }
         }
@@ -358,6 +391,20 @@ impl Config {
                     file,
                     span_of("data", key),
                     format!("{key} {size} is not a positive multiple of patch-size {}", m.patch_size),
+                    "here",
+                ));
+            }
+        }
+        let mut factors = vec![("data", "template-factor", self.data.template_factor), ("data", "search-factor", self.data.search_factor)];
+        factors.extend(self.test.template_factor.map(|f| ("test", "template-factor", f)));
+        factors.extend(self.test.search_factor.map(|f| ("test", "search-factor", f)));
+        for (section, key, factor) in factors {
+            // A crop factor sizes the crop from the box: zero, negative or NaN would crop nothing.
+            if !(factor > 0.0 && factor.is_finite()) {
+                problems.push(Problem::new(
+                    file,
+                    span_of(section, key),
+                    format!("{section}.{key} {factor} is not a positive number"),
                     "here",
                 ));
             }

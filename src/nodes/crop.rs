@@ -26,6 +26,8 @@ struct SeqState {
 pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<()> {
     let cfg = Config::load(Path::new(p.str("config")?)).map_err(|e| anyhow::anyhow!("{e}"))?;
     let d = cfg.data.clone();
+    // Tracking crops use the `test` factors (the training ones unless the config overrides them).
+    let (template_factor, search_factor) = (cfg.test_template_factor(), cfg.test_search_factor());
     let idle = p.idle();
     let mut s = SeqState::default();
     // dora may deliver the next sequence's frame 0 before this node's copy of the previous
@@ -48,7 +50,7 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
                     let Some(init) = f.init_box else { bail!("frame 0 of {} carries no init box", h.seq) };
                     let init = validate_init_box(init, im.width, im.height)?;
                     let t0 = now_ns();
-                    let z = prepare_crop(&im, init, d.template_factor, d.template_size as usize)?;
+                    let z = prepare_crop(&im, init, template_factor, d.template_size as usize)?;
                     let msg = Crop {
                         header: Header { t0, ..h.clone() },
                         role: CropRole::Template,
@@ -101,7 +103,7 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
             && let Some(im) = s.pending.remove(&(i + 1))
         {
             let t0 = now_ns();
-            let x = prepare_crop(&im, bbox, d.search_factor, d.search_size as usize)?;
+            let x = prepare_crop(&im, bbox, search_factor, d.search_size as usize)?;
             let msg = Crop {
                 header: Header { seq: s.name.clone(), index: i + 1, frames: s.frames, t0 },
                 role: CropRole::Search,

@@ -202,7 +202,7 @@ impl Tracker {
     pub fn initialize(&mut self, im: &Image, init_box: [f64; 4]) -> Result<()> {
         let b = validate_init_box(init_box, im.width, im.height)?;
         let d = &self.model.cfg.data;
-        let z = prepare_crop(im, b, d.template_factor, d.template_size as usize)?;
+        let z = prepare_crop(im, b, self.model.cfg.test_template_factor(), d.template_size as usize)?;
         let device = self.model.vs.root().device();
         let zt = crop_tensor(&z.patch, device, self.kind);
         self.z_tokens = Some(template_tokens(&self.model, &zt)?);
@@ -215,7 +215,7 @@ impl Tracker {
         let z = self.z_tokens.as_ref().context("track() before initialize()")?;
         let d = &self.model.cfg.data;
         let started = std::time::Instant::now();
-        let x = prepare_crop(im, self.state, d.search_factor, d.search_size as usize)?;
+        let x = prepare_crop(im, self.state, self.model.cfg.test_search_factor(), d.search_size as usize)?;
         let cropped = started.elapsed();
         let device = self.model.vs.root().device();
         let xt = crop_tensor(&x.patch, device, self.kind);
