@@ -169,6 +169,10 @@ enum Cmd {
         /// Night-time colour frames (12% light, sensor noise); the thermal frames are unaffected.
         #[arg(long)]
         dark: bool,
+        /// Width / height range of the target and the moving distractors, `MIN,MAX`
+        /// (pedestrians are about 0.35).
+        #[arg(long, default_value = "0.6,1.6")]
+        aspect: String,
         /// Threads (the output does not depend on it).
         #[arg(long, default_value_t = 1)]
         jobs: usize,
@@ -520,8 +524,13 @@ fn dispatch(cmd: Cmd) -> Result<ExitCode> {
             leaves,
             modality,
             dark,
+            aspect,
             jobs,
         } => {
+            let aspect = match aspect.split(',').map(|v| v.trim().parse::<f64>()).collect::<Result<Vec<_>, _>>().as_deref() {
+                Ok([lo, hi]) => (*lo, *hi),
+                _ => anyhow::bail!("--aspect {aspect}: expected MIN,MAX, two numbers such as 0.3,1.6"),
+            };
             let opts = trackflow::synth::SynthOptions {
                 sequences,
                 frames,
@@ -535,6 +544,7 @@ fn dispatch(cmd: Cmd) -> Result<ExitCode> {
                 leaves,
                 modality: modality.as_deref().map(trackflow::modality::Modality::parse).transpose()?,
                 dark,
+                aspect,
             };
             let names = trackflow::synth::generate_parallel(&out, &opts, jobs)?;
             println!("wrote {} sequence(s) of {frames} frames to {}", names.len(), out.display());

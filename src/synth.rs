@@ -73,6 +73,9 @@ pub struct SynthOptions {
     /// - RGB-E (VisEvent): `vis_imgs/` and `event_imgs/` BMPs; events are brightness changes
     ///   since the previous frame, red for brighter and blue for darker on white.
     pub modality: Option<crate::modality::Modality>,
+    /// Range of the target's and the moving distractors' width / height, drawn uniformly
+    /// ((0.6, 1.6)). Pedestrians in real benchmarks run to 0.3–0.4.
+    pub aspect: (f64, f64),
     /// Night-time colour frames: the RGB image at 12% brightness with sensor noise, so that the
     /// colour camera alone barely sees the target (the thermal image is unaffected).
     pub dark: bool,
@@ -93,6 +96,7 @@ impl Default for SynthOptions {
             leaves: false,
             modality: None,
             dark: false,
+            aspect: (0.6, 1.6),
         }
     }
 }
@@ -190,9 +194,10 @@ struct Blob {
 }
 
 impl Blob {
-    fn new(rng: &mut Pcg, w: f64, h: f64, moving: bool) -> Self {
+    /// A blob of width / height in `aspect`.
+    fn new(rng: &mut Pcg, w: f64, h: f64, moving: bool, aspect: (f64, f64)) -> Self {
         let s = rng.range(0.08, 0.25) * w.min(h);
-        let aspect: f64 = rng.range(0.6, 1.6);
+        let aspect: f64 = rng.range(aspect.0, aspect.1);
         let amp = if moving { (rng.range(0.1, 0.35) * w, rng.range(0.1, 0.35) * h) } else { (0.0, 0.0) };
         let freq = rng.range(0.1, 0.6);
         Self {
@@ -239,6 +244,10 @@ pub fn generate(out: &Path, opts: &SynthOptions) -> Result<Vec<String>> {
 /// [`generate`] on `jobs` threads; every sequence depends only on its own seed, so the output
 /// is the same for any number of jobs.
 pub fn generate_parallel(out: &Path, opts: &SynthOptions, jobs: usize) -> Result<Vec<String>> {
+    let (lo, hi) = opts.aspect;
+    if !(lo > 0.0 && lo <= hi && hi.is_finite()) {
+        anyhow::bail!("aspect range {lo},{hi} is not MIN,MAX with 0 < MIN <= MAX");
+    }
     let names: Vec<String> = (0..opts.sequences).map(|s| format!("{}_{:04}", opts.prefix, s + 1)).collect();
     let next = std::sync::atomic::AtomicUsize::new(0);
     std::thread::scope(|scope| -> Result<()> {
@@ -276,9 +285,13 @@ fn write_sequence(dir: &Path, o: &SynthOptions, seed: u64) -> Result<()> {
     // same as before they existed.
     let mut extra = Pcg::new(seed ^ 0x5eed_c1a7);
     let detail = Texture::new(&mut extra, 0.35);
-    let statics: Vec<Blob> =
-        if o.clutter { (0..4).map(|_| Blob::new(&mut extra, o.width as f64, o.height as f64, false)).collect() } else { vec![] };
-    let mut movers: Vec<Blob> = (0..o.distractors).map(|_| Blob::new(&mut extra, o.width as f64, o.height as f64, true)).collect();
+    let statics: Vec<Blob> = if o.clutter {
+        (0..4).map(|_| Blob::new(&mut extra, o.width as f64, o.height as f64, false, (0.6, 1.6))).collect()
+    } else {
+        vec![]
+    };
+    let mut movers: Vec<Blob> =
+        (0..o.distractors).map(|_| Blob::new(&mut extra, o.width as f64, o.height as f64, true, o.aspect)).collect();
     // Leaves: a background larger than the frame (the camera pans over it) and object patterns.
     let object_leaves = |rng: &mut Pcg| Leaves::new(rng, 48, 48, 40, 2.0, 20.0, 3, (0.2, 0.9));
     let (scene, target_patch) = if o.leaves {
@@ -294,7 +307,7 @@ fn write_sequence(dir: &Path, o: &SynthOptions, seed: u64) -> Result<()> {
     let ellipse = rng.uniform() < 0.5;
     // Object: start size and a smooth path (sum of two sinusoids per axis).
     let size0 = rng.range(0.12, 0.25) * w.min(h);
-    let aspect = rng.range(0.6, 1.6);
+    let aspect = rng.range(o.aspect.0, o.aspect.1);
     let (cx0, cy0) = (rng.range(0.35, 0.65) * w, rng.range(0.35, 0.65) * h);
     let (ax, ay) = (rng.range(0.1, 0.25) * w, rng.range(0.1, 0.25) * h);
     let (fx, fy, px, py) = (rng.range(0.5, 1.5), rng.range(0.5, 1.5), rng.range(0.0, 6.3), rng.range(0.0, 6.3));

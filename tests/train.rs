@@ -417,3 +417,27 @@ fn synthetic_sets_do_not_depend_on_the_number_of_jobs() {
         }
     }
 }
+
+#[test]
+fn synthetic_targets_take_the_aspect_range() {
+    let dir = TempDir::new("synth-aspect");
+    let opts = trackflow::synth::SynthOptions {
+        sequences: 4,
+        frames: 2,
+        width: 160,
+        height: 120,
+        distractors: 1,
+        aspect: (0.3, 0.32),
+        ..Default::default()
+    };
+    trackflow::synth::generate(&dir.path().join("tall"), &opts).unwrap();
+    for seq in ["synth_0001", "synth_0002", "synth_0003", "synth_0004"] {
+        let b = trackflow::sequence::read_boxes(&dir.path().join("tall").join(seq).join("groundtruth.txt")).unwrap()[0];
+        // Frame 0's box lies inside the image, so it is the object's own shape (to 4 decimals).
+        let aspect = b[2] / b[3];
+        assert!((0.299..=0.321).contains(&aspect), "{seq}: box {b:?} has width / height {aspect}");
+    }
+    let bad = trackflow::synth::SynthOptions { aspect: (1.6, 0.6), ..opts };
+    let e = trackflow::synth::generate(&dir.path().join("bad"), &bad).unwrap_err().to_string();
+    assert!(e.contains("aspect range 1.6,0.6"), "{e}");
+}
