@@ -38,6 +38,10 @@ impl Pcg {
     }
 }
 
+/// The width / height range objects are drawn from unless `--aspect` says otherwise. Static
+/// clutter always uses it, so `--aspect` reshapes only the target and its look-alikes.
+pub const DEFAULT_ASPECT: (f64, f64) = (0.6, 1.6);
+
 /// What to generate.
 #[derive(Debug, Clone)]
 pub struct SynthOptions {
@@ -74,7 +78,7 @@ pub struct SynthOptions {
     ///   since the previous frame, red for brighter and blue for darker on white.
     pub modality: Option<crate::modality::Modality>,
     /// Range of the target's and the moving distractors' width / height, drawn uniformly
-    /// ((0.6, 1.6)). Pedestrians in real benchmarks run to 0.3–0.4.
+    /// ([`DEFAULT_ASPECT`]). Pedestrians in real benchmarks run to 0.3–0.4.
     pub aspect: (f64, f64),
     /// Night-time colour frames: the RGB image at 12% brightness with sensor noise, so that the
     /// colour camera alone barely sees the target (the thermal image is unaffected).
@@ -96,7 +100,7 @@ impl Default for SynthOptions {
             leaves: false,
             modality: None,
             dark: false,
-            aspect: (0.6, 1.6),
+            aspect: DEFAULT_ASPECT,
         }
     }
 }
@@ -286,7 +290,7 @@ fn write_sequence(dir: &Path, o: &SynthOptions, seed: u64) -> Result<()> {
     let mut extra = Pcg::new(seed ^ 0x5eed_c1a7);
     let detail = Texture::new(&mut extra, 0.35);
     let statics: Vec<Blob> = if o.clutter {
-        (0..4).map(|_| Blob::new(&mut extra, o.width as f64, o.height as f64, false, (0.6, 1.6))).collect()
+        (0..4).map(|_| Blob::new(&mut extra, o.width as f64, o.height as f64, false, DEFAULT_ASPECT)).collect()
     } else {
         vec![]
     };

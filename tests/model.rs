@@ -53,17 +53,15 @@ fn test_section_overrides_only_the_tracking_crop_factors() {
 
     // The fused tracker crops with the test factor: data 4.0 + test 3.5 tracks exactly as data 3.5.
     let dir = TempDir::new("test-factor");
-    let seq = crate::common::synth(dir.path(), 1, 6, 11).join("seq_0001");
-    let mut frames: Vec<_> =
-        std::fs::read_dir(&seq).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "jpg")).collect();
-    frames.sort();
-    let init = trackflow::sequence::read_boxes(&seq.join("groundtruth.txt")).unwrap()[0];
+    let dir = crate::common::synth(dir.path(), 1, 6, 11).join("seq_0001");
+    let seq = trackflow::sequence::read_sequence(&dir, trackflow::sequence::Layout::Auto).unwrap();
+    let frames: Vec<_> = seq.reader().unwrap().collect::<Result<_, _>>().unwrap();
     let boxes = |cfg: &Config| {
         let mut m = OSTrack::new(cfg, Parts::All, Device::Cpu);
         m.randomize(3);
         let mut t = trackflow::tracker::Tracker::new(m, trackflow::tracker::TrackOptions::default(), Kind::Float);
-        t.initialize(&trackflow::sequence::load_frame(&frames[0]).unwrap(), init).unwrap();
-        frames[1..].iter().map(|f| t.track(&trackflow::sequence::load_frame(f).unwrap()).unwrap().bbox).collect::<Vec<_>>()
+        t.initialize(&frames[0], seq.init_box().unwrap()).unwrap();
+        frames[1..].iter().map(|f| t.track(f).unwrap().bbox).collect::<Vec<_>>()
     };
     let mut overridden = preset("tiny");
     overridden.test.search_factor = Some(3.5);
