@@ -507,7 +507,9 @@ fn dispatch(cmd: Cmd) -> Result<ExitCode> {
                 (None, true) => Weights::Random,
                 (None, false) => Weights::Default,
             };
-            track(&sequence, &config, weights, seed, &device, &precision, !no_ce, !no_hann, &out, max_frames, init_box, rgb_only)?;
+            let options = trackflow::tracker::TrackOptions { ce: !no_ce, hann: !no_hann };
+            let mut tracker = load_tracker(&config, weights, seed, &device, &precision, options)?;
+            track_sequences(&mut tracker, &sequence, &out, max_frames, init_box, rgb_only)?;
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Synth {
@@ -848,24 +850,17 @@ enum Weights {
     Random,
 }
 
-fn track(
-    seq_path: &Path,
+/// Builds the fused (single-process) tracker of `trackflow track`: the config's network with the
+/// chosen weights (or random ones, loudly), on `device` at `precision`.
+fn load_tracker(
     config: &str,
     weights: Weights,
     seed: i64,
     device: &str,
     precision: &str,
-    ce: bool,
-    hann: bool,
-    out: &Path,
-    max_frames: usize,
-    init_box: Option<[f64; 4]>,
-    rgb_only: bool,
-) -> Result<()> {
+    options: trackflow::tracker::TrackOptions,
+) -> Result<trackflow::tracker::Tracker> {
     use trackflow::model::{Config, OSTrack, Parts, parse_device, parse_precision};
-    use trackflow::results::{Delimiter, SequenceResult, write_sequence};
-    use trackflow::sequence::{Layout, discover};
-    use trackflow::tracker::{TrackOptions, Tracker};
 
     let cfg = Config::from_name(config)?;
     let dev = parse_device(device)?;
@@ -886,7 +881,22 @@ fn track(
     if kind != tch::Kind::Float {
         model.set_kind(kind);
     }
-    let mut tracker = Tracker::new(model, TrackOptions { ce, hann }, kind);
+    Ok(trackflow::tracker::Tracker::new(model, options, kind))
+}
+
+/// Tracks every sequence under `seq_path` with `tracker` and writes one result file per sequence
+/// into `out`. A sequence that fails part way keeps the frames tracked so far as a `.partial.txt`.
+fn track_sequences(
+    tracker: &mut trackflow::tracker::Tracker,
+    seq_path: &Path,
+    out: &Path,
+    max_frames: usize,
+    init_box: Option<[f64; 4]>,
+    rgb_only: bool,
+) -> Result<()> {
+    use trackflow::results::{Delimiter, SequenceResult, write_sequence};
+    use trackflow::sequence::{Layout, discover};
+
     let seqs = discover(seq_path, Layout::Auto)?;
     for mut seq in seqs {
         if rgb_only {

@@ -143,8 +143,23 @@ fn hsv(h: f64, s: f64, v: f64) -> [f64; 3] {
     [(r + m) * 255.0, (g + m) * 255.0, (b + m) * 255.0]
 }
 
-/// A "dead leaves" image: `n` disks and rectangles, radius log-uniform in [rmin, rmax], painted
-/// over each other in colours drawn around a few palette hues.
+/// How a dead-leaves image is painted.
+struct LeavesStyle {
+    /// How many disks and rectangles.
+    shapes: usize,
+    /// The (min, max) radius in pixels; radii are log-uniform between them.
+    radius: (f64, f64),
+    /// How many palette hues the colours are drawn around.
+    hues: usize,
+    /// The (min, max) HSV saturation.
+    saturation: (f64, f64),
+}
+
+/// The small pattern painted on the target and on moving distractors.
+const OBJECT_LEAVES: LeavesStyle = LeavesStyle { shapes: 40, radius: (2.0, 20.0), hues: 3, saturation: (0.2, 0.9) };
+
+/// A "dead leaves" image: disks and rectangles of log-uniform radius painted over each other in
+/// colours drawn around a few palette hues (see [`LeavesStyle`]).
 struct Leaves {
     w: usize,
     h: usize,
@@ -152,7 +167,8 @@ struct Leaves {
 }
 
 impl Leaves {
-    fn new(rng: &mut Pcg, w: usize, h: usize, n: usize, rmin: f64, rmax: f64, hues: usize, saturation: (f64, f64)) -> Self {
+    fn new(rng: &mut Pcg, w: usize, h: usize, style: &LeavesStyle) -> Self {
+        let LeavesStyle { shapes: n, radius: (rmin, rmax), hues, saturation } = *style;
         let palette: Vec<f64> = (0..hues.max(1)).map(|_| rng.range(0.0, 6.0)).collect();
         let colour = |rng: &mut Pcg| {
             let hue = (palette[(rng.uniform() * palette.len() as f64) as usize % palette.len()] + rng.range(-0.3, 0.3)).rem_euclid(6.0);
@@ -297,9 +313,10 @@ fn write_sequence(dir: &Path, o: &SynthOptions, seed: u64) -> Result<()> {
     let mut movers: Vec<Blob> =
         (0..o.distractors).map(|_| Blob::new(&mut extra, o.width as f64, o.height as f64, true, o.aspect)).collect();
     // Leaves: a background larger than the frame (the camera pans over it) and object patterns.
-    let object_leaves = |rng: &mut Pcg| Leaves::new(rng, 48, 48, 40, 2.0, 20.0, 3, (0.2, 0.9));
+    let object_leaves = |rng: &mut Pcg| Leaves::new(rng, 48, 48, &OBJECT_LEAVES);
     let (scene, target_patch) = if o.leaves {
-        let scene = Leaves::new(&mut extra, o.width * 5 / 4, o.height * 5 / 4, 500, 1.5, 0.35 * h, 4, (0.05, 0.6));
+        let style = LeavesStyle { shapes: 500, radius: (1.5, 0.35 * h), hues: 4, saturation: (0.05, 0.6) };
+        let scene = Leaves::new(&mut extra, o.width * 5 / 4, o.height * 5 / 4, &style);
         for m in &mut movers {
             m.patch = Some(object_leaves(&mut extra));
         }

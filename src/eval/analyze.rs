@@ -91,7 +91,15 @@ fn seq_dir(s: &Sequence) -> Option<PathBuf> {
     s.gt_path.as_ref().and_then(|p| p.parent().map(Path::to_path_buf))
 }
 
-fn got10k_extras(s: &Sequence) -> Result<(Vec<u8>, Option<(f64, f64)>)> {
+/// What the GOT-10k protocol reads beside a sequence's ground truth.
+struct Got10kExtras {
+    /// The visible ratio per frame, 0..8 (`cover.label`); 0 frames are not scored.
+    cover: Vec<u8>,
+    /// The image (width, height) from `meta_info.ini`, when it is there; boxes are clipped to it.
+    bound: Option<(f64, f64)>,
+}
+
+fn got10k_extras(s: &Sequence) -> Result<Got10kExtras> {
     let dir = seq_dir(s).context("no sequence folder")?;
     let cover_path = dir.join("cover.label");
     let cover: Vec<u8> = std::fs::read_to_string(&cover_path)
@@ -107,7 +115,7 @@ fn got10k_extras(s: &Sequence) -> Result<(Vec<u8>, Option<(f64, f64)>)> {
         let (w, h) = v.split_once(',')?;
         Some((w.trim().parse().ok()?, h.trim().parse().ok()?))
     });
-    Ok((cover, bound))
+    Ok(Got10kExtras { cover, bound })
 }
 
 /// Scores every tracker's results on every sequence of the dataset.
@@ -140,7 +148,7 @@ pub fn analyze(protocol: Protocol, dataset: &Path, trackers: &[(String, PathBuf)
             let issues = match protocol {
                 Protocol::Got10k => {
                     let Some(pred) = pred else { continue };
-                    let (cover, bound) = got10k_extras(s)?;
+                    let Got10kExtras { cover, bound } = got10k_extras(s)?;
                     let (v, issues) = got10k_sequence(&pred, gt, &cover, bound).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
                     ious.extend(v);
                     issues
