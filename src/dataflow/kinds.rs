@@ -188,6 +188,9 @@ const WEIGHTS: ParamSpec = param(
     Some("\"\""),
     "safetensors weights; empty means the preset's default, or random weights when it has none",
 );
+const CE: ParamSpec = param("ce", ParamType::Bool, Some("#true"), "candidate elimination; #false keeps every search token");
+const HANN: ParamSpec =
+    param("hann", ParamType::Bool, Some("#true"), "weight the score map with a Hann window before the argmax");
 const SEED: ParamSpec = param("seed", ParamType::Int, Some("0"), "seed for random weights when no file is given");
 const PRECISION: ParamSpec =
     param("precision", ParamType::Choice(&["fp32", "fp16", "bf16"]), Some("\"fp32\""), "compute precision (fp16/bf16 on GPU only)");
@@ -241,7 +244,7 @@ pub static KINDS: &[NodeKind] = &[
             SEED,
             DEVICE,
             PRECISION,
-            param("ce", ParamType::Bool, Some("#true"), "candidate elimination; #false keeps every search token"),
+            CE,
             IDLE_TIMEOUT,
         ],
     },
@@ -256,7 +259,7 @@ pub static KINDS: &[NodeKind] = &[
             WEIGHTS,
             SEED,
             DEVICE,
-            param("hann", ParamType::Bool, Some("#true"), "weight the score map with a Hann window before the argmax"),
+            HANN,
             IDLE_TIMEOUT,
         ],
     },
@@ -272,8 +275,8 @@ pub static KINDS: &[NodeKind] = &[
             SEED,
             DEVICE,
             PRECISION,
-            param("ce", ParamType::Bool, Some("#true"), "candidate elimination; #false keeps every search token"),
-            param("hann", ParamType::Bool, Some("#true"), "weight the score map with a Hann window before the argmax"),
+            CE,
+            HANN,
             param(
                 "live",
                 ParamType::Bool,

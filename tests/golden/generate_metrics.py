@@ -13,20 +13,18 @@ boxes at x=0 / y=0, zero-size predictions, short and long result files.
 import json
 import os
 import sys
-import types
 
 import numpy as np
 import torch
+
+from golden_common import stub
 
 # Only pytracking's error functions are used: load extract_results.py by path, with its
 # environment, text-loading and progress-bar imports stood in for.
 for name, attrs in [("pytracking", {}), ("pytracking.utils", {}), ("pytracking.utils.load_text", {"load_text": None}),
                     ("pytracking.evaluation", {}), ("pytracking.evaluation.environment", {"env_settings": lambda: None}),
                     ("tqdm", {"tqdm": lambda x, **k: x})]:
-    mod = types.ModuleType(name)
-    mod.__path__ = []
-    mod.__dict__.update(attrs)
-    sys.modules[name] = mod
+    stub(name, **attrs)
 import importlib.util  # noqa: E402
 
 _root = next(p for p in sys.path if os.path.isfile(os.path.join(p, "pytracking/analysis/extract_results.py")))

@@ -29,15 +29,9 @@ import numpy as np
 import torch
 from safetensors.torch import save_file
 
+from golden_common import keep_boxes_near_previous, randomize_batchnorm_statistics, stub
+
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "ostrack")
-
-
-def stub(name, **attrs):
-    """Modules the tracker imports for logging and visualisation only."""
-    mod = types.ModuleType(name)
-    mod.__path__ = []
-    mod.__dict__.update(attrs)
-    sys.modules[name] = mod
 
 
 for m in ["tensorboardX", "visdom", "visdom.server", "jpeg4py", "lmdb", "wandb", "matplotlib",
@@ -87,16 +81,8 @@ with torch.no_grad():
             p.add_(0.2 * torch.randn_like(p))
         else:
             p.mul_(3.0)
-    # Keep predicted sizes near the previous box (sigmoid(-1.1) = 0.25 of a 4x crop) and offsets
-    # near the cell centre, so the tracked boxes stay inside the image instead of being clipped.
-    for tower, bias in [(head.conv5_size, -1.0986), (head.conv5_offset, 0.5)]:
-        tower.weight.mul_(0.05)
-        tower.bias.copy_(bias + 0.05 * torch.randn_like(tower.bias))
-    for name, b in net.named_buffers():
-        if name.endswith("running_mean"):
-            b.copy_(0.1 * torch.randn_like(b))
-        elif name.endswith("running_var"):
-            b.copy_(0.5 + torch.rand_like(b))
+keep_boxes_near_previous(head)
+randomize_batchnorm_statistics(net)
 net.eval()
 os.makedirs(os.path.join(OUT, "frames"), exist_ok=True)
 state = {k: v.detach().clone().contiguous() for k, v in net.state_dict().items() if "num_batches_tracked" not in k}

@@ -22,22 +22,15 @@ with <variant> = deep and shaw.
 import importlib.util
 import os
 import sys
-import types
 
 import cv2
 import numpy as np
 import torch
 from safetensors.torch import save_file
 
+from golden_common import keep_boxes_near_previous, randomize_batchnorm_statistics, stub
+
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "vipt")
-
-
-def stub(name, **attrs):
-    """Modules the code imports for logging and visualisation only."""
-    mod = types.ModuleType(name)
-    mod.__path__ = []
-    mod.__dict__.update(attrs)
-    sys.modules[name] = mod
 
 
 for m in ["tensorboardX", "visdom", "jpeg4py", "lmdb", "wandb"]:
@@ -86,14 +79,8 @@ for variant in ["deep", "shaw"]:
                 p.copy_(0.3 * torch.randn_like(p))
             else:
                 p.mul_(3.0)
-        for tower, bias in [(head.conv5_size, -1.0986), (head.conv5_offset, 0.5)]:
-            tower.weight.mul_(0.05)
-            tower.bias.copy_(bias + 0.05 * torch.randn_like(tower.bias))
-        for name, b in net.named_buffers():
-            if name.endswith("running_mean"):
-                b.copy_(0.1 * torch.randn_like(b))
-            elif name.endswith("running_var"):
-                b.copy_(0.5 + torch.rand_like(b))
+    keep_boxes_near_previous(head)
+    randomize_batchnorm_statistics(net)
     net.eval()
     state = {k: v.detach().clone().contiguous() for k, v in net.state_dict().items() if "num_batches_tracked" not in k}
     save_file(state, os.path.join(OUT, f"{variant}.safetensors"))
