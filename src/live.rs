@@ -179,13 +179,8 @@ impl FrameSource for MjpegStream {
             let Some((body, camera_stamp)) = self.next_part()? else { return Ok(None) };
             // The camera's own clock when it says; the arrival time otherwise.
             let stamp = camera_stamp.unwrap_or_else(now_ns);
-            match image::load_from_memory(&body) {
-                Ok(img) => {
-                    let img = img.into_rgb8();
-                    let (w, h) = img.dimensions();
-                    let image = Image { width: w as usize, height: h as usize, channels: 3, data: img.into_raw() };
-                    return Ok(Some(Captured { image, stamp }));
-                }
+            match crate::imageio::decode_rgb(&body) {
+                Ok(image) => return Ok(Some(Captured { image, stamp })),
                 Err(e) => {
                     self.skipped += 1;
                     eprintln!("warning: skipping an undecodable MJPEG part ({} bytes): {e}", body.len());

@@ -179,10 +179,11 @@ enum Cmd {
     },
     /// Convert an official checkpoint to safetensors (`ostrack`: OSTrack_ep0300.pth.tar;
     /// `vipt`: ViPT_deep_rgbd.pth and friends, with `--config deep_rgbd`; `mae`:
-    /// mae_pretrain_vit_base.pth as a backbone initialisation for training).
+    /// mae_pretrain_vit_base.pth as a backbone initialisation for training; `mobilenetv2`:
+    /// ImageNet MobileNetV2 weights for the hybrid stem, with `--config mobile`).
     Convert {
-        /// `ostrack`, `vipt` or `mae`.
-        #[arg(value_parser = ["ostrack", "vipt", "mae"])]
+        /// `ostrack`, `vipt`, `mae` or `mobilenetv2`.
+        #[arg(value_parser = ["ostrack", "vipt", "mae", "mobilenetv2"])]
         kind: String,
         /// The checkpoint.
         input: PathBuf,
@@ -225,6 +226,34 @@ enum Cmd {
         /// With --machines: start the coordinator and the daemons on this host (loopback).
         #[arg(long)]
         spawn_daemons: bool,
+    },
+    /// Score a model on a folder of real annotated sequences (OTB protocol), next to the
+    /// untrained network of the same shape, and write a report with plots.
+    Evaluate {
+        /// A folder of annotated sequences (otb-mini, a GOT-10k-layout folder, any layout
+        /// `track` reads).
+        dataset: PathBuf,
+        /// Model preset or config file.
+        #[arg(long, default_value = "mobile")]
+        config: String,
+        /// Weights (default: the preset's own).
+        #[arg(long)]
+        weights: Option<PathBuf>,
+        /// Only the sequences named in this file, one per line (e.g. real-train's val-list.txt).
+        #[arg(long)]
+        list: Option<PathBuf>,
+        /// Where results and the report go: `<out>/<name>/`, `<out>/untrained/`, `<out>/report/`.
+        #[arg(long, default_value = "output/evaluate")]
+        out: PathBuf,
+        /// Name of the model's results folder and row (default: the config name).
+        #[arg(long)]
+        name: Option<String>,
+        /// libtorch CPU threads (0: all cores).
+        #[arg(long, default_value_t = 0)]
+        threads: i32,
+        /// auto, cpu, cuda, cuda:N.
+        #[arg(long, default_value = "auto")]
+        device: String,
     },
     /// Score result folders against a dataset with a toolkit's protocol, trackers side by side.
     Analyze {
@@ -285,7 +314,8 @@ enum Cmd {
         /// Start from trackflow weights.
         #[arg(long)]
         init: Option<PathBuf>,
-        /// Start the backbone from MAE weights (converted with `trackflow convert mae`).
+        /// Start the backbone from pretrained weights: an MAE ViT encoder (`trackflow convert mae`) or
+        /// ImageNet MobileNetV2 features for a `stem "mobilenetv2"` preset (`trackflow convert mobilenetv2`).
         #[arg(long)]
         pretrained: Option<PathBuf>,
         /// Device: auto, cpu, cuda:N.
@@ -574,6 +604,13 @@ fn dispatch(cmd: Cmd) -> Result<ExitCode> {
             println!("results: {}", out.display());
             Ok(ExitCode::SUCCESS)
         }
+        Cmd::Evaluate { dataset, config, weights, list, out, name, threads, device } => {
+            if threads > 0 {
+                tch::set_num_threads(threads);
+            }
+            evaluate(&dataset, &config, weights, list.as_deref(), &out, name, &device)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Cmd::Analyze { dataset, protocol, results, report } => {
             use trackflow::eval::analyze::{Protocol, analyze, render};
             let protocol = Protocol::parse(&protocol)?;
@@ -820,21 +857,19 @@ fn convert(kind: &str, input: &Path, config: &str, output: Option<PathBuf>) -> R
     }
     let report = trackflow::python::run("convert_ostrack.py", &args)?;
     eprintln!("converted: {report}");
-    if kind != "mae" {
-        let mut model = OSTrack::new(&cfg, Parts::All, tch::Device::Cpu);
-        model.load(&output).with_context(|| format!("{} was written but does not load into `{config}`", output.display()))?;
-        println!("{}: loads into `{config}`", output.display());
-    } else {
-        let mut model = OSTrack::new(&cfg, Parts::Backbone, tch::Device::Cpu);
-        model.load(&output).with_context(|| format!("{} was written but does not fit the backbone of `{config}`", output.display()))?;
-        println!(
-            "{}: backbone initialisation for `{config}` (position embeddings resized to {}x{} and {}x{})",
-            output.display(),
-            cfg.template_feat(),
-            cfg.template_feat(),
-            cfg.search_feat(),
-            cfg.search_feat()
-        );
+    match kind {
+        "mae" | "mobilenetv2" => {
+            // The loader training uses, so a file that converts is one `--pretrained` takes.
+            let mut model = OSTrack::new(&cfg, Parts::Backbone, tch::Device::Cpu);
+            let n = trackflow::train::load_pretrained(&mut model, &output)
+                .with_context(|| format!("{} was written but does not fit the backbone of `{config}`", output.display()))?;
+            println!("{}: backbone initialisation for `{config}` ({n} tensors; use it with `trackflow train --pretrained`)", output.display());
+        }
+        _ => {
+            let mut model = OSTrack::new(&cfg, Parts::All, tch::Device::Cpu);
+            model.load(&output).with_context(|| format!("{} was written but does not load into `{config}`", output.display()))?;
+            println!("{}: loads into `{config}`", output.display());
+        }
     }
     Ok(())
 }
@@ -848,6 +883,48 @@ enum Weights {
     Default,
     /// Random (seeded), even when the preset has weights.
     Random,
+}
+
+/// `trackflow evaluate`: tracks `dataset` (or the sequences `list` names) with the model and with
+/// random weights of the same shape, then scores both with the OTB protocol and writes the report.
+fn evaluate(dataset: &Path, config: &str, weights: Option<PathBuf>, list: Option<&Path>, out: &Path, name: Option<String>, device: &str) -> Result<()> {
+    use trackflow::eval::analyze::{Protocol, analyze, render, write_report};
+    let name = name.unwrap_or_else(|| Path::new(config).file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or(config.into()));
+    // A list selects sequences through a folder of links, so that tracking and scoring both see
+    // exactly those sequences.
+    let data = match list {
+        None => dataset.to_path_buf(),
+        Some(list) => {
+            let text = std::fs::read_to_string(list).with_context(|| format!("cannot read sequence list {}", list.display()))?;
+            let dir = out.join("sequences");
+            if dir.exists() {
+                std::fs::remove_dir_all(&dir).with_context(|| format!("cannot clear {}", dir.display()))?;
+            }
+            std::fs::create_dir_all(&dir)?;
+            for (i, seq) in text.lines().map(str::trim).enumerate().filter(|(_, l)| !l.is_empty()) {
+                let src = std::path::absolute(dataset.join(seq))?;
+                if !src.is_dir() {
+                    bail!("{}:{}: sequence `{seq}` is not a folder under {}", list.display(), i + 1, dataset.display());
+                }
+                std::os::unix::fs::symlink(&src, dir.join(seq)).with_context(|| format!("cannot link {}", src.display()))?;
+            }
+            dir
+        }
+    };
+    let runs = [(name.clone(), weights.map_or(Weights::Default, Weights::File)), ("untrained".to_string(), Weights::Random)];
+    let mut trackers = Vec::new();
+    for (run, w) in runs {
+        let results = out.join(&run);
+        let mut tracker = load_tracker(config, w, 0, device, "fp32", trackflow::tracker::TrackOptions::default())?;
+        track_sequences(&mut tracker, &data, &results, 0, None, false)?;
+        trackers.push((run, results));
+    }
+    let scores = analyze(Protocol::Otb, &data, &trackers)?;
+    print!("{}", render(Protocol::Otb, &scores));
+    let report = out.join("report");
+    let files = write_report(Protocol::Otb, &data, &scores, &report)?;
+    println!("report: {} ({} files)", report.display(), files.len());
+    Ok(())
 }
 
 /// Builds the fused (single-process) tracker of `trackflow track`: the config's network with the

@@ -462,15 +462,8 @@ pub fn read_boxes(path: &Path) -> Result<Vec<[f64; 4]>> {
     Ok(out)
 }
 
-/// Decodes a JPEG or PNG frame to RGB.
+/// Decodes a JPEG or PNG frame to RGB, JPEGs exactly as OpenCV's `cv2.imread` does (see
+/// [`crate::imageio`]).
 pub fn load_frame(path: &Path) -> Result<Image> {
-    let img = image::ImageReader::open(path)
-        .with_context(|| format!("cannot open frame {}", path.display()))?
-        .with_guessed_format()
-        .with_context(|| format!("cannot read frame {}", path.display()))?
-        .decode()
-        .with_context(|| format!("cannot decode frame {} (corrupt or truncated image?)", path.display()))?
-        .into_rgb8();
-    let (w, h) = img.dimensions();
-    Ok(Image { width: w as usize, height: h as usize, channels: 3, data: img.into_raw() })
+    crate::imageio::load_rgb(path)
 }

@@ -370,29 +370,40 @@ fn lasot_trackingnet_and_coco_layouts_are_read() {
 }
 
 #[test]
-fn mae_weights_initialise_the_backbone_with_resized_position_embeddings() {
-    let dir = TempDir::new("mae");
-    let cfg = small_cfg();
-    let d = cfg.model.embed_dim;
-    let grid = Tensor::randn([1, 1 + 14 * 14, d], (Kind::Float, Device::Cpu));
-    let qkv = Tensor::randn([3 * d, d], (Kind::Float, Device::Cpu));
-    let path = dir.path().join("mae.safetensors");
-    Tensor::write_safetensors(
-        &[
-            ("model.pos_embed", grid.shallow_clone()),
-            ("model.blocks.0.attn.qkv.weight", qkv.shallow_clone()),
-            ("decoder_embed.weight", Tensor::zeros([4, 4], (Kind::Float, Device::Cpu))),
-        ],
-        &path,
-    )
-    .unwrap();
-    let t = Trainer::new(&cfg, Device::Cpu, 0, &Init::Mae(path)).unwrap();
-    let vars = t.model.vs.variables();
-    assert!(vars["backbone.blocks.0.attn.qkv.weight"].equal(&qkv));
-    let want = grid.narrow(1, 1, 196).transpose(1, 2).reshape([1, d, 14, 14]).upsample_bicubic2d([8, 8], false, None, None);
-    let want = want.flatten(2, -1).transpose(1, 2);
-    assert!(vars["backbone.pos_embed_x"].allclose(&want, 1e-6, 1e-6, false));
-    assert_eq!(vars["backbone.pos_embed_z"].size(), [1, 16, d]);
+fn hybrid_stem_stays_frozen_while_the_rest_trains() {
+    tch::set_num_threads(1);
+    let dir = TempDir::new("hybrid");
+    let mut cfg = small_cfg();
+    cfg.model.stem = trackflow::model::Stem::MobileNetV2;
+    cfg.model.stem_layers = 12;
+    cfg.model.stem_frozen = 11;
+    let sampler = Arc::new(PairSampler::new(vec![synth_dataset(dir.path(), 2, 25)], &[1.0], &cfg).unwrap());
+    let mut l = Loader::new(sampler, &cfg, 1, 1, 2);
+    l.request(1, 0, 4).unwrap();
+    let batch = loop {
+        if let Some(b) = l.next_ready(std::time::Duration::from_secs(5)).unwrap() {
+            break b;
+        }
+    };
+    let mut t = Trainer::new(&cfg, Device::Cpu, 3, &Init::Random).unwrap();
+    let before: std::collections::HashMap<String, Tensor> =
+        t.model.vs.variables().into_iter().map(|(k, v)| (k, v.detach().copy())).collect();
+    t.step(&batch).unwrap();
+    t.step(&batch).unwrap();
+    let after = t.model.vs.variables();
+    let changed = |k: &str| !after[k].equal(&before[k]);
+    // Blocks 0..=10 keep their (ImageNet) weights and statistics; block 11, the projection and
+    // the transformer train.
+    for k in ["backbone.patch_embed.features.0.0.weight", "backbone.patch_embed.features.10.conv.2.weight",
+              "backbone.patch_embed.features.4.conv.1.1.running_var"] {
+        assert!(!changed(k), "{k} changed");
+        assert!(!after[k].requires_grad(), "{k} trains");
+    }
+    for k in ["backbone.patch_embed.features.11.conv.2.weight", "backbone.patch_embed.proj.weight", "backbone.blocks.0.attn.qkv.weight"] {
+        assert!(changed(k), "{k} did not train");
+    }
+    // BatchNorm statistics are never re-estimated, even in the trainable block.
+    assert!(!changed("backbone.patch_embed.features.11.conv.0.1.running_mean"));
 }
 
 #[test]

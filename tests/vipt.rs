@@ -19,38 +19,16 @@ fn read(name: &str) -> HashMap<String, Tensor> {
     Tensor::read_safetensors(dir().join(name)).unwrap().into_iter().collect()
 }
 
-/// max |a − b| / max(|b|, 1e-3 · max|b|), elementwise.
-fn max_rel_err(a: &Tensor, b: &Tensor) -> f64 {
-    assert_eq!(a.size(), b.size());
-    let (a, b) = (a.to_kind(Kind::Double), b.to_kind(Kind::Double));
-    let floor = b.abs().max().double_value(&[]) * 1e-3;
-    ((&a - &b).abs() / b.abs().clamp_min(floor)).max().double_value(&[])
-}
-
 #[test]
 fn prompted_backbone_and_head_match_pytorch_deep_and_shaw() {
+    use crate::golden::{F32_BOUND, F64_BOUND, check_network};
     for variant in ["deep", "shaw"] {
         let cfg = Config::load(&dir().join(format!("{variant}.kdl"))).unwrap_or_else(|p| panic!("{}", p.render(false)));
         let mut m = OSTrack::new(&cfg, Parts::All, Device::Cpu);
         m.load(&dir().join(format!("{variant}.safetensors"))).unwrap();
-        let io = read(&format!("{variant}.io.safetensors"));
-        let _g = tch::no_grad_guard();
-        for (tag, ce) in [("ce", true), ("noce", false)] {
-            let out = m.backbone().unwrap().forward(&io["template"], &io["search"], ce, None, false);
-            let e = max_rel_err(&out.tokens, &io[&format!("{tag}.tokens")]);
-            assert!(e < 1e-5, "{variant} {tag}: backbone tokens, max relative error {e:e}");
-            let want_removed = (0..4).filter(|i| io.contains_key(&format!("{tag}.removed.{i}"))).count();
-            assert_eq!(out.removed.len(), want_removed, "{variant} {tag}: eliminating blocks");
-            for (i, r) in out.removed.iter().enumerate() {
-                assert!(r.equal(&io[&format!("{tag}.removed.{i}")]), "{variant} {tag}: CE layer {i} removed other tokens");
-            }
-            let head = m.head().unwrap();
-            let maps = head.forward_t(&head.tokens_to_map(&out.tokens), false);
-            for (name, t) in [("score_map", &maps.score), ("size_map", &maps.size), ("offset_map", &maps.offset)] {
-                let e = max_rel_err(t, &io[&format!("{tag}.{name}")]);
-                assert!(e < 1e-5, "{variant} {tag}.{name}: max relative error {e:e}");
-            }
-        }
+        check_network(&format!("{variant} float32"), &m, &read(&format!("{variant}.io.safetensors")), F32_BOUND, false);
+        m.set_kind(Kind::Double);
+        check_network(&format!("{variant} float64"), &m, &read(&format!("{variant}.io64.safetensors")), F64_BOUND, true);
     }
 }
 

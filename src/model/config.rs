@@ -47,9 +47,29 @@ pub struct ModelConfig {
     pub prompt: Option<PromptType>,
     /// Hidden channels of each prompt block's 1×1 convs (8, ViPT's `hide_channel`).
     pub prompt_hidden: i64,
+    /// How crops become tokens: OSTrack's 16×16 patch convolution, or the hybrid MobileNetV2
+    /// stem (`stem "mobilenetv2"`, see [`crate::model::mobilenet`]).
+    pub stem: Stem,
+    /// MobileNetV2 `features` blocks in the hybrid stem (14: up to `features.13`, 96 channels at
+    /// stride 16; 11 to 14 end at stride 16).
+    pub stem_layers: i64,
+    /// Leading stem blocks kept frozen in training (ImageNet features, no gradients); the rest
+    /// train at `backbone-multiplier` × lr. Default: all of them.
+    pub stem_frozen: i64,
     /// Default weights for this preset (`weights "path"`, relative to the config file): what
     /// nodes load when their `weights` parameter is empty. `None`: random weights.
     pub weights: Option<std::path::PathBuf>,
+}
+
+/// How a crop becomes tokens (`model { stem … }`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum Stem {
+    /// `"patch"`: OSTrack's stride-16 patch convolution (`patch_embed.proj`).
+    #[serde(rename = "patch")]
+    Patch,
+    /// `"mobilenetv2"`: MobileNetV2 `features` to stride 16, then a 1×1 projection.
+    #[serde(rename = "mobilenetv2")]
+    MobileNetV2,
 }
 
 /// ViPT's two prompt placements (`TRAIN.PROMPT.TYPE`).
@@ -169,6 +189,9 @@ impl Default for Config {
                 pretrain_img_size: 224,
                 prompt: None,
                 prompt_hidden: 8,
+                stem: Stem::Patch,
+                stem_layers: 14,
+                stem_frozen: 14,
                 weights: None,
             },
             data: DataConfig {
@@ -275,6 +298,17 @@ impl Config {
                         "head-channels" => r.int(node, &mut m.head_channels),
                         "pretrain-img-size" => r.int(node, &mut m.pretrain_img_size),
                         "prompt-hidden" => r.int(node, &mut m.prompt_hidden),
+                        "stem-layers" => r.int(node, &mut m.stem_layers),
+                        "stem-frozen" => r.int(node, &mut m.stem_frozen),
+                        "stem" => {
+                            let mut v = Vec::new();
+                            r.strings(node, &mut v);
+                            match v.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+                                ["patch"] => m.stem = Stem::Patch,
+                                ["mobilenetv2"] => m.stem = Stem::MobileNetV2,
+                                _ => r.bad(node, "one of \"patch\" or \"mobilenetv2\""),
+                            }
+                        }
                         "prompt" => {
                             let mut v = Vec::new();
                             r.strings(node, &mut v);
@@ -384,6 +418,39 @@ impl Config {
                 format!("ce-loc {bad} is not a block index (0..{})", m.depth),
                 "here",
             ));
+        }
+        if m.stem == Stem::MobileNetV2 {
+            // features.11 ..= features.13 (the 96-channel group) and features.7 ..= 10 end at stride 16.
+            if !(8..=14).contains(&m.stem_layers) {
+                problems.push(
+                    Problem::new(
+                        file,
+                        span_of("model", "stem-layers"),
+                        format!("stem-layers {} does not end MobileNetV2 at stride 16", m.stem_layers),
+                        "here",
+                    )
+                    .help("use 8 to 14 (14: up to features.13, 96 channels)"),
+                );
+            }
+            if m.patch_size != 16 {
+                problems.push(Problem::new(
+                    file,
+                    span_of("model", "patch-size"),
+                    format!("patch-size {} with stem \"mobilenetv2\": the stem's stride is 16", m.patch_size),
+                    "here",
+                ));
+            }
+            if m.prompt.is_some() {
+                problems.push(Problem::new(
+                    file,
+                    span_of("model", "stem"),
+                    "the mobilenetv2 stem has no ViPT prompt variant yet".to_string(),
+                    "here",
+                ));
+            }
+        }
+        if m.stem_frozen < 0 {
+            problems.push(Problem::new(file, span_of("model", "stem-frozen"), format!("stem-frozen {} is negative", m.stem_frozen), "here"));
         }
         for (key, size) in [("template-size", self.data.template_size), ("search-size", self.data.search_size)] {
             if size <= 0 || size % m.patch_size != 0 {

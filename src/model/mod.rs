@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod head;
+pub mod mobilenet;
 pub mod vit;
 
 use std::collections::BTreeSet;
@@ -12,7 +13,7 @@ use anyhow::{Context, Result, bail};
 use tch::{Device, Kind, Tensor, nn};
 
 pub use config::Config;
-pub use config::PromptType;
+pub use config::{PromptType, Stem};
 pub use head::{CenterPredictor, HeadMaps, decode_boxes};
 pub use vit::{BackboneOutput, TemplateTokens, VisionTransformerCE};
 
@@ -49,7 +50,14 @@ impl OSTrack {
         let backbone = (parts != Parts::Head).then(|| VisionTransformerCE::new(&root / "backbone", cfg));
         let box_head = (parts != Parts::Backbone)
             .then(|| CenterPredictor::new(&root / "box_head", cfg.model.embed_dim, cfg.model.head_channels, cfg.search_feat()));
-        Self { vs, backbone, box_head, cfg: cfg.clone() }
+        let model = Self { vs, backbone, box_head, cfg: cfg.clone() };
+        // The frozen stem blocks keep their ImageNet weights: no gradients, no weight decay.
+        for (name, t) in model.vs.variables() {
+            if mobilenet::stem_block(&name).is_some_and(|b| (b as i64) < cfg.model.stem_frozen) {
+                let _ = t.set_requires_grad(false);
+            }
+        }
+        model
     }
 
     /// The backbone, or an error naming the process that lacks it.

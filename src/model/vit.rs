@@ -8,7 +8,8 @@
 use tch::nn::{self, Module};
 use tch::{Kind, Tensor};
 
-use super::config::{Config, PromptType};
+use super::config::{Config, ModelConfig, PromptType, Stem};
+use super::mobilenet::HybridEmbed;
 
 /// `attn`: one qkv projection, scaled dot-product attention, output projection.
 #[derive(Debug)]
@@ -169,20 +170,32 @@ fn candidate_elimination(
     Some((Tensor::cat(&[tokens_t, kept], 1), keep_index, removed_index))
 }
 
-/// `patch_embed`: a stride-16 conv turning a crop into tokens.
+/// `patch_embed`: a stride-16 conv turning a crop into tokens, or the hybrid MobileNetV2 stem
+/// (`model { stem "mobilenetv2" }`).
 #[derive(Debug)]
-struct PatchEmbed {
-    proj: nn::Conv2D,
+enum PatchEmbed {
+    Conv { proj: nn::Conv2D },
+    Hybrid(HybridEmbed),
 }
 
 impl PatchEmbed {
-    fn new(vs: nn::Path, in_chans: i64, dim: i64, patch: i64) -> Self {
+    fn new(vs: nn::Path, in_chans: i64, dim: i64, m: &ModelConfig) -> Self {
+        match m.stem {
+            Stem::Patch => Self::conv(vs, in_chans, dim, m.patch_size),
+            Stem::MobileNetV2 => Self::Hybrid(HybridEmbed::new(vs, in_chans, dim, m.stem_layers as usize, m.stem_frozen as usize)),
+        }
+    }
+    /// The plain patch convolution (also ViPT's `patch_embed_prompt`, whatever the stem).
+    fn conv(vs: nn::Path, in_chans: i64, dim: i64, patch: i64) -> Self {
         let conv = nn::ConvConfig { stride: patch, ..Default::default() };
-        Self { proj: nn::conv2d(&vs / "proj", in_chans, dim, patch, conv) }
+        Self::Conv { proj: nn::conv2d(&vs / "proj", in_chans, dim, patch, conv) }
     }
     /// [b, 3, h, w] → [b, (h/16)(w/16), dim], tokens in row-major order.
     fn forward(&self, xs: &Tensor) -> Tensor {
-        self.proj.forward(xs).flatten(2, -1).transpose(1, 2)
+        match self {
+            Self::Conv { proj } => proj.forward(xs).flatten(2, -1).transpose(1, 2),
+            Self::Hybrid(h) => h.forward(xs),
+        }
     }
 }
 
@@ -249,7 +262,7 @@ impl Prompts {
         let n = kind.blocks(m.depth);
         let ln = nn::LayerNormConfig { eps: 1e-6, ..Default::default() };
         Self {
-            patch_embed: PatchEmbed::new(vs / "patch_embed_prompt", 3, m.embed_dim, m.patch_size),
+            patch_embed: PatchEmbed::conv(vs / "patch_embed_prompt", 3, m.embed_dim, m.patch_size),
             blocks: (0..n).map(|i| PromptBlock::new(vs / "prompt_blocks" / i, m.embed_dim, m.prompt_hidden)).collect(),
             norms: (0..n).map(|i| nn::layer_norm(vs / "prompt_norms" / i, vec![m.embed_dim], ln)).collect(),
             deep: kind == PromptType::Deep,
@@ -328,7 +341,7 @@ impl VisionTransformerCE {
             })
             .collect();
         Self {
-            patch_embed: PatchEmbed::new(&vs / "patch_embed", 3, d, m.patch_size),
+            patch_embed: PatchEmbed::new(&vs / "patch_embed", 3, d, m),
             _cls_token: vs.var("cls_token", &[1, 1, d], nn::Init::Const(0.0)),
             // ViPT's backbone inherits this from timm's default ViT-B constructor: 768 wide
             // whatever its own width.
@@ -446,6 +459,15 @@ impl VisionTransformerCE {
     /// The whole backbone on a template and a search crop.
     pub fn forward(&self, z: &Tensor, x: &Tensor, ce: bool, keep_override: Option<f64>, train: bool) -> BackboneOutput {
         self.forward_tokens(&self.embed_template(z), x, ce, keep_override, train)
+    }
+
+    /// The hybrid stem's CNN feature map for a crop ([b, C, h/16, w/16]), before the projection
+    /// to tokens; `None` for OSTrack's patch stem. For checking the stem against torchvision.
+    pub fn stem_features(&self, crop: &Tensor) -> Option<Tensor> {
+        match &self.patch_embed {
+            PatchEmbed::Hybrid(h) => Some(h.features(crop)),
+            PatchEmbed::Conv { .. } => None,
+        }
     }
 
     /// Number of search tokens (F·F).

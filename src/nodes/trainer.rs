@@ -42,7 +42,7 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
                 let init = match (p.str("init")?, p.str("pretrained")?) {
                     ("", "") => Init::Random,
                     (w, "") => Init::Weights(w.into()),
-                    ("", m) => Init::Mae(m.into()),
+                    ("", m) => Init::Pretrained(m.into()),
                     _ => bail!("give `init` (trackflow weights) or `pretrained` (MAE), not both"),
                 };
                 Trainer::new(&cfg, device, seed, &init)?

@@ -217,3 +217,19 @@ pub fn normalize(im: &Image) -> Vec<f32> {
     }
     out
 }
+
+/// [`normalize`] in float64: `(v / 255 − mean) / std`, as upstream's Preprocessor computes it
+/// when its `.float()` is made `.double()` (the golden float64 run). Its mean and std tensors are
+/// float32 constants widened to float64, so these are too.
+pub fn normalize_f64(im: &Image) -> Vec<f64> {
+    let (n, c) = (im.width * im.height, im.channels);
+    let mut out = vec![0f64; n * c];
+    for k in 0..c {
+        let (m, s) = (MEAN[k % 3] as f64, STD[k % 3] as f64);
+        let plane = &mut out[k * n..(k + 1) * n];
+        for (i, v) in plane.iter_mut().enumerate() {
+            *v = (im.data[i * c + k] as f64 / 255.0 - m) / s;
+        }
+    }
+    out
+}

@@ -9,7 +9,7 @@ use tch::{Device, Kind, Tensor};
 
 use crate::model::{OSTrack, TemplateTokens, decode_boxes};
 use crate::wire::CropGeometry;
-pub use crop::{CropResult, Image, normalize, sample_target};
+pub use crop::{CropResult, Image, normalize, normalize_f64, sample_target};
 
 /// A crop (8-bit, as cut and resized) and where it came from. It is normalised only where the
 /// network runs ([`crop_tensor`]): the dataflow then moves a quarter of the bytes.
@@ -47,9 +47,18 @@ pub fn prepare_crop(im: &Image, bbox: [f64; 4], factor: f64, size: usize) -> Res
 }
 
 /// Normalises an 8-bit crop into a [1, C, S, S] tensor on the model's device and precision.
+/// Float64 normalises in float64 (the precision of the golden checks, where upstream's
+/// `.float()` becomes `.double()`); every other precision normalises in float32, as upstream.
 pub fn crop_tensor(patch: &Image, device: Device, kind: Kind) -> Tensor {
-    let data = normalize(patch);
-    Tensor::from_slice(&data).view([1, patch.channels as i64, patch.height as i64, patch.width as i64]).to_device(device).to_kind(kind)
+    let shape = [1, patch.channels as i64, patch.height as i64, patch.width as i64];
+    let t = if kind == Kind::Double { Tensor::from_slice(&normalize_f64(patch)) } else { Tensor::from_slice(&normalize(patch)) };
+    t.view(shape).to_device(device).to_kind(kind)
+}
+
+/// The float type the head's decode works in: float64 for a float64 model (the golden checks),
+/// float32 otherwise (upstream decodes half-precision maps in float32 too).
+fn decode_kind(model_kind: Kind) -> Kind {
+    if model_kind == Kind::Double { Kind::Double } else { Kind::Float }
 }
 
 /// A crop with the wrong channel count is a clear error: an RGB sequence given to a ViPT model
@@ -77,7 +86,8 @@ pub fn template_tokens(model: &OSTrack, z: &Tensor) -> Result<TemplateTokens> {
     Ok(backbone.embed_template(z))
 }
 
-/// Backbone stage, per frame: the search feature map [1, D, F, F] (float32).
+/// Backbone stage, per frame: the search feature map [1, D, F, F] (float32; float64 for a
+/// float64 model).
 pub fn search_features(model: &OSTrack, z_tokens: &TemplateTokens, x: &Tensor, ce: bool) -> Result<Tensor> {
     let _g = tch::no_grad_guard();
     let backbone = model.backbone()?;
@@ -85,7 +95,8 @@ pub fn search_features(model: &OSTrack, z_tokens: &TemplateTokens, x: &Tensor, c
     let out = backbone.forward_tokens(z_tokens, x, ce, None, false);
     let (b, n, c) = out.tokens.size3()?;
     let f = model.cfg.search_feat();
-    Ok(out.tokens.narrow(1, n - f * f, f * f).transpose(1, 2).contiguous().view([b, c, f, f]).to_kind(Kind::Float))
+    let kind = decode_kind(out.tokens.kind());
+    Ok(out.tokens.narrow(1, n - f * f, f * f).transpose(1, 2).contiguous().view([b, c, f, f]).to_kind(kind))
 }
 
 /// Whether `TRACKFLOW_TRACE` is set: the nodes and the fused tracker then print where each
@@ -121,13 +132,16 @@ pub fn head_box(model: &OSTrack, features: &Tensor, geometry: &CropGeometry, win
     let p = model.vs.root().device();
     let kind = model.vs.variables().values().next().map(|t| t.kind()).unwrap_or(Kind::Float);
     let maps = head.forward_t(&features.to_device(p).to_kind(kind), false);
-    let score = maps.score.to_kind(Kind::Float);
+    let dk = decode_kind(kind);
+    let score = maps.score.to_kind(dk);
+    // The float32 window times a float64 map is float64, as in upstream's float64 run.
     let response = match window {
         Some(w) => w * &score,
         None => score.shallow_clone(),
     };
-    let (boxes, idx) = decode_boxes(&response, &maps.size.to_kind(Kind::Float), &maps.offset.to_kind(Kind::Float));
-    let v: Vec<f32> = Vec::<f32>::try_from(boxes.view([-1]).to_device(Device::Cpu)).context("reading decoded box")?;
+    let (boxes, idx) = decode_boxes(&response, &maps.size.to_kind(dk), &maps.offset.to_kind(dk));
+    let v: Vec<f64> =
+        Vec::<f64>::try_from(boxes.view([-1]).to_device(Device::Cpu).to_kind(Kind::Double)).context("reading decoded box")?;
     if v.iter().any(|x| !x.is_finite()) {
         bail!("the network produced a non-finite box {v:?} (NaN in the weights or the input?)");
     }
@@ -136,10 +150,14 @@ pub fn head_box(model: &OSTrack, features: &Tensor, geometry: &CropGeometry, win
     let peak = score.flatten(0, -1).double_value(&[cell]);
     let confidence = response.flatten(0, -1).double_value(&[cell]);
     let search_size = model.cfg.data.search_size as f64;
-    // Upstream computes `box * search_size / resize_factor` on a float32 tensor (two float32
-    // operations, left to right), then continues in double.
-    let (size32, factor32) = (search_size as f32, geometry.resize_factor as f32);
-    let [cx, cy, w, h] = [v[0], v[1], v[2], v[3]].map(|x| (x * size32 / factor32) as f64);
+    // Upstream computes `box * search_size / resize_factor` on the box tensor (two operations,
+    // left to right, in float32 for a float32 model), then continues in double.
+    let [cx, cy, w, h] = if dk == Kind::Double {
+        [v[0], v[1], v[2], v[3]].map(|x| x * search_size / geometry.resize_factor)
+    } else {
+        let (size32, factor32) = (search_size as f32, geometry.resize_factor as f32);
+        [v[0], v[1], v[2], v[3]].map(|x| (x as f32 * size32 / factor32) as f64)
+    };
     let [px, py, pw, ph] = geometry.prev_box;
     let half = 0.5 * search_size / geometry.resize_factor;
     let cx_real = cx + (px + 0.5 * pw - half);

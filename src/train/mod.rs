@@ -181,9 +181,11 @@ pub enum Init {
     Random,
     /// A trackflow weights file or checkpoint (weights only; the optimiser starts fresh).
     Weights(std::path::PathBuf),
-    /// An MAE ViT encoder (`mae_pretrain_vit_base`, converted to safetensors): the backbone
-    /// only, its 14×14 position embedding resized bicubically to the template and search grids.
-    Mae(std::path::PathBuf),
+    /// Pretrained backbone weights ([`load_pretrained`]): an MAE ViT encoder
+    /// (`mae_pretrain_vit_base`, converted to safetensors; its 14×14 position embedding resized
+    /// bicubically to the template and search grids) or ImageNet MobileNetV2 features for the
+    /// hybrid stem.
+    Pretrained(std::path::PathBuf),
 }
 
 /// Numbers from one optimiser step.
@@ -229,7 +231,9 @@ impl Trainer {
             // ViPT starts from an OSTrack checkpoint that has no prompt modules.
             Init::Weights(p) if prompt_tuning => model.load_foundation(p)?,
             Init::Weights(p) => model.load(p)?,
-            Init::Mae(p) => load_mae(&mut model, p)?,
+            Init::Pretrained(p) => {
+                load_pretrained(&mut model, p)?;
+            }
         }
         // ViPT trains only the prompt modules, as one parameter group at the full rate.
         let multiplier = if prompt_tuning {
@@ -297,21 +301,118 @@ impl Trainer {
     }
 }
 
-/// Loads an MAE ViT encoder into the backbone. Keys may carry a `model.` prefix; the decoder
-/// and mask token are ignored; `pos_embed`'s patch grid is resized to both crop grids.
-pub fn load_mae(model: &mut OSTrack, path: &Path) -> Result<()> {
+/// What a `--pretrained` file holds, told from its key names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PretrainedKind {
+    /// An MAE ViT encoder (`cls_token`, `blocks.N.*`), as `trackflow convert mae` writes it
+    /// (`backbone.` prefixed) or as the official file names it (optionally `model.` prefixed).
+    Mae,
+    /// ImageNet MobileNetV2 `features.*` for the hybrid stem (`trackflow convert mobilenetv2`).
+    MobileNetV2,
+}
+
+/// Tells the kind of a pretrained file from its key names; an OSTrack checkpoint or anything
+/// else is a one-line error naming what was expected.
+pub fn pretrained_kind(path: &Path, keys: &[&str]) -> Result<PretrainedKind> {
+    if keys.iter().any(|k| k.starts_with("box_head.")) {
+        bail!(
+            "{}: this is a trained tracker checkpoint (it has box_head.* weights), not pretrained backbone weights; start from it with --init instead of --pretrained",
+            path.display()
+        );
+    }
+    let bare = |k: &str| -> String {
+        let k = k.strip_prefix("model.").unwrap_or(k);
+        k.strip_prefix("backbone.").unwrap_or(k).to_string()
+    };
+    if keys.iter().any(|k| bare(k).starts_with("patch_embed.features.") || bare(k).starts_with("features.")) {
+        return Ok(PretrainedKind::MobileNetV2);
+    }
+    if keys.iter().any(|k| bare(k).starts_with("blocks.0.")) {
+        return Ok(PretrainedKind::Mae);
+    }
+    let shown: Vec<&str> = keys.iter().copied().take(5).collect();
+    bail!(
+        "{}: expected MAE ViT encoder weights (cls_token, blocks.0.*) or ImageNet MobileNetV2 weights (features.*), found keys like {}",
+        path.display(),
+        shown.join(", ")
+    )
+}
+
+/// Loads pretrained backbone weights: an MAE ViT encoder or ImageNet MobileNetV2 features (see
+/// [`PretrainedKind`]). Every tensor the model expects from that kind must be in the file; the
+/// missing ones are named. Prints how many tensors were loaded.
+pub fn load_pretrained(model: &mut OSTrack, path: &Path) -> Result<usize> {
     let tensors = checkpoint::read_tensors(path)?;
+    let mut keys: Vec<&str> = tensors.keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    let kind = pretrained_kind(path, &keys)?;
+    let stem = model.cfg.model.stem;
+    match (kind, stem) {
+        (PretrainedKind::Mae, crate::model::Stem::MobileNetV2) => bail!(
+            "{}: MAE ViT weights, but config `{}` uses the mobilenetv2 stem; give it MobileNetV2 weights (`trackflow convert mobilenetv2`)",
+            path.display(),
+            model.cfg.name
+        ),
+        (PretrainedKind::MobileNetV2, crate::model::Stem::Patch) => bail!(
+            "{}: MobileNetV2 weights, but config `{}` has OSTrack's patch stem; use a preset with `stem \"mobilenetv2\"` or give MAE weights",
+            path.display(),
+            model.cfg.name
+        ),
+        _ => {}
+    }
+    let n = match kind {
+        PretrainedKind::Mae => load_mae(model, path, &tensors)?,
+        PretrainedKind::MobileNetV2 => load_mobilenet(model, path, &tensors)?,
+    };
+    eprintln!("pretrained: {n} {} tensors loaded from {}", if kind == PretrainedKind::Mae { "MAE encoder" } else { "MobileNetV2" }, path.display());
+    Ok(n)
+}
+
+/// Copies `v` into the model variable `name`, recording a shape mismatch instead.
+fn copy_into(vars: &mut std::collections::HashMap<String, Tensor>, name: &str, v: &Tensor, mismatched: &mut Vec<String>) -> bool {
+    match vars.get_mut(name) {
+        Some(dst) if dst.size() == v.size() => {
+            dst.copy_(&v.to_kind(dst.kind()).to_device(dst.device()));
+            true
+        }
+        Some(dst) => {
+            mismatched.push(format!("{name}: file {:?}, model {:?}", v.size(), dst.size()));
+            false
+        }
+        None => false,
+    }
+}
+
+/// Fails naming every mismatched or missing key.
+fn check_complete(path: &Path, cfg: &Config, what: &str, mismatched: &[String], missing: &[String]) -> Result<()> {
+    if mismatched.is_empty() && missing.is_empty() {
+        return Ok(());
+    }
+    let mut msg = format!("{}: {what} weights do not fit config `{}`:", path.display(), cfg.name);
+    if !missing.is_empty() {
+        msg.push_str(&format!("\n  {} missing: {}", missing.len(), missing.join(", ")));
+    }
+    if !mismatched.is_empty() {
+        msg.push_str(&format!("\n  {} shape mismatch:\n    {}", mismatched.len(), mismatched.join("\n    ")));
+    }
+    bail!(msg)
+}
+
+/// The MAE encoder into the backbone. Keys may carry `model.` (official file) or `backbone.`
+/// (`trackflow convert mae`); the decoder and mask token are ignored; `pos_embed`'s patch grid is
+/// resized bicubically to both crop grids unless the file already holds them resized.
+fn load_mae(model: &mut OSTrack, path: &Path, tensors: &std::collections::HashMap<String, Tensor>) -> Result<usize> {
     let mut vars = model.vs.variables();
     let cfg = model.cfg.clone();
     let _g = tch::no_grad_guard();
-    let mut loaded = 0;
+    let mut loaded = std::collections::BTreeSet::new();
     let mut mismatched = Vec::new();
-    for (k, v) in &tensors {
+    for (k, v) in tensors {
         let k = k.strip_prefix("model.").unwrap_or(k);
+        let k = k.strip_prefix("backbone.").unwrap_or(k);
         if k.starts_with("decoder") || k == "mask_token" {
             continue;
         }
-        let name = format!("backbone.{k}");
         if k == "pos_embed" {
             let d = cfg.model.embed_dim;
             let n = v.size()[1] - 1;
@@ -321,28 +422,61 @@ pub fn load_mae(model: &mut OSTrack, path: &Path) -> Result<()> {
             }
             let grid = v.narrow(1, 1, n).transpose(1, 2).reshape([1, d, side, side]).to_kind(Kind::Float);
             for (key, f) in [("backbone.pos_embed_z", cfg.template_feat()), ("backbone.pos_embed_x", cfg.search_feat())] {
+                // A file from `trackflow convert mae` holds them already (resized the same way).
+                if tensors.keys().any(|n| n.ends_with(&key["backbone.".len()..])) {
+                    continue;
+                }
                 let r = grid.upsample_bicubic2d([f, f], false, None, None).flatten(2, -1).transpose(1, 2);
-                if let Some(dst) = vars.get_mut(key) {
-                    dst.copy_(&r.to_device(dst.device()));
+                if copy_into(&mut vars, key, &r, &mut mismatched) {
+                    loaded.insert(key.to_string());
                 }
             }
         }
-        match vars.get_mut(&name) {
-            Some(dst) if dst.size() == v.size() => {
-                dst.copy_(&v.to_kind(dst.kind()).to_device(dst.device()));
-                loaded += 1;
-            }
-            Some(dst) => mismatched.push(format!("{k}: file {:?}, model {:?}", v.size(), dst.size())),
-            None => {}
+        let name = format!("backbone.{k}");
+        if copy_into(&mut vars, &name, v, &mut mismatched) {
+            loaded.insert(name);
         }
     }
-    if !mismatched.is_empty() {
-        bail!("{}: MAE weights do not fit config `{}`:\n  {}", path.display(), cfg.name, mismatched.join("\n  "));
+    let missing: Vec<String> = vars
+        .keys()
+        .filter(|k| k.starts_with("backbone.") && !crate::model::is_prompt_key(k) && !loaded.contains(*k))
+        .cloned()
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    check_complete(path, &cfg, "MAE", &mismatched, &missing)?;
+    Ok(loaded.len())
+}
+
+/// ImageNet MobileNetV2 `features.*` into the hybrid stem (`backbone.patch_embed.features.*`);
+/// blocks past the stem's `stem-layers` (and a classifier) are skipped.
+fn load_mobilenet(model: &mut OSTrack, path: &Path, tensors: &std::collections::HashMap<String, Tensor>) -> Result<usize> {
+    let mut vars = model.vs.variables();
+    let cfg = model.cfg.clone();
+    let _g = tch::no_grad_guard();
+    let mut loaded = std::collections::BTreeSet::new();
+    let mut mismatched = Vec::new();
+    for (k, v) in tensors {
+        let k = k.strip_prefix("model.").unwrap_or(k);
+        let k = k.strip_prefix("backbone.").unwrap_or(k);
+        let k = k.strip_prefix("patch_embed.").unwrap_or(k);
+        if !k.starts_with("features.") || k.ends_with("num_batches_tracked") {
+            continue;
+        }
+        let name = format!("backbone.patch_embed.{k}");
+        if copy_into(&mut vars, &name, v, &mut mismatched) {
+            loaded.insert(name);
+        }
     }
-    if loaded == 0 {
-        bail!("{}: no MAE encoder weights found (expected keys like blocks.0.attn.qkv.weight)", path.display());
-    }
-    Ok(())
+    let missing: Vec<String> = vars
+        .keys()
+        .filter(|k| crate::model::mobilenet::stem_block(k).is_some() && !loaded.contains(*k))
+        .cloned()
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    check_complete(path, &cfg, "MobileNetV2", &mismatched, &missing)?;
+    Ok(loaded.len())
 }
 
 /// Trains in one process (no dataflow) for `epochs` epochs, for the library's own tests of

@@ -13,12 +13,24 @@ What it writes into tests/golden/ostrack/:
   io.safetensors       random template/search inputs and the network's outputs: score/size/offset
                        maps, pred_boxes, the backbone tokens, and the CE-removed indices per layer,
                        with CE on (keep 0.7) and off (keep 1.0)
+  io64.safetensors     the same pass with model and inputs in float64 (see below)
   crops.safetensors    sample_target crops (copyMakeBorder + cv.resize) of image.png for a set of
                        boxes, borders included, with their resize factors
   image.png            the image the crops are cut from
-  frames/*.png         a short synthetic sequence (lossless, so no JPEG decoder enters)
+  frames/*.jpg         a short synthetic sequence as JPEG (quality 90, 4:2:0), read back with
+                       cv2.imread (libjpeg-turbo), as the official tracker reads benchmark frames
   boxes.txt            the official tracker's state after every frame, full float64 precision
+  boxes64.txt          the same with network, normalisation and head in float64
+  ../jpeg/*.jpg        JPEGs in the encodings benchmarks and cameras produce (4:2:0, 4:2:2, 4:4:4,
+                       4:1:1, 4:4:0, progressive, restart markers, grayscale, odd sizes)
+  ../jpeg/pixels.safetensors  what cv2.imread decodes each of them to, as RGB
+
+Why float64: float32 results depend on the kernels libtorch picks on a CPU (AVX-512, AVX2,
+generic); through a ViT they move by ~1e-4 relative between CPUs. Two correct implementations in
+float64 agree to ~1e-12 on any CPU, so a test can demand ~1e-9 there and still see an error as
+small as a LayerNorm epsilon of 1e-5 instead of 1e-6 (~1e-6 relative on these activations).
 """
+import copy
 import math
 import os
 import sys
@@ -51,6 +63,7 @@ from lib.models.ostrack.ostrack import OSTrack  # noqa: E402
 from lib.models.ostrack.vit_ce import VisionTransformerCE  # noqa: E402
 from lib.test.tracker.ostrack import OSTrack as OSTrackTracker  # noqa: E402
 from lib.test.tracker.data_utils import Preprocessor  # noqa: E402
+from lib.utils.misc import NestedTensor  # noqa: E402
 from lib.test.utils.hann import hann2d  # noqa: E402
 from lib.train.data.processing_utils import sample_target  # noqa: E402
 from lib.utils.ce_utils import generate_mask_cond  # noqa: E402
@@ -106,6 +119,22 @@ with torch.no_grad():
                 io[f"{tag}.removed.{i}"] = r.to(torch.int64)
 save_file({k: v.contiguous() for k, v in io.items()}, os.path.join(OUT, "io.safetensors"))
 
+# --- the same pass in float64 ------------------------------------------------------------------
+# No random numbers are drawn here, so every later output stays as it was.
+net64 = copy.deepcopy(net).double()
+io64 = {"template": z.double(), "search": x.double()}
+with torch.no_grad():
+    for tag, keep in [("ce", None), ("noce", 1.0)]:
+        out = net64(template=io64["template"], search=io64["search"], ce_template_mask=mask, ce_keep_rate=keep)
+        for k in ["score_map", "size_map", "offset_map"]:
+            io64[f"{tag}.{k}"] = out[k]
+        io64[f"{tag}.pred_boxes"] = out["pred_boxes"].view(-1, 4)
+        io64[f"{tag}.tokens"] = out["backbone_feat"]
+        for i, r in enumerate(out["removed_indexes_s"]):
+            if r is not None:
+                io64[f"{tag}.removed.{i}"] = r.to(torch.int64)
+save_file({k: v.contiguous() for k, v in io64.items()}, os.path.join(OUT, "io64.safetensors"))
+
 # --- crops -------------------------------------------------------------------------------------
 h, w = 83, 97
 yy, xx = np.mgrid[0:h, 0:w]
@@ -135,35 +164,100 @@ bg = cv2.resize(bg, (fw, fh), interpolation=cv2.INTER_CUBIC)
 obj = (np.random.rand(6, 6, 3) * 255).astype(np.uint8)
 obj = cv2.resize(obj, (30, 24), interpolation=cv2.INTER_NEAREST)
 truth = []
+for f in os.listdir(os.path.join(OUT, "frames")):
+    os.remove(os.path.join(OUT, "frames", f))
 for t in range(n):
     frame = bg.copy()
     ox, oy = 120 + 6 * t, 100 + 3 * t
     frame[oy:oy + 24, ox:ox + 30] = obj
-    cv2.imwrite(os.path.join(OUT, "frames", f"{t + 1:08d}.png"), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    cv2.imwrite(os.path.join(OUT, "frames", f"{t + 1:08d}.jpg"), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR),
+                [cv2.IMWRITE_JPEG_QUALITY, 90])
     truth.append([float(ox), float(oy), 30.0, 24.0])
 with open(os.path.join(OUT, "frames", "groundtruth.txt"), "w") as f:
     for b in truth:
         f.write(",".join(f"{v:.1f}" for v in b) + "\n")
 
-tracker = OSTrackTracker.__new__(OSTrackTracker)
-tracker.params = types.SimpleNamespace(template_factor=2.0, template_size=128, search_factor=4.0, search_size=256,
-                                       debug=False, save_all_boxes=False)
-tracker.cfg = cfg
-tracker.network = net
-tracker.preprocessor = Preprocessor()
-tracker.feat_sz = 16
-tracker.output_window = hann2d(torch.tensor([16, 16]).long(), centered=True)
-tracker.debug = False
-tracker.save_all_boxes = False
-states = []
-for t in range(n):
-    im = cv2.cvtColor(cv2.imread(os.path.join(OUT, "frames", f"{t + 1:08d}.png")), cv2.COLOR_BGR2RGB)
-    if t == 0:
-        tracker.initialize(im, {"init_bbox": truth[0]})
-        states.append(list(truth[0]))
-    else:
-        states.append(list(tracker.track(im)["target_bbox"]))
-with open(os.path.join(OUT, "boxes.txt"), "w") as f:
-    for s in states:
-        f.write(" ".join(repr(float(v)) for v in s) + "\n")
-print("wrote", OUT, "boxes:", states[-1])
+
+class Preprocessor64(Preprocessor):
+    """The official Preprocessor with float64 in place of its `.float()`: the same operations
+    (/255, - mean, / std) on a float64 tensor."""
+
+    def __init__(self):
+        super().__init__()
+        self.mean = self.mean.double()
+        self.std = self.std.double()
+
+    def process(self, img_arr, amask_arr):
+        img = torch.tensor(img_arr).double().permute((2, 0, 1)).unsqueeze(dim=0)
+        norm = ((img / 255.0) - self.mean) / self.std
+        amask = torch.from_numpy(amask_arr).to(torch.bool).unsqueeze(dim=0)
+        return NestedTensor(norm, amask)
+
+
+def run_tracker(network, preprocessor):
+    tracker = OSTrackTracker.__new__(OSTrackTracker)
+    tracker.params = types.SimpleNamespace(template_factor=2.0, template_size=128, search_factor=4.0, search_size=256,
+                                           debug=False, save_all_boxes=False)
+    tracker.cfg = cfg
+    tracker.network = network
+    tracker.preprocessor = preprocessor
+    tracker.feat_sz = 16
+    tracker.output_window = hann2d(torch.tensor([16, 16]).long(), centered=True)
+    tracker.debug = False
+    tracker.save_all_boxes = False
+    states = []
+    for t in range(n):
+        im = cv2.cvtColor(cv2.imread(os.path.join(OUT, "frames", f"{t + 1:08d}.jpg")), cv2.COLOR_BGR2RGB)
+        if t == 0:
+            tracker.initialize(im, {"init_bbox": truth[0]})
+            states.append(list(truth[0]))
+        else:
+            states.append(list(tracker.track(im)["target_bbox"]))
+    return states
+
+
+for name, network, preprocessor in [("boxes.txt", net, Preprocessor()), ("boxes64.txt", net64, Preprocessor64())]:
+    states = run_tracker(network, preprocessor)
+    with open(os.path.join(OUT, name), "w") as f:
+        for s in states:
+            f.write(" ".join(repr(float(v)) for v in s) + "\n")
+    print("wrote", name, "boxes:", states[-1])
+
+# --- JPEG decoding -----------------------------------------------------------------------------
+# Photo-like content (smooth shading, texture, hard edges, saturated colour) so that every
+# decoder stage (IDCT rounding, chroma upsampling at edges and borders) is exercised.
+JPEG = os.path.join(os.path.dirname(OUT), "jpeg")
+os.makedirs(JPEG, exist_ok=True)
+rng = np.random.default_rng(20221023)
+
+
+def photo(h, w):
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+    img = np.stack([120 + 100 * np.sin(xx / 9.0 + yy / 23.0), 90 + 80 * np.cos(yy / 7.0), 60 + 0.6 * xx], axis=-1)
+    img += rng.normal(0, 18, size=img.shape)
+    img[h // 4:h // 2, w // 3:2 * w // 3] = [250, 20, 30]  # a saturated block with hard edges
+    img[(xx - w * 0.7) ** 2 + (yy - h * 0.7) ** 2 < (min(h, w) / 6) ** 2] = [10, 200, 240]
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+cases = {
+    "420.jpg": (photo(120, 160), [cv2.IMWRITE_JPEG_QUALITY, 90]),
+    "422.jpg": (photo(97, 131), [cv2.IMWRITE_JPEG_QUALITY, 85, cv2.IMWRITE_JPEG_SAMPLING_FACTOR,
+                                 cv2.IMWRITE_JPEG_SAMPLING_FACTOR_422]),
+    "444.jpg": (photo(64, 80), [cv2.IMWRITE_JPEG_QUALITY, 95, cv2.IMWRITE_JPEG_SAMPLING_FACTOR,
+                                cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444]),
+    "411.jpg": (photo(75, 101), [cv2.IMWRITE_JPEG_SAMPLING_FACTOR, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_411]),
+    "440.jpg": (photo(75, 101), [cv2.IMWRITE_JPEG_SAMPLING_FACTOR, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_440]),
+    "progressive.jpg": (photo(83, 97), [cv2.IMWRITE_JPEG_PROGRESSIVE, 1, cv2.IMWRITE_JPEG_QUALITY, 80]),
+    "restart.jpg": (photo(90, 90), [cv2.IMWRITE_JPEG_RST_INTERVAL, 3, cv2.IMWRITE_JPEG_QUALITY, 70]),
+    "optimized_q30_odd.jpg": (photo(33, 17), [cv2.IMWRITE_JPEG_OPTIMIZE, 1, cv2.IMWRITE_JPEG_QUALITY, 30]),
+    "gray.jpg": (cv2.cvtColor(photo(70, 90), cv2.COLOR_RGB2GRAY), [cv2.IMWRITE_JPEG_QUALITY, 90]),
+}
+pixels = {}
+for name, (img, params) in cases.items():
+    path = os.path.join(JPEG, name)
+    cv2.imwrite(path, img if img.ndim == 2 else cv2.cvtColor(img, cv2.COLOR_RGB2BGR), params)
+    decoded = cv2.cvtColor(cv2.imread(path), cv2.COLOR_BGR2RGB)  # the official trackers' frame reading
+    pixels[name] = torch.from_numpy(np.ascontiguousarray(decoded))
+save_file(pixels, os.path.join(JPEG, "pixels.safetensors"))
+print("wrote", JPEG, "libjpeg-turbo in OpenCV:", cv2.__version__)

@@ -13,12 +13,16 @@ What it writes into tests/golden/vipt/:
                             temperature included), keys as upstream names them
   <variant>.io.safetensors  random 6-channel template/search inputs and the outputs (backbone
                             tokens, score/size/offset maps, CE-removed indices), CE on and off
+  <variant>.io64.safetensors  the same pass with model and inputs in float64: float32 results
+                            move by ~1e-4 between CPUs' kernels, float64 ones agree to ~1e-12, so
+                            the tests can demand ~1e-9 there (see generate_ostrack.py)
   <variant>.kdl             the architecture, as a trackflow config
   depth.png, color.png      a 16-bit depth image and its colour frame
   rgbd.safetensors          get_x_frame(color, depth, 'rgbcolormap', depth_clip) as H x W x 6
   jet.safetensors           OpenCV's COLORMAP_JET look-up table (256 x 3, BGR)
 with <variant> = deep and shaw.
 """
+import copy
 import importlib.util
 import os
 import sys
@@ -91,17 +95,19 @@ for variant in ["deep", "shaw"]:
     z = torch.randn(1, 6, 128, 128)
     x = torch.randn(1, 6, 256, 256)
     mask = generate_mask_cond(cfg, 1, "cpu", None)
-    io = {"template": z, "search": x}
-    with torch.no_grad():
-        for tag, keep in [("ce", None), ("noce", 1.0)]:
-            out = net(template=z, search=x, ce_template_mask=mask, ce_keep_rate=keep)
-            for k in ["score_map", "size_map", "offset_map"]:
-                io[f"{tag}.{k}"] = out[k]
-            io[f"{tag}.tokens"] = out["backbone_feat"]
-            for i, r in enumerate(out["removed_indexes_s"]):
-                if r is not None:
-                    io[f"{tag}.removed.{i}"] = r.to(torch.int64)
-    save_file({k: v.contiguous() for k, v in io.items()}, os.path.join(OUT, f"{variant}.io.safetensors"))
+    # No random numbers are drawn by the passes, so the float64 one leaves later outputs as they were.
+    for suffix, model, (zz, xx) in [("io", net, (z, x)), ("io64", copy.deepcopy(net).double(), (z.double(), x.double()))]:
+        io = {"template": zz, "search": xx}
+        with torch.no_grad():
+            for tag, keep in [("ce", None), ("noce", 1.0)]:
+                out = model(template=zz, search=xx, ce_template_mask=mask, ce_keep_rate=keep)
+                for k in ["score_map", "size_map", "offset_map"]:
+                    io[f"{tag}.{k}"] = out[k]
+                io[f"{tag}.tokens"] = out["backbone_feat"]
+                for i, r in enumerate(out["removed_indexes_s"]):
+                    if r is not None:
+                        io[f"{tag}.removed.{i}"] = r.to(torch.int64)
+        save_file({k: v.contiguous() for k, v in io.items()}, os.path.join(OUT, f"{variant}.{suffix}.safetensors"))
     trainable = sum(p.numel() for n, p in net.named_parameters() if "prompt" in n)
     print(variant, "prompt parameters:", trainable)
 
