@@ -962,7 +962,8 @@ fn load_tracker(
 }
 
 /// Tracks every sequence under `seq_path` with `tracker` and writes one result file per sequence
-/// into `out`. A sequence that fails part way keeps the frames tracked so far as a `.partial.txt`.
+/// into `out`. A sequence that fails part way keeps the frames tracked so far as a `.partial.txt`;
+/// the others still run, and the failures are listed in the error at the end.
 fn track_sequences(
     tracker: &mut trackflow::tracker::Tracker,
     seq_path: &Path,
@@ -975,6 +976,8 @@ fn track_sequences(
     use trackflow::sequence::{Layout, discover};
 
     let seqs = discover(seq_path, Layout::Auto)?;
+    let total = seqs.len();
+    let mut failures = Vec::new();
     for mut seq in seqs {
         if rgb_only {
             seq.aux = None;
@@ -1017,8 +1020,13 @@ fn track_sequences(
             eprintln!("{}: {} frames, {fps:.1} fps -> {}", seq.name, r.boxes.len(), path.display());
         }
         if let Err(e) = result {
-            bail!("{e:#} (results so far kept as a .partial.txt)");
+            // The other sequences still run; the failures are listed at the end.
+            eprintln!("error: {}: {e:#} (results so far kept as {}.partial.txt)", seq.name, seq.name);
+            failures.push(format!("{}: {e:#}", seq.name));
         }
+    }
+    if !failures.is_empty() {
+        bail!("{} of {total} sequences failed:\n  {}", failures.len(), failures.join("\n  "));
     }
     Ok(())
 }

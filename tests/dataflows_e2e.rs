@@ -159,6 +159,16 @@ fn a_corrupt_frame_spoils_only_its_sequence() {
     assert_eq!(read(&out.join("seq_0003.txt")).lines().count(), 8, "sequences after the bad one still run");
     assert!(!out.join("seq_0002.txt").exists());
     assert_eq!(read(&out.join("seq_0002.partial.txt")).lines().count(), 4, "frames 0-3 were tracked and kept");
+    // `trackflow track` over the folder does the same: every other sequence runs, the run fails
+    // listing the bad one.
+    let fused = dir.path().join("fused");
+    let mut c = trackflow();
+    c.args(["track", "--config", "demo", "--device", "cpu"]).arg(&data).arg("--out").arg(&fused);
+    let o = c.output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("1 of 3 sequences failed") && err.contains("00000005.jpg"), "{err}");
+    assert_eq!(read(&fused.join("seq_0003.txt")).lines().count(), 8, "sequences after the bad one still run");
+    assert_eq!(read(&fused.join("seq_0002.partial.txt")).lines().count(), 4);
 }
 
 /// `dora start <file>.kdl --attach` through the launcher setup installs, on a coordinator and

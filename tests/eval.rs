@@ -329,3 +329,33 @@ fn lasot_and_uav_attributes_come_from_their_tables() {
     let a = trackflow::eval::analyze::attributes(&root).unwrap();
     assert_eq!(a, [("uav_bike2".to_string(), ["SV", "ARC", "LR", "FOC", "POC", "BC", "IV"].map(String::from).to_vec())]);
 }
+
+/// `trackflow evaluate`: a listed subset, tracked with the model and with random weights of the
+/// same shape, scored side by side with the OTB protocol, with a report.
+#[test]
+fn evaluate_scores_a_listed_subset_next_to_the_untrained_baseline() {
+    use crate::common::{TempDir, run, synth, trackflow};
+    let dir = TempDir::new("evaluate");
+    let data = synth(dir.path(), 3, 6, 11);
+    let list = dir.path().join("val-list.txt");
+    std::fs::write(&list, "seq_0001\n\nseq_0003\n").unwrap();
+    let out = dir.path().join("eval");
+    let mut c = trackflow();
+    c.args(["evaluate", "--config", "demo", "--device", "cpu", "--list"]).arg(&list).arg("--out").arg(&out).arg(&data);
+    let o = run(c);
+    assert!(o.status.success());
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("demo") && stdout.contains("untrained"), "{stdout}");
+    for run in ["demo", "untrained"] {
+        assert!(out.join(run).join("seq_0001.txt").is_file() && out.join(run).join("seq_0003.txt").is_file());
+        assert!(!out.join(run).join("seq_0002.txt").exists(), "seq_0002 is not in the list");
+    }
+    assert!(out.join("report").read_dir().unwrap().count() > 0);
+    // A listed sequence that is not there is named with the list's line.
+    std::fs::write(&list, "seq_0001\nnope\n").unwrap();
+    let mut c = trackflow();
+    c.args(["evaluate", "--config", "demo", "--device", "cpu", "--list"]).arg(&list).arg("--out").arg(&out).arg(&data);
+    let o = c.output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("val-list.txt:2: sequence `nope`"), "{err}");
+}

@@ -452,3 +452,24 @@ fn synthetic_targets_take_the_aspect_range() {
     let e = trackflow::synth::generate(&dir.path().join("bad"), &bad).unwrap_err().to_string();
     assert!(e.contains("aspect range 1.6,0.6"), "{e}");
 }
+
+#[test]
+fn video_frames_become_single_image_pairs() {
+    let dir = TempDir::new("frames");
+    let data = synth(dir.path(), 2, 25, 5);
+    // Frames 3 to 5 of the first sequence: the target is absent.
+    let absent: String = (0..25).map(|i| if (2..5).contains(&i) { "1\n" } else { "0\n" }).collect();
+    std::fs::write(data.join("seq_0001/absence.label"), absent).unwrap();
+    let roots = trackflow::train::datasets::Roots([("got10k_train".to_string(), data.clone())].into_iter().collect());
+    let specs = crate::common::root().join("configs/data_specs");
+    let videos = trackflow::train::datasets::open("GOT10K_train_full", &roots, &specs).unwrap();
+    let frames = trackflow::train::datasets::open("GOT10K_train_frames", &roots, &specs).unwrap();
+    assert!(frames.is_image && !videos.is_image);
+    let visible: usize = videos.sequences.iter().map(|s| s.visible.iter().filter(|v| **v).count()).sum();
+    let all: usize = videos.sequences.iter().map(|s| s.len()).sum();
+    assert!(visible <= all - 3, "absent frames are not visible");
+    assert_eq!(frames.sequences.len(), visible, "one pair source per visible frame, none from absent ones");
+    let one = &frames.sequences[3];
+    assert_eq!((one.len(), one.visible.as_slice()), (1, [true].as_slice()));
+    assert_eq!(one.frames[0], videos.sequences[0].frames[one.name.rsplit('#').next().unwrap().parse::<usize>().unwrap() - 1]);
+}

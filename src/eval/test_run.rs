@@ -31,7 +31,7 @@ pub fn dataset_path(name_or_path: &str, local: &Path) -> Result<PathBuf> {
     let text = std::fs::read_to_string(local).with_context(|| {
         format!("`{name_or_path}` is not a folder, and {} does not exist to name it: create it with\n  datasets {{\n      {name_or_path} \"/path/to/{name_or_path}\"\n  }}", local.display())
     })?;
-    let doc = kdl::KdlDocument::parse_v2(&text).map_err(|e| anyhow::anyhow!("{}: invalid KDL: {e}", local.display()))?;
+    let doc = crate::dataflow::decode::parse_kdl(&text).map_err(|(_, e)| anyhow::anyhow!("{}: invalid KDL: {e}", local.display()))?;
     let ds =
         doc.get("datasets").and_then(|d| d.children()).with_context(|| format!("{}: no `datasets {{ ... }}` section", local.display()))?;
     let entry = ds.get(name_or_path).with_context(|| {

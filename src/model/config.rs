@@ -272,6 +272,11 @@ impl Config {
         let mut problems = Problems::default();
         let mut cfg =
             Config { name: file.path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(), ..Config::default() };
+        if let Some(at) = crate::dataflow::decode::too_deep(&file.text) {
+            let msg = format!("blocks nested more than {} levels deep", crate::dataflow::decode::MAX_KDL_DEPTH);
+            problems.push(Problem::new(&file, (at..at + 1).into(), msg, "too deep"));
+            return Err(problems);
+        }
         let doc = match KdlDocument::parse_v2(&file.text) {
             Ok(d) => d,
             Err(e) => {

@@ -59,6 +59,7 @@ pub const DATASET_NAMES: &[(&str, &str)] = &[
     ("GOT10K_train", "got10k_train"),
     ("GOT10K_val", "got10k_train"),
     ("GOT10K_official_val", "got10k_val"),
+    ("GOT10K_train_frames", "got10k_train"),
     ("LASOT", "lasot_train"),
     ("TRACKINGNET", "trackingnet"),
     ("COCO17", "coco"),
@@ -83,7 +84,7 @@ impl Roots {
         let mut map = HashMap::new();
         if let Some(local) = local.filter(|p| p.is_file()) {
             let text = std::fs::read_to_string(local).with_context(|| format!("cannot read {}", local.display()))?;
-            let doc = kdl::KdlDocument::parse_v2(&text).map_err(|e| anyhow::anyhow!("{}: invalid KDL: {e}", local.display()))?;
+            let doc = crate::dataflow::decode::parse_kdl(&text).map_err(|(_, e)| anyhow::anyhow!("{}: invalid KDL: {e}", local.display()))?;
             if let Some(ds) = doc.get("datasets").and_then(|d| d.children()) {
                 let base = local.parent().unwrap_or(Path::new("."));
                 for n in ds.nodes() {
@@ -143,12 +144,34 @@ pub fn open(name: &str, roots: &Roots, specs: &Path) -> Result<TrainDataset> {
         "LASOT" => (lasot(root, &specs.join("lasot_train_split.txt"))?, false),
         "TRACKINGNET" => (trackingnet(root)?, false),
         "COCO17" => (coco(root)?, true),
+        // OSTrack's COCO-style pairs from video frames: every visible frame alone, template and
+        // search cut (and jittered) from the same image.
+        "GOT10K_train_frames" => (single_frames(got10k(root, None, name)?), true),
         _ => unreachable!("every name in DATASET_NAMES is handled"),
     };
     if sequences.is_empty() {
         bail!("dataset {name} at {}: no usable sequence found", root.display());
     }
     Ok(TrainDataset { name: name.to_string(), is_image, sequences })
+}
+
+/// Every visible frame of RGB sequences `seqs` as a one-image sequence (`<seq>#<frame>`), for
+/// COCO-style single-image pairs.
+pub fn single_frames(seqs: Vec<TrainSequence>) -> Vec<TrainSequence> {
+    seqs.into_iter()
+        .flat_map(|s| {
+            (0..s.len())
+                .filter(|&i| s.visible[i])
+                .map(|i| TrainSequence {
+                    name: format!("{}#{}", s.name, i + 1),
+                    frames: vec![s.frames[i].clone()],
+                    boxes: vec![s.boxes[i]],
+                    visible: vec![true],
+                    aux: None,
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect()
 }
 
 /// The names of a folder's sub-folders, sorted.
