@@ -87,7 +87,7 @@ enum Cmd {
         /// A sequence folder, or a folder of sequences.
         sequence: PathBuf,
         /// Model preset (configs/ostrack/<name>.kdl) or config file.
-        #[arg(long, default_value = "tiny")]
+        #[arg(long, default_value = "mobile")]
         config: String,
         /// Weights (safetensors); default: the preset's own (`model { weights ... }`), else random.
         #[arg(long)]
@@ -347,7 +347,7 @@ enum BenchCmd {
     /// for a 640×480 clip played as a camera through dataflows/live.kdl.
     Live {
         /// Model preset.
-        #[arg(long, default_value = "demo")]
+        #[arg(long, default_value = "mobile")]
         config: String,
         /// Device.
         #[arg(long, default_value = "cpu")]

@@ -41,7 +41,7 @@ fn track_dataflow_equals_fused_path() {
     let fused_out = dir.path().join("fused");
     assert!(run(run_flow("dataflows/track.kdl", &data, &flow_out, &[])).status.success(), "dataflow run failed");
     let mut c = trackflow();
-    c.args(["track", "--config", "demo", "--device", "cpu"]).arg(&data).arg("--out").arg(&fused_out);
+    c.args(["track", "--config", "mobile", "--device", "cpu"]).arg(&data).arg("--out").arg(&fused_out);
     assert!(run(c).status.success(), "fused run failed");
     for seq in ["seq_0001", "seq_0002"] {
         let a = read(&flow_out.join(format!("{seq}.txt")));
@@ -138,7 +138,7 @@ fn videos_in_annotated_videos_out() {
     assert!(sheet.width() > 160);
     // The fused path reads the same video the same way.
     let mut c = trackflow();
-    c.args(["track", "--config", "demo", "--device", "cpu", "--init-box", &init]).arg(&video).arg("--out").arg(dir.path().join("fused"));
+    c.args(["track", "--config", "mobile", "--device", "cpu", "--init-box", &init]).arg(&video).arg("--out").arg(dir.path().join("fused"));
     assert!(run(c).status.success());
     assert_eq!(read(&out.join("clip.txt")), read(&dir.path().join("fused/clip.txt")));
 }

@@ -70,6 +70,25 @@ fn test_section_overrides_only_the_tracking_crop_factors() {
     let with_override = boxes(&overridden);
     assert_eq!(with_override, boxes(&trained_at));
     assert_ne!(with_override, boxes(&preset("tiny")), "the factor changes the crops, so the boxes");
+
+    // size-update: the new size moves part of the way from the previous box to the prediction
+    // (clipping aside); 1 is the prediction itself, as without the key.
+    let r = parse("test {\n    size-update 1.5\n}\n").unwrap_err().render(false);
+    assert!(r.contains("t.kdl:2:5: error: test.size-update 1.5 is not in (0, 1]"), "{r}");
+    assert_eq!(parse("test {\n    size-update 0.25\n}\n").unwrap().test.size_update, Some(0.25));
+    let plain = boxes(&preset("tiny"));
+    let mut one = preset("tiny");
+    one.test.size_update = Some(1.0);
+    assert_eq!(boxes(&one), plain);
+    let mut damped = preset("tiny");
+    damped.test.size_update = Some(0.25);
+    let (init, predicted, got) = (seq.init_box().unwrap(), plain[0], boxes(&damped)[0]);
+    for k in [2, 3] {
+        if predicted[k] > 10.0 && got[k] > 10.0 {
+            let want = init[k] + 0.25 * (predicted[k] - init[k]);
+            assert!((got[k] - want).abs() < 1e-3, "size {k}: {} instead of {want}", got[k]);
+        }
+    }
 }
 
 fn random_crops(cfg: &Config, seed: i64) -> (Tensor, Tensor) {

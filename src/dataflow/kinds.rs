@@ -181,7 +181,7 @@ const fn param(name: &'static str, ty: ParamType, default: Option<&'static str>,
 /// Parameters shared by every node that runs the model.
 const DEVICE: ParamSpec = param("device", ParamType::Str, Some("\"auto\""), "`auto`, `cpu` or `cuda:N`");
 const CONFIG: ParamSpec =
-    param("config", ParamType::Config, Some("\"demo\""), "model preset (configs/ostrack/<name>.kdl) or a config file");
+    param("config", ParamType::Config, Some("\"mobile\""), "model preset (configs/ostrack/<name>.kdl) or a config file");
 const WEIGHTS: ParamSpec = param(
     "weights",
     ParamType::Path,

@@ -119,6 +119,12 @@ pub struct TestConfig {
     pub template_factor: Option<f64>,
     /// Search crop side relative to the box when tracking (`None`: `data.search-factor`).
     pub search_factor: Option<f64>,
+    /// How far each frame's box size moves towards the predicted size (`size-update`, in
+    /// (0, 1]): `w ← w + rate · (ŵ − w)`, likewise h. `None` (1.0) takes the prediction as it
+    /// is, as OSTrack does. Below 1 it damps size drift, the way Siamese trackers' scale
+    /// learning rate does: a small model's size error otherwise compounds, since a box too large
+    /// makes the next search region larger and the target in it smaller.
+    pub size_update: Option<f64>,
 }
 
 /// Training recipe (OSTrack `TRAIN.*`).
@@ -375,6 +381,7 @@ impl Config {
                     let (slot, fallback) = match key {
                         "template-factor" => (&mut cfg.test.template_factor, cfg.data.template_factor),
                         "search-factor" => (&mut cfg.test.search_factor, cfg.data.search_factor),
+                        "size-update" => (&mut cfg.test.size_update, 1.0),
                         _ => return false,
                     };
                     let mut v = fallback;
@@ -480,6 +487,14 @@ impl Config {
                     "here",
                 ));
             }
+        }
+        if let Some(rate) = self.test.size_update.filter(|r| !(*r > 0.0 && *r <= 1.0)) {
+            problems.push(Problem::new(
+                file,
+                span_of("test", "size-update"),
+                format!("test.size-update {rate} is not in (0, 1] (1 takes each predicted size as it is)"),
+                "here",
+            ));
         }
         let t = &self.train;
         if t.datasets.len() != t.datasets_ratio.len() {

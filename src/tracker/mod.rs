@@ -162,6 +162,11 @@ pub fn head_box(model: &OSTrack, features: &Tensor, geometry: &CropGeometry, win
     let half = 0.5 * search_size / geometry.resize_factor;
     let cx_real = cx + (px + 0.5 * pw - half);
     let cy_real = cy + (py + 0.5 * ph - half);
+    // Optional size damping (`test { size-update }`); left out, the prediction stands, as upstream.
+    let (w, h) = match model.cfg.test.size_update {
+        Some(rate) if rate < 1.0 => (pw + rate * (w - pw), ph + rate * (h - ph)),
+        _ => (w, h),
+    };
     let bbox = clip_box([cx_real - 0.5 * w, cy_real - 0.5 * h, w, h], geometry.image_height as f64, geometry.image_width as f64, 10.0);
     Ok(Tracked { bbox, score: peak, confidence })
 }
