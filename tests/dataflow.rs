@@ -117,7 +117,7 @@ fn good_graph_checks_and_defaults_are_filled() {
     assert_eq!(flow.nodes.len(), 5);
     let head = flow.node("head").unwrap();
     assert_eq!(head.params["hann"], serde_json::json!(true));
-    assert!(head.params["config"].as_str().unwrap().ends_with("configs/ostrack/demo.kdl"));
+    assert!(head.params["config"].as_str().unwrap().ends_with("configs/ostrack/mobile.kdl"));
     let src = flow.node("source").unwrap();
     assert!(Path::new(src.params["path"].as_str().unwrap()).is_absolute(), "paths are resolved against the file");
     assert!(matches!(src.target, Target::Kind(k) if k.name == "source"));
