@@ -214,7 +214,7 @@ override "viewer" { input "box" from="tracker/box"; }
     assert_eq!(w.inputs[0].source, InputSource::Node { node: "tracker".into(), output: "box".into() });
     assert_eq!(w.params["out"], serde_json::json!("/tmp/x"));
     // Included paths stay relative to the included file.
-    assert_eq!(Path::new(flow.node("source").unwrap().params["path"].as_str().unwrap()), root().join("demo/bikes"));
+    assert_eq!(Path::new(flow.node("source").unwrap().params["path"].as_str().unwrap()), root().join("demo/carphone"));
 }
 
 #[test]
