@@ -754,7 +754,12 @@ fn bench_track(
     std::fs::create_dir_all(&dir)?;
 
     let mut model = OSTrack::new(&cfg, Parts::All, parse_device(device)?);
-    model.randomize(0);
+    // The weights the dataflow's nodes load: the preset's own, else the nodes' random seed 0, so
+    // that both paths time the same tracker.
+    match trackflow::nodes::default_weights(&cfg) {
+        Some(w) => model.load(&w)?,
+        None => model.randomize(0),
+    }
     let mut tracker = Tracker::new(model, TrackOptions::default(), tch::Kind::Float);
     // Rounds alternate the two paths so both see the same (noisy, 2-core) machine; latencies
     // are pooled across rounds and fps averaged.

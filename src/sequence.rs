@@ -429,6 +429,10 @@ fn otb_frames(cfg: &Path, img_dir: &Path) -> Result<Vec<PathBuf>> {
     Ok((start..=end).map(|i| img_dir.join(format!("{i:0nz$}.{ext}"))).collect())
 }
 
+/// The image files of a frame folder, in frame order. Names that end in a number (`0001.jpg`,
+/// `img12.png`) are ordered by that number, so unpadded names sort right, and the numbers must
+/// run without a gap: a frame missing from the middle would otherwise shift every later frame
+/// against its ground-truth row, silently. The error names the missing file.
 fn list_images(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
         .with_context(|| format!("cannot list {}", dir.display()))?
@@ -436,7 +440,43 @@ fn list_images(dir: &Path) -> Result<Vec<PathBuf>> {
         .filter(|p| matches!(p.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref(), Some("jpg" | "jpeg" | "png")))
         .collect();
     v.sort();
+    let numbered: Option<Vec<(u64, PathBuf)>> = v.iter().map(|p| frame_number(p).map(|n| (n, p.clone()))).collect();
+    if let Some(mut numbered) = numbered {
+        numbered.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
+        for pair in numbered.windows(2) {
+            let ((a, pa), (b, pb)) = (&pair[0], &pair[1]);
+            if *b == *a {
+                bail!("{} and {} are both frame {a}", pa.display(), pb.display());
+            }
+            if *b != a + 1 {
+                let missing = renumbered(pa, a + 1);
+                bail!(
+                    "frame {} is missing: {} (the folder jumps from {} to {}); every later frame would be paired with the wrong ground-truth row",
+                    a + 1,
+                    missing.display(),
+                    pa.file_name().unwrap_or_default().to_string_lossy(),
+                    pb.file_name().unwrap_or_default().to_string_lossy()
+                );
+            }
+        }
+        v = numbered.into_iter().map(|(_, p)| p).collect();
+    }
     Ok(v)
+}
+
+/// The number a frame file's name ends with (`00000012.jpg` → 12, `img0003.png` → 3).
+fn frame_number(p: &Path) -> Option<u64> {
+    let stem = p.file_stem()?.to_str()?;
+    let digits = stem.len() - stem.trim_end_matches(|c: char| c.is_ascii_digit()).len();
+    if digits == 0 { None } else { stem[stem.len() - digits..].parse().ok() }
+}
+
+/// `like`'s name with its trailing number replaced by `n`, padded the same way.
+fn renumbered(like: &Path, n: u64) -> PathBuf {
+    let stem = like.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+    let digits = stem.len() - stem.trim_end_matches(|c: char| c.is_ascii_digit()).len();
+    let ext = like.extension().and_then(|e| e.to_str()).unwrap_or("jpg");
+    like.with_file_name(format!("{}{n:0digits$}.{ext}", &stem[..stem.len() - digits]))
 }
 
 /// Reads a box file: one `x,y,w,h` row per line, separated by commas, tabs or spaces. `NaN`

@@ -188,6 +188,16 @@ fn analyze_prints_trackers_side_by_side() {
     let o = c.output().unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success() && err.contains("seq_0003.txt: 1 predicted rows for 10"), "{err}");
+    // A folder with no result for any sequence is refused rather than scored AO -0.00.
+    let empty = dir.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    for protocol in ["got10k", "otb", "trackingnet"] {
+        let mut c = trackflow();
+        c.args(["analyze", "--protocol", protocol, "--dataset"]).arg(&data).arg(&empty);
+        let o = c.output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success() && err.contains("nothing to score") && err.contains("seq_0001.txt"), "{protocol}: {err}");
+    }
 }
 
 /// `trackflow pack`: archive layouts the servers accept, raw results kept, gaps refused.

@@ -122,3 +122,33 @@ fn lasot_test_split_is_honoured() {
         trackflow::sequence::discover(&root, trackflow::sequence::Layout::Auto).unwrap().into_iter().map(|s| s.name).collect();
     assert_eq!(test, ["airplane-2", "bird-3"]);
 }
+
+/// A frame deleted from the middle of a sequence is an error naming the missing file, not a
+/// sequence one frame shorter whose later frames meet the wrong ground truth; unpadded frame
+/// names are read in number order.
+#[test]
+fn a_missing_middle_frame_is_named_and_unpadded_names_sort_by_number() {
+    let dir = crate::common::TempDir::new("gap");
+    let data = crate::common::synth(dir.path(), 1, 14, 3);
+    let seq = data.join("seq_0001");
+    std::fs::remove_file(seq.join("00000012.jpg")).unwrap();
+    let e = format!("{:#}", trackflow::sequence::discover(&data, trackflow::sequence::Layout::Auto).unwrap_err());
+    assert!(e.contains("frame 12 is missing") && e.contains("seq_0001/00000012.jpg"), "{e}");
+    let mut c = crate::common::trackflow();
+    c.args(["track", "--config", "demo", "--device", "cpu"]).arg(&data).arg("--out").arg(dir.path().join("out"));
+    let o = c.output().unwrap();
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("00000012.jpg"));
+
+    // 1.jpg … 13.jpg: lexical order would put 10 before 2.
+    std::fs::copy(seq.join("00000011.jpg"), seq.join("00000012.jpg")).unwrap();
+    for i in 1..=14 {
+        std::fs::rename(seq.join(format!("{i:08}.jpg")), seq.join(format!("{i}.jpg"))).unwrap();
+    }
+    let s = trackflow::sequence::read_sequence(&seq, trackflow::sequence::Layout::Auto).unwrap();
+    let names: Vec<String> = match &s.frames {
+        trackflow::sequence::Frames::Files(f) => f.iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(names[..3], ["1.jpg", "2.jpg", "3.jpg"]);
+    assert_eq!(names.len(), 14);
+}

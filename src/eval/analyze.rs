@@ -214,6 +214,16 @@ pub fn analyze(protocol: Protocol, dataset: &Path, trackers: &[(String, PathBuf)
                 t.issues.push((s.name.clone(), issues.to_string()));
             }
         }
+        if !seqs.is_empty() && t.missing.len() == seqs.len() {
+            // A score over no sequence (AO -0.00, AUC NaN) is no score: a wrong folder, most likely.
+            bail!(
+                "{}: none of the {} sequences of {} has a result file here (expected e.g. {}.txt): nothing to score",
+                dir.display(),
+                seqs.len(),
+                dataset.display(),
+                seqs[0].name
+            );
+        }
         let grid = |n: usize, hi: f64| (0..n).map(|k| hi * k as f64 / (n - 1) as f64).collect::<Vec<f64>>();
         t.values = match protocol {
             Protocol::Got10k => {
