@@ -9,7 +9,7 @@ pub mod optim;
 pub mod run;
 pub mod sampler;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -368,115 +368,99 @@ pub fn load_pretrained(model: &mut OSTrack, path: &Path) -> Result<usize> {
     Ok(n)
 }
 
-/// Copies `v` into the model variable `name`, recording a shape mismatch instead.
-fn copy_into(vars: &mut std::collections::HashMap<String, Tensor>, name: &str, v: &Tensor, mismatched: &mut Vec<String>) -> bool {
-    match vars.get_mut(name) {
-        Some(dst) if dst.size() == v.size() => {
-            dst.copy_(&v.to_kind(dst.kind()).to_device(dst.device()));
-            true
+/// The MAE encoder into the backbone. Keys may carry `model.` (official file) or `backbone.`
+/// (`trackflow convert mae`); the decoder and mask token are ignored; `pos_embed`'s patch grid is
+/// resized bicubically to both crop grids unless the file already holds them resized.
+fn load_mae(model: &mut OSTrack, path: &Path, tensors: &HashMap<String, Tensor>) -> Result<usize> {
+    let cfg = model.cfg.clone();
+    let bare = |k: &str| -> String {
+        let k = k.strip_prefix("model.").unwrap_or(k);
+        k.strip_prefix("backbone.").unwrap_or(k).to_string()
+    };
+    let mut tensors: HashMap<String, Tensor> = tensors.iter().map(|(k, v)| (bare(k), v.shallow_clone())).collect();
+    if let Some(v) = tensors.get("pos_embed").map(Tensor::shallow_clone) {
+        let d = cfg.model.embed_dim;
+        let n = v.size()[1] - 1;
+        let side = (n as f64).sqrt() as i64;
+        if side * side != n || v.size()[2] != d {
+            bail!("{}: pos_embed {:?} is not 1 + a square grid of width {d}", path.display(), v.size());
         }
-        Some(dst) => {
-            mismatched.push(format!("{name}: file {:?}, model {:?}", v.size(), dst.size()));
-            false
+        let _g = tch::no_grad_guard();
+        let grid = v.narrow(1, 1, n).transpose(1, 2).reshape([1, d, side, side]).to_kind(Kind::Float);
+        for (key, f) in [("pos_embed_z", cfg.template_feat()), ("pos_embed_x", cfg.search_feat())] {
+            // A file from `trackflow convert mae` holds them already (resized the same way).
+            tensors.entry(key.to_string()).or_insert_with(|| grid.upsample_bicubic2d([f, f], false, None, None).flatten(2, -1).transpose(1, 2));
         }
-        None => false,
     }
+    load_renamed(
+        model,
+        path,
+        "MAE",
+        &tensors,
+        |k| (!k.starts_with("decoder") && k != "mask_token").then(|| format!("backbone.{k}")),
+        |name| name.starts_with("backbone.") && !crate::model::is_prompt_key(name),
+    )
 }
 
-/// Fails naming every mismatched or missing key.
-fn check_complete(path: &Path, cfg: &Config, what: &str, mismatched: &[String], missing: &[String]) -> Result<()> {
-    if mismatched.is_empty() && missing.is_empty() {
-        return Ok(());
+/// ImageNet MobileNetV2 `features.*` into the hybrid stem (`backbone.patch_embed.features.*`);
+/// blocks past the stem's `stem-layers` (and a classifier) are skipped.
+fn load_mobilenet(model: &mut OSTrack, path: &Path, tensors: &HashMap<String, Tensor>) -> Result<usize> {
+    load_renamed(
+        model,
+        path,
+        "MobileNetV2",
+        tensors,
+        |k| {
+            let k = k.strip_prefix("model.").unwrap_or(k);
+            let k = k.strip_prefix("backbone.").unwrap_or(k);
+            let k = k.strip_prefix("patch_embed.").unwrap_or(k);
+            (k.starts_with("features.") && !k.ends_with("num_batches_tracked")).then(|| format!("backbone.patch_embed.{k}"))
+        },
+        |name| crate::model::mobilenet::stem_block(name).is_some(),
+    )
+}
+
+/// Copies each file tensor into the model variable `model_name` gives it (`None`: skipped;
+/// names the model lacks: skipped too, e.g. MobileNetV2 blocks past the stem). Fails naming every
+/// shape mismatch and every `expected` variable left unfilled; returns how many were filled.
+fn load_renamed(
+    model: &mut OSTrack,
+    path: &Path,
+    what: &str,
+    tensors: &HashMap<String, Tensor>,
+    model_name: impl Fn(&str) -> Option<String>,
+    expected: impl Fn(&str) -> bool,
+) -> Result<usize> {
+    let mut vars = model.vs.variables();
+    let _g = tch::no_grad_guard();
+    let mut loaded = std::collections::BTreeSet::new();
+    let mut mismatched = Vec::new();
+    for (k, v) in tensors {
+        let Some(name) = model_name(k) else { continue };
+        match vars.get_mut(&name) {
+            Some(dst) if dst.size() == v.size() => {
+                dst.copy_(&v.to_kind(dst.kind()).to_device(dst.device()));
+                loaded.insert(name);
+            }
+            Some(dst) => mismatched.push(format!("{name}: file {:?}, model {:?}", v.size(), dst.size())),
+            None => {}
+        }
     }
-    let mut msg = format!("{}: {what} weights do not fit config `{}`:", path.display(), cfg.name);
+    let mut missing: Vec<&String> = vars.keys().filter(|k| expected(k) && !loaded.contains(*k)).collect();
+    missing.sort();
+    mismatched.sort();
+    if missing.is_empty() && mismatched.is_empty() {
+        return Ok(loaded.len());
+    }
+    let mut msg = format!("{}: {what} weights do not fit config `{}`:", path.display(), model.cfg.name);
     if !missing.is_empty() {
-        msg.push_str(&format!("\n  {} missing: {}", missing.len(), missing.join(", ")));
+        let names: Vec<&str> = missing.iter().map(|s| s.as_str()).collect();
+        msg.push_str(&format!("\n  {} missing: {}", missing.len(), names.join(", ")));
     }
     if !mismatched.is_empty() {
         msg.push_str(&format!("\n  {} shape mismatch:\n    {}", mismatched.len(), mismatched.join("\n    ")));
     }
     bail!(msg)
-}
-
-/// The MAE encoder into the backbone. Keys may carry `model.` (official file) or `backbone.`
-/// (`trackflow convert mae`); the decoder and mask token are ignored; `pos_embed`'s patch grid is
-/// resized bicubically to both crop grids unless the file already holds them resized.
-fn load_mae(model: &mut OSTrack, path: &Path, tensors: &std::collections::HashMap<String, Tensor>) -> Result<usize> {
-    let mut vars = model.vs.variables();
-    let cfg = model.cfg.clone();
-    let _g = tch::no_grad_guard();
-    let mut loaded = std::collections::BTreeSet::new();
-    let mut mismatched = Vec::new();
-    for (k, v) in tensors {
-        let k = k.strip_prefix("model.").unwrap_or(k);
-        let k = k.strip_prefix("backbone.").unwrap_or(k);
-        if k.starts_with("decoder") || k == "mask_token" {
-            continue;
-        }
-        if k == "pos_embed" {
-            let d = cfg.model.embed_dim;
-            let n = v.size()[1] - 1;
-            let side = (n as f64).sqrt() as i64;
-            if side * side != n || v.size()[2] != d {
-                bail!("{}: pos_embed {:?} is not 1 + a square grid of width {d}", path.display(), v.size());
-            }
-            let grid = v.narrow(1, 1, n).transpose(1, 2).reshape([1, d, side, side]).to_kind(Kind::Float);
-            for (key, f) in [("backbone.pos_embed_z", cfg.template_feat()), ("backbone.pos_embed_x", cfg.search_feat())] {
-                // A file from `trackflow convert mae` holds them already (resized the same way).
-                if tensors.keys().any(|n| n.ends_with(&key["backbone.".len()..])) {
-                    continue;
-                }
-                let r = grid.upsample_bicubic2d([f, f], false, None, None).flatten(2, -1).transpose(1, 2);
-                if copy_into(&mut vars, key, &r, &mut mismatched) {
-                    loaded.insert(key.to_string());
-                }
-            }
-        }
-        let name = format!("backbone.{k}");
-        if copy_into(&mut vars, &name, v, &mut mismatched) {
-            loaded.insert(name);
-        }
-    }
-    let missing: Vec<String> = vars
-        .keys()
-        .filter(|k| k.starts_with("backbone.") && !crate::model::is_prompt_key(k) && !loaded.contains(*k))
-        .cloned()
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    check_complete(path, &cfg, "MAE", &mismatched, &missing)?;
-    Ok(loaded.len())
-}
-
-/// ImageNet MobileNetV2 `features.*` into the hybrid stem (`backbone.patch_embed.features.*`);
-/// blocks past the stem's `stem-layers` (and a classifier) are skipped.
-fn load_mobilenet(model: &mut OSTrack, path: &Path, tensors: &std::collections::HashMap<String, Tensor>) -> Result<usize> {
-    let mut vars = model.vs.variables();
-    let cfg = model.cfg.clone();
-    let _g = tch::no_grad_guard();
-    let mut loaded = std::collections::BTreeSet::new();
-    let mut mismatched = Vec::new();
-    for (k, v) in tensors {
-        let k = k.strip_prefix("model.").unwrap_or(k);
-        let k = k.strip_prefix("backbone.").unwrap_or(k);
-        let k = k.strip_prefix("patch_embed.").unwrap_or(k);
-        if !k.starts_with("features.") || k.ends_with("num_batches_tracked") {
-            continue;
-        }
-        let name = format!("backbone.patch_embed.{k}");
-        if copy_into(&mut vars, &name, v, &mut mismatched) {
-            loaded.insert(name);
-        }
-    }
-    let missing: Vec<String> = vars
-        .keys()
-        .filter(|k| crate::model::mobilenet::stem_block(k).is_some() && !loaded.contains(*k))
-        .cloned()
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    check_complete(path, &cfg, "MobileNetV2", &mismatched, &missing)?;
-    Ok(loaded.len())
 }
 
 /// Trains in one process (no dataflow) for `epochs` epochs, for the library's own tests of
