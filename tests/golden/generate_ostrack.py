@@ -41,7 +41,7 @@ import numpy as np
 import torch
 from safetensors.torch import save_file
 
-from golden_common import keep_boxes_near_previous, randomize_batchnorm_statistics, stub
+from golden_common import keep_boxes_near_previous, network_io, randomize_batchnorm_statistics, stub
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "ostrack")
 
@@ -105,35 +105,12 @@ save_file(state, os.path.join(OUT, "weights.safetensors"))
 z = torch.randn(1, 3, 128, 128)
 x = torch.randn(1, 3, 256, 256)
 mask = generate_mask_cond(cfg, 1, "cpu", None)
-io = {"template": z, "search": x}
-with torch.no_grad():
-    for tag, keep in [("ce", None), ("noce", 1.0)]:
-        out = net(template=z, search=x, ce_template_mask=mask, ce_keep_rate=keep)
-        io[f"{tag}.score_map"] = out["score_map"]
-        io[f"{tag}.size_map"] = out["size_map"]
-        io[f"{tag}.offset_map"] = out["offset_map"]
-        io[f"{tag}.pred_boxes"] = out["pred_boxes"].view(-1, 4)
-        io[f"{tag}.tokens"] = out["backbone_feat"]
-        for i, r in enumerate(out["removed_indexes_s"]):
-            if r is not None:
-                io[f"{tag}.removed.{i}"] = r.to(torch.int64)
-save_file({k: v.contiguous() for k, v in io.items()}, os.path.join(OUT, "io.safetensors"))
+save_file(network_io(net, z, x, mask, with_boxes=True), os.path.join(OUT, "io.safetensors"))
 
 # --- the same pass in float64 ------------------------------------------------------------------
 # No random numbers are drawn here, so every later output stays as it was.
 net64 = copy.deepcopy(net).double()
-io64 = {"template": z.double(), "search": x.double()}
-with torch.no_grad():
-    for tag, keep in [("ce", None), ("noce", 1.0)]:
-        out = net64(template=io64["template"], search=io64["search"], ce_template_mask=mask, ce_keep_rate=keep)
-        for k in ["score_map", "size_map", "offset_map"]:
-            io64[f"{tag}.{k}"] = out[k]
-        io64[f"{tag}.pred_boxes"] = out["pred_boxes"].view(-1, 4)
-        io64[f"{tag}.tokens"] = out["backbone_feat"]
-        for i, r in enumerate(out["removed_indexes_s"]):
-            if r is not None:
-                io64[f"{tag}.removed.{i}"] = r.to(torch.int64)
-save_file({k: v.contiguous() for k, v in io64.items()}, os.path.join(OUT, "io64.safetensors"))
+save_file(network_io(net64, z.double(), x.double(), mask, with_boxes=True), os.path.join(OUT, "io64.safetensors"))
 
 # --- crops -------------------------------------------------------------------------------------
 h, w = 83, 97

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from safetensors.torch import save_file
 
-from golden_common import keep_boxes_near_previous, randomize_batchnorm_statistics, stub
+from golden_common import keep_boxes_near_previous, network_io, randomize_batchnorm_statistics, stub
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "vipt")
 
@@ -96,18 +96,9 @@ for variant in ["deep", "shaw"]:
     x = torch.randn(1, 6, 256, 256)
     mask = generate_mask_cond(cfg, 1, "cpu", None)
     # No random numbers are drawn by the passes, so the float64 one leaves later outputs as they were.
-    for suffix, model, (zz, xx) in [("io", net, (z, x)), ("io64", copy.deepcopy(net).double(), (z.double(), x.double()))]:
-        io = {"template": zz, "search": xx}
-        with torch.no_grad():
-            for tag, keep in [("ce", None), ("noce", 1.0)]:
-                out = model(template=zz, search=xx, ce_template_mask=mask, ce_keep_rate=keep)
-                for k in ["score_map", "size_map", "offset_map"]:
-                    io[f"{tag}.{k}"] = out[k]
-                io[f"{tag}.tokens"] = out["backbone_feat"]
-                for i, r in enumerate(out["removed_indexes_s"]):
-                    if r is not None:
-                        io[f"{tag}.removed.{i}"] = r.to(torch.int64)
-        save_file({k: v.contiguous() for k, v in io.items()}, os.path.join(OUT, f"{variant}.{suffix}.safetensors"))
+    save_file(network_io(net, z, x, mask, with_boxes=False), os.path.join(OUT, f"{variant}.io.safetensors"))
+    net64 = copy.deepcopy(net).double()
+    save_file(network_io(net64, z.double(), x.double(), mask, with_boxes=False), os.path.join(OUT, f"{variant}.io64.safetensors"))
     trainable = sum(p.numel() for n, p in net.named_parameters() if "prompt" in n)
     print(variant, "prompt parameters:", trainable)
 

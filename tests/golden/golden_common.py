@@ -37,3 +37,23 @@ def randomize_batchnorm_statistics(net):
             b.copy_(0.1 * torch.randn_like(b))
         elif name.endswith("running_var"):
             b.copy_(0.5 + torch.rand_like(b))
+
+
+@torch.no_grad()
+def network_io(net, z, x, mask, with_boxes):
+    """Runs `net` on template `z` and search `x` with candidate elimination on (the model's keep
+    ratio) and off (keep 1.0), and returns the inputs and every output the golden tests compare:
+    the score, size and offset maps, the backbone tokens, the CE-removed indices per block and,
+    `with_boxes`, the decoded boxes. Works in the precision of `net` and the inputs."""
+    io = {"template": z, "search": x}
+    for tag, keep in [("ce", None), ("noce", 1.0)]:
+        out = net(template=z, search=x, ce_template_mask=mask, ce_keep_rate=keep)
+        for k in ["score_map", "size_map", "offset_map"]:
+            io[f"{tag}.{k}"] = out[k]
+        if with_boxes:
+            io[f"{tag}.pred_boxes"] = out["pred_boxes"].view(-1, 4)
+        io[f"{tag}.tokens"] = out["backbone_feat"]
+        for i, r in enumerate(out["removed_indexes_s"]):
+            if r is not None:
+                io[f"{tag}.removed.{i}"] = r.to(torch.int64)
+    return {k: v.contiguous() for k, v in io.items()}
