@@ -71,21 +71,6 @@ impl Feature {
     }
 }
 
-/// Output channels and total stride after each of `features.0 ..= features.17`.
-pub fn feature_shapes() -> Vec<(i64, i64)> {
-    let mut out = vec![(32, 2)];
-    let mut stride = 2;
-    for (_, c, n, s) in SETTING {
-        for i in 0..n {
-            if i == 0 {
-                stride *= s;
-            }
-            out.push((c, stride));
-        }
-    }
-    out
-}
-
 /// The hybrid patch embedding: MobileNetV2 `features[..layers]` then a 1×1 projection.
 #[derive(Debug)]
 pub struct HybridEmbed {
