@@ -464,19 +464,25 @@ fn list_images(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(v)
 }
 
+/// A frame file's name around its trailing number: (`img`, 3, 4) for `img0003.png`, i.e. the
+/// prefix, the number and how many digits it is written with.
+fn split_frame_name(p: &Path) -> Option<(&str, u64, usize)> {
+    let stem = p.file_stem()?.to_str()?;
+    let prefix = stem.trim_end_matches(|c: char| c.is_ascii_digit());
+    let digits = &stem[prefix.len()..];
+    Some((prefix, digits.parse().ok()?, digits.len()))
+}
+
 /// The number a frame file's name ends with (`00000012.jpg` → 12, `img0003.png` → 3).
 fn frame_number(p: &Path) -> Option<u64> {
-    let stem = p.file_stem()?.to_str()?;
-    let digits = stem.len() - stem.trim_end_matches(|c: char| c.is_ascii_digit()).len();
-    if digits == 0 { None } else { stem[stem.len() - digits..].parse().ok() }
+    split_frame_name(p).map(|(_, n, _)| n)
 }
 
 /// `like`'s name with its trailing number replaced by `n`, padded the same way.
 fn renumbered(like: &Path, n: u64) -> PathBuf {
-    let stem = like.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
-    let digits = stem.len() - stem.trim_end_matches(|c: char| c.is_ascii_digit()).len();
+    let (prefix, _, width) = split_frame_name(like).unwrap_or(("", 0, 0));
     let ext = like.extension().and_then(|e| e.to_str()).unwrap_or("jpg");
-    like.with_file_name(format!("{}{n:0digits$}.{ext}", &stem[..stem.len() - digits]))
+    like.with_file_name(format!("{prefix}{n:0width$}.{ext}"))
 }
 
 /// Reads a box file: one `x,y,w,h` row per line, separated by commas, tabs or spaces. `NaN`

@@ -257,19 +257,24 @@ fn training_lowers_the_loss_and_resume_is_exact() {
     m.load(&path).unwrap();
 }
 
+/// Batch 0 of epoch 1, of `size` samples, from two 25-frame synthetic sequences under `dir`.
+fn first_batch(dir: &Path, cfg: &Config, size: i64) -> trackflow::train::Batch {
+    let sampler = Arc::new(PairSampler::new(vec![synth_dataset(dir, 2, 25)], &[1.0], cfg).unwrap());
+    let mut l = Loader::new(sampler, cfg, 1, 1, 2);
+    l.request(1, 0, size).unwrap();
+    loop {
+        if let Some(b) = l.next_ready(std::time::Duration::from_secs(5)).unwrap() {
+            return b;
+        }
+    }
+}
+
 #[test]
 fn overfitting_one_batch_drives_the_loss_down() {
     tch::set_num_threads(1);
     let dir = TempDir::new("overfit");
     let cfg = small_cfg();
-    let sampler = Arc::new(PairSampler::new(vec![synth_dataset(dir.path(), 2, 25)], &[1.0], &cfg).unwrap());
-    let mut l = Loader::new(sampler, &cfg, 1, 1, 2);
-    l.request(1, 0, 8).unwrap();
-    let batch = loop {
-        if let Some(b) = l.next_ready(std::time::Duration::from_secs(5)).unwrap() {
-            break b;
-        }
-    };
+    let batch = first_batch(dir.path(), &cfg, 8);
     let mut t = Trainer::new(&cfg, Device::Cpu, 3, &Init::Random).unwrap();
     let first = t.step(&batch).unwrap().loss;
     let mut last = first;
@@ -377,14 +382,7 @@ fn hybrid_stem_stays_frozen_while_the_rest_trains() {
     cfg.model.stem = trackflow::model::Stem::MobileNetV2;
     cfg.model.stem_layers = 12;
     cfg.model.stem_frozen = 11;
-    let sampler = Arc::new(PairSampler::new(vec![synth_dataset(dir.path(), 2, 25)], &[1.0], &cfg).unwrap());
-    let mut l = Loader::new(sampler, &cfg, 1, 1, 2);
-    l.request(1, 0, 4).unwrap();
-    let batch = loop {
-        if let Some(b) = l.next_ready(std::time::Duration::from_secs(5)).unwrap() {
-            break b;
-        }
-    };
+    let batch = first_batch(dir.path(), &cfg, 4);
     let mut t = Trainer::new(&cfg, Device::Cpu, 3, &Init::Random).unwrap();
     let before: std::collections::HashMap<String, Tensor> =
         t.model.vs.variables().into_iter().map(|(k, v)| (k, v.detach().copy())).collect();

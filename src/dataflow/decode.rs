@@ -156,10 +156,24 @@ pub fn too_deep(text: &str) -> Option<usize> {
     None
 }
 
+/// The message for a file nested deeper than [`MAX_KDL_DEPTH`].
+fn too_deep_message() -> String {
+    format!("blocks nested more than {MAX_KDL_DEPTH} levels deep")
+}
+
+/// A located problem when `file` is nested deeper than [`MAX_KDL_DEPTH`]: checked before the
+/// parser runs, by every reader that reports [`Problems`] (dataflows, configs).
+pub fn nesting_problem(file: &Arc<SourceFile>) -> Option<Problem> {
+    too_deep(&file.text).map(|at| {
+        Problem::new(file, SourceSpan::from(at..at + 1), too_deep_message(), "too deep")
+            .help("a dataflow or config needs two levels (node { param … }); this file is probably not one")
+    })
+}
+
 /// Parses KDL after checking its nesting depth, so that no input can overflow the parser's stack.
 pub fn parse_kdl(text: &str) -> Result<KdlDocument, (SourceSpan, String)> {
     if let Some(at) = too_deep(text) {
-        return Err((SourceSpan::from(at..at + 1), format!("blocks nested more than {MAX_KDL_DEPTH} levels deep")));
+        return Err((SourceSpan::from(at..at + 1), too_deep_message()));
     }
     KdlDocument::parse_v2(text).map_err(|e| {
         let d = e.diagnostics.first();
@@ -170,11 +184,8 @@ pub fn parse_kdl(text: &str) -> Result<KdlDocument, (SourceSpan, String)> {
 /// Decodes a file and everything it includes, in order. Problems are collected, not returned
 /// early, so a user sees all of them at once.
 pub fn decode_file(file: Arc<SourceFile>, stack: &mut Vec<PathBuf>, items: &mut Vec<RawItem>, problems: &mut Problems) {
-    if let Some(at) = too_deep(&file.text) {
-        problems.push(
-            Problem::new(&file, SourceSpan::from(at..at + 1), format!("blocks nested more than {MAX_KDL_DEPTH} levels deep"), "too deep")
-                .help("a dataflow needs two levels (node { param … }); this file is probably not a dataflow"),
-        );
+    if let Some(p) = nesting_problem(&file) {
+        problems.push(p);
         return;
     }
     let doc = match KdlDocument::parse_v2(&file.text) {

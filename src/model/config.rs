@@ -51,7 +51,7 @@ pub struct ModelConfig {
     /// stem (`stem "mobilenetv2"`, see [`crate::model::mobilenet`]).
     pub stem: Stem,
     /// MobileNetV2 `features` blocks in the hybrid stem (14: up to `features.13`, 96 channels at
-    /// stride 16; 11 to 14 end at stride 16).
+    /// stride 16; 8 to 14 all end at stride 16, with 64 channels up to 11).
     pub stem_layers: i64,
     /// Leading stem blocks kept frozen in training (ImageNet features, no gradients); the rest
     /// train at `backbone-multiplier` × lr. Default: all of them.
@@ -278,9 +278,8 @@ impl Config {
         let mut problems = Problems::default();
         let mut cfg =
             Config { name: file.path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(), ..Config::default() };
-        if let Some(at) = crate::dataflow::decode::too_deep(&file.text) {
-            let msg = format!("blocks nested more than {} levels deep", crate::dataflow::decode::MAX_KDL_DEPTH);
-            problems.push(Problem::new(&file, (at..at + 1).into(), msg, "too deep"));
+        if let Some(p) = crate::dataflow::decode::nesting_problem(&file) {
+            problems.push(p);
             return Err(problems);
         }
         let doc = match KdlDocument::parse_v2(&file.text) {

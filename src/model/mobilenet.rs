@@ -25,8 +25,8 @@ const SETTING: [(i64, i64, i64, i64); 7] =
 /// BatchNorm's epsilon in torchvision's MobileNetV2.
 const BN_EPS: f64 = 1e-5;
 
-/// Conv (no bias) → BatchNorm → optional ReLU6: torchvision's `Conv2dNormActivation` (keys
-/// `.0.weight`, `.1.*`) or, without the activation, an inverted residual's linear projection.
+/// Conv (no bias) → BatchNorm → ReLU6: torchvision's `Conv2dNormActivation` (keys `.0.weight`,
+/// `.1.*`); [`ConvBn::linear`] drops the activation, for an inverted residual's projection.
 #[derive(Debug)]
 struct ConvBn {
     conv: nn::Conv2D,
@@ -35,10 +35,14 @@ struct ConvBn {
 }
 
 impl ConvBn {
-    fn new(conv_vs: nn::Path, bn_vs: nn::Path, cin: i64, cout: i64, k: i64, stride: i64, groups: i64, relu6: bool) -> Self {
+    fn new(conv_vs: nn::Path, bn_vs: nn::Path, cin: i64, cout: i64, k: i64, stride: i64, groups: i64) -> Self {
         let cfg = nn::ConvConfig { stride, padding: (k - 1) / 2, groups, bias: false, ..Default::default() };
         let bn = nn::BatchNormConfig { eps: BN_EPS, ..Default::default() };
-        Self { conv: nn::conv2d(conv_vs, cin, cout, k, cfg), bn: nn::batch_norm2d(bn_vs, cout, bn), relu6 }
+        Self { conv: nn::conv2d(conv_vs, cin, cout, k, cfg), bn: nn::batch_norm2d(bn_vs, cout, bn), relu6: true }
+    }
+    /// The same without the ReLU6 (MobileNetV2's linear bottleneck).
+    fn linear(self) -> Self {
+        Self { relu6: false, ..self }
     }
     fn forward(&self, xs: &Tensor) -> Tensor {
         let y = self.bn.forward_t(&self.conv.forward(xs), false);
@@ -46,26 +50,36 @@ impl ConvBn {
     }
 }
 
+/// An inverted residual block: 1×1 expansion (absent when t = 1), 3×3 depthwise, linear 1×1
+/// projection; the input is added back when the block keeps stride and width.
+#[derive(Debug)]
+struct InvertedResidual {
+    expand: Option<ConvBn>,
+    depthwise: ConvBn,
+    project: ConvBn,
+    residual: bool,
+}
+
 /// One entry of `features`: the stem conv (`features.0`) or an inverted residual block.
 #[derive(Debug)]
+// At most 14 entries, built once per model: the variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
 enum Feature {
     Stem(ConvBn),
-    /// 1×1 expansion (absent when t = 1), 3×3 depthwise, linear 1×1 projection; the input is
-    /// added back when the block keeps stride and width.
-    Inverted { expand: Option<ConvBn>, depthwise: ConvBn, project: ConvBn, residual: bool },
+    Inverted(InvertedResidual),
 }
 
 impl Feature {
     fn forward(&self, xs: &Tensor) -> Tensor {
         match self {
             Feature::Stem(c) => c.forward(xs),
-            Feature::Inverted { expand, depthwise, project, residual } => {
-                let h = match expand {
+            Feature::Inverted(b) => {
+                let h = match &b.expand {
                     Some(e) => e.forward(xs),
                     None => xs.shallow_clone(),
                 };
-                let y = project.forward(&depthwise.forward(&h));
-                if *residual { xs + y } else { y }
+                let y = b.project.forward(&b.depthwise.forward(&h));
+                if b.residual { xs + y } else { y }
             }
         }
     }
@@ -82,11 +96,11 @@ pub struct HybridEmbed {
 
 impl HybridEmbed {
     /// Builds `features.0 .. features.{layers-1}` and `proj` (channels → `dim`) under `vs`.
-    /// `layers` must end at stride 16 (12, 13 or 14 blocks: 64 or 96 channels), which the config
-    /// checks.
+    /// `layers` must end at stride 16 (8 to 14 blocks: 64 channels up to 11, 96 from 12), which
+    /// the config checks.
     pub fn new(vs: nn::Path, in_chans: i64, dim: i64, layers: usize, frozen: usize) -> Self {
         let f = &vs / "features";
-        let mut features = vec![Feature::Stem(ConvBn::new(&f / 0 / 0, &f / 0 / 1, in_chans, 32, 3, 2, 1, true))];
+        let mut features = vec![Feature::Stem(ConvBn::new(&f / 0 / 0, &f / 0 / 1, in_chans, 32, 3, 2, 1))];
         let mut cin = 32;
         'outer: for (t, c, n, s) in SETTING {
             for i in 0..n {
@@ -100,11 +114,12 @@ impl HybridEmbed {
                 let (expand, base) = if t == 1 {
                     (None, 0)
                 } else {
-                    (Some(ConvBn::new(&b / 0 / 0, &b / 0 / 1, cin, hidden, 1, 1, 1, true)), 1)
+                    (Some(ConvBn::new(&b / 0 / 0, &b / 0 / 1, cin, hidden, 1, 1, 1)), 1)
                 };
-                let depthwise = ConvBn::new(&b / base / 0, &b / base / 1, hidden, hidden, 3, stride, hidden, true);
-                let project = ConvBn::new(&b / (base + 1), &b / (base + 2), hidden, c, 1, 1, 1, false);
-                features.push(Feature::Inverted { expand, depthwise, project, residual: stride == 1 && cin == c });
+                let depthwise = ConvBn::new(&b / base / 0, &b / base / 1, hidden, hidden, 3, stride, hidden);
+                let project = ConvBn::new(&b / (base + 1), &b / (base + 2), hidden, c, 1, 1, 1).linear();
+                let residual = stride == 1 && cin == c;
+                features.push(Feature::Inverted(InvertedResidual { expand, depthwise, project, residual }));
                 cin = c;
             }
         }

@@ -43,7 +43,7 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
                     ("", "") => Init::Random,
                     (w, "") => Init::Weights(w.into()),
                     ("", m) => Init::Pretrained(m.into()),
-                    _ => bail!("give `init` (trackflow weights) or `pretrained` (MAE), not both"),
+                    _ => bail!("give `init` (trackflow weights) or `pretrained` (MAE or MobileNetV2), not both"),
                 };
                 Trainer::new(&cfg, device, seed, &init)?
             }

@@ -206,29 +206,26 @@ pub const STD: [f32; 3] = [0.229, 0.224, 0.225];
 /// HWC uint8 → CHW float `(v/255 − mean)/std`, per 3-channel group (RGB, then the auxiliary
 /// modality for 6-channel input).
 pub fn normalize(im: &Image) -> Vec<f32> {
-    let (n, c) = (im.width * im.height, im.channels);
-    let mut out = vec![0f32; n * c];
-    for k in 0..c {
-        let (m, s) = (MEAN[k % 3], STD[k % 3]);
-        let plane = &mut out[k * n..(k + 1) * n];
-        for (i, v) in plane.iter_mut().enumerate() {
-            *v = (im.data[i * c + k] as f32 / 255.0 - m) / s;
-        }
-    }
-    out
+    planes(im, |v, m, s| (v as f32 / 255.0 - m) / s)
 }
 
 /// [`normalize`] in float64: `(v / 255 − mean) / std`, as upstream's Preprocessor computes it
 /// when its `.float()` is made `.double()` (the golden float64 run). Its mean and std tensors are
 /// float32 constants widened to float64, so these are too.
 pub fn normalize_f64(im: &Image) -> Vec<f64> {
+    planes(im, |v, m, s| (v as f64 / 255.0 - m as f64) / s as f64)
+}
+
+/// Interleaved H×W×C pixels to C planes of H×W values, `value(pixel, mean, std)` each with
+/// its channel's ImageNet mean and std (channels 3..6, ViPT's auxiliary image, reuse RGB's).
+fn planes<T: Copy + Default>(im: &Image, value: impl Fn(u8, f32, f32) -> T) -> Vec<T> {
     let (n, c) = (im.width * im.height, im.channels);
-    let mut out = vec![0f64; n * c];
+    let mut out = vec![T::default(); n * c];
     for k in 0..c {
-        let (m, s) = (MEAN[k % 3] as f64, STD[k % 3] as f64);
+        let (m, s) = (MEAN[k % 3], STD[k % 3]);
         let plane = &mut out[k * n..(k + 1) * n];
         for (i, v) in plane.iter_mut().enumerate() {
-            *v = (im.data[i * c + k] as f64 / 255.0 - m) / s;
+            *v = value(im.data[i * c + k], m, s);
         }
     }
     out

@@ -311,6 +311,13 @@ pub enum PretrainedKind {
     MobileNetV2,
 }
 
+/// A pretrained file's key without the prefixes the files in circulation add: `model.` (the
+/// official MAE file) and `backbone.` (`trackflow convert mae` and `convert mobilenetv2`).
+fn bare_key(k: &str) -> &str {
+    let k = k.strip_prefix("model.").unwrap_or(k);
+    k.strip_prefix("backbone.").unwrap_or(k)
+}
+
 /// Tells the kind of a pretrained file from its key names; an OSTrack checkpoint or anything
 /// else is a one-line error naming what was expected.
 pub fn pretrained_kind(path: &Path, keys: &[&str]) -> Result<PretrainedKind> {
@@ -320,14 +327,10 @@ pub fn pretrained_kind(path: &Path, keys: &[&str]) -> Result<PretrainedKind> {
             path.display()
         );
     }
-    let bare = |k: &str| -> String {
-        let k = k.strip_prefix("model.").unwrap_or(k);
-        k.strip_prefix("backbone.").unwrap_or(k).to_string()
-    };
-    if keys.iter().any(|k| bare(k).starts_with("patch_embed.features.") || bare(k).starts_with("features.")) {
+    if keys.iter().any(|k| bare_key(k).starts_with("patch_embed.features.") || bare_key(k).starts_with("features.")) {
         return Ok(PretrainedKind::MobileNetV2);
     }
-    if keys.iter().any(|k| bare(k).starts_with("blocks.0.")) {
+    if keys.iter().any(|k| bare_key(k).starts_with("blocks.0.")) {
         return Ok(PretrainedKind::Mae);
     }
     let shown: Vec<&str> = keys.iter().copied().take(5).collect();
@@ -373,11 +376,7 @@ pub fn load_pretrained(model: &mut OSTrack, path: &Path) -> Result<usize> {
 /// resized bicubically to both crop grids unless the file already holds them resized.
 fn load_mae(model: &mut OSTrack, path: &Path, tensors: &HashMap<String, Tensor>) -> Result<usize> {
     let cfg = model.cfg.clone();
-    let bare = |k: &str| -> String {
-        let k = k.strip_prefix("model.").unwrap_or(k);
-        k.strip_prefix("backbone.").unwrap_or(k).to_string()
-    };
-    let mut tensors: HashMap<String, Tensor> = tensors.iter().map(|(k, v)| (bare(k), v.shallow_clone())).collect();
+    let mut tensors: HashMap<String, Tensor> = tensors.iter().map(|(k, v)| (bare_key(k).to_string(), v.shallow_clone())).collect();
     if let Some(v) = tensors.get("pos_embed").map(Tensor::shallow_clone) {
         let d = cfg.model.embed_dim;
         let n = v.size()[1] - 1;
@@ -411,8 +410,7 @@ fn load_mobilenet(model: &mut OSTrack, path: &Path, tensors: &HashMap<String, Te
         "MobileNetV2",
         tensors,
         |k| {
-            let k = k.strip_prefix("model.").unwrap_or(k);
-            let k = k.strip_prefix("backbone.").unwrap_or(k);
+            let k = bare_key(k);
             let k = k.strip_prefix("patch_embed.").unwrap_or(k);
             (k.starts_with("features.") && !k.ends_with("num_batches_tracked")).then(|| format!("backbone.patch_embed.{k}"))
         },
