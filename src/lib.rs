@@ -3,28 +3,28 @@
 //! dora-rs dataflows described in KDL.
 //!
 //! The same library serves the fused path (`trackflow track`) and every node of the dataflows.
+//! Its modules are layers; each imports only from the ones listed before it:
+//!
+//! | layer | what it holds |
+//! |---|---|
+//! | [`base`] | images and their decoding, drawing, the random generator, KDL reading and its diagnostics, presets, files, paths, devices |
+//! | [`data`] | sequences in every benchmark layout, modalities, video, cameras, synthetic data, training datasets, result files |
+//! | [`model`] | the network: ViT with candidate elimination, hybrid stem, center head, configs |
+//! | [`tracker`] | OSTrack's crop and tracking loop on a model |
+//! | [`train`] | the pair sampler, loss, optimizer, checkpoints and the training loop |
+//! | [`eval`] | the public toolkits' metrics, reports, plots, submission packing |
+//! | [`wire`] | the Arrow messages nodes exchange |
+//! | [`dataflow`] | KDL graphs: decoding, checking, node kinds, dora descriptors, launching, drawing |
+//! | [`nodes`] | the dataflow nodes, each a thin shell over the layers below |
+//! | [`cli`] | the `trackflow` command: arguments and one function per command |
 
-pub mod bench;
-pub mod cuda;
-pub mod dataflow;
-pub mod draw;
-pub mod eval;
-pub mod fsutil;
-pub mod graph;
-pub mod hash;
-pub mod imageio;
-pub mod launch;
-pub mod live;
-pub mod modality;
+pub mod base;
+pub mod data;
 pub mod model;
-pub mod nodes;
-pub mod paths;
-pub mod python;
-pub mod results;
-pub mod sequence;
-pub mod synth;
 pub mod tracker;
 pub mod train;
-pub mod video;
+pub mod eval;
 pub mod wire;
-pub mod zipfile;
+pub mod dataflow;
+pub mod nodes;
+pub mod cli;

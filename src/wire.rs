@@ -22,6 +22,8 @@
 
 use dora_node_api::{DoraArray, MetadataParameters, Parameter};
 
+use crate::tracker::crop::CropGeometry;
+
 /// Metadata keys, in one place.
 pub mod keys {
     /// Message type name (`frame`, `crop`, `features`, `box`).
@@ -123,21 +125,6 @@ impl Header {
     }
 }
 
-/// Where a crop was cut, so the head can map its box back to the image.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct CropGeometry {
-    /// The box the crop was centred on, `[x, y, w, h]` in image pixels.
-    pub prev_box: [f64; 4],
-    /// Side of the square cut from the image, in image pixels.
-    pub crop_size: f64,
-    /// Output size / crop size.
-    pub resize_factor: f64,
-    /// Image width.
-    pub image_width: u32,
-    /// Image height.
-    pub image_height: u32,
-}
-
 impl CropGeometry {
     fn write(&self, p: &mut MetadataParameters) {
         p.insert(keys::PREV_BOX.into(), Parameter::ListFloat(self.prev_box.to_vec()));
@@ -191,8 +178,8 @@ impl<P: AsRef<[u8]>> Frame<P> {
 
 impl<P: AsRef<[u8]>> Frame<P> {
     /// The frame as an owned image.
-    pub fn to_image(&self) -> crate::tracker::Image {
-        crate::tracker::Image {
+    pub fn to_image(&self) -> crate::base::image::Image {
+        crate::base::image::Image {
             width: self.width as usize,
             height: self.height as usize,
             channels: self.channels as usize,

@@ -55,7 +55,7 @@ pub fn run(mut c: Command) -> Output {
 /// Writes synthetic sequences and returns the folder holding them.
 pub fn synth(dir: &Path, sequences: usize, frames: usize, seed: u64) -> PathBuf {
     let out = dir.join("data");
-    let opts = trackflow::synth::SynthOptions {
+    let opts = trackflow::data::synth::SynthOptions {
         sequences,
         frames,
         width: 160,
@@ -65,6 +65,6 @@ pub fn synth(dir: &Path, sequences: usize, frames: usize, seed: u64) -> PathBuf 
         prefix: "seq".into(),
         ..Default::default()
     };
-    trackflow::synth::generate(&out, &opts).unwrap();
+    trackflow::data::synth::generate(&out, &opts).unwrap();
     out
 }

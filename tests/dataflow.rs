@@ -4,7 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use trackflow::dataflow::dora::{BinDir, to_yaml};
-use trackflow::dataflow::{InputSource, ParamOverride, Problems, Target, load, load_text};
+use trackflow::base::diagnostic::Problems;
+use trackflow::dataflow::{InputSource, ParamOverride, Target, load, load_text};
 
 use crate::common::root;
 
@@ -60,7 +61,7 @@ fn every_kdl_block_in_the_docs_parses() {
                     let doc = kdl::KdlDocument::parse_v2(&cur).unwrap_or_else(|e| panic!("{}:{start}: invalid KDL: {e:?}", doc.display()));
                     assert!(doc.get("datasets").is_some());
                 } else if is_config {
-                    let file = std::sync::Arc::new(trackflow::dataflow::SourceFile::from_text(&fake, cur.clone()));
+                    let file = std::sync::Arc::new(trackflow::base::diagnostic::SourceFile::from_text(&fake, cur.clone()));
                     if let Err(p) = trackflow::model::Config::parse(file) {
                         panic!("{}:{start}: config block does not parse:\n{}", doc.display(), p.render(false));
                     }
@@ -293,12 +294,12 @@ fn deep_and_random_kdl_never_crash_the_checker() {
     let deep = "node \"a\" kind=\"source\" ".to_string() + &"x {".repeat(1500) + &"}".repeat(1500);
     let e = trackflow::dataflow::load_text(&path, &deep, &[]).unwrap_err().render(false);
     assert!(e.contains("nested more than 64 levels"), "{e}");
-    let cfg = trackflow::model::Config::parse(std::sync::Arc::new(trackflow::dataflow::SourceFile::from_text(&path, deep.clone())));
+    let cfg = trackflow::model::Config::parse(std::sync::Arc::new(trackflow::base::diagnostic::SourceFile::from_text(&path, deep.clone())));
     assert!(cfg.unwrap_err().render(false).contains("nested more than 64 levels"));
     // Braces in strings and comments do not count; 64 real levels are fine for the parser.
     let quoted = format!("a \"{}\" /* {{{{{{ */ #\"{}\"# // {}\n", "{".repeat(200), "{".repeat(200), "{".repeat(200));
-    assert!(trackflow::dataflow::decode::too_deep(&quoted).is_none());
-    assert!(trackflow::dataflow::decode::too_deep(&("a {".repeat(64) + &"}".repeat(64))).is_none());
+    assert!(trackflow::base::kdl::too_deep(&quoted).is_none());
+    assert!(trackflow::base::kdl::too_deep(&("a {".repeat(64) + &"}".repeat(64))).is_none());
 
     let seeds = std::fs::read_to_string(root().join("dataflows/track.kdl")).unwrap();
     let alphabet: Vec<char> = "node kind=\"source\" param input from=\"a/b\" {}{}();#true #false -1.5e3 \\ / * \" \n\r\t=#null r#\"x\"# é \u{0}".chars().collect();
@@ -331,4 +332,13 @@ fn deep_and_random_kdl_never_crash_the_checker() {
         let _ = std::panic::catch_unwind(|| trackflow::dataflow::load_text(&path, &text, &[]))
             .unwrap_or_else(|_| panic!("case {case}: the checker panicked on {text:?}"));
     }
+}
+
+/// A config given as a relative path resolves to an absolute one: nodes run in another folder,
+/// so `trackflow train ostrack my/cfg.kdl` must not hand them a path relative to the caller.
+#[test]
+fn a_relative_config_path_becomes_absolute() {
+    let p = trackflow::base::presets::resolve_config("configs/ostrack/tiny.kdl", std::path::Path::new(".")).unwrap();
+    assert!(std::path::Path::new(&p).is_absolute() && std::path::Path::new(&p).is_file(), "{p}");
+    assert!(trackflow::base::presets::resolve_config("configs/ostrack/nope.kdl", std::path::Path::new(".")).is_err());
 }

@@ -29,7 +29,7 @@ fn output_text(o: &std::process::Output) -> String {
 }
 
 fn dora_available() -> bool {
-    trackflow::launch::find_dora().is_ok()
+    trackflow::dataflow::launch::find_dora().is_ok()
 }
 
 #[test]
@@ -132,7 +132,7 @@ fn videos_in_annotated_videos_out() {
     let out = dir.path().join("out");
     assert!(run(run_flow("dataflows/track.kdl", &video, &out, &[format!("source.init-box=\"{init}\"")])).status.success());
     assert_eq!(read(&out.join("clip.txt")).lines().count(), 9, "every video frame tracked");
-    let info = trackflow::video::probe(&out.join("clip.mp4")).unwrap();
+    let info = trackflow::data::video::probe(&out.join("clip.mp4")).unwrap();
     assert_eq!((info.width, info.height, info.frames), (160, 120, 9), "the annotated video plays and has every frame");
     let sheet = image::open(out.join("clip_sheet.png")).unwrap();
     assert!(sheet.width() > 160);

@@ -254,7 +254,7 @@ fn test_command_shards_and_resumes() {
     let results = dir.path().join("results");
     let test = || {
         let mut c = trackflow();
-        c.args(["test", "ostrack", "tiny", "--dataset", "synth", "--threads", "2", "--local"]).arg(&local).arg("--results").arg(&results);
+        c.args(["test", "ostrack", "tiny", "--untrained", "--dataset", "synth", "--threads", "2", "--local"]).arg(&local).arg("--results").arg(&results);
         c
     };
     assert!(run(test()).status.success());
@@ -270,6 +270,13 @@ fn test_command_shards_and_resumes() {
     c.args(["test", "ostrack", "tiny", "--dataset", "lasot", "--local"]).arg(&local);
     let o = c.output().unwrap();
     assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("no dataset `lasot` (known: synth)"));
+    // A preset without weights is never evaluated as random weights by accident.
+    let mut c = trackflow();
+    c.args(["test", "ostrack", "tiny", "--dataset", "synth", "--local"]).arg(&local).arg("--results").arg(dir.path().join("refused"));
+    let o = c.output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("config `tiny` has no trained weights") && err.contains("--untrained"), "{err}");
+    assert!(!dir.path().join("refused").exists(), "nothing is written");
 }
 
 /// The same evaluation placed on two dora daemons (machine ids A and B on loopback) gives the
@@ -281,7 +288,7 @@ fn two_daemons_give_the_same_results() {
     let data = synth(dir.path(), 3, 6, 13);
     let go = |results: &std::path::Path, machines: bool| {
         let mut c = trackflow();
-        c.args(["test", "ostrack", "tiny", "--threads", "2", "--dataset"]).arg(&data).arg("--results").arg(results);
+        c.args(["test", "ostrack", "tiny", "--untrained", "--threads", "2", "--dataset"]).arg(&data).arg("--results").arg(results);
         if machines {
             c.args(["--machines", "A,B", "--spawn-daemons"]);
         }
@@ -300,7 +307,7 @@ fn two_daemons_give_the_same_results() {
 
 #[test]
 fn uav123_nfs_and_tnl2k_layouts_use_their_official_ranges() {
-    use trackflow::sequence::{Frames, Layout, discover};
+    use trackflow::data::sequence::{Frames, Layout, discover};
     let dir = crate::common::TempDir::new("layouts-eval");
     let root = dir.path();
     // UAV123: bird1 is cut into three official sequences; only the second is annotated here.

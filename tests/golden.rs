@@ -8,8 +8,9 @@ use std::path::PathBuf;
 
 use tch::{Device, Kind, Tensor};
 use trackflow::model::{Config, OSTrack, Parts};
-use trackflow::sequence::{load_frame, read_boxes};
-use trackflow::tracker::crop::{Image, sample_target};
+use trackflow::data::sequence::{load_frame, read_boxes};
+use trackflow::base::image::Image;
+use trackflow::tracker::crop::sample_target;
 use trackflow::tracker::{TrackOptions, Tracker};
 
 fn dir() -> PathBuf {

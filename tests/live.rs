@@ -56,7 +56,7 @@ fn video_frames(path: &Path) -> usize {
 fn live_graph_tracks_an_mjpeg_stream_and_records() {
     let dir = TempDir::new("live-mjpeg");
     let (jpegs, _, init) = frames(dir.path(), 40);
-    let (port, _server) = trackflow::live::serve_mjpeg(jpegs, 20.0).unwrap();
+    let (port, _server) = trackflow::data::camera::serve_mjpeg(jpegs, 20.0).unwrap();
     let rec = dir.path().join("rec/live.mp4");
     let o = live(&[
         format!("camera.url=http://127.0.0.1:{port}/video"),
@@ -217,7 +217,7 @@ fn garbage_and_a_vanishing_camera_are_survived_and_the_recording_kept() {
     // Garbage parts in the stream, then the camera goes away after the last frame.
     jpegs.insert(5, b"this is not a jpeg".to_vec());
     jpegs.insert(12, vec![0xff, 0xd8, 0x00]);
-    let (port, _server) = trackflow::live::serve_mjpeg(jpegs, 30.0).unwrap();
+    let (port, _server) = trackflow::data::camera::serve_mjpeg(jpegs, 30.0).unwrap();
     let rec = dir.path().join("bad.mp4");
     let o = live(&[
         format!("camera.url=http://127.0.0.1:{port}/"),

@@ -29,7 +29,7 @@ fn presets_parse_with_upstream_numbers() {
 
 #[test]
 fn config_errors_name_the_key() {
-    let file = std::sync::Arc::new(trackflow::dataflow::SourceFile::from_text(
+    let file = std::sync::Arc::new(trackflow::base::diagnostic::SourceFile::from_text(
         Path::new("bad.kdl"),
         "model {\n    depth \"twelve\"\n    colour 3\n}\ntrain {\n    datasets \"LASOT\" \"GOT10K_vottrain\"\n    datasets-ratio 1 1 1 1\n}\n".into(),
     ));
@@ -42,7 +42,7 @@ fn config_errors_name_the_key() {
 #[test]
 fn test_section_overrides_only_the_tracking_crop_factors() {
     let parse =
-        |text: &str| Config::parse(std::sync::Arc::new(trackflow::dataflow::SourceFile::from_text(Path::new("t.kdl"), text.into())));
+        |text: &str| Config::parse(std::sync::Arc::new(trackflow::base::diagnostic::SourceFile::from_text(Path::new("t.kdl"), text.into())));
     let c = parse("data {\n    search-factor 4.0\n}\ntest {\n    search-factor 3.5\n}\n").unwrap();
     assert_eq!((c.data.search_factor, c.test_search_factor()), (4.0, 3.5), "training keeps data's factor");
     assert_eq!(c.test_template_factor(), c.data.template_factor, "a factor left out is the training one");
@@ -54,7 +54,7 @@ fn test_section_overrides_only_the_tracking_crop_factors() {
     // The fused tracker crops with the test factor: data 4.0 + test 3.5 tracks exactly as data 3.5.
     let dir = TempDir::new("test-factor");
     let dir = crate::common::synth(dir.path(), 1, 6, 11).join("seq_0001");
-    let seq = trackflow::sequence::read_sequence(&dir, trackflow::sequence::Layout::Auto).unwrap();
+    let seq = trackflow::data::sequence::read_sequence(&dir, trackflow::data::sequence::Layout::Auto).unwrap();
     let frames: Vec<_> = seq.reader().unwrap().collect::<Result<_, _>>().unwrap();
     let boxes = |cfg: &Config| {
         let mut m = OSTrack::new(cfg, Parts::All, Device::Cpu);
@@ -196,7 +196,7 @@ fn weights_load_strictly_and_report_everything() {
 
 #[test]
 fn unusable_cuda_is_a_clear_error() {
-    if matches!(trackflow::cuda::probe(std::time::Duration::from_secs(30)), Ok(trackflow::cuda::CudaState::Absent)) {
+    if matches!(trackflow::base::cuda::probe(std::time::Duration::from_secs(30)), Ok(trackflow::base::cuda::CudaState::Absent)) {
         let err = trackflow::model::parse_device("cuda:0").unwrap_err().to_string();
         assert!(err.contains("CUDA is not usable here"), "{err}");
         assert_eq!(trackflow::model::parse_device("auto").unwrap(), Device::Cpu);

@@ -1,7 +1,8 @@
 //! Tracking semantics that must match the reference: the crop, the Hann window, the clip, and
 //! the fused tracker on a synthetic sequence.
 
-use trackflow::tracker::crop::{Image, resize_linear, round_half_even, sample_target};
+use trackflow::base::image::{Image, resize_linear};
+use trackflow::tracker::crop::{round_half_even, sample_target};
 use trackflow::tracker::{clip_box, hann2d, validate_init_box};
 
 fn ramp(w: usize, h: usize) -> Image {
@@ -87,7 +88,7 @@ fn partial_dataset_is_indexed_from_disk() {
     let dir = crate::common::TempDir::new("partial");
     let data = crate::common::synth(dir.path(), 4, 3, 1);
     std::fs::remove_dir_all(data.join("seq_0003")).unwrap();
-    let seqs = trackflow::sequence::discover(&data, trackflow::sequence::Layout::Auto).unwrap();
+    let seqs = trackflow::data::sequence::discover(&data, trackflow::data::sequence::Layout::Auto).unwrap();
     let names: Vec<&str> = seqs.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(names, ["seq_0001", "seq_0002", "seq_0004"]);
 }
@@ -99,7 +100,7 @@ fn lasot_test_split_is_honoured() {
     let root = dir.path().join("LaSOT");
     for (class, n) in [("airplane", 1), ("airplane", 2), ("bird", 3)] {
         let out = root.join(class);
-        let opts = trackflow::synth::SynthOptions {
+        let opts = trackflow::data::synth::SynthOptions {
             sequences: 1,
             frames: 2,
             width: 64,
@@ -109,17 +110,17 @@ fn lasot_test_split_is_honoured() {
             prefix: "tmp".into(),
             ..Default::default()
         };
-        trackflow::synth::generate(&out, &opts).unwrap();
+        trackflow::data::synth::generate(&out, &opts).unwrap();
         std::fs::rename(out.join("tmp_0001"), out.join(format!("{class}-{n}"))).unwrap();
         std::fs::remove_file(out.join("list.txt")).unwrap();
     }
     // Without testing_set.txt, the official 280-sequence test split (configs/data_specs) applies.
     let official: Vec<String> =
-        trackflow::sequence::discover(&root, trackflow::sequence::Layout::Auto).unwrap().into_iter().map(|s| s.name).collect();
+        trackflow::data::sequence::discover(&root, trackflow::data::sequence::Layout::Auto).unwrap().into_iter().map(|s| s.name).collect();
     assert_eq!(official, ["airplane-1", "bird-3"]);
     std::fs::write(root.join("testing_set.txt"), "airplane-2\nbird-3\nbird-9\n").unwrap();
     let test: Vec<String> =
-        trackflow::sequence::discover(&root, trackflow::sequence::Layout::Auto).unwrap().into_iter().map(|s| s.name).collect();
+        trackflow::data::sequence::discover(&root, trackflow::data::sequence::Layout::Auto).unwrap().into_iter().map(|s| s.name).collect();
     assert_eq!(test, ["airplane-2", "bird-3"]);
 }
 
@@ -132,7 +133,7 @@ fn a_missing_middle_frame_is_named_and_unpadded_names_sort_by_number() {
     let data = crate::common::synth(dir.path(), 1, 14, 3);
     let seq = data.join("seq_0001");
     std::fs::remove_file(seq.join("00000012.jpg")).unwrap();
-    let e = format!("{:#}", trackflow::sequence::discover(&data, trackflow::sequence::Layout::Auto).unwrap_err());
+    let e = format!("{:#}", trackflow::data::sequence::discover(&data, trackflow::data::sequence::Layout::Auto).unwrap_err());
     assert!(e.contains("frame 12 is missing") && e.contains("seq_0001/00000012.jpg"), "{e}");
     let mut c = crate::common::trackflow();
     c.args(["track", "--config", "demo", "--device", "cpu"]).arg(&data).arg("--out").arg(dir.path().join("out"));
@@ -144,11 +145,31 @@ fn a_missing_middle_frame_is_named_and_unpadded_names_sort_by_number() {
     for i in 1..=14 {
         std::fs::rename(seq.join(format!("{i:08}.jpg")), seq.join(format!("{i}.jpg"))).unwrap();
     }
-    let s = trackflow::sequence::read_sequence(&seq, trackflow::sequence::Layout::Auto).unwrap();
+    let s = trackflow::data::sequence::read_sequence(&seq, trackflow::data::sequence::Layout::Auto).unwrap();
     let names: Vec<String> = match &s.frames {
-        trackflow::sequence::Frames::Files(f) => f.iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect(),
+        trackflow::data::sequence::Frames::Files(f) => f.iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect(),
         other => panic!("{other:?}"),
     };
     assert_eq!(names[..3], ["1.jpg", "2.jpg", "3.jpg"]);
     assert_eq!(names.len(), 14);
+}
+
+/// `trackflow track` with a preset that has no weights of its own refuses, saying how to get
+/// weights, unless random weights are asked for with `--untrained`.
+#[test]
+fn a_preset_without_weights_is_refused_unless_untrained() {
+    let dir = crate::common::TempDir::new("untrained");
+    let data = crate::common::synth(dir.path(), 1, 4, 5);
+    let mut c = crate::common::trackflow();
+    c.args(["track", "--config", "tiny", "--device", "cpu"]).arg(&data).arg("--out").arg(dir.path().join("refused"));
+    let o = c.output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("config `tiny` has no trained weights") && err.contains("trackflow convert"), "{err}");
+    assert!(!dir.path().join("refused").exists());
+    let mut c = crate::common::trackflow();
+    c.args(["track", "--config", "tiny", "--device", "cpu", "--untrained"]).arg(&data).arg("--out").arg(dir.path().join("random"));
+    let o = c.output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("UNTRAINED"));
+    assert_eq!(std::fs::read_to_string(dir.path().join("random/seq_0001.txt")).unwrap().lines().count(), 4);
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use tch::{Device, Kind, Tensor};
 use trackflow::model::Config;
 use trackflow::train::checkpoint;
-use trackflow::train::datasets::{TrainDataset, got10k};
+use trackflow::data::datasets::{TrainDataset, got10k};
 use trackflow::train::loss::{focal_loss, gaussian_radius, giou, heatmap};
 use trackflow::train::optim::{AdamW, ce_keep_at, lr_at};
 use trackflow::train::sampler::PairSampler;
@@ -231,7 +231,7 @@ fn training_lowers_the_loss_and_resume_is_exact() {
     train_in_process(&mut b, &mut lb, 1, batches, 2).unwrap();
     let path = dir.path().join("checkpoints").join(checkpoint::file_name(1));
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    trackflow::fsutil::write_atomic(&path, &b.checkpoint_bytes().unwrap()).unwrap();
+    trackflow::base::fs::write_atomic(&path, &b.checkpoint_bytes().unwrap()).unwrap();
     drop(b);
     let (found, state) = checkpoint::latest(&dir.path().join("checkpoints")).unwrap().unwrap();
     assert_eq!(found, path);
@@ -250,7 +250,7 @@ fn training_lowers_the_loss_and_resume_is_exact() {
     }
     // The weights file a run ends with loads into a tracker as is.
     let w = dir.path().join("w.safetensors");
-    trackflow::fsutil::write_atomic(&w, &c.weights_bytes().unwrap()).unwrap();
+    trackflow::base::fs::write_atomic(&w, &c.weights_bytes().unwrap()).unwrap();
     let mut m = trackflow::model::OSTrack::new(&cfg, trackflow::model::Parts::All, Device::Cpu);
     m.load(&w).unwrap();
     // And a checkpoint (with optimizer state) loads too.
@@ -349,7 +349,7 @@ fn lasot_trackingnet_and_coco_layouts_are_read() {
     std::fs::write(seq.join("out_of_view.txt"), "0,0,1").unwrap();
     let split = root.join("lasot_split.txt");
     std::fs::write(&split, "cat-3\ncat-9\n").unwrap();
-    let s = trackflow::train::datasets::lasot(&root.join("lasot"), &split).unwrap();
+    let s = trackflow::data::datasets::lasot(&root.join("lasot"), &split).unwrap();
     assert_eq!(s.len(), 1);
     assert_eq!(s[0].visible, [true, false, false]);
     assert!(s[0].frames[1].ends_with("cat/cat-3/img/00000002.jpg"));
@@ -357,7 +357,7 @@ fn lasot_trackingnet_and_coco_layouts_are_read() {
     let anno = root.join("tn/TRAIN_3/anno");
     std::fs::create_dir_all(&anno).unwrap();
     std::fs::write(anno.join("abc.txt"), "1,1,5,5\n2,2,0,0\n").unwrap();
-    let s = trackflow::train::datasets::trackingnet(&root.join("tn")).unwrap();
+    let s = trackflow::data::datasets::trackingnet(&root.join("tn")).unwrap();
     assert_eq!(s[0].visible, [true, false]);
     assert!(s[0].frames[0].ends_with("TRAIN_3/frames/abc/0.jpg"));
     // COCO: each non-crowd object is a one-frame sequence.
@@ -369,7 +369,7 @@ fn lasot_trackingnet_and_coco_layouts_are_read() {
             {"image_id":7,"bbox":[1,2,3,4],"iscrowd":1}],"categories":[]}"#,
     )
     .unwrap();
-    let s = trackflow::train::datasets::coco(&root.join("coco")).unwrap();
+    let s = trackflow::data::datasets::coco(&root.join("coco")).unwrap();
     assert_eq!(s.len(), 1);
     assert_eq!(s[0].boxes, [[1.0, 2.0, 3.0, 4.0]]);
 }
@@ -407,7 +407,7 @@ fn hybrid_stem_stays_frozen_while_the_rest_trains() {
 #[test]
 fn synthetic_sets_do_not_depend_on_the_number_of_jobs() {
     let dir = TempDir::new("synth-jobs");
-    let opts = trackflow::synth::SynthOptions {
+    let opts = trackflow::data::synth::SynthOptions {
         sequences: 3,
         frames: 3,
         width: 64,
@@ -416,8 +416,8 @@ fn synthetic_sets_do_not_depend_on_the_number_of_jobs() {
         clutter: true,
         ..Default::default()
     };
-    trackflow::synth::generate_parallel(&dir.path().join("one"), &opts, 1).unwrap();
-    trackflow::synth::generate_parallel(&dir.path().join("three"), &opts, 3).unwrap();
+    trackflow::data::synth::generate_parallel(&dir.path().join("one"), &opts, 1).unwrap();
+    trackflow::data::synth::generate_parallel(&dir.path().join("three"), &opts, 3).unwrap();
     for seq in ["synth_0001", "synth_0002", "synth_0003"] {
         for f in ["00000003.jpg", "groundtruth.txt", "cover.label"] {
             let a = std::fs::read(dir.path().join("one").join(seq).join(f)).unwrap();
@@ -430,7 +430,7 @@ fn synthetic_sets_do_not_depend_on_the_number_of_jobs() {
 #[test]
 fn synthetic_targets_take_the_aspect_range() {
     let dir = TempDir::new("synth-aspect");
-    let opts = trackflow::synth::SynthOptions {
+    let opts = trackflow::data::synth::SynthOptions {
         sequences: 4,
         frames: 2,
         width: 160,
@@ -439,15 +439,15 @@ fn synthetic_targets_take_the_aspect_range() {
         aspect: (0.3, 0.32),
         ..Default::default()
     };
-    trackflow::synth::generate(&dir.path().join("tall"), &opts).unwrap();
+    trackflow::data::synth::generate(&dir.path().join("tall"), &opts).unwrap();
     for seq in ["synth_0001", "synth_0002", "synth_0003", "synth_0004"] {
-        let b = trackflow::sequence::read_boxes(&dir.path().join("tall").join(seq).join("groundtruth.txt")).unwrap()[0];
+        let b = trackflow::data::sequence::read_boxes(&dir.path().join("tall").join(seq).join("groundtruth.txt")).unwrap()[0];
         // Frame 0's box lies inside the image, so it is the object's own shape (to 4 decimals).
         let aspect = b[2] / b[3];
         assert!((0.299..=0.321).contains(&aspect), "{seq}: box {b:?} has width / height {aspect}");
     }
-    let bad = trackflow::synth::SynthOptions { aspect: (1.6, 0.6), ..opts };
-    let e = trackflow::synth::generate(&dir.path().join("bad"), &bad).unwrap_err().to_string();
+    let bad = trackflow::data::synth::SynthOptions { aspect: (1.6, 0.6), ..opts };
+    let e = trackflow::data::synth::generate(&dir.path().join("bad"), &bad).unwrap_err().to_string();
     assert!(e.contains("aspect range 1.6,0.6"), "{e}");
 }
 
@@ -458,10 +458,10 @@ fn video_frames_become_single_image_pairs() {
     // Frames 3 to 5 of the first sequence: the target is absent.
     let absent: String = (0..25).map(|i| if (2..5).contains(&i) { "1\n" } else { "0\n" }).collect();
     std::fs::write(data.join("seq_0001/absence.label"), absent).unwrap();
-    let roots = trackflow::train::datasets::Roots([("got10k_train".to_string(), data.clone())].into_iter().collect());
+    let roots = trackflow::data::datasets::Roots([("got10k_train".to_string(), data.clone())].into_iter().collect());
     let specs = crate::common::root().join("configs/data_specs");
-    let videos = trackflow::train::datasets::open("GOT10K_train_full", &roots, &specs).unwrap();
-    let frames = trackflow::train::datasets::open("GOT10K_train_frames", &roots, &specs).unwrap();
+    let videos = trackflow::data::datasets::open("GOT10K_train_full", &roots, &specs).unwrap();
+    let frames = trackflow::data::datasets::open("GOT10K_train_frames", &roots, &specs).unwrap();
     assert!(frames.is_image && !videos.is_image);
     let visible: usize = videos.sequences.iter().map(|s| s.visible.iter().filter(|v| **v).count()).sum();
     let all: usize = videos.sequences.iter().map(|s| s.len()).sum();

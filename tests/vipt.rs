@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use tch::{Device, Kind, Tensor};
-use trackflow::modality::{self, Modality};
+use trackflow::data::modality::{self, Modality};
 use trackflow::model::{Config, OSTrack, Parts};
 
 use crate::common::TempDir;
@@ -80,7 +80,7 @@ fn lasher_names_pair_by_number_and_frames_read_as_six_channels() {
     // LasHeR as downloaded: v-prefixed visible frames, i-prefixed infrared ones, no renaming.
     let seq = t.path().join("lasher/1boygo");
     write_pair_sequence(&seq, "visible", "infrared", 12, |i| format!("v{i:06}.jpg"), |i| format!("i{i:06}.jpg"));
-    let seqs = trackflow::sequence::discover(&t.path().join("lasher"), trackflow::sequence::Layout::Auto).unwrap();
+    let seqs = trackflow::data::sequence::discover(&t.path().join("lasher"), trackflow::data::sequence::Layout::Auto).unwrap();
     assert_eq!(seqs.len(), 1);
     let s = &seqs[0];
     let aux = s.aux.as_ref().expect("detected as RGB-T");
@@ -99,7 +99,7 @@ fn lasher_names_pair_by_number_and_frames_read_as_six_channels() {
     let ev = t.path().join("visevent/dvSOT");
     write_pair_sequence(&ev, "vis_imgs", "event_imgs", 5, |i| format!("frame{i:04}.bmp"), |i| format!("frame{i:04}.bmp"));
     std::fs::remove_file(ev.join("event_imgs/frame0004.bmp")).unwrap();
-    let err = trackflow::sequence::discover(&ev, trackflow::sequence::Layout::Auto).unwrap_err();
+    let err = trackflow::data::sequence::discover(&ev, trackflow::data::sequence::Layout::Auto).unwrap_err();
     let msg = format!("{err:#}");
     assert!(msg.contains("vis_imgs has 5 frames") && msg.contains("event_imgs has 4"), "{msg}");
 }
@@ -148,7 +148,7 @@ fn rgbd_dataflow_carries_six_channels_and_equals_the_fused_tracker() {
     use crate::common::{run, trackflow};
     let t = TempDir::new("vipt-flow");
     let data = t.path().join("rgbd");
-    let opts = trackflow::synth::SynthOptions {
+    let opts = trackflow::data::synth::SynthOptions {
         sequences: 1,
         frames: 8,
         width: 160,
@@ -159,7 +159,7 @@ fn rgbd_dataflow_carries_six_channels_and_equals_the_fused_tracker() {
         dark: true,
         ..Default::default()
     };
-    trackflow::synth::generate(&data, &opts).unwrap();
+    trackflow::data::synth::generate(&data, &opts).unwrap();
     let cfg = dir().join("deep.kdl").display().to_string();
     let (flow_out, fused_out) = (t.path().join("flow"), t.path().join("fused"));
     let mut c = trackflow();
@@ -210,13 +210,13 @@ fn rgbd_dataflow_carries_six_channels_and_equals_the_fused_tracker() {
 #[test]
 fn prompt_tuning_trains_only_the_prompts_on_six_channel_batches() {
     use std::sync::Arc;
-    use trackflow::train::datasets::{TrainDataset, multimodal};
+    use trackflow::data::datasets::{TrainDataset, multimodal};
     use trackflow::train::sampler::PairSampler;
     use trackflow::train::{Init, Loader, Trainer, train_in_process};
     tch::set_num_threads(1);
     let t = TempDir::new("vipt-train");
     let data = t.path().join("rgbt");
-    let opts = trackflow::synth::SynthOptions {
+    let opts = trackflow::data::synth::SynthOptions {
         sequences: 2,
         frames: 25,
         width: 160,
@@ -226,7 +226,7 @@ fn prompt_tuning_trains_only_the_prompts_on_six_channel_batches() {
         modality: Some(Modality::Thermal),
         ..Default::default()
     };
-    trackflow::synth::generate(&data, &opts).unwrap();
+    trackflow::data::synth::generate(&data, &opts).unwrap();
     // A small OSTrack to start from, and the same shape with deep prompts.
     let base = crate::train::small_cfg();
     let mut ostrack = OSTrack::new(&base, Parts::All, Device::Cpu);

@@ -1,6 +1,7 @@
 //! Every message type survives encode → Arrow → decode unchanged, and malformed messages are
 //! rejected with an error that names the problem.
 
+use trackflow::tracker::crop::CropGeometry;
 use trackflow::wire::*;
 
 fn header(i: u32) -> Header {

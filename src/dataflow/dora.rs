@@ -124,20 +124,20 @@ pub fn to_yaml(flow: &Dataflow, bins: &BinDir) -> Result<String> {
 /// others. A dataflow changed by `--set` gets `-<hash of its YAML>` too: two runs of one file
 /// with different parameters must not read each other's descriptor (seen in parallel tests).
 pub fn yaml_path(kdl: &Path, variant: Option<&str>) -> PathBuf {
-    let root = crate::paths::project_root();
+    let root = crate::base::paths::project_root();
     let abs = std::path::absolute(kdl).unwrap_or_else(|_| kdl.to_path_buf());
     let abs = abs.canonicalize().unwrap_or(abs);
-    let out = crate::paths::target_dir().join("dataflows");
+    let out = crate::base::paths::target_dir().join("dataflows");
     let base = match abs.strip_prefix(&root) {
         Ok(rel) => out.join(rel.strip_prefix("dataflows").unwrap_or(rel)),
         Err(_) => {
             let stem = abs.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-            out.join("external").join(format!("{stem}-{:08x}", crate::hash::fnv1a(abs.to_string_lossy().as_bytes()) as u32))
+            out.join("external").join(format!("{stem}-{:08x}", crate::base::hash::fnv1a(abs.to_string_lossy().as_bytes()) as u32))
         }
     };
     let name = base.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
     let name = match variant {
-        Some(text) => format!("{name}-{:08x}.yml", crate::hash::fnv1a(text.as_bytes()) as u32),
+        Some(text) => format!("{name}-{:08x}.yml", crate::base::hash::fnv1a(text.as_bytes()) as u32),
         None => format!("{name}.yml"),
     };
     base.with_file_name(name)
@@ -147,6 +147,6 @@ pub fn yaml_path(kdl: &Path, variant: Option<&str>) -> PathBuf {
 pub fn write_yaml(flow: &Dataflow, bins: &BinDir) -> Result<PathBuf> {
     let yaml = to_yaml(flow, bins)?;
     let path = yaml_path(&flow.path, flow.overridden.then_some(yaml.as_str()));
-    crate::fsutil::write_atomic(&path, yaml.as_bytes())?;
+    crate::base::fs::write_atomic(&path, yaml.as_bytes())?;
     Ok(path)
 }

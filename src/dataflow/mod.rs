@@ -13,9 +13,10 @@
 //! every problem; [`dora`] writes the YAML dora runs.
 
 pub mod decode;
-pub mod diagnostic;
 pub mod dora;
+pub mod graph;
 pub mod kinds;
+pub mod launch;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -24,7 +25,8 @@ use std::sync::Arc;
 use kdl::KdlValue;
 
 use decode::{Located, RawBody, RawInput, RawItem, RawOutput};
-pub use diagnostic::{Problem, Problems, SourceFile};
+use crate::base::diagnostic::{Problem, Problems, SourceFile};
+use crate::base::presets::resolve_config;
 use kinds::{MessageType, NodeKind, ParamType};
 
 /// What runs a node: a built-in kind or any executable.
@@ -116,11 +118,6 @@ impl Dataflow {
 pub struct ParamOverride {
     /// The text the user typed, kept to point errors at it.
     pub text: String,
-}
-
-/// Where the built-in presets live, to resolve `config` parameters given by name.
-pub fn configs_dir() -> PathBuf {
-    crate::paths::project_root().join("configs")
 }
 
 /// A node being assembled from `node` and `override` statements, with spans for checking.
@@ -276,7 +273,7 @@ fn check_node(p: &Pending, problems: &mut Problems) -> Option<Node> {
                 return None;
             }
         },
-        (None, Some(path)) => Target::Path(crate::paths::normalize(&path.file.dir().join(&path.value))),
+        (None, Some(path)) => Target::Path(crate::base::paths::normalize(&path.file.dir().join(&path.value))),
         (None, None) => {
             problems.push(
                 id.problem(format!("node `{}` has neither `kind` nor `path`", id.value), "what runs this node?")
@@ -399,9 +396,9 @@ fn typed_value(ty: ParamType, v: &Located<KdlValue>) -> Result<serde_json::Value
     match (ty, &v.value) {
         (ParamType::Str, KdlValue::String(s)) => Ok(J::String(s.clone())),
         (ParamType::Path, KdlValue::String(s)) if s.is_empty() => Ok(J::String(String::new())),
-        (ParamType::Path, KdlValue::String(s)) => Ok(J::String(crate::paths::normalize(&v.file.dir().join(s)).display().to_string())),
+        (ParamType::Path, KdlValue::String(s)) => Ok(J::String(crate::base::paths::normalize(&v.file.dir().join(s)).display().to_string())),
         (ParamType::Url, KdlValue::String(s)) if s.contains("://") || s.starts_with('/') || s.is_empty() => Ok(J::String(s.clone())),
-        (ParamType::Url, KdlValue::String(s)) => Ok(J::String(crate::paths::normalize(&v.file.dir().join(s)).display().to_string())),
+        (ParamType::Url, KdlValue::String(s)) => Ok(J::String(crate::base::paths::normalize(&v.file.dir().join(s)).display().to_string())),
         (ParamType::Config, KdlValue::String(s)) => resolve_config(s, v.file.dir()).map(J::String),
         (ParamType::Int, KdlValue::Integer(i)) => i64::try_from(*i).map(J::from).map_err(|_| "integer out of range"),
         (ParamType::Float, KdlValue::Integer(i)) => Ok(J::from(*i as f64)),
@@ -418,22 +415,6 @@ fn typed_value(ty: ParamType, v: &Located<KdlValue>) -> Result<serde_json::Value
         (_, KdlValue::Bool(_)) => Err("wrong type: a boolean"),
         (_, KdlValue::Null) => Err("wrong type: #null"),
     }
-}
-
-/// A preset name (`tiny`, `vitb_256_mae_ce_32x4_ep300`) becomes `configs/<script>/<name>.kdl`;
-/// anything that looks like a path is resolved against the dataflow file.
-pub fn resolve_config(s: &str, dir: &Path) -> Result<String, &'static str> {
-    if s.ends_with(".kdl") || s.contains('/') {
-        let p = crate::paths::normalize(&dir.join(s));
-        return if p.is_file() { Ok(p.display().to_string()) } else { Err("no such config file") };
-    }
-    for script in ["ostrack", "vipt"] {
-        let p = configs_dir().join(script).join(format!("{s}.kdl"));
-        if p.is_file() {
-            return Ok(p.display().to_string());
-        }
-    }
-    Err("no preset with this name (see configs/)")
 }
 
 fn kdl_to_json(v: &KdlValue) -> serde_json::Value {

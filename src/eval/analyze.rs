@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 
 use super::metrics::*;
-use crate::sequence::{Layout, Sequence, discover, read_boxes};
+use crate::data::sequence::{Layout, Sequence, discover, read_boxes};
 
 /// The protocols `analyze` offers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -173,7 +173,7 @@ pub fn analyze(protocol: Protocol, dataset: &Path, trackers: &[(String, PathBuf)
                 }
                 Protocol::DepthTrack => {
                     let Some(pred) = pred else { continue };
-                    let conf = crate::results::read_confidences(
+                    let conf = crate::data::results::read_confidences(
                         dir,
                         &s.name,
                         "the depthtrack protocol needs the confidences trackflow's writer writes",
@@ -313,7 +313,7 @@ pub fn render(protocol: Protocol, scores: &[TrackerScores]) -> String {
 pub fn attributes(dataset: &Path) -> Result<Vec<(String, Vec<String>)>> {
     let mut tables = std::collections::HashMap::new();
     for t in ["lasot_attributes.tsv", "uav123_attributes.tsv"] {
-        let path = crate::paths::project_root().join("configs/data_specs").join(t);
+        let path = crate::base::paths::project_root().join("configs/data_specs").join(t);
         let Ok(text) = std::fs::read_to_string(&path) else { continue };
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             if let Some((name, tags)) = line.split_once('\t') {
@@ -343,7 +343,7 @@ pub fn write_report(protocol: Protocol, dataset: &Path, scores: &[TrackerScores]
     let mut written = Vec::new();
     let table = render(protocol, scores);
     let p = dir.join("table.txt");
-    crate::fsutil::write_atomic(&p, table.as_bytes())?;
+    crate::base::fs::write_atomic(&p, table.as_bytes())?;
     written.push(p);
     let specs: &[(&str, &str, &str, usize)] = match protocol {
         Protocol::Got10k => &[("success", "Success plot (GOT-10k)", "overlap threshold", 0)],
@@ -375,9 +375,9 @@ pub fn write_report(protocol: Protocol, dataset: &Path, scores: &[TrackerScores]
         series.sort_by(|a, b| b.label.rsplit('[').next().cmp(&a.label.rsplit('[').next()));
         let plot = Plot { title: title.into(), x_label: x_label.into(), y_label: "fraction of frames".into(), x, series, y_max: 1.0 };
         let svg = dir.join(format!("{file}.svg"));
-        crate::fsutil::write_atomic(&svg, plot.svg().as_bytes())?;
+        crate::base::fs::write_atomic(&svg, plot.svg().as_bytes())?;
         let png = dir.join(format!("{file}.png"));
-        crate::draw::save_png(&plot.png_image(), &png)?;
+        crate::base::draw::save_png(&plot.png_image(), &png)?;
         written.extend([svg, png]);
     }
     let attrs = attributes(dataset)?;
@@ -401,7 +401,7 @@ pub fn write_report(protocol: Protocol, dataset: &Path, scores: &[TrackerScores]
             text.push('\n');
         }
         let p = dir.join("attributes.txt");
-        crate::fsutil::write_atomic(&p, text.as_bytes())?;
+        crate::base::fs::write_atomic(&p, text.as_bytes())?;
         written.push(p);
     }
     Ok(written)

@@ -5,4 +5,3 @@ pub mod metrics;
 pub mod multimodal;
 pub mod pack;
 pub mod plot;
-pub mod test_run;

@@ -15,9 +15,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
-use crate::results::{Delimiter, format_boxes};
-use crate::sequence::read_boxes;
-use crate::zipfile::ZipBuilder;
+use crate::data::results::{Delimiter, format_boxes};
+use crate::data::sequence::read_boxes;
+use crate::base::zipfile::ZipBuilder;
 
 /// The benchmark servers `pack` writes for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,11 +97,11 @@ pub fn pack(server: Server, results: &Path, out: &Path, expected: Option<&[(Stri
                 zip.add(&format!("{seq}.txt"), corners.as_bytes())?;
             }
             Server::VotRgbd => {
-                let conf = crate::results::read_confidences(results, seq, "long-term results need a confidence per frame")?;
+                let conf = crate::data::results::read_confidences(results, seq, "long-term results need a confidence per frame")?;
                 if conf.len() != boxes.len() {
                     bail!(
                         "{} has {} values for {} boxes",
-                        crate::results::confidence_path(results, seq).display(),
+                        crate::data::results::confidence_path(results, seq).display(),
                         conf.len(),
                         boxes.len()
                     );

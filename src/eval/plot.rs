@@ -3,8 +3,8 @@
 
 use std::fmt::Write;
 
-use crate::draw::{Rgb, draw_glyphs, fill_rect};
-use crate::tracker::Image;
+use crate::base::draw::{Rgb, draw_glyphs, fill_rect};
+use crate::base::image::Image;
 
 /// One curve: a label and its y values over the x grid.
 #[derive(Debug, Clone)]

@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use kdl::{KdlDocument, KdlNode, KdlValue};
 
-use crate::dataflow::{Problem, Problems, SourceFile};
+use crate::base::diagnostic::{Problem, Problems, SourceFile};
 
 /// The network's shape (OSTrack `MODEL.*`).
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -255,7 +255,7 @@ impl Config {
     /// A preset name (`vitb_256_mae_ce_32x4_ep300`) or a config file path, resolved as dataflow
     /// parameters are (relative to the working directory), then read.
     pub fn from_name(name: &str) -> anyhow::Result<Self> {
-        let path = crate::dataflow::resolve_config(name, Path::new(".")).map_err(|e| anyhow::anyhow!("config `{name}`: {e}"))?;
+        let path = crate::base::presets::resolve_config(name, Path::new(".")).map_err(|e| anyhow::anyhow!("config `{name}`: {e}"))?;
         Self::load(Path::new(&path)).map_err(|e| anyhow::anyhow!("{e}"))
     }
 
@@ -278,7 +278,7 @@ impl Config {
         let mut problems = Problems::default();
         let mut cfg =
             Config { name: file.path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(), ..Config::default() };
-        if let Some(p) = crate::dataflow::decode::nesting_problem(&file) {
+        if let Some(p) = crate::base::kdl::nesting_problem(&file) {
             problems.push(p);
             return Err(problems);
         }
@@ -333,7 +333,7 @@ impl Config {
                             let mut v = Vec::new();
                             r.strings(node, &mut v);
                             match v.as_slice() {
-                                [one] => m.weights = Some(crate::paths::normalize(&file.path.parent().unwrap_or(Path::new(".")).join(one))),
+                                [one] => m.weights = Some(crate::base::paths::normalize(&file.path.parent().unwrap_or(Path::new(".")).join(one))),
                                 _ => r.bad(node, "one path string"),
                             }
                         }

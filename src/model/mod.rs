@@ -7,7 +7,7 @@ pub mod mobilenet;
 pub mod vit;
 
 use std::collections::BTreeSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use tch::{Device, Kind, Tensor, nn};
@@ -78,7 +78,7 @@ impl OSTrack {
         let mut vars: Vec<(String, Tensor)> = self.vs.variables().into_iter().collect();
         vars.sort_by(|a, b| a.0.cmp(&b.0));
         for (name, mut t) in vars {
-            tch::manual_seed(seed.wrapping_add(crate::hash::fnv1a(name.as_bytes()) as i64 & 0x7fff_ffff));
+            tch::manual_seed(seed.wrapping_add(crate::base::hash::fnv1a(name.as_bytes()) as i64 & 0x7fff_ffff));
             let size = t.size();
             let leaf = name.rsplit('.').next().unwrap_or_default();
             let is_norm = name.contains("norm") || name.ends_with(".1.weight") || name.ends_with(".1.bias");
@@ -221,12 +221,58 @@ pub fn canonical_key(k: &str) -> String {
     k.strip_prefix("module.").unwrap_or(k).to_string()
 }
 
+/// Which weights a tracking model runs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Weights {
+    /// This safetensors file.
+    File(PathBuf),
+    /// The preset's own (`model { weights "…" }`); random, loudly, when it names none.
+    Preset,
+    /// Random weights, even when the preset has its own: an untrained baseline.
+    Random,
+}
+
+/// The preset's own weights (`model { weights "..." }`) when the file exists; a preset that
+/// names weights which are missing is warned about and has none.
+pub fn preset_weights(cfg: &Config) -> Option<PathBuf> {
+    let w = cfg.model.weights.clone()?;
+    if w.is_file() {
+        Some(w)
+    } else {
+        eprintln!("warning: config `{}` names weights {} which do not exist (not trained yet?)", cfg.name, w.display());
+        None
+    }
+}
+
+/// The one loader behind every tracker (`trackflow track`, `evaluate`, `bench track` and the
+/// tracking nodes): `cfg`'s network (the `parts` a node needs) on `device` at `precision`, with
+/// `weights`. Random weights come from `seed` and are announced on stderr, prefixed by `who`.
+pub fn load_tracking_model(cfg: &Config, parts: Parts, device: Device, precision: Kind, weights: &Weights, seed: i64, who: &str) -> Result<OSTrack> {
+    let mut model = OSTrack::new(cfg, parts, device);
+    let file = match weights {
+        Weights::File(w) => Some(w.clone()),
+        Weights::Preset => preset_weights(cfg),
+        Weights::Random => None,
+    };
+    match file {
+        Some(w) => model.load(&w)?,
+        None => {
+            model.randomize(seed);
+            eprintln!("{who}note: the network is UNTRAINED (random, seed {seed}); boxes are meaningless");
+        }
+    }
+    if precision != Kind::Float {
+        model.set_kind(precision);
+    }
+    Ok(model)
+}
+
 /// Parses a device name: `auto` (CUDA when usable, else CPU), `cpu`, `cuda`, `cuda:N`.
 ///
 /// A CUDA device that is asked for but unusable is an error within seconds, never a hang
-/// (see [`crate::cuda::probe`]).
+/// (see [`crate::base::cuda::probe`]).
 pub fn parse_device(name: &str) -> Result<Device> {
-    use crate::cuda::{CudaState, probe};
+    use crate::base::cuda::{CudaState, probe};
     let deadline = std::time::Duration::from_secs(30);
     match name {
         "cpu" => Ok(Device::Cpu),

@@ -6,7 +6,8 @@ use dora_node_api::{DoraNode, EventStream};
 
 use super::{Next, Params, load_model, next_event, out};
 use crate::model::Parts;
-use crate::tracker::{Image, crop_tensor, search_features, template_tokens};
+use crate::base::image::Image;
+use crate::tracker::{crop_tensor, search_features, template_tokens};
 use crate::wire::{Crop, CropRole, Features};
 
 /// The node's event loop.

@@ -9,7 +9,7 @@ use anyhow::Result;
 use dora_node_api::{DoraNode, EventStream};
 
 use super::{Next, Params, out, poll_event};
-use crate::live::{CameraUrl, open};
+use crate::data::camera::{CameraUrl, open};
 use crate::wire::{Frame, Header};
 
 /// The node's event loop.

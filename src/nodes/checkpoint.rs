@@ -9,7 +9,7 @@ use anyhow::Result;
 use dora_node_api::{DoraNode, EventStream};
 
 use super::{Next, Params, next_event};
-use crate::fsutil::write_atomic;
+use crate::base::fs::write_atomic;
 use crate::train::checkpoint::{file_name, prune};
 use crate::wire::Bytes;
 

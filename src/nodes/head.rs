@@ -5,7 +5,8 @@ use anyhow::{Context, Result};
 use dora_node_api::{DoraNode, EventStream};
 use tch::Tensor;
 
-use super::{Next, Params, load_model, next_event, now_ns, out};
+use super::{Next, Params, load_model, next_event, out};
+use crate::base::time::now_ns;
 use crate::model::Parts;
 use crate::tracker::{hann2d, head_box};
 use crate::wire::{BoxMsg, Features};

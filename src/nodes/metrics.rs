@@ -77,7 +77,7 @@ fn truncate_from(path: &Path, epoch: i64, batch: i64) -> Result<()> {
         eprintln!("metrics: dropping {dropped} rows from after the resumed checkpoint in {}", path.display());
     }
     let body: String = kept.iter().map(|l| format!("{l}\n")).collect();
-    crate::fsutil::write_atomic(path, body.as_bytes())
+    crate::base::fs::write_atomic(path, body.as_bytes())
 }
 
 /// Per-epoch means of the loss terms: (epoch, [loss, giou, l1, focal, iou]).
@@ -113,12 +113,12 @@ pub fn write_plots(out: &Path, epochs: &[(i64, [f64; 5])]) -> Result<()> {
     let y_max = cols.iter().flatten().fold(0.0f64, |a, &b| a.max(b)).max(1e-6) * 1.05;
     let series = TERMS.iter().zip(cols).map(|(t, y)| Series { label: format!("{t} {:.3}", y.last().copied().unwrap_or(0.0)), y }).collect();
     let plot = Plot { title: "training loss (epoch means)".into(), x_label: "epoch".into(), y_label: "value".into(), x, series, y_max };
-    crate::fsutil::write_atomic(&out.join("loss.svg"), plot.svg().as_bytes())?;
+    crate::base::fs::write_atomic(&out.join("loss.svg"), plot.svg().as_bytes())?;
     let im = plot.png_image();
     let mut png = Vec::new();
     image::codecs::png::PngEncoder::new(&mut png)
         .write_image(&im.data, im.width as u32, im.height as u32, image::ExtendedColorType::Rgb8)
         .context("png encode")?;
     use image::ImageEncoder;
-    crate::fsutil::write_atomic(&out.join("loss.png"), &png)
+    crate::base::fs::write_atomic(&out.join("loss.png"), &png)
 }

@@ -194,49 +194,19 @@ pub fn out(id: &str) -> DataId {
     DataId::from(id.to_owned())
 }
 
-/// Nanoseconds since the Unix epoch.
-pub fn now_ns() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0)
-}
-
 /// Loads the model a node needs from its `config`, `weights`, `seed`, `device` and `precision`
-/// parameters. Without weights the network is random (seeded) and says so.
+/// parameters. Without weights the network is the preset's, else random (seeded), and says so.
 pub fn load_model(p: &Params, parts: crate::model::Parts) -> Result<(crate::model::OSTrack, tch::Kind)> {
-    let cfg = crate::model::Config::load(std::path::Path::new(p.str("config")?)).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let device = crate::model::parse_device(p.str("device").unwrap_or("auto"))?;
-    let kind = crate::model::parse_precision(p.str("precision").unwrap_or("fp32"), device)?;
-    let mut model = crate::model::OSTrack::new(&cfg, parts, device);
+    use crate::model::{Config, Weights, load_tracking_model, parse_device, parse_precision};
+    let cfg = Config::load(std::path::Path::new(p.str("config")?)).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let device = parse_device(p.str("device").unwrap_or("auto"))?;
+    let kind = parse_precision(p.str("precision").unwrap_or("fp32"), device)?;
     let weights = match p.str("weights").unwrap_or("") {
-        "" => default_weights(&cfg),
-        w => Some(std::path::PathBuf::from(w)),
+        "" => Weights::Preset,
+        w => Weights::File(w.into()),
     };
-    match weights {
-        Some(w) => model.load(&w)?,
-        None => {
-            model.randomize(p.int("seed").unwrap_or(0));
-            eprintln!(
-                "[{}] note: no weights given: the network is UNTRAINED (random, seed {}); boxes are meaningless",
-                p.node_id,
-                p.int("seed").unwrap_or(0)
-            );
-        }
-    }
-    if kind != tch::Kind::Float {
-        model.set_kind(kind);
-    }
+    let model = load_tracking_model(&cfg, parts, device, kind, &weights, p.int("seed").unwrap_or(0), &format!("[{}] ", p.node_id))?;
     Ok((model, kind))
-}
-
-/// The preset's own weights (`model { weights "..." }`) when the file exists; a preset that
-/// names weights which are missing is warned about and runs random.
-pub fn default_weights(cfg: &crate::model::Config) -> Option<std::path::PathBuf> {
-    let w = cfg.model.weights.clone()?;
-    if w.is_file() {
-        Some(w)
-    } else {
-        eprintln!("warning: config `{}` names weights {} which do not exist (not trained yet?)", cfg.name, w.display());
-        None
-    }
 }
 
 /// With `TRACKFLOW_TRACE=1`, prints `[node] trace <what> <ms since t0> <ms spent>` lines for
@@ -245,7 +215,7 @@ pub fn trace(node: &str, what: &str, index: u32, t0: i64, started: std::time::In
     if crate::tracker::trace_on() {
         eprintln!(
             "[{node}] trace {what} {index} since_t0={:.2}ms spent={:.2}ms",
-            (now_ns() - t0) as f64 * 1e-6,
+            (crate::base::time::now_ns() - t0) as f64 * 1e-6,
             started.elapsed().as_secs_f64() * 1e3
         );
     }

@@ -8,26 +8,15 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use dora_node_api::{DoraNode, EventStream};
 
-use super::{Next, Params, next_event, now_ns, out};
-use crate::sequence::{Layout, Sequence, discover};
-use crate::tracker::{Image, validate_init_box};
+use super::{Next, Params, next_event, out};
+use crate::base::time::now_ns;
+use crate::data::sequence::{Layout, Sequence, discover};
+use crate::base::image::Image;
+use crate::tracker::validate_init_box;
 use crate::wire::{BoxMsg, Frame, Header};
-
-/// Parses `"x,y,w,h"`.
-pub fn parse_box(s: &str) -> Result<[f64; 4]> {
-    let v: Vec<f64> = s
-        .split(',')
-        .map(|x| x.trim().parse::<f64>())
-        .collect::<Result<_, _>>()
-        .with_context(|| format!("init box `{s}` is not four numbers x,y,w,h"))?;
-    match v.as_slice() {
-        [x, y, w, h] => Ok([*x, *y, *w, *h]),
-        _ => bail!("init box `{s}` has {} numbers, expected 4 (x,y,w,h)", v.len()),
-    }
-}
 
 /// The sequences a source with these parameters reads.
 pub fn sequences(p: &Params) -> Result<Vec<Sequence>> {
@@ -62,7 +51,7 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
     let seqs = sequences(p)?;
     let override_box = match p.str("init-box")? {
         "" => None,
-        s => Some(parse_box(s)?),
+        s => Some(crate::tracker::parse_box(s)?),
     };
     eprintln!("[{}] {} sequence(s), {} frames", p.node_id, seqs.len(), seqs.iter().map(Sequence::len).sum::<usize>());
     let mut failed = Vec::new();

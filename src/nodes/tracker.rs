@@ -9,7 +9,8 @@
 use anyhow::{Context, Result, bail};
 use dora_node_api::{DoraNode, EventStream};
 
-use super::{Next, Params, load_model, next_event, now_ns, out};
+use super::{Next, Params, load_model, next_event, out};
+use crate::base::time::now_ns;
 use crate::model::Parts;
 use crate::tracker::{TrackOptions, Tracker};
 use crate::wire::{BoxMsg, Control, Frame, Header};
@@ -79,7 +80,7 @@ impl LiveStats {
 fn live(node: &mut DoraNode, events: &mut EventStream, p: &Params, mut tracker: Tracker) -> Result<()> {
     let mut pending_init = match p.str("init-box")? {
         "" => None,
-        s => Some(super::source::parse_box(s)?),
+        s => Some(crate::tracker::parse_box(s)?),
     };
     let (threshold, lost_after) = (p.float("lost-threshold")?, p.int("lost-frames")?.max(1) as u32);
     let delay = std::time::Duration::from_secs_f64(p.float("delay-ms")?.max(0.0) / 1e3);

@@ -9,9 +9,9 @@ use anyhow::{Result, bail};
 use dora_node_api::{DoraNode, EventStream};
 
 use super::{Next, Params, next_event};
-use crate::draw::{annotate, contact_sheet, save_png, thumbnail};
-use crate::tracker::Image;
-use crate::video::VideoWriter;
+use crate::base::draw::{annotate, contact_sheet, save_png, thumbnail};
+use crate::base::image::Image;
+use crate::data::video::VideoWriter;
 use crate::wire::{BoxMsg, Frame};
 
 struct SeqView {

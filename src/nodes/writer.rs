@@ -7,7 +7,7 @@ use anyhow::{Result, bail};
 use dora_node_api::{DoraNode, EventStream};
 
 use super::{Next, Params, next_event};
-use crate::results::{Delimiter, SequenceResult, write_sequence};
+use crate::data::results::{Delimiter, SequenceResult, write_sequence};
 use crate::wire::BoxMsg;
 
 /// The node's event loop.
@@ -67,13 +67,13 @@ pub fn run(_node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result
                 r.boxes.push(b.bbox);
                 r.times.push(b.elapsed);
                 r.scores.push(b.confidence);
-                arrivals.push(super::now_ns());
+                arrivals.push(crate::base::time::now_ns());
                 if h.is_last() {
                     let (seq, n, r) = current.take().expect("set above");
                     let path = write_sequence(&dir, &seq, &r, true, delim)?;
                     if stamps {
                         let text: String = arrivals.iter().map(|t| format!("{t}\n")).collect();
-                        crate::fsutil::write_atomic(&dir.join(format!("{seq}_stamps.txt")), text.as_bytes())?;
+                        crate::base::fs::write_atomic(&dir.join(format!("{seq}_stamps.txt")), text.as_bytes())?;
                     }
                     let total: f64 = r.times.iter().sum();
                     eprintln!("[{}] {seq}: {n} frames, {:.1} fps -> {}", p.node_id, n as f64 / total.max(1e-9), path.display());

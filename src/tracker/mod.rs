@@ -8,8 +8,9 @@ use anyhow::{Context, Result, bail};
 use tch::{Device, Kind, Tensor};
 
 use crate::model::{OSTrack, TemplateTokens, decode_boxes};
-use crate::wire::CropGeometry;
-pub use crop::{CropResult, Image, normalize, normalize_f64, sample_target};
+use crate::tracker::crop::CropGeometry;
+use crate::base::image::Image;
+pub use crop::{CropResult, normalize, normalize_f64, sample_target};
 
 /// A crop (8-bit, as cut and resized) and where it came from. It is normalised only where the
 /// network runs ([`crop_tensor`]): the dataflow then moves a quarter of the bytes.
@@ -19,6 +20,19 @@ pub struct PreparedCrop {
     pub patch: Image,
     /// Geometry, for mapping the box back.
     pub geometry: CropGeometry,
+}
+
+/// Parses `"x,y,w,h"`.
+pub fn parse_box(s: &str) -> Result<[f64; 4]> {
+    let v: Vec<f64> = s
+        .split(',')
+        .map(|x| x.trim().parse::<f64>())
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("init box `{s}` is not four numbers x,y,w,h"))?;
+    match v.as_slice() {
+        [x, y, w, h] => Ok([*x, *y, *w, *h]),
+        _ => bail!("init box `{s}` has {} numbers, expected 4 (x,y,w,h)", v.len()),
+    }
 }
 
 /// Checks an init box and makes it usable, with a clear error for degenerate input.

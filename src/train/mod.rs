@@ -3,10 +3,8 @@
 //! `dataflows/train.kdl` (sampler, trainer, checkpoint, metrics) are thin shells over this.
 
 pub mod checkpoint;
-pub mod datasets;
 pub mod loss;
 pub mod optim;
-pub mod run;
 pub mod sampler;
 
 use std::collections::{BTreeMap, HashMap};

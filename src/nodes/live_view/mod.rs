@@ -19,9 +19,9 @@ use crossbeam_channel::{Receiver, Sender, unbounded};
 use dora_node_api::{DoraNode, EventStream};
 
 use super::{Next, Params, out, poll_event};
-use crate::draw::annotate;
-use crate::tracker::Image;
-use crate::video::VideoWriter;
+use crate::base::draw::annotate;
+use crate::base::image::Image;
+use crate::data::video::VideoWriter;
 use crate::wire::{BoxMsg, Control, Frame};
 
 const PAGE: &str = include_str!("page.html");
@@ -245,7 +245,7 @@ fn serve(mut s: TcpStream, shared: &Mutex<Shared>, tx: &Sender<Control>) -> std:
             }
         }
         ("POST", "/init") => {
-            let b = query.split('&').find_map(|kv| kv.strip_prefix("box=")).and_then(|v| super::source::parse_box(v).ok());
+            let b = query.split('&').find_map(|kv| kv.strip_prefix("box=")).and_then(|v| crate::tracker::parse_box(v).ok());
             match b {
                 Some(b) if b[2] > 0.0 && b[3] > 0.0 => {
                     let _ = tx.send(Control::Init(b));

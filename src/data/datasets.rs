@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
-use crate::sequence::read_boxes;
+use crate::data::sequence::read_boxes;
 
 /// One training sequence: frame paths, boxes and per-frame visibility.
 #[derive(Debug, Clone)]
@@ -26,7 +26,7 @@ pub struct TrainSequence {
     /// Whether the target is visible (present, not fully occluded, positive size) per frame.
     pub visible: Vec<bool>,
     /// ViPT: the auxiliary modality's frames, one per frame (6-channel samples).
-    pub aux: Option<crate::modality::AuxFrames>,
+    pub aux: Option<crate::data::modality::AuxFrames>,
 }
 
 impl TrainSequence {
@@ -84,7 +84,7 @@ impl Roots {
         let mut map = HashMap::new();
         if let Some(local) = local.filter(|p| p.is_file()) {
             let text = std::fs::read_to_string(local).with_context(|| format!("cannot read {}", local.display()))?;
-            let doc = crate::dataflow::decode::parse_kdl(&text).map_err(|(_, e)| anyhow::anyhow!("{}: invalid KDL: {e}", local.display()))?;
+            let doc = crate::base::kdl::parse_kdl(&text).map_err(|(_, e)| anyhow::anyhow!("{}: invalid KDL: {e}", local.display()))?;
             if let Some(ds) = doc.get("datasets").and_then(|d| d.children()) {
                 let base = local.parent().unwrap_or(Path::new("."));
                 for n in ds.nodes() {
@@ -200,7 +200,7 @@ fn read_name_list(path: &Path, what: &str) -> Result<Vec<String>> {
 /// Whether a folder holds RGB+X sequences (its first sequence folder has paired modalities).
 fn has_modalities(root: &Path) -> bool {
     let Ok(dirs) = subfolder_names(root) else { return false };
-    dirs.first().is_some_and(|d| crate::modality::detect(&root.join(d)).ok().flatten().is_some())
+    dirs.first().is_some_and(|d| crate::data::modality::detect(&root.join(d)).ok().flatten().is_some())
 }
 
 /// RGB+X sequences (DepthTrack `color/`+`depth/`, LasHeR `visible/`+`infrared/`, VisEvent
@@ -216,8 +216,8 @@ pub fn multimodal(root: &Path, list: Option<&Path>, name: &str, min_side: f64) -
     let mut missing = Vec::new();
     for n in &wanted {
         let dir = root.join(n);
-        let gt = crate::sequence::ground_truth_file(&dir);
-        let (Some(gt), Some((frames, aux))) = (gt, crate::modality::detect(&dir).ok().flatten()) else {
+        let gt = crate::data::sequence::ground_truth_file(&dir);
+        let (Some(gt), Some((frames, aux))) = (gt, crate::data::modality::detect(&dir).ok().flatten()) else {
             missing.push(n.as_str());
             continue;
         };

@@ -14,13 +14,14 @@
 //! ```
 
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
 use crate::dataflow::ParamOverride;
 use crate::dataflow::dora::{BinDir, write_yaml};
-use crate::sequence::{Layout, Sequence, discover};
+use crate::data::sequence::{Layout, Sequence, discover};
 
 /// Dataset folders by name, from the local config file.
 pub fn dataset_path(name_or_path: &str, local: &Path) -> Result<PathBuf> {
@@ -31,7 +32,7 @@ pub fn dataset_path(name_or_path: &str, local: &Path) -> Result<PathBuf> {
     let text = std::fs::read_to_string(local).with_context(|| {
         format!("`{name_or_path}` is not a folder, and {} does not exist to name it: create it with\n  datasets {{\n      {name_or_path} \"/path/to/{name_or_path}\"\n  }}", local.display())
     })?;
-    let doc = crate::dataflow::decode::parse_kdl(&text).map_err(|(_, e)| anyhow::anyhow!("{}: invalid KDL: {e}", local.display()))?;
+    let doc = crate::base::kdl::parse_kdl(&text).map_err(|(_, e)| anyhow::anyhow!("{}: invalid KDL: {e}", local.display()))?;
     let ds =
         doc.get("datasets").and_then(|d| d.children()).with_context(|| format!("{}: no `datasets {{ ... }}` section", local.display()))?;
     let entry = ds.get(name_or_path).with_context(|| {
@@ -141,15 +142,15 @@ pub fn test(run: &TestRun) -> Result<()> {
     let shards = shard(&todo, run.threads);
     std::fs::create_dir_all(&run.work)?;
     let kdl = run.work.join("test.kdl");
-    crate::fsutil::write_atomic(&kdl, dataflow_kdl(run, &shards).as_bytes())?;
+    crate::base::fs::write_atomic(&kdl, dataflow_kdl(run, &shards).as_bytes())?;
     let bins = BinDir::current()?;
-    let flow = crate::launch::prepare(&kdl, &[] as &[ParamOverride], &bins).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let flow = crate::dataflow::launch::prepare(&kdl, &[] as &[ParamOverride], &bins).map_err(|e| anyhow::anyhow!("{e}"))?;
     let yaml = write_yaml(&flow, &bins)?;
-    let dora = crate::launch::find_dora()?;
-    crate::launch::check_dora_version(&dora)?;
+    let dora = crate::dataflow::launch::find_dora()?;
+    crate::dataflow::launch::check_dora_version(&dora)?;
     let log = std::fs::File::create(run.work.join("dora.log"))?;
     let mut cluster = None;
-    let mut cmd = crate::launch::dora_command(&dora);
+    let mut cmd = crate::dataflow::launch::dora_command(&dora);
     if run.machines.is_empty() {
         cmd.arg("run").arg(&yaml);
     } else {
@@ -214,7 +215,7 @@ impl LocalCluster {
         let port = free_port()?;
         let mut c = Self { port, children: Vec::new() };
         let spawn = |args: Vec<String>| -> Result<std::process::Child> {
-            let mut cmd = crate::launch::dora_command(dora);
+            let mut cmd = crate::dataflow::launch::dora_command(dora);
             // Daemons keep their per-dataflow `_work/` folders under `work`, not the user's cwd.
             cmd.args(&args).current_dir(work).stdout(std::process::Stdio::null()).stderr(log.try_clone()?);
             cmd.spawn().with_context(|| format!("cannot start dora {}", args.join(" ")))
@@ -260,5 +261,79 @@ impl Drop for LocalCluster {
             let _ = c.kill();
             let _ = c.wait();
         }
+    }
+}
+
+/// `trackflow test`: a config over a whole dataset, as OSTrack's `tracking/test.py`.
+#[derive(Debug, clap::Args)]
+pub struct TestArgs {
+    /// `ostrack` (the config family under configs/).
+    pub script: String,
+    /// Config name, e.g. `vitb_256_mae_ce_32x4_ep300`.
+    pub config: String,
+    /// Dataset name from trackflow.local.kdl, or a folder.
+    #[arg(long)]
+    pub dataset: String,
+    /// Tracker workers.
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
+    /// GPUs to spread the workers over (0 = CPU).
+    #[arg(long, default_value_t = 0)]
+    pub gpus: usize,
+    /// Weights (default: the preset's own; a preset without weights is refused unless
+    /// --untrained is given).
+    #[arg(long)]
+    pub weights: Option<PathBuf>,
+    /// Run random weights on purpose (an untrained baseline; every node says so).
+    #[arg(long, conflicts_with = "weights")]
+    pub untrained: bool,
+    /// Results root; results go to `<root>/<script>/<config>/<dataset>/`.
+    #[arg(long, default_value = "output/test/tracking_results")]
+    pub results: PathBuf,
+    /// Local config naming dataset folders.
+    #[arg(long, default_value = "trackflow.local.kdl")]
+    pub local: PathBuf,
+    /// Spread the workers over these dora machine ids (comma-separated), one coordinator
+    /// and one daemon per machine (`dora daemon --machine-id ID`).
+    #[arg(long, value_delimiter = ',')]
+    pub machines: Vec<String>,
+    /// With --machines: start the coordinator and the daemons on this host (loopback).
+    #[arg(long)]
+    pub spawn_daemons: bool,
+}
+
+impl TestArgs {
+    /// Runs the command.
+    pub fn run(self) -> Result<ExitCode> {
+        let TestArgs { script, config, dataset, threads, gpus, weights, untrained, results, local, machines, spawn_daemons } = self;
+        let cfg =
+            crate::base::presets::resolve_config(&config, Path::new(".")).map_err(|e| anyhow::anyhow!("config `{config}`: {e}"))?;
+        let ds_path = dataset_path(&dataset, &local)?;
+        if weights.is_none() && !untrained {
+            let model = crate::model::Config::load(Path::new(&cfg)).map_err(|e| anyhow::anyhow!("{}", e.render(false)))?;
+            if crate::model::preset_weights(&model).is_none() {
+                bail!(
+                    "config `{config}` has no trained weights: pass --weights FILE (safetensors; `trackflow convert ostrack \
+                     OSTrack_ep0300.pth.tar` turns an official checkpoint into one, `trackflow train` makes one), or --untrained \
+                     to evaluate random weights on purpose"
+                );
+            }
+        }
+        let ds_name = Path::new(&dataset).file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or(dataset.clone());
+        let out = results.join(&script).join(&config).join(&ds_name);
+        let run = TestRun {
+            dataset: std::path::absolute(&ds_path)?,
+            config: PathBuf::from(cfg),
+            weights: weights.map(std::path::absolute).transpose()?,
+            results: std::path::absolute(&out)?,
+            threads: threads.max(1),
+            gpus,
+            work: std::path::absolute(out.join(".trackflow"))?,
+            machines,
+            spawn_daemons,
+        };
+        test(&run)?;
+        println!("results: {}", out.display());
+        Ok(ExitCode::SUCCESS)
     }
 }

@@ -12,7 +12,7 @@
 
 use anyhow::{Context, Result};
 
-use crate::tracker::crop::Image;
+use crate::base::image::Image;
 
 /// Whether `bytes` start with a JPEG's start-of-image marker.
 pub fn is_jpeg(bytes: &[u8]) -> bool {

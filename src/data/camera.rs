@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
-use crate::tracker::Image;
+use crate::base::image::Image;
+use crate::base::time::now_ns;
 
 /// Where frames come from, parsed from the camera node's `url`.
 #[derive(Debug, Clone, PartialEq)]
@@ -84,10 +85,6 @@ pub fn open(url: &CameraUrl, width: usize, height: usize, fps: f64, looped: bool
             Box::new(FfmpegStream::spawn(&args, width, height)?)
         }
     })
-}
-
-fn now_ns() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0)
 }
 
 /// MJPEG over HTTP (`multipart/x-mixed-replace`), as IP cameras and `mjpg-streamer` serve it.
@@ -179,7 +176,7 @@ impl FrameSource for MjpegStream {
             let Some((body, camera_stamp)) = self.next_part()? else { return Ok(None) };
             // The camera's own clock when it says; the arrival time otherwise.
             let stamp = camera_stamp.unwrap_or_else(now_ns);
-            match crate::imageio::decode_rgb(&body) {
+            match crate::base::imageio::decode_rgb(&body) {
                 Ok(image) => return Ok(Some(Captured { image, stamp })),
                 Err(e) => {
                     self.skipped += 1;
@@ -194,7 +191,7 @@ impl FrameSource for MjpegStream {
 /// A video file delivered at its own frame rate (or `fps`), frame k at start + k/fps.
 pub struct Playback {
     path: std::path::PathBuf,
-    reader: crate::video::VideoReader,
+    reader: crate::data::video::VideoReader,
     fps: f64,
     start: Instant,
     start_ns: i64,
@@ -205,7 +202,7 @@ pub struct Playback {
 impl Playback {
     /// Opens the file.
     pub fn open(path: &std::path::Path, fps: f64, looped: bool) -> Result<Self> {
-        let reader = crate::video::VideoReader::open(path)?;
+        let reader = crate::data::video::VideoReader::open(path)?;
         let fps = if fps > 0.0 { fps } else { reader.info().fps };
         Ok(Self { path: path.to_path_buf(), reader, fps, start: Instant::now(), start_ns: now_ns(), index: 0, looped })
     }
@@ -216,7 +213,7 @@ impl FrameSource for Playback {
         let im = match self.reader.next_frame() {
             Some(r) => r?,
             None if self.looped => {
-                self.reader = crate::video::VideoReader::open(&self.path)?;
+                self.reader = crate::data::video::VideoReader::open(&self.path)?;
                 match self.reader.next_frame() {
                     Some(r) => r?,
                     None => return Ok(None),

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use crate::fsutil::write_atomic;
+use crate::base::fs::write_atomic;
 
 /// Column separator of the box file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

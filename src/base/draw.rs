@@ -1,8 +1,8 @@
 //! Drawing on RGB images for people to look at: boxes, a small bitmap font, thumbnails and
 //! contact sheets.
 
-use crate::tracker::Image;
-use crate::tracker::crop::resize_linear;
+use crate::base::image::Image;
+use crate::base::image::resize_linear;
 
 /// An RGB colour.
 pub type Rgb = [u8; 3];
@@ -129,7 +129,7 @@ pub fn draw_glyphs(im: &mut Image, x: i64, y: i64, text: &str, c: Rgb, scale: i6
 /// shown as its two modalities side by side, the box drawn on both.
 pub fn annotate(im: &Image, index: u32, bbox: [f64; 4], score: f64, gt: Option<[f64; 4]>) -> Image {
     if im.channels == 6 {
-        let (rgb, aux) = crate::modality::split(im);
+        let (rgb, aux) = crate::base::image::split_rgbx(im);
         return hstack(&annotate(&rgb, index, bbox, score, gt), &annotate(&aux, index, bbox, score, gt));
     }
     let mut out = Image { width: im.width, height: im.height, channels: 3, data: Vec::with_capacity(im.width * im.height * 3) };
@@ -186,5 +186,5 @@ pub fn save_png(im: &Image, path: &std::path::Path) -> anyhow::Result<()> {
         .ok_or_else(|| anyhow::anyhow!("image buffer has the wrong size"))?;
     let mut bytes = Vec::new();
     buf.write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png)?;
-    crate::fsutil::write_atomic(path, &bytes)
+    crate::base::fs::write_atomic(path, &bytes)
 }

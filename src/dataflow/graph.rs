@@ -49,7 +49,7 @@ pub fn render(flow: &Dataflow, out: &Path) -> Result<()> {
     let dot = to_dot(flow);
     let ext = out.extension().and_then(|e| e.to_str()).unwrap_or("svg");
     if ext == "dot" {
-        return crate::fsutil::write_atomic(out, dot.as_bytes());
+        return crate::base::fs::write_atomic(out, dot.as_bytes());
     }
     if !matches!(ext, "svg" | "png") {
         bail!("cannot draw to `.{ext}`: use .svg, .png or .dot");
@@ -66,5 +66,5 @@ pub fn render(flow: &Dataflow, out: &Path) -> Result<()> {
     if !output.status.success() {
         bail!("Graphviz `dot` failed on the generated graph");
     }
-    crate::fsutil::write_atomic(out, &output.stdout)
+    crate::base::fs::write_atomic(out, &output.stdout)
 }

@@ -8,7 +8,7 @@ use anyhow::{Context, Result, bail};
 
 /// The venv's Python, with a clear error when setup has not run.
 pub fn interpreter() -> Result<PathBuf> {
-    let py = crate::paths::venv_dir().join("bin/python");
+    let py = crate::base::paths::venv_dir().join("bin/python");
     if !py.is_file() {
         bail!("{} not found: run `scripts/setup` (it creates the Python environment with torch 2.11.0)", py.display());
     }
@@ -18,7 +18,7 @@ pub fn interpreter() -> Result<PathBuf> {
 /// Runs `python/<script>` with arguments; returns its last stdout line (a JSON report).
 pub fn run(script: &str, args: &[String]) -> Result<String> {
     let py = interpreter()?;
-    let path = crate::paths::project_root().join("python").join(script);
+    let path = crate::base::paths::project_root().join("python").join(script);
     let out = Command::new(&py).arg(&path).args(args).output().with_context(|| format!("cannot run {}", py.display()))?;
     if !out.status.success() {
         bail!("{} failed: {}", path.display(), String::from_utf8_lossy(&out.stderr).trim());
@@ -40,7 +40,7 @@ impl Server {
     pub fn start(script: &str, arg: &str) -> Result<Self> {
         use std::process::Stdio;
         let py = interpreter()?;
-        let path = crate::paths::project_root().join("python").join(script);
+        let path = crate::base::paths::project_root().join("python").join(script);
         let mut child = Command::new(&py)
             .arg(&path)
             .arg(arg)

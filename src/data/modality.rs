@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
-use crate::tracker::Image;
+use crate::base::image::Image;
 
 /// The auxiliary modality of a sequence.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -122,14 +122,14 @@ fn last_number(s: &str) -> Option<u64> {
 /// sequence has one (H×W×6), else RGB alone (H×W×3).
 pub fn load_frame_at(frames: &[PathBuf], aux: Option<&AuxFrames>, i: usize) -> Result<Image> {
     match aux {
-        None => crate::sequence::load_frame(&frames[i]),
+        None => crate::base::imageio::load_rgb(&frames[i]),
         Some(a) => load_pair(&frames[i], &a.frames[i], a.modality, a.depth_clip),
     }
 }
 
 /// Reads one RGB frame and its auxiliary image and merges them into an H×W×6 image.
 pub fn load_pair(rgb: &Path, aux: &Path, modality: Modality, depth_clip: bool) -> Result<Image> {
-    let color = crate::sequence::load_frame(rgb)?;
+    let color = crate::base::imageio::load_rgb(rgb)?;
     let x = match modality {
         Modality::Depth => {
             let (w, h, depth) = load_depth(aux)?;
@@ -138,7 +138,7 @@ pub fn load_pair(rgb: &Path, aux: &Path, modality: Modality, depth_clip: bool) -
             }
             Image { width: w, height: h, channels: 3, data: depth_colormap(&depth, depth_clip) }
         }
-        Modality::Thermal | Modality::Event => crate::sequence::load_frame(aux)?,
+        Modality::Thermal | Modality::Event => crate::base::imageio::load_rgb(aux)?,
     };
     merge(&color, &x).with_context(|| format!("pairing {} with {}", rgb.display(), aux.display()))
 }
@@ -162,17 +162,6 @@ pub fn merge(rgb: &Image, aux: &Image) -> Result<Image> {
         data.extend_from_slice(b);
     }
     Ok(Image { width: rgb.width, height: rgb.height, channels: 6, data })
-}
-
-/// Splits an H×W×6 image into its RGB and auxiliary halves (for display).
-pub fn split(im: &Image) -> (Image, Image) {
-    let mut a = Vec::with_capacity(im.width * im.height * 3);
-    let mut b = Vec::with_capacity(im.width * im.height * 3);
-    for px in im.data.chunks_exact(im.channels) {
-        a.extend_from_slice(&px[..3]);
-        b.extend_from_slice(&px[3..6]);
-    }
-    (Image { width: im.width, height: im.height, channels: 3, data: a }, Image { width: im.width, height: im.height, channels: 3, data: b })
 }
 
 /// Reads a depth PNG (16-bit, or 8-bit widened) as (width, height, values).

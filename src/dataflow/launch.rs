@@ -20,7 +20,7 @@ pub const LAUNCHER_MARKER: &str = "trackflow-dora-launcher";
 /// Finds the real dora CLI: `.venv/bin/dora-real` (the pip entry point that setup moved aside
 /// for the launcher), else `.venv/bin/dora`, else `dora` on PATH, skipping our own launcher.
 pub fn find_dora() -> Result<PathBuf> {
-    let venv_bin = crate::paths::venv_dir().join("bin");
+    let venv_bin = crate::base::paths::venv_dir().join("bin");
     let mut candidates = vec![venv_bin.join("dora-real"), venv_bin.join("dora")];
     if let Some(path) = std::env::var_os("PATH") {
         candidates.extend(std::env::split_paths(&path).map(|d| d.join("dora")));
@@ -53,7 +53,7 @@ pub fn check_dora_version(dora: &Path) -> Result<()> {
 /// Environment for dora and the nodes it spawns: torch's libraries on the loader path.
 pub fn dora_command(dora: &Path) -> Command {
     let mut cmd = Command::new(dora);
-    let torch_lib = crate::paths::venv_dir().join("torch-lib");
+    let torch_lib = crate::base::paths::venv_dir().join("torch-lib");
     let mut ld = torch_lib.display().to_string();
     if let Some(old) = std::env::var_os("LD_LIBRARY_PATH") {
         ld.push(':');

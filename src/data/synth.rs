@@ -7,36 +7,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use crate::fsutil::write_atomic;
-use crate::modality::Modality;
-
-/// A small, seedable PCG32 generator, so sequences are identical on every machine.
-#[derive(Debug, Clone)]
-pub struct Pcg(u64);
-
-impl Pcg {
-    /// A generator from a seed.
-    pub fn new(seed: u64) -> Self {
-        let mut p = Pcg(seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407));
-        p.next_u32();
-        p
-    }
-    /// Next 32 random bits.
-    pub fn next_u32(&mut self) -> u32 {
-        let old = self.0;
-        self.0 = old.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        let xorshifted = (((old >> 18) ^ old) >> 27) as u32;
-        xorshifted.rotate_right((old >> 59) as u32)
-    }
-    /// Uniform in [0, 1).
-    pub fn uniform(&mut self) -> f64 {
-        self.next_u32() as f64 / 4294967296.0
-    }
-    /// Uniform in [a, b).
-    pub fn range(&mut self, a: f64, b: f64) -> f64 {
-        a + (b - a) * self.uniform()
-    }
-}
+use crate::base::fs::write_atomic;
+use crate::base::rng::Pcg;
+use crate::data::modality::Modality;
 
 /// The width / height range objects are drawn from unless `--aspect` says otherwise. Static
 /// clutter always uses it, so `--aspect` reshapes only the target and its look-alikes.
@@ -76,7 +49,7 @@ pub struct SynthOptions {
     ///   nearest, the occluder nearer still.
     /// - RGB-E (VisEvent): `vis_imgs/` and `event_imgs/` BMPs; events are brightness changes
     ///   since the previous frame, red for brighter and blue for darker on white.
-    pub modality: Option<crate::modality::Modality>,
+    pub modality: Option<Modality>,
     /// Range of the target's and the moving distractors' width / height, drawn uniformly
     /// ([`DEFAULT_ASPECT`]). Pedestrians in real benchmarks run to 0.3–0.4.
     pub aspect: (f64, f64),

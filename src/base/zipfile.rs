@@ -77,6 +77,6 @@ impl ZipBuilder {
 
     /// Writes the archive atomically.
     pub fn write(self, path: &Path) -> Result<()> {
-        crate::fsutil::write_atomic(path, &self.finish())
+        crate::base::fs::write_atomic(path, &self.finish())
     }
 }

@@ -6,12 +6,13 @@
 //! on disk for the last epoch; anything else is an error naming the log.
 
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
-use super::checkpoint;
-use super::datasets::Roots;
+use crate::train::checkpoint;
+use crate::data::datasets::Roots;
 use crate::dataflow::ParamOverride;
 use crate::dataflow::dora::{BinDir, write_yaml};
 use crate::model::Config;
@@ -40,12 +41,12 @@ pub struct TrainRun {
 /// Runs the training dataflow and follows it.
 pub fn train(run: &TrainRun) -> Result<PathBuf> {
     let config_path =
-        crate::dataflow::resolve_config(&run.config, Path::new(".")).map_err(|e| anyhow::anyhow!("config `{}`: {e}", run.config))?;
+        crate::base::presets::resolve_config(&run.config, Path::new(".")).map_err(|e| anyhow::anyhow!("config `{}`: {e}", run.config))?;
     // Config errors (unknown keys, datasets and ratios of different lengths) before anything starts.
-    let cfg = Config::load(Path::new(&config_path)).map_err(|e| anyhow::anyhow!("{}", e.render(crate::launch::color())))?;
+    let cfg = Config::load(Path::new(&config_path)).map_err(|e| anyhow::anyhow!("{}", e.render(crate::dataflow::launch::color())))?;
     let roots = Roots::load(Some(&run.local), &run.roots.join(","))?;
     for name in &cfg.train.datasets {
-        super::datasets::root_of(name, &roots)
+        crate::data::datasets::root_of(name, &roots)
             .with_context(|| format!("config `{}` (dataset folders: {})", cfg.name, run.local.display()))?;
     }
     let save_dir = std::path::absolute(&run.save_dir)?;
@@ -75,15 +76,15 @@ pub fn train(run: &TrainRun) -> Result<PathBuf> {
     sets.extend(run.sets.iter().cloned());
     let sets: Vec<ParamOverride> = sets.into_iter().map(|text| ParamOverride { text }).collect();
     let bins = BinDir::current()?;
-    let flow = crate::launch::prepare(&run.dataflow, &sets, &bins).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let flow = crate::dataflow::launch::prepare(&run.dataflow, &sets, &bins).map_err(|e| anyhow::anyhow!("{e}"))?;
     let epochs =
         flow.node("trainer").and_then(|n| n.params.get("epochs")).and_then(|v| v.as_i64()).filter(|e| *e > 0).unwrap_or(cfg.train.epochs);
     let yaml = write_yaml(&flow, &bins)?;
-    let dora = crate::launch::find_dora()?;
-    crate::launch::check_dora_version(&dora)?;
+    let dora = crate::dataflow::launch::find_dora()?;
+    crate::dataflow::launch::check_dora_version(&dora)?;
     let log_path = save_dir.join("train.log");
     let log = std::fs::OpenOptions::new().create(true).append(true).open(&log_path)?;
-    let mut cmd = crate::launch::dora_command(&dora);
+    let mut cmd = crate::dataflow::launch::dora_command(&dora);
     cmd.arg("run").arg(&yaml).stdout(log.try_clone()?).stderr(log);
     eprintln!(
         "training `{}` for {epochs} epochs into {} (log: {}){}",
@@ -194,5 +195,86 @@ fn follow(child: &mut std::process::Child, metrics: &Path, timeout: Option<Durat
             );
         }
         std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+/// `trackflow train`: a config and where its data and outputs are, as OSTrack's `tracking/train.py`.
+#[derive(Debug, clap::Args)]
+pub struct TrainArgs {
+    /// `ostrack`, or `vipt` (prompt tuning on a frozen OSTrack; configs/vipt/).
+    pub script: String,
+    /// Config name (`vitb_256_mae_ce_32x4_ep300`, `tiny`) or a config file.
+    pub config: String,
+    /// Output folder.
+    #[arg(long, default_value = "output")]
+    pub save_dir: PathBuf,
+    /// Continue from the newest checkpoint in --save-dir.
+    #[arg(long)]
+    pub resume: bool,
+    /// Dataset folder by key, e.g. `--root synth=data/synth-train --root got10k_train=/data/got10k/train`
+    /// (keys: got10k_train, got10k_val, lasot_train, trackingnet, coco, synth, synth2, depthtrack, lasher, visevent).
+    #[arg(long = "root", value_name = "KEY=PATH")]
+    pub roots: Vec<String>,
+    /// Machine-local file naming dataset folders (`datasets { got10k_train "/data/..." }`).
+    #[arg(long, default_value = "trackflow.local.kdl")]
+    pub local: PathBuf,
+    /// The training dataflow.
+    #[arg(long, default_value = "dataflows/train.kdl")]
+    pub dataflow: PathBuf,
+    /// Override the config's epochs.
+    #[arg(long)]
+    pub epochs: Option<i64>,
+    /// Start from trackflow weights.
+    #[arg(long)]
+    pub init: Option<PathBuf>,
+    /// Start the backbone from pretrained weights: an MAE ViT encoder (`trackflow convert mae`) or
+    /// ImageNet MobileNetV2 features for a `stem "mobilenetv2"` preset (`trackflow convert mobilenetv2`).
+    #[arg(long)]
+    pub pretrained: Option<PathBuf>,
+    /// Device: auto, cpu, cuda:N.
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+    /// Run seed.
+    #[arg(long, default_value_t = 42)]
+    pub seed: i64,
+    /// Override a node parameter of the dataflow (repeatable).
+    #[arg(long = "set", value_name = "NODE.PARAM=VALUE")]
+    pub sets: Vec<String>,
+}
+
+impl TrainArgs {
+    /// Runs the command.
+    pub fn run(self) -> Result<ExitCode> {
+        let TrainArgs { script, config, save_dir, resume, roots, local, dataflow, epochs, init, pretrained, device, seed, sets } = self;
+        let cfg = crate::model::Config::from_name(&config)?;
+        match (script.as_str(), cfg.model.prompt.is_some()) {
+            ("ostrack", false) => {}
+            ("vipt", true) => {
+                if init.is_none() && !resume {
+                    anyhow::bail!(
+                        "ViPT trains prompts on a frozen OSTrack: pass --init with OSTrack weights (e.g. OSTrack_ep0300.safetensors from `trackflow convert ostrack`)"
+                    );
+                }
+            }
+            ("ostrack", true) => anyhow::bail!("config `{config}` has ViPT prompts: train it with `trackflow train vipt {config}`"),
+            ("vipt", false) => {
+                anyhow::bail!("config `{config}` has no prompts (an OSTrack config): use `trackflow train ostrack {config}`")
+            }
+            _ => anyhow::bail!("unknown script `{script}`: `ostrack` or `vipt`"),
+        }
+        let mut all = vec![format!("trainer.device={device:?}"), format!("trainer.seed={seed}"), format!("sampler.seed={seed}")];
+        if let Some(e) = epochs {
+            all.push(format!("trainer.epochs={e}"));
+        }
+        if let Some(w) = init {
+            all.push(format!("trainer.init={:?}", std::path::absolute(w)?.display().to_string()));
+        }
+        if let Some(w) = pretrained {
+            all.push(format!("trainer.pretrained={:?}", std::path::absolute(w)?.display().to_string()));
+        }
+        all.extend(sets);
+        let run = crate::cli::train::TrainRun { config, save_dir, resume, dataflow, roots, local, sets: all, timeout: None };
+        crate::cli::train::train(&run)?;
+        Ok(ExitCode::SUCCESS)
     }
 }

@@ -15,9 +15,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
-use crate::modality::AuxFrames;
-use crate::tracker::Image;
-use crate::video::{VideoReader, is_video};
+use crate::data::modality::AuxFrames;
+use crate::base::image::Image;
+use crate::data::video::{VideoReader, is_video};
 
 /// Where a sequence's frames come from.
 #[derive(Debug, Clone, PartialEq)]
@@ -127,7 +127,7 @@ impl Iterator for FrameReader {
                 let i = *next;
                 (i < frames.len()).then(|| {
                     *next += 1;
-                    crate::modality::load_frame_at(frames, aux.as_ref(), i)
+                    crate::data::modality::load_frame_at(frames, aux.as_ref(), i)
                 })
             }
             Self::Video(v, left) => {
@@ -197,7 +197,7 @@ pub fn discover(path: &Path, layout: Layout) -> Result<Vec<Sequence>> {
         bail!("{} does not exist", path.display());
     }
     if is_video(path) {
-        let info = crate::video::probe(path)?;
+        let info = crate::data::video::probe(path)?;
         let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "video".into());
         return Ok(vec![Sequence {
             name,
@@ -208,7 +208,7 @@ pub fn discover(path: &Path, layout: Layout) -> Result<Vec<Sequence>> {
         }]);
     }
     if !path.is_dir() {
-        bail!("{} is neither a folder nor a video file ({})", path.display(), crate::video::VIDEO_EXTENSIONS.join(", "));
+        bail!("{} is neither a folder nor a video file ({})", path.display(), crate::data::video::VIDEO_EXTENSIONS.join(", "));
     }
     if layout == Layout::TrackingNet || path.join("frames").is_dir() && path.join("anno").is_dir() || has_trackingnet_chunks(path) {
         return trackingnet(path);
@@ -238,7 +238,7 @@ pub fn discover(path: &Path, layout: Layout) -> Result<Vec<Sequence>> {
     let list = ["list.txt", "testing_set.txt"].iter().map(|n| path.join(n)).find(|p| p.is_file()).unwrap_or_else(|| path.join("list.txt"));
     // A LaSOT root without its testing_set.txt: the official 280-sequence test split, from
     // configs/data_specs, when the folder holds any of them.
-    let lasot_split = crate::paths::project_root().join("configs/data_specs/lasot_test_split.txt");
+    let lasot_split = crate::base::paths::project_root().join("configs/data_specs/lasot_test_split.txt");
     let list = if !list.is_file()
         && lasot_split.is_file()
         && dirs.iter().any(|d| {
@@ -301,7 +301,7 @@ pub fn discover(path: &Path, layout: Layout) -> Result<Vec<Sequence>> {
 /// first and last frame, digits, extension, annotation file): UAV123 and NfS, whose official
 /// sequences are ranges of longer recordings. Rows not on disk are counted and named, not fatal.
 pub fn from_table(root: &Path, table: &str, what: &str) -> Result<Vec<Sequence>> {
-    let table_path = crate::paths::project_root().join("configs/data_specs").join(table);
+    let table_path = crate::base::paths::project_root().join("configs/data_specs").join(table);
     let text = std::fs::read_to_string(&table_path).with_context(|| format!("cannot read {}", table_path.display()))?;
     let mut seqs = Vec::new();
     let mut missing = Vec::new();
@@ -404,7 +404,7 @@ pub fn read_sequence(dir: &Path, layout: Layout) -> Result<Sequence> {
     let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "sequence".into());
     let gt_path = ground_truth_file(dir).with_context(|| format!("{}: no groundtruth.txt", dir.display()))?;
     let ground_truth = read_boxes(&gt_path)?;
-    if let Some((frames, aux)) = crate::modality::detect(dir)? {
+    if let Some((frames, aux)) = crate::data::modality::detect(dir)? {
         return Ok(Sequence { name, frames: Frames::Files(frames), ground_truth, gt_path: Some(gt_path), aux: Some(aux) });
     }
     // OTB and LaSOT keep frames in `img/`, TNL2K in `imgs/`, GOT-10k and plain folders beside the
@@ -509,7 +509,7 @@ pub fn read_boxes(path: &Path) -> Result<Vec<[f64; 4]>> {
 }
 
 /// Decodes a JPEG or PNG frame to RGB, JPEGs exactly as OpenCV's `cv2.imread` does (see
-/// [`crate::imageio`]).
+/// [`crate::base::imageio`]).
 pub fn load_frame(path: &Path) -> Result<Image> {
-    crate::imageio::load_rgb(path)
+    crate::base::imageio::load_rgb(path)
 }

@@ -1,0 +1,142 @@
+//! The `trackflow` command line: the arguments of every command, and a dispatcher that hands
+//! each to its file (`flow` for the dataflow commands, one file per other command).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+pub mod analyze;
+pub mod bench;
+pub mod convert;
+pub mod evaluate;
+pub mod flow;
+pub mod synth;
+pub mod test;
+pub mod track;
+pub mod train;
+
+/// OSTrack-family visual object tracking as dora dataflows described in KDL.
+#[derive(Debug, Parser)]
+#[command(name = "trackflow", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Check a dataflow: every problem, with file, line and column. Nothing is started.
+    Check(flow::FlowArgs),
+    /// Check a dataflow and write the dora YAML it translates to (under target/dataflows/).
+    Build {
+        #[command(flatten)]
+        flow: flow::FlowArgs,
+        /// Print the YAML instead of only its path.
+        #[arg(long)]
+        print: bool,
+    },
+    /// Run a dataflow to completion with `dora run` (no coordinator needed).
+    Run {
+        #[command(flatten)]
+        flow: flow::FlowArgs,
+        /// Kill the run after this many seconds.
+        #[arg(long, value_name = "SECONDS")]
+        timeout: Option<f64>,
+    },
+    /// Start a dataflow on the dora coordinator (brought up when none is running).
+    Start {
+        #[command(flatten)]
+        flow: flow::FlowArgs,
+        /// Stay attached and print the nodes' logs until it ends.
+        #[arg(long)]
+        attach: bool,
+        /// Name for `trackflow stop NAME`.
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Stop a running dataflow (by name or uuid; the only one when omitted).
+    Stop {
+        /// Name or uuid.
+        which: Option<String>,
+    },
+    /// Draw a dataflow as SVG, PNG or DOT.
+    Graph {
+        #[command(flatten)]
+        flow: flow::FlowArgs,
+        /// Output file; the extension picks the format.
+        #[arg(short, long, default_value = "dataflow.svg")]
+        output: PathBuf,
+    },
+    /// List the built-in node kinds with their ports and parameters.
+    Kinds,
+    /// Track sequences in one process with the fused tracker (no dora), writing OSTrack results.
+    Track(track::TrackArgs),
+    /// Write synthetic sequences (GOT-10k layout) with exact ground truth.
+    Synth(synth::SynthArgs),
+    /// Convert an official checkpoint to safetensors (`ostrack`: OSTrack_ep0300.pth.tar;
+    /// `vipt`: ViPT_deep_rgbd.pth and friends, with `--config deep_rgbd`; `mae`:
+    /// mae_pretrain_vit_base.pth as a backbone initialisation for training; `mobilenetv2`:
+    /// ImageNet MobileNetV2 weights for the hybrid stem, with `--config mobile`).
+    Convert(convert::ConvertArgs),
+    /// Run a tracker over a whole dataset (N workers over G GPUs or the CPU), resuming where
+    /// complete results already exist. As OSTrack's `tracking/test.py`.
+    Test(test::TestArgs),
+    /// Score a model on a folder of real annotated sequences (OTB protocol), next to the
+    /// untrained network of the same shape, and write a report with plots.
+    Evaluate(evaluate::EvaluateArgs),
+    /// Score result folders against a dataset with a toolkit's protocol, trackers side by side.
+    Analyze(analyze::AnalyzeArgs),
+    /// Pack results for a benchmark server or toolkit (GOT-10k, TrackingNet, RGBT234, VOT-RGBD).
+    Pack(analyze::PackArgs),
+    /// Train a model through dataflows/train.kdl, as OSTrack's `tracking/train.py --script
+    /// ostrack --config <config>`: checkpoints, metrics.jsonl and loss curves under --save-dir.
+    Train(train::TrainArgs),
+    /// Benchmarks that print numbers.
+    Bench {
+        #[command(subcommand)]
+        what: bench::BenchCmd,
+    },
+    /// The `dora` launcher setup installs: `.kdl` arguments are translated, the rest is passed on.
+    #[command(hide = true)]
+    Dora {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
+
+/// Runs the `trackflow` command line: parses the arguments, runs the command and turns its
+/// error into a message and an exit status.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match dispatch(cli.command) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn dispatch(cmd: Cmd) -> Result<ExitCode> {
+    match cmd {
+        Cmd::Check(f) => flow::check(f),
+        Cmd::Build { flow: f, print } => flow::build(f, print),
+        Cmd::Run { flow: f, timeout } => flow::run(f, timeout),
+        Cmd::Start { flow: f, attach, name } => flow::start(f, attach, name),
+        Cmd::Stop { which } => Ok(flow::status_code(crate::dataflow::launch::stop(which.as_deref())?)),
+        Cmd::Graph { flow: f, output } => flow::graph(f, output),
+        Cmd::Kinds => flow::list_kinds(),
+        Cmd::Track(a) => a.run(),
+        Cmd::Synth(a) => a.run(),
+        Cmd::Convert(a) => a.run(),
+        Cmd::Test(a) => a.run(),
+        Cmd::Evaluate(a) => a.run(),
+        Cmd::Analyze(a) => a.run(),
+        Cmd::Pack(a) => a.run(),
+        Cmd::Train(a) => a.run(),
+        Cmd::Bench { what } => what.run(),
+        Cmd::Dora { args } => Ok(flow::status_code(crate::dataflow::launch::launcher(&args)?)),
+    }
+}

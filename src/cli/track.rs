@@ -1,0 +1,168 @@
+//! `trackflow track`: the fused tracker (one process, no dora) over sequences, writing OSTrack
+//! results; its loader and sequence loop also serve `trackflow evaluate`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+
+use crate::model::{Config, Parts, Weights, load_tracking_model, parse_device, parse_precision, preset_weights};
+use crate::tracker::{TrackOptions, Tracker};
+
+/// `trackflow track`: the fused tracker over a sequence, a video or a folder of sequences.
+#[derive(Debug, clap::Args)]
+pub struct TrackArgs {
+    /// A sequence folder, or a folder of sequences.
+    pub sequence: PathBuf,
+    /// Model preset (configs/ostrack/<name>.kdl) or config file.
+    #[arg(long, default_value = "mobile")]
+    pub config: String,
+    /// Weights (safetensors); default: the preset's own (`model { weights ... }`). A preset without
+    /// weights is refused unless --untrained is given.
+    #[arg(long)]
+    pub weights: Option<PathBuf>,
+    /// Random weights, on purpose: an untrained baseline of the same shape (even when the preset
+    /// has weights of its own).
+    #[arg(long, conflicts_with = "weights")]
+    pub untrained: bool,
+    /// RGB+X sequences: read only the RGB frames (an RGB tracker on a multi-modal dataset).
+    #[arg(long)]
+    pub rgb_only: bool,
+    /// Seed of the random weights.
+    #[arg(long, default_value_t = 0)]
+    pub seed: i64,
+    /// libtorch CPU threads (0: libtorch's default, all cores). Use 1 when other
+    /// libtorch processes (a training run) share the cores: oversubscribed threads can run
+    /// 50× slower.
+    #[arg(long, default_value_t = 0)]
+    pub threads: i32,
+    /// auto, cpu, cuda, cuda:N.
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+    /// fp32, fp16 or bf16.
+    #[arg(long, default_value = "fp32")]
+    pub precision: String,
+    /// Turn candidate elimination off.
+    #[arg(long)]
+    pub no_ce: bool,
+    /// Turn the Hann window off.
+    #[arg(long)]
+    pub no_hann: bool,
+    /// Results folder.
+    #[arg(long, default_value = "results/track")]
+    pub out: PathBuf,
+    /// Track only the first N frames of each sequence.
+    #[arg(long, default_value_t = 0)]
+    pub max_frames: usize,
+    /// Init box `x,y,w,h` (required for videos; overrides the ground truth).
+    #[arg(long)]
+    pub init_box: Option<String>,
+}
+
+impl TrackArgs {
+    /// Runs the command.
+    pub fn run(self) -> Result<ExitCode> {
+        let TrackArgs { sequence, config, weights, untrained, rgb_only, seed, threads, device, precision, no_ce, no_hann, out, max_frames, init_box } = self;
+        if threads > 0 {
+            tch::set_num_threads(threads);
+        }
+        let init_box = init_box.as_deref().map(crate::tracker::parse_box).transpose()?;
+        let weights = match (weights, untrained) {
+            (Some(w), _) => Weights::File(w),
+            (None, true) => Weights::Random,
+            (None, false) => Weights::Preset,
+        };
+        let options = TrackOptions { ce: !no_ce, hann: !no_hann };
+        let mut tracker = load_tracker(&config, weights, seed, &device, &precision, options)?;
+        track_sequences(&mut tracker, &sequence, &out, max_frames, init_box, rgb_only)?;
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+/// Builds the fused (single-process) tracker of `trackflow track`: the config's network with the
+/// chosen weights on `device` at `precision`. A preset without weights of its own is refused
+/// unless random weights were asked for (`--untrained`): boxes from random weights look like
+/// results and mean nothing.
+pub fn load_tracker(config: &str, weights: Weights, seed: i64, device: &str, precision: &str, options: TrackOptions) -> Result<Tracker> {
+    let cfg = Config::from_name(config)?;
+    if weights == Weights::Preset && preset_weights(&cfg).is_none() {
+        bail!(
+            "config `{config}` has no trained weights: pass --weights FILE (safetensors; `trackflow convert ostrack OSTrack_ep0300.pth.tar` \
+             turns an official checkpoint into one, `trackflow train` makes one), or --untrained to run random weights on purpose"
+        );
+    }
+    let dev = parse_device(device)?;
+    let kind = parse_precision(precision, dev)?;
+    let model = load_tracking_model(&cfg, Parts::All, dev, kind, &weights, seed, "")?;
+    Ok(Tracker::new(model, options, kind))
+}
+
+/// Tracks every sequence under `seq_path` with `tracker` and writes one result file per sequence
+/// into `out`. A sequence that fails part way keeps the frames tracked so far as a `.partial.txt`;
+/// the others still run, and the failures are listed in the error at the end.
+pub fn track_sequences(
+    tracker: &mut Tracker,
+    seq_path: &Path,
+    out: &Path,
+    max_frames: usize,
+    init_box: Option<[f64; 4]>,
+    rgb_only: bool,
+) -> Result<()> {
+    use crate::data::results::{Delimiter, SequenceResult, write_sequence};
+    use crate::data::sequence::{Layout, discover};
+
+    let seqs = discover(seq_path, Layout::Auto)?;
+    let total = seqs.len();
+    let mut failures = Vec::new();
+    for mut seq in seqs {
+        if rgb_only {
+            seq.aux = None;
+        }
+        let n = if max_frames > 0 { seq.len().min(max_frames) } else { seq.len() };
+        let bar = indicatif::ProgressBar::new(n as u64).with_message(seq.name.clone());
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{msg:>16} [{bar:30}] {pos}/{len} frames {per_sec} eta {eta}")
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
+        let mut r = SequenceResult::default();
+        let result = (|| -> Result<()> {
+            for (i, im) in seq.reader()?.take(n).enumerate() {
+                let im = im?;
+                let t = std::time::Instant::now();
+                let (b, score) = if i == 0 {
+                    let b = match init_box {
+                        Some(b) => b,
+                        None => seq.init_box()?,
+                    };
+                    tracker.initialize(&im, b).with_context(|| format!("{}: frame 0", seq.name))?;
+                    (b, 1.0)
+                } else {
+                    let t = tracker.track(&im).with_context(|| format!("{}: frame {i}", seq.name))?;
+                    (t.bbox, t.confidence)
+                };
+                r.boxes.push(b);
+                r.scores.push(score);
+                r.times.push(t.elapsed().as_secs_f64());
+                bar.inc(1);
+            }
+            Ok(())
+        })();
+        bar.finish();
+        let complete = result.is_ok();
+        if !r.boxes.is_empty() {
+            let path = write_sequence(out, &seq.name, &r, complete, Delimiter::Tab)?;
+            let fps = r.boxes.len() as f64 / r.times.iter().sum::<f64>().max(1e-9);
+            eprintln!("{}: {} frames, {fps:.1} fps -> {}", seq.name, r.boxes.len(), path.display());
+        }
+        if let Err(e) = result {
+            // The other sequences still run; the failures are listed at the end.
+            eprintln!("error: {}: {e:#} (results so far kept as {}.partial.txt)", seq.name, seq.name);
+            failures.push(format!("{}: {e:#}", seq.name));
+        }
+    }
+    if !failures.is_empty() {
+        bail!("{} of {total} sequences failed:\n  {}", failures.len(), failures.join("\n  "));
+    }
+    Ok(())
+}
