@@ -95,7 +95,9 @@ pub struct Header {
     pub index: u32,
     /// Number of frames in the sequence.
     pub frames: u32,
-    /// When the source read the frame, ns since the Unix epoch.
+    /// When the latest stage began work on this frame, ns since the Unix epoch: the source sets
+    /// it when it reads the frame and the crop node resets it when it cuts the crop, so the
+    /// head's `elapsed` is the model's share (crop to box), as OSTrack times a frame.
     pub t0: i64,
 }
 

@@ -8,6 +8,7 @@ mod eval;
 mod golden;
 mod live;
 mod model;
+mod nodes;
 mod tracker;
 mod train;
 mod vipt;

@@ -183,6 +183,26 @@ fn load_source(file: Arc<SourceFile>, overrides: &[ParamOverride], mut problems:
     if problems.is_empty() { Ok(Dataflow { path: file.path.clone(), overridden: !overrides.is_empty(), nodes }) } else { Err(problems) }
 }
 
+/// The parameters a node of the built-in `kind` gets from `params` (what follows `param` in a
+/// dataflow, e.g. `out="/tmp/r" stamps=#true`), every default filled in and every value checked
+/// as `trackflow check` does: how a node runs outside a dataflow ([`crate::nodes::testing`]).
+/// Relative paths resolve against the working directory.
+pub fn node_params(kind: &str, params: &str) -> Result<BTreeMap<String, serde_json::Value>, Problems> {
+    let line = if params.trim().is_empty() { String::new() } else { format!("    param {params}\n") };
+    let file = Arc::new(SourceFile::from_text(Path::new("node-params.kdl"), format!("node {kind:?} kind={kind:?} {{\n{line}}}\n")));
+    let mut problems = Problems::default();
+    let mut items = Vec::new();
+    decode::decode_file(file.clone(), &mut Vec::new(), &mut items, &mut problems);
+    let Some(RawItem::Node { id, body }) = items.into_iter().next() else { return Err(problems) };
+    let pending = Pending { id, body };
+    let Some(k) = NodeKind::get(kind) else {
+        problems.push(Problem::new(&file, (6..6 + kind.len() + 2).into(), format!("unknown node kind `{kind}`"), "unknown kind"));
+        return Err(problems);
+    };
+    let out = check_params(&pending, &Target::Kind(k), &mut problems);
+    if problems.is_empty() { Ok(out) } else { Err(problems) }
+}
+
 fn unknown_node(id: &Located<String>, pending: &[Pending], what: &str) -> Problem {
     let known: Vec<&str> = pending.iter().map(|p| p.id.value.as_str()).collect();
     id.problem(format!("`{what}` names node `{}`, which is not defined", id.value), "no such node")

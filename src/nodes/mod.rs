@@ -15,6 +15,7 @@ pub mod live_view;
 pub mod metrics;
 pub mod sampler;
 pub mod source;
+pub mod testing;
 pub mod tracker;
 pub mod trainer;
 pub mod viewer;
@@ -49,13 +50,12 @@ impl Params {
         Ok(Self { map, inputs, node_id: std::env::var(NODE_ID_ENV).unwrap_or_else(|_| "node".into()) })
     }
 
-    /// Builds parameters in memory (tests, fused paths).
-    pub fn from_json(v: serde_json::Value, inputs: &[&str]) -> Self {
-        Self {
-            map: v.as_object().cloned().unwrap_or_default(),
-            inputs: inputs.iter().map(|s| s.to_string()).collect(),
-            node_id: "test".into(),
-        }
+    /// The parameters of a node of `kind` run outside a dataflow ([`testing`]): `params` as
+    /// a dataflow's `param` line writes them, defaults for the rest, checked as `trackflow check`
+    /// checks them; `inputs` are the inputs to treat as connected.
+    pub fn for_kind(kind: &str, params: &str, inputs: &[&str]) -> Result<Self> {
+        let map = crate::dataflow::node_params(kind, params).map_err(|p| anyhow::anyhow!("{}", p.render(false)))?;
+        Ok(Self { map: map.into_iter().collect(), inputs: inputs.iter().map(|s| s.to_string()).collect(), node_id: kind.to_string() })
     }
 
     fn get(&self, key: &str) -> Result<&serde_json::Value> {

@@ -1,0 +1,138 @@
+//! Each node kind on its own, without a daemon: dora's testing mode replays inputs into the
+//! node's `run` and collects what it sends (`trackflow::nodes::testing`). The end-to-end
+//! dataflow tests cover the nodes together.
+
+use trackflow::base::image::Image;
+use trackflow::model::{Config, Parts, Weights, load_tracking_model};
+use trackflow::nodes::testing::{NodeInput, run_node};
+use trackflow::tracker::crop::CropGeometry;
+use trackflow::tracker::{head_box, prepare_crop};
+use trackflow::wire::{BoxMsg, Features, Frame, Header};
+
+fn header(seq: &str, index: u32, frames: u32) -> Header {
+    Header { seq: seq.into(), index, frames, t0: 0 }
+}
+
+/// A textured test image, different for each `seed`.
+fn image(width: usize, height: usize, seed: usize) -> Image {
+    let data = (0..width * height * 3).map(|i| ((i * 7 + seed * 31 + (i / (width * 3)) * 13) % 251) as u8).collect();
+    Image { width, height, channels: 3, data }
+}
+
+fn frame_input(seq: &str, index: u32, frames: u32, im: &Image, init_box: Option<[f64; 4]>) -> NodeInput {
+    let f = Frame {
+        header: header(seq, index, frames),
+        width: im.width as u32,
+        height: im.height as u32,
+        channels: 3,
+        init_box,
+        pixels: &im.data[..],
+    };
+    NodeInput::bytes("frame", f.encode(), &im.data)
+}
+
+fn box_input(seq: &str, index: u32, frames: u32, bbox: [f64; 4]) -> NodeInput {
+    let (meta, values) = BoxMsg { header: header(seq, index, frames), bbox, score: 0.5, confidence: 0.5, elapsed: 0.01, lost: false }.encode();
+    NodeInput::doubles("box", meta, &values)
+}
+
+/// The crop node cuts the template on frame 0 and the search region of frame 1 around the box
+/// fed back for frame 0, pixel for pixel as the fused tracker's crop.
+#[test]
+fn crop_node_cuts_the_fused_trackers_crops() {
+    let cfg = Config::from_name("tiny").unwrap();
+    let (f0, f1) = (image(96, 72, 1), image(96, 72, 2));
+    let init = [30.0, 20.0, 24.0, 18.0];
+    let fed_back = [33.5, 22.0, 25.0, 17.0];
+    let inputs = vec![frame_input("s", 0, 2, &f0, Some(init)), frame_input("s", 1, 2, &f1, None), box_input("s", 0, 2, fed_back)];
+    let run = run_node("crop", trackflow::nodes::crop::run, r#"config="tiny""#, &["frame", "box"], inputs).unwrap();
+    run.result.unwrap();
+    let ids: Vec<&str> = run.outputs.iter().map(|o| o.id.as_str()).collect();
+    assert_eq!(ids, ["template", "search"]);
+    let z = prepare_crop(&f0, init, cfg.test_template_factor(), cfg.data.template_size as usize).unwrap();
+    let x = prepare_crop(&f1, fed_back, cfg.test_search_factor(), cfg.data.search_size as usize).unwrap();
+    assert_eq!(run.outputs[0].bytes(), z.patch.data, "template");
+    assert_eq!(run.outputs[1].bytes(), x.patch.data, "search region");
+}
+
+/// A frame that arrives out of order is an error naming what was expected, not a shifted crop.
+#[test]
+fn crop_node_reports_a_lost_frame() {
+    let f = image(64, 48, 3);
+    let inputs = vec![frame_input("s", 0, 3, &f, Some([10.0, 10.0, 20.0, 20.0])), frame_input("s", 2, 3, &f, None)];
+    let run = run_node("crop", trackflow::nodes::crop::run, r#"config="tiny""#, &["frame", "box"], inputs).unwrap();
+    let e = format!("{:#}", run.result.unwrap_err());
+    assert!(e.contains("frame 2 of s arrived, expected frame 1"), "{e}");
+}
+
+/// The head node turns backbone features into the same box as the fused tracker's head, and
+/// passes frame 0's init box through.
+#[test]
+fn head_node_gives_the_fused_trackers_box() {
+    let cfg = Config::from_name("tiny").unwrap();
+    let model = load_tracking_model(&cfg, Parts::Head, tch::Device::Cpu, tch::Kind::Float, &Weights::Random, 0, "").unwrap();
+    let (d, f) = (cfg.model.embed_dim, cfg.search_feat());
+    tch::manual_seed(7);
+    let feats = tch::Tensor::randn([1, d, f, f], (tch::Kind::Float, tch::Device::Cpu));
+    let values: Vec<f32> = Vec::try_from(feats.flatten(0, -1)).unwrap();
+    let geometry = CropGeometry { prev_box: [40.0, 30.0, 20.0, 16.0], crop_size: 80.0, resize_factor: 1.6, image_width: 160, image_height: 120 };
+    let init = Features { header: header("s", 0, 2), dims: vec![], geometry, init_box: Some([40.0, 30.0, 20.0, 16.0]), data: &[][..] };
+    let search = Features { header: header("s", 1, 2), dims: vec![d, f, f], geometry, init_box: None, data: &values[..] };
+    let inputs = vec![NodeInput::floats("features", init.encode(), &[]), NodeInput::floats("features", search.encode(), &values)];
+    let run = run_node("head", trackflow::nodes::head::run, r#"config="tiny" device="cpu""#, &["features"], inputs).unwrap();
+    run.result.unwrap();
+    assert_eq!(run.outputs.len(), 2);
+    assert_eq!(run.outputs[0].numbers()[..4], [40.0, 30.0, 20.0, 16.0]);
+    let window = trackflow::tracker::hann2d(f, tch::Device::Cpu);
+    let want = head_box(&model, &feats, &geometry, Some(&window)).unwrap();
+    let got = run.outputs[1].numbers();
+    for k in 0..4 {
+        assert!((got[k] - want.bbox[k]).abs() < 1e-9, "box {got:?} vs {:?}", want.bbox);
+    }
+    assert!((got[4] - want.score).abs() < 1e-6);
+}
+
+/// The writer writes a finished sequence in OSTrack's format, and a lost box is an error that
+/// keeps the rows before it as `<seq>.partial.txt`.
+#[test]
+fn writer_node_writes_results_and_keeps_a_partial_sequence() {
+    let dir = crate::common::TempDir::new("writer-node");
+    let out = dir.path().join("out");
+    let params = format!("out={:?}", out.display().to_string());
+    let boxes = [[1.0, 2.0, 3.0, 4.0], [1.5, 2.5, 3.5, 4.5], [2.0, 3.0, 4.0, 5.0]];
+    let inputs = boxes.iter().enumerate().map(|(i, b)| box_input("done", i as u32, 3, *b)).collect();
+    let run = run_node("writer", trackflow::nodes::writer::run, &params, &["box"], inputs).unwrap();
+    run.result.unwrap();
+    let want = trackflow::data::results::format_boxes(&boxes, trackflow::data::results::Delimiter::Tab);
+    assert_eq!(std::fs::read_to_string(out.join("done.txt")).unwrap(), want);
+    assert_eq!(want.lines().nth(1), Some("1\t2\t3\t4"), "OSTrack's integer rows (np.savetxt %d)");
+
+    let inputs = vec![box_input("cut", 0, 4, boxes[0]), box_input("cut", 1, 4, boxes[1]), box_input("cut", 3, 4, boxes[2])];
+    let run = run_node("writer", trackflow::nodes::writer::run, &params, &["box"], inputs).unwrap();
+    let e = format!("{:#}", run.result.unwrap_err());
+    assert!(e.contains("box for cut frame 3 arrived, expected cut frame 2"), "{e}");
+    assert!(!out.join("cut.txt").exists());
+    assert_eq!(std::fs::read_to_string(out.join("cut.partial.txt")).unwrap().lines().count(), 2);
+}
+
+/// The source sends every frame of a sequence, decoded as the tracker reads them, with the
+/// init box on frame 0; a frame file missing from the middle fails that sequence by name.
+#[test]
+fn source_node_sends_every_frame_and_names_a_missing_one() {
+    let dir = crate::common::TempDir::new("source-node");
+    let data = crate::common::synth(dir.path(), 2, 4, 21);
+    let params = format!("path={:?}", data.display().to_string());
+    let run = run_node("source", trackflow::nodes::source::run, &params, &[], vec![]).unwrap();
+    run.result.unwrap();
+    assert_eq!(run.outputs.len(), 8);
+    assert!(run.outputs.iter().all(|o| o.id == "frame"));
+    let seqs = trackflow::data::sequence::discover(&data, trackflow::data::sequence::Layout::Auto).unwrap();
+    let first: Vec<Image> = seqs[0].reader().unwrap().map(Result::unwrap).collect();
+    assert_eq!(run.outputs[0].bytes(), first[0].data);
+    assert_eq!(run.outputs[3].bytes(), first[3].data);
+
+    std::fs::remove_file(data.join("seq_0002/00000003.jpg")).unwrap();
+    let run = run_node("source", trackflow::nodes::source::run, &params, &[], vec![]).unwrap();
+    let e = format!("{:#}", run.result.unwrap_err());
+    assert!(e.contains("00000003.jpg"), "{e}");
+}
