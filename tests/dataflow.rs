@@ -342,3 +342,17 @@ fn a_relative_config_path_becomes_absolute() {
     assert!(std::path::Path::new(&p).is_absolute() && std::path::Path::new(&p).is_file(), "{p}");
     assert!(trackflow::base::presets::resolve_config("configs/ostrack/nope.kdl", std::path::Path::new(".")).is_err());
 }
+
+/// `trackflow run` shows the nodes' own lines and dora's warnings and errors; dora's progress
+/// chatter only goes to the log file.
+#[test]
+fn the_console_shows_node_lines_and_dora_problems_only() {
+    use trackflow::dataflow::launch::console_line;
+    assert_eq!(console_line("23:45:41 stdout source: [source] 1 sequence(s), 120 frames").as_deref(), Some("[source] 1 sequence(s), 120 frames"));
+    assert_eq!(console_line("\u{1b}[2m23:45:41\u{1b}[0m stdout writer: [writer] a: b").as_deref(), Some("[writer] a: b"));
+    assert_eq!(console_line("23:45:39 INFO   crop: spawner spawning `x` in `y`"), None);
+    assert_eq!(console_line("20:28:38 DEBUG  checkpoint: daemon::spawner spawning node"), None);
+    assert_eq!(console_line("checkpoint: DEBUG    building node"), None);
+    assert!(console_line("23:46:06 ERROR  head: daemon head failed").is_some());
+    assert!(console_line("\u{1b}[2m2026-12-01T23:46:06Z\u{1b}[0m \u{1b}[33m WARN\u{1b}[0m dora_daemon: slow").is_some());
+}

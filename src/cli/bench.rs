@@ -520,9 +520,9 @@ pub fn bench_track(
         let bins = BinDir::current()?;
         let flow = launch::prepare(&wrapper, &sets, &bins).map_err(|e| anyhow::anyhow!("{e}"))?;
         let yaml = write_yaml(&flow, &bins)?;
-        let status = launch::run(&yaml, Some(Duration::from_secs(1800)))?;
+        let (status, log) = launch::run(&yaml, Some(Duration::from_secs(1800)), false)?;
         if !status.success() {
-            bail!("the dataflow run failed ({status})");
+            bail!("the dataflow run failed ({status}); dora's log is {}", log.display());
         }
         let times: Vec<f64> =
             std::fs::read_to_string(out.join(format!("{}_time.txt", seq.name)))?.lines().filter_map(|l| l.trim().parse().ok()).collect();

@@ -63,15 +63,19 @@ pub fn build(flow: FlowArgs, print: bool) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `trackflow run`: a dataflow to completion with `dora run`.
-pub fn run(flow: FlowArgs, timeout: Option<f64>) -> Result<ExitCode> {
+/// `trackflow run`: a dataflow to completion with `dora run`; dora's own log goes to a file
+/// unless `verbose`.
+pub fn run(flow: FlowArgs, timeout: Option<f64>, verbose: bool) -> Result<ExitCode> {
     let Some((f, bins)) = prepared(&flow)? else { return Ok(ExitCode::FAILURE) };
     let yaml = write_yaml(&f, &bins)?;
     eprintln!("trackflow: running {} ({} nodes) with dora", flow.dataflow.display(), f.nodes.len());
-    let status = launch::run(&yaml, timeout.map(Duration::from_secs_f64))?;
-    if !status.success() {
+    let (status, log) = launch::run(&yaml, timeout.map(Duration::from_secs_f64), verbose)?;
+    if status.success() {
+        eprintln!("trackflow: done; dora's log is {}", log.display());
+    } else {
         eprintln!(
-            "trackflow: the dataflow failed ({status}); node logs are above and under {}",
+            "trackflow: the dataflow failed ({status}); node errors are above, dora's log is {} and each node's output is under {}",
+            log.display(),
             yaml.parent().unwrap_or(Path::new(".")).join("out").display()
         );
     }

@@ -44,6 +44,10 @@ enum Cmd {
         /// Kill the run after this many seconds.
         #[arg(long, value_name = "SECONDS")]
         timeout: Option<f64>,
+        /// Show dora's own log on the console too (it always goes to `<dataflow>.log` under
+        /// target/dataflows/).
+        #[arg(short, long)]
+        verbose: bool,
     },
     /// Start a dataflow on the dora coordinator (brought up when none is running).
     Start {
@@ -123,7 +127,7 @@ fn dispatch(cmd: Cmd) -> Result<ExitCode> {
     match cmd {
         Cmd::Check(f) => flow::check(f),
         Cmd::Build { flow: f, print } => flow::build(f, print),
-        Cmd::Run { flow: f, timeout } => flow::run(f, timeout),
+        Cmd::Run { flow: f, timeout, verbose } => flow::run(f, timeout, verbose),
         Cmd::Start { flow: f, attach, name } => flow::start(f, attach, name),
         Cmd::Stop { which } => Ok(flow::status_code(crate::dataflow::launch::stop(which.as_deref())?)),
         Cmd::Graph { flow: f, output } => flow::graph(f, output),

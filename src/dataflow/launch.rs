@@ -117,13 +117,85 @@ pub fn wait_bounded(child: &mut std::process::Child, limit: Option<Duration>, wh
 }
 
 /// `dora run <yaml>`: runs the dataflow in this process' daemon until it ends.
-pub fn run(yaml: &Path, timeout: Option<Duration>) -> Result<ExitStatus> {
+///
+/// Everything dora prints goes to `<yaml>.log` next to the YAML. The console gets the nodes'
+/// own lines and dora's warnings and errors, under a spinner; `verbose` passes everything through.
+pub fn run(yaml: &Path, timeout: Option<Duration>, verbose: bool) -> Result<(ExitStatus, PathBuf)> {
+    use std::io::{BufRead, BufReader, Write};
+    use std::sync::{Arc, Mutex};
     let dora = find_dora()?;
     check_dora_version(&dora)?;
+    let log_path = yaml.with_extension("log");
+    let log = Arc::new(Mutex::new(
+        std::fs::File::create(&log_path).with_context(|| format!("cannot write {}", log_path.display()))?,
+    ));
     let mut cmd = dora_command(&dora);
-    cmd.arg("run").arg(yaml);
+    cmd.arg("run").arg(yaml).stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = cmd.spawn().with_context(|| format!("cannot start {}", dora.display()))?;
-    wait_bounded(&mut child, timeout, "dora run")
+    let spinner = indicatif::ProgressBar::new_spinner().with_message(format!("running {}", yaml.display()));
+    spinner.set_style(indicatif::ProgressStyle::with_template("{spinner} {msg} ({elapsed})").expect("valid template"));
+    spinner.enable_steady_tick(Duration::from_millis(200));
+    let streams: Vec<Box<dyn std::io::Read + Send>> = vec![
+        Box::new(child.stdout.take().expect("piped")),
+        Box::new(child.stderr.take().expect("piped")),
+    ];
+    let readers: Vec<_> = streams
+        .into_iter()
+        .map(|s| {
+            let (log, spinner) = (log.clone(), spinner.clone());
+            std::thread::spawn(move || {
+                for line in BufReader::new(s).lines().map_while(Result::ok) {
+                    let _ = writeln!(log.lock().expect("log lock"), "{line}");
+                    let shown = if verbose { Some(line.clone()) } else { console_line(&line) };
+                    if let Some(l) = shown {
+                        spinner.suspend(|| eprintln!("{l}"));
+                    }
+                }
+            })
+        })
+        .collect();
+    let status = wait_bounded(&mut child, timeout, "dora run");
+    for r in readers {
+        let _ = r.join();
+    }
+    spinner.finish_and_clear();
+    Ok((status?, log_path))
+}
+
+/// What the console shows of a line dora prints: a node's own output without dora's prefix,
+/// and dora's warnings and errors; `None` for dora's progress chatter (it stays in the log).
+pub fn console_line(line: &str) -> Option<String> {
+    let plain = strip_ansi(line);
+    let rest = plain.trim_start();
+    // "HH:MM:SS stdout <node>: <text>"
+    let after_time = rest.split_once(' ').map_or(rest, |(t, r)| if t.contains(':') && t.len() <= 12 { r.trim_start() } else { rest });
+    if let Some(node_line) = after_time.strip_prefix("stdout ") {
+        return Some(node_line.split_once(": ").map_or(node_line, |(_, text)| text).to_string());
+    }
+    let level = after_time.split_whitespace().next().unwrap_or("");
+    let tracing_level = rest.split_whitespace().nth(1).unwrap_or("");
+    if ["WARN", "ERROR"].contains(&level) || ["WARN", "ERROR"].contains(&tracing_level) {
+        return Some(plain.trim().to_string());
+    }
+    None
+}
+
+/// The text of a line without its terminal colour codes.
+fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' && chars.peek() == Some(&'[') {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Makes sure a coordinator and a daemon are running (`dora up` when `dora list` fails).
