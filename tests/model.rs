@@ -194,12 +194,20 @@ fn weights_load_strictly_and_report_everything() {
     assert!(err.contains("not a valid safetensors file"), "{err}");
 }
 
+/// Asking for an unusable GPU is a fast error with the reason; `auto` falls back to the CPU and
+/// says why; a probe of `cuda:N` is about device N.
 #[test]
 fn unusable_cuda_is_a_clear_error() {
-    if matches!(trackflow::base::cuda::probe(std::time::Duration::from_secs(30)), Ok(trackflow::base::cuda::CudaState::Absent)) {
+    use trackflow::base::cuda::{CudaState, probe};
+    if let Ok(CudaState::Absent(reason)) = probe(0, std::time::Duration::from_secs(30)) {
+        assert!(!reason.is_empty());
         let err = trackflow::model::parse_device("cuda:0").unwrap_err().to_string();
-        assert!(err.contains("CUDA is not usable here"), "{err}");
-        assert_eq!(trackflow::model::parse_device("auto").unwrap(), Device::Cpu);
+        assert!(err.contains("CUDA is not usable here") && err.contains(&reason), "{err}");
+        let err = trackflow::model::parse_device("cuda:3").unwrap_err().to_string();
+        assert!(err.contains("`cuda:3`"), "{err}");
+        let (device, why) = trackflow::model::choose_device("auto").unwrap();
+        assert_eq!(device, Device::Cpu);
+        assert!(why.starts_with("cpu (") && why.contains(&reason), "{why}");
     }
     assert!(trackflow::model::parse_device("gpu0").is_err());
     assert!(trackflow::model::parse_precision("fp16", Device::Cpu).unwrap_err().to_string().contains("for GPUs"));

@@ -267,22 +267,34 @@ pub fn load_tracking_model(cfg: &Config, parts: Parts, device: Device, precision
     Ok(model)
 }
 
-/// Parses a device name: `auto` (CUDA when usable, else CPU), `cpu`, `cuda`, `cuda:N`.
+/// Parses a device name (`auto`: CUDA when usable, else CPU; `cpu`; `cuda`; `cuda:N`) and
+/// prints the choice with its reason on stderr (`device auto: cpu (libtorch_cuda not loaded: …)`),
+/// so a GPU user never runs on the CPU without knowing.
 ///
 /// A CUDA device that is asked for but unusable is an error within seconds, never a hang
 /// (see [`crate::base::cuda::probe`]).
 pub fn parse_device(name: &str) -> Result<Device> {
-    use crate::base::cuda::{CudaState, probe};
+    parse_device_for(name, "")
+}
+
+/// [`parse_device`] with the announcement prefixed by `who` (a node's `[id] `).
+pub fn parse_device_for(name: &str, who: &str) -> Result<Device> {
+    let (device, why) = choose_device(name)?;
+    eprintln!("{who}device {name}: {why}");
+    Ok(device)
+}
+
+/// The device `name` means here, and why, without printing anything.
+pub fn choose_device(name: &str) -> Result<(Device, String)> {
+    use crate::base::cuda::{CudaState, device_name, probe};
     let deadline = std::time::Duration::from_secs(30);
+    let cuda = |i: usize| format!("cuda:{i}{}", device_name(i).map(|n| format!(" ({n})")).unwrap_or_default());
     match name {
-        "cpu" => Ok(Device::Cpu),
-        "auto" => Ok(match probe(deadline) {
-            Ok(CudaState::Usable(_)) => Device::Cuda(0),
-            Ok(CudaState::Absent) => Device::Cpu,
-            Err(e) => {
-                eprintln!("warning: {e:#}; using the CPU");
-                Device::Cpu
-            }
+        "cpu" => Ok((Device::Cpu, "cpu".into())),
+        "auto" => Ok(match probe(0, deadline) {
+            Ok(CudaState::Usable(_)) => (Device::Cuda(0), cuda(0)),
+            Ok(CudaState::Absent(reason)) => (Device::Cpu, format!("cpu ({reason})")),
+            Err(e) => (Device::Cpu, format!("cpu (CUDA failed: {e:#})")),
         }),
         other => {
             let idx = match other.strip_prefix("cuda") {
@@ -293,12 +305,12 @@ pub fn parse_device(name: &str) -> Result<Device> {
                     .with_context(|| format!("bad device `{other}`: write cpu, auto, cuda or cuda:N"))?,
                 None => bail!("bad device `{other}`: write cpu, auto, cuda or cuda:N"),
             };
-            match probe(deadline)? {
-                CudaState::Absent => bail!(
-                    "device `{other}` asked for, but CUDA is not usable here (no GPU, no driver, or libtorch without CUDA); use device=\"cpu\" or \"auto\""
-                ),
+            match probe(idx, deadline)? {
+                CudaState::Absent(reason) => {
+                    bail!("device `{other}` asked for, but CUDA is not usable here ({reason}); use device \"cpu\" or \"auto\"")
+                }
                 CudaState::Usable(n) if idx >= n => bail!("device `{other}` asked for, but only {n} CUDA device(s) are visible"),
-                CudaState::Usable(_) => Ok(Device::Cuda(idx)),
+                CudaState::Usable(_) => Ok((Device::Cuda(idx), cuda(idx))),
             }
         }
     }

@@ -197,9 +197,9 @@ pub fn out(id: &str) -> DataId {
 /// Loads the model a node needs from its `config`, `weights`, `seed`, `device` and `precision`
 /// parameters. Without weights the network is the preset's, else random (seeded), and says so.
 pub fn load_model(p: &Params, parts: crate::model::Parts) -> Result<(crate::model::OSTrack, tch::Kind)> {
-    use crate::model::{Config, Weights, load_tracking_model, parse_device, parse_precision};
+    use crate::model::{Config, Weights, load_tracking_model, parse_device_for, parse_precision};
     let cfg = Config::load(std::path::Path::new(p.str("config")?)).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let device = parse_device(p.str("device").unwrap_or("auto"))?;
+    let device = parse_device_for(p.str("device").unwrap_or("auto"), &format!("[{}] ", p.node_id))?;
     let kind = parse_precision(p.str("precision").unwrap_or("fp32"), device)?;
     let weights = match p.str("weights").unwrap_or("") {
         "" => Weights::Preset,

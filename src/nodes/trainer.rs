@@ -19,7 +19,7 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
     if threads > 0 {
         tch::set_num_threads(threads as i32);
     }
-    let device = crate::model::parse_device(p.str("device")?)?;
+    let device = crate::model::parse_device_for(p.str("device")?, &format!("[{}] ", p.node_id))?;
     let seed = p.int("seed")? as u64;
     let resume_dir = p.str("resume")?;
     let mut trainer =
