@@ -471,3 +471,68 @@ fn video_frames_become_single_image_pairs() {
     assert_eq!((one.len(), one.visible.as_slice()), (1, [true].as_slice()));
     assert_eq!(one.frames[0], videos.sequences[0].frames[one.name.rsplit('#').next().unwrap().parse::<usize>().unwrap() - 1]);
 }
+
+/// A live process that is not a zombie.
+fn alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'))
+}
+
+/// Starts `trackflow train` on `data` into `save`, waits until it trains, and returns it with
+/// every process below it (supervisor, dora, nodes).
+fn training_run(data: &Path, save: &Path) -> (std::process::Child, Vec<i32>) {
+    let mut c = trackflow();
+    c.args(["train", "ostrack", "tiny", "--epochs", "50", "--device", "cpu", "--root"])
+        .arg(format!("synth={}", data.display()))
+        .arg("--save-dir")
+        .arg(save)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut child = c.spawn().unwrap();
+    let start = std::time::Instant::now();
+    while !save.join("metrics.jsonl").is_file() {
+        assert!(start.elapsed().as_secs() < 120, "training did not start");
+        assert!(child.try_wait().unwrap().is_none(), "training exited early");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let tree = trackflow::dataflow::supervise::descendants(child.id() as i32);
+    (child, tree)
+}
+
+/// Killing `trackflow train` (SIGKILL, as a scheduler does, or SIGINT) takes down dora and every
+/// node within seconds; while a run lives, its save folder is locked against a second run, and a
+/// lock left by a killed run is taken over.
+#[test]
+fn killing_a_training_run_takes_its_whole_process_tree_down() {
+    let dir = TempDir::new("kill-train");
+    let data = synth(dir.path(), 3, 20, 7);
+    for signal in [libc::SIGKILL, libc::SIGINT] {
+        let save = dir.path().join(format!("run-{signal}"));
+        let (mut child, tree) = training_run(&data, &save);
+        assert!(tree.len() >= 5, "supervisor, dora and the nodes: {tree:?}");
+        if signal == libc::SIGKILL {
+            let mut c = trackflow();
+            c.args(["train", "ostrack", "tiny", "--resume", "--device", "cpu", "--root"]).arg(format!("synth={}", data.display()));
+            c.arg("--save-dir").arg(&save);
+            let o = c.output().unwrap();
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert!(!o.status.success() && err.contains("is in use by another training run"), "{err}");
+        }
+        // SAFETY: kill on the pid of our child.
+        unsafe { libc::kill(child.id() as i32, signal) };
+        let status = child.wait().unwrap();
+        assert!(!status.success());
+        let start = std::time::Instant::now();
+        while tree.iter().any(|p| alive(*p)) {
+            let left: Vec<&i32> = tree.iter().filter(|p| alive(**p)).collect();
+            assert!(start.elapsed().as_secs() < 30, "still running 30 s after the kill: {left:?}");
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    }
+    // The lock the killed run left names only dead processes: the next run takes it over.
+    let stale = dir.path().join("run-9");
+    assert!(stale.join(".trackflow.lock").is_file());
+    let lock = trackflow::base::fs::RunLock::acquire(&stale, "training run").unwrap();
+    assert_eq!(std::fs::read_to_string(stale.join(".trackflow.lock")).unwrap().trim(), std::process::id().to_string());
+    drop(lock);
+    assert!(!stale.join(".trackflow.lock").exists());
+}

@@ -24,3 +24,59 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     }
     result
 }
+
+/// A folder claimed by one live run (a training save folder, a results folder): the file
+/// `.trackflow.lock` holds the pids of the processes of the run. A second run there is refused
+/// while any of them is alive; a lock whose processes are all gone (a killed run) is stale and
+/// taken over. The lock goes away when dropped.
+#[derive(Debug)]
+pub struct RunLock {
+    path: std::path::PathBuf,
+    pids: Vec<u32>,
+}
+
+impl RunLock {
+    /// Claims `dir` (created if needed) for this process; `what` names the run in messages.
+    pub fn acquire(dir: &Path, what: &str) -> Result<Self> {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let path = dir.join(".trackflow.lock");
+        if let Ok(text) = std::fs::read_to_string(&path) {
+            let live: Vec<u32> = text.split_whitespace().filter_map(|s| s.parse().ok()).filter(|p| is_trackflow_process(*p)).collect();
+            if let Some(pid) = live.first() {
+                anyhow::bail!(
+                    "{} is in use by another {what} (pid {pid}, lock {}); wait for it to finish or stop it first",
+                    dir.display(),
+                    path.display()
+                );
+            }
+            eprintln!("note: taking over the stale lock {} (its run is gone)", path.display());
+        }
+        let lock = Self { path, pids: vec![std::process::id()] };
+        lock.write()?;
+        Ok(lock)
+    }
+
+    /// Adds a process of this run (the supervisor of its dataflow), so the folder stays locked
+    /// until it is gone too.
+    pub fn add(&mut self, pid: u32) -> Result<()> {
+        self.pids.push(pid);
+        self.write()
+    }
+
+    fn write(&self) -> Result<()> {
+        let text: String = self.pids.iter().map(|p| format!("{p}\n")).collect();
+        write_atomic(&self.path, text.as_bytes())
+    }
+}
+
+impl Drop for RunLock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Whether `pid` is a live trackflow process (a pid reused by something else does not count).
+fn is_trackflow_process(pid: u32) -> bool {
+    std::fs::read(format!("/proc/{pid}/cmdline")).map(|c| String::from_utf8_lossy(&c).contains("trackflow")).unwrap_or(false)
+        && !std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| s.rsplit(')').next().is_some_and(|r| r.trim_start().starts_with('Z')))
+}

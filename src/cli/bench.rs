@@ -425,7 +425,7 @@ pub fn live(config: &str, device: &str, fps: f64, seconds: f64) -> Result<()> {
     let dora = crate::dataflow::launch::find_dora()?;
     let log = dir.join("dora.log");
     let out = std::fs::File::create(&log)?;
-    let mut cmd = crate::dataflow::launch::dora_command(&dora);
+    let mut cmd = crate::dataflow::launch::supervised_dora(&dora);
     cmd.arg("run").arg(&yaml).stdout(out.try_clone()?).stderr(out);
     let mut child = cmd.spawn()?;
     let st = crate::dataflow::launch::wait_bounded(&mut child, Some(std::time::Duration::from_secs_f64(seconds + 120.0)), "the live dataflow")?;

@@ -102,6 +102,13 @@ enum Cmd {
         #[command(subcommand)]
         what: bench::BenchCmd,
     },
+    /// Runs a command as the supervisor of one run's process tree (see
+    /// `trackflow::dataflow::supervise`); started by trackflow itself.
+    #[command(name = "__supervise", hide = true)]
+    Supervise {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// The `dora` launcher setup installs: `.kdl` arguments are translated, the rest is passed on.
     #[command(hide = true)]
     Dora {
@@ -141,6 +148,10 @@ fn dispatch(cmd: Cmd) -> Result<ExitCode> {
         Cmd::Pack(a) => a.run(),
         Cmd::Train(a) => a.run(),
         Cmd::Bench { what } => what.run(),
+        Cmd::Supervise { args } => {
+            let args = if args.first().map(String::as_str) == Some("--") { &args[1..] } else { &args[..] };
+            Ok(ExitCode::from(crate::dataflow::supervise::supervise(args)?.clamp(0, 255) as u8))
+        }
         Cmd::Dora { args } => Ok(flow::status_code(crate::dataflow::launch::launcher(&args)?)),
     }
 }

@@ -124,6 +124,7 @@ pub fn test(run: &TestRun) -> Result<()> {
     let seqs = discover(&run.dataset, Layout::Auto)?;
     let total_frames: usize = seqs.iter().map(Sequence::len).sum();
     std::fs::create_dir_all(&run.results)?;
+    let mut lock = crate::base::fs::RunLock::acquire(&run.results, "evaluation run")?;
     let todo: Vec<Sequence> = seqs.iter().filter(|s| !is_done(&run.results, s)).cloned().collect();
     eprintln!(
         "{}: {} sequences ({} frames); {} already have complete results in {}, {} to run on {} worker(s){}",
@@ -150,7 +151,7 @@ pub fn test(run: &TestRun) -> Result<()> {
     crate::dataflow::launch::check_dora_version(&dora)?;
     let log = std::fs::File::create(run.work.join("dora.log"))?;
     let mut cluster = None;
-    let mut cmd = crate::dataflow::launch::dora_command(&dora);
+    let mut cmd = crate::dataflow::launch::supervised_dora(&dora);
     if run.machines.is_empty() {
         cmd.arg("run").arg(&yaml);
     } else {
@@ -163,6 +164,7 @@ pub fn test(run: &TestRun) -> Result<()> {
     }
     cmd.stdout(log.try_clone()?).stderr(log.try_clone()?);
     let mut child = cmd.spawn().context("cannot start dora")?;
+    lock.add(child.id())?;
     let todo_frames: usize = todo.iter().map(Sequence::len).sum();
     let bar = indicatif::ProgressBar::new(todo_frames as u64);
     bar.set_style(
@@ -179,6 +181,9 @@ pub fn test(run: &TestRun) -> Result<()> {
         if let Some(st) = child.try_wait()? {
             break st;
         }
+        crate::dataflow::supervise::check_interrupt(&mut child).map_err(|e| {
+            e.context("the evaluation was interrupted; run the same command again to finish it (complete sequences are kept)")
+        })?;
         std::thread::sleep(Duration::from_millis(500));
     };
     bar.finish();
@@ -215,7 +220,7 @@ impl LocalCluster {
         let port = free_port()?;
         let mut c = Self { port, children: Vec::new() };
         let spawn = |args: Vec<String>| -> Result<std::process::Child> {
-            let mut cmd = crate::dataflow::launch::dora_command(dora);
+            let mut cmd = crate::dataflow::launch::supervised_dora(dora);
             // Daemons keep their per-dataflow `_work/` folders under `work`, not the user's cwd.
             cmd.args(&args).current_dir(work).stdout(std::process::Stdio::null()).stderr(log.try_clone()?);
             cmd.spawn().with_context(|| format!("cannot start dora {}", args.join(" ")))

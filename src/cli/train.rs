@@ -51,6 +51,8 @@ pub fn train(run: &TrainRun) -> Result<PathBuf> {
     }
     let save_dir = std::path::absolute(&run.save_dir)?;
     std::fs::create_dir_all(&save_dir)?;
+    // One run per save folder: a second one (a `--resume` while the first still runs) is refused.
+    let mut lock = crate::base::fs::RunLock::acquire(&save_dir, "training run")?;
     let existing = checkpoint::latest(&save_dir.join("checkpoints"))?;
     if let (false, Some((p, s))) = (run.resume, &existing) {
         bail!(
@@ -84,7 +86,7 @@ pub fn train(run: &TrainRun) -> Result<PathBuf> {
     crate::dataflow::launch::check_dora_version(&dora)?;
     let log_path = save_dir.join("train.log");
     let log = std::fs::OpenOptions::new().create(true).append(true).open(&log_path)?;
-    let mut cmd = crate::dataflow::launch::dora_command(&dora);
+    let mut cmd = crate::dataflow::launch::supervised_dora(&dora);
     cmd.arg("run").arg(&yaml).stdout(log.try_clone()?).stderr(log);
     eprintln!(
         "training `{}` for {epochs} epochs into {} (log: {}){}",
@@ -94,6 +96,7 @@ pub fn train(run: &TrainRun) -> Result<PathBuf> {
         if run.resume { ", resuming" } else { "" }
     );
     let mut child = cmd.spawn().context("cannot start dora")?;
+    lock.add(child.id())?;
     let status = follow(&mut child, &save_dir.join("metrics.jsonl"), run.timeout)?;
     let weights = save_dir.join(format!("{}.safetensors", cfg.name));
     let finished = weights.is_file() && checkpoint::read_state(&weights).map(|s| s.epoch == epochs).unwrap_or(false);
@@ -184,6 +187,8 @@ fn follow(child: &mut std::process::Child, metrics: &Path, timeout: Option<Durat
             }
             return Ok(st);
         }
+        crate::dataflow::supervise::check_interrupt(child)
+            .map_err(|e| e.context("training was interrupted; `trackflow train ... --resume` continues from the last checkpoint"))?;
         if let Some(limit) = timeout
             && started.elapsed() > limit
         {

@@ -63,6 +63,21 @@ pub fn dora_command(dora: &Path) -> Command {
     cmd
 }
 
+/// [`dora_command`] under the run supervisor ([`crate::dataflow::supervise`]): for `dora run`
+/// and `dora start --attach`, whose processes must not outlive the `trackflow` that started them.
+pub fn supervised_dora(dora: &Path) -> Command {
+    crate::dataflow::supervise::watch_signals();
+    let plain = dora_command(dora);
+    let mut cmd = crate::dataflow::supervise::supervised(dora);
+    for (k, v) in plain.get_envs() {
+        match v {
+            Some(v) => cmd.env(k, v),
+            None => cmd.env_remove(k),
+        };
+    }
+    cmd
+}
+
 /// Loads and checks a dataflow, and checks that every node's program exists.
 pub fn prepare(kdl: &Path, sets: &[ParamOverride], bins: &BinDir) -> std::result::Result<Dataflow, String> {
     let flow = load(kdl, sets).map_err(|p: Problems| p.render(color()))?;
@@ -105,6 +120,7 @@ pub fn wait_bounded(child: &mut std::process::Child, limit: Option<Duration>, wh
         if let Some(status) = child.try_wait()? {
             return Ok(status);
         }
+        crate::dataflow::supervise::check_interrupt(child)?;
         if let Some(limit) = limit
             && start.elapsed() > limit
         {
@@ -129,7 +145,7 @@ pub fn run(yaml: &Path, timeout: Option<Duration>, verbose: bool) -> Result<(Exi
     let log = Arc::new(Mutex::new(
         std::fs::File::create(&log_path).with_context(|| format!("cannot write {}", log_path.display()))?,
     ));
-    let mut cmd = dora_command(&dora);
+    let mut cmd = supervised_dora(&dora);
     cmd.arg("run").arg(yaml).stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = cmd.spawn().with_context(|| format!("cannot start {}", dora.display()))?;
     let spinner = indicatif::ProgressBar::new_spinner().with_message(format!("running {}", yaml.display()));

@@ -17,6 +17,7 @@ pub mod dora;
 pub mod graph;
 pub mod kinds;
 pub mod launch;
+pub mod supervise;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
