@@ -277,6 +277,15 @@ fn test_command_shards_and_resumes() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success() && err.contains("config `tiny` has no trained weights") && err.contains("--untrained"), "{err}");
     assert!(!dir.path().join("refused").exists(), "nothing is written");
+    // Garbage weights: the node's own error reaches the console, and nothing counts as tracked.
+    let garbage = dir.path().join("garbage.safetensors");
+    std::fs::write(&garbage, "not weights").unwrap();
+    let mut c = trackflow();
+    c.args(["test", "ostrack", "tiny", "--dataset", "synth", "--local"]).arg(&local).arg("--weights").arg(&garbage);
+    c.arg("--results").arg(dir.path().join("garbage"));
+    let o = c.output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("not a valid safetensors file") && err.contains("0 of 21 frames tracked"), "{err}");
 }
 
 /// The same evaluation placed on two dora daemons (machine ids A and B on loopback) gives the

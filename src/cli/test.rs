@@ -150,6 +150,7 @@ pub fn test(run: &TestRun) -> Result<()> {
     let dora = crate::dataflow::launch::find_dora()?;
     crate::dataflow::launch::check_dora_version(&dora)?;
     let log = std::fs::File::create(run.work.join("dora.log"))?;
+    let mut tail = crate::dataflow::launch::LogTail::new(&run.work.join("dora.log"));
     let mut cluster = None;
     let mut cmd = crate::dataflow::launch::supervised_dora(&dora);
     if run.machines.is_empty() {
@@ -173,12 +174,24 @@ pub fn test(run: &TestRun) -> Result<()> {
             .progress_chars("=> "),
     );
     let started = Instant::now();
+    let mut first_error: Option<String> = None;
     let status = loop {
         let done: Vec<&Sequence> = todo.iter().filter(|s| is_done(&run.results, s)).collect();
         let frames: usize = done.iter().map(|s| s.len()).sum();
         bar.set_position(frames as u64);
         bar.set_message(format!("{}/{} sequences", done.len(), todo.len()));
+        // The nodes' warnings and errors (a bad weights file, a corrupt frame) above the bar.
+        let mut show = |lines: Vec<String>| {
+            for line in lines {
+                bar.suspend(|| eprintln!("{line}"));
+                if first_error.is_none() && line.contains("] error:") {
+                    first_error = Some(line);
+                }
+            }
+        };
+        show(tail.new_lines());
         if let Some(st) = child.try_wait()? {
+            show(tail.new_lines());
             break st;
         }
         crate::dataflow::supervise::check_interrupt(&mut child).map_err(|e| {
@@ -190,12 +203,15 @@ pub fn test(run: &TestRun) -> Result<()> {
     drop(cluster);
     let left: Vec<&str> = todo.iter().filter(|s| !is_done(&run.results, s)).map(|s| s.name.as_str()).collect();
     let secs = started.elapsed().as_secs_f64();
-    eprintln!("{} frames in {secs:.0} s ({:.1} fps over all workers)", todo_frames, todo_frames as f64 / secs.max(1e-9));
+    // Only sequences that now have complete results count: a run whose nodes failed tracked nothing.
+    let tracked: usize = todo.iter().filter(|s| is_done(&run.results, s)).map(Sequence::len).sum();
+    eprintln!("{tracked} of {todo_frames} frames tracked in {secs:.0} s ({:.1} fps over all workers)", tracked as f64 / secs.max(1e-9));
     if !status.success() || !left.is_empty() {
         bail!(
-            "{} sequence(s) did not complete ({}); the log is {}; run the same command again to redo only those",
+            "{} sequence(s) did not complete ({}){}; the log is {}; fix it and run the same command again: complete sequences are kept, only those are redone",
             left.len(),
             left.join(", "),
+            first_error.map(|e| format!("; the first error: {e}")).unwrap_or_default(),
             run.work.join("dora.log").display()
         );
     }

@@ -86,6 +86,7 @@ pub fn train(run: &TrainRun) -> Result<PathBuf> {
     crate::dataflow::launch::check_dora_version(&dora)?;
     let log_path = save_dir.join("train.log");
     let log = std::fs::OpenOptions::new().create(true).append(true).open(&log_path)?;
+    let mut tail = crate::dataflow::launch::LogTail::new(&log_path);
     let mut cmd = crate::dataflow::launch::supervised_dora(&dora);
     cmd.arg("run").arg(&yaml).stdout(log.try_clone()?).stderr(log);
     eprintln!(
@@ -97,7 +98,7 @@ pub fn train(run: &TrainRun) -> Result<PathBuf> {
     );
     let mut child = cmd.spawn().context("cannot start dora")?;
     lock.add(child.id())?;
-    let status = follow(&mut child, &save_dir.join("metrics.jsonl"), run.timeout)?;
+    let status = follow(&mut child, &save_dir.join("metrics.jsonl"), &mut tail, run.timeout)?;
     let weights = save_dir.join(format!("{}.safetensors", cfg.name));
     let finished = weights.is_file() && checkpoint::read_state(&weights).map(|s| s.epoch == epochs).unwrap_or(false);
     if !status.success() || !finished {
@@ -131,7 +132,7 @@ fn absolute_roots(items: &[String]) -> Result<Vec<String>> {
 }
 
 /// Shows one progress bar per epoch from the metrics file until the child exits.
-fn follow(child: &mut std::process::Child, metrics: &Path, timeout: Option<Duration>) -> Result<std::process::ExitStatus> {
+fn follow(child: &mut std::process::Child, metrics: &Path, log: &mut crate::dataflow::launch::LogTail, timeout: Option<Duration>) -> Result<std::process::ExitStatus> {
     let started = Instant::now();
     let mut bar: Option<(i64, indicatif::ProgressBar)> = None;
     let mut offset = std::fs::metadata(metrics).map(|m| m.len()).unwrap_or(0);
@@ -181,7 +182,17 @@ fn follow(child: &mut std::process::Child, metrics: &Path, timeout: Option<Durat
                 }
             }
         }
+        // The nodes' warnings (partial datasets, skipped files) and errors, above the bar.
+        for line in log.new_lines() {
+            match &bar {
+                Some((_, b)) => b.suspend(|| eprintln!("{line}")),
+                None => eprintln!("{line}"),
+            }
+        }
         if let Some(st) = child.try_wait()? {
+            for line in log.new_lines() {
+                eprintln!("{line}");
+            }
             if let Some((_, b)) = bar.take() {
                 b.finish();
             }

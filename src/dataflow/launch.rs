@@ -196,6 +196,49 @@ pub fn console_line(line: &str) -> Option<String> {
     None
 }
 
+/// Follows a run's log file for the lines a user must see on the console while a progress bar
+/// runs: the nodes' warnings, notes and errors (`[node] warning: …`), without dora's prefix.
+#[derive(Debug)]
+pub struct LogTail {
+    path: PathBuf,
+    offset: u64,
+    partial: String,
+    seen: std::collections::HashSet<String>,
+}
+
+impl LogTail {
+    /// Follows `path` from its current end (what an earlier run wrote is not shown again).
+    pub fn new(path: &Path) -> Self {
+        let offset = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        Self { path: path.to_path_buf(), offset, partial: String::new(), seen: Default::default() }
+    }
+
+    /// The new warning, note and error lines since the last call, each once (dora repeats a failed
+    /// node's stderr in its own messages).
+    pub fn new_lines(&mut self) -> Vec<String> {
+        use std::io::{Read, Seek, SeekFrom};
+        let Ok(mut f) = std::fs::File::open(&self.path) else { return Vec::new() };
+        if f.seek(SeekFrom::Start(self.offset)).is_err() {
+            return Vec::new();
+        }
+        let mut buf = Vec::new();
+        let _ = f.read_to_end(&mut buf);
+        self.offset += buf.len() as u64;
+        self.partial.push_str(&String::from_utf8_lossy(&buf));
+        let mut out = Vec::new();
+        while let Some(nl) = self.partial.find('\n') {
+            let line: String = self.partial.drain(..=nl).collect();
+            let text = console_line(line.trim_end()).unwrap_or_else(|| strip_ansi(line.trim()));
+            let text = text.trim().to_string();
+            let wanted = ["] warning:", "] note:", "] error:"].iter().any(|k| text.contains(k)) && text.starts_with('[');
+            if wanted && self.seen.insert(text.clone()) {
+                out.push(text);
+            }
+        }
+        out
+    }
+}
+
 /// The text of a line without its terminal colour codes.
 fn strip_ansi(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
