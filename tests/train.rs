@@ -536,3 +536,72 @@ fn killing_a_training_run_takes_its_whole_process_tree_down() {
     drop(lock);
     assert!(!stale.join(".trackflow.lock").exists());
 }
+
+/// A batch of `size` random crops with boxes near the search centre, reproducible from `seed`.
+fn random_batch(cfg: &Config, epoch: i64, index: i64, size: i64, seed: i64) -> trackflow::train::Batch {
+    tch::manual_seed(seed);
+    let (t, s, c) = (cfg.data.template_size, cfg.data.search_size, cfg.input_channels() as i64);
+    let crops = Tensor::randn([size * c * (t * t + s * s)], (Kind::Float, Device::Cpu));
+    let boxes = Tensor::rand([size, 4], (Kind::Float, Device::Cpu)) * 0.1 + Tensor::from_slice(&[0.4f32, 0.4, 0.15, 0.15]);
+    let mut data: Vec<f32> = Vec::try_from(crops).unwrap();
+    data.extend(Vec::<f32>::try_from(boxes.flatten(0, -1)).unwrap());
+    trackflow::train::Batch { epoch, index, size, template_size: t, search_size: s, channels: c, data }
+}
+
+fn max_weight_difference(a: &Trainer, b: &Trainer) -> f64 {
+    let (va, vb) = (a.model.vs.variables(), b.model.vs.variables());
+    va.iter().map(|(k, t)| (t - &vb[k]).abs().max().double_value(&[])).fold(0.0, f64::max)
+}
+
+/// Data-parallel training is DDP's: two replicas, each on half of every batch, take the same
+/// steps as one replica on the whole batch. The config has fixed BatchNorm statistics (ViPT's
+/// FIX_BN); with training-mode BatchNorm each replica normalises by its own shard's statistics,
+/// as upstream's DDP without SyncBN does.
+#[test]
+fn two_replicas_on_half_batches_step_as_one_on_the_whole_batch() {
+    let cfg = Config::from_name("demo_rgbt").unwrap();
+    // In float64, so that what is compared is the mechanism, not float32 rounding, which Adam
+    // amplifies for parameters whose gradients are near its epsilon.
+    let mut one = Trainer::new(&cfg, Device::Cpu, 5, &Init::Random).unwrap();
+    let mut two = Trainer::new(&cfg, Device::Cpu, 5, &Init::Random).unwrap();
+    one.set_kind(Kind::Double);
+    two.set_kind(Kind::Double);
+    two.set_devices(&[Device::Cpu, Device::Cpu]).unwrap();
+    assert_eq!(two.replica_count(), 2);
+    assert_eq!(max_weight_difference(&one, &two), 0.0);
+    for step in 0..3 {
+        let batch = random_batch(&cfg, 1, step, 4, 100 + step);
+        let (a, b) = (one.step(&batch).unwrap(), two.step(&batch).unwrap());
+        assert!((a.loss - b.loss).abs() < 1e-5 * a.loss.abs().max(1.0), "step {step}: loss {} vs {}", a.loss, b.loss);
+    }
+    let d = max_weight_difference(&one, &two);
+    eprintln!("data-parallel vs one replica, float64, 3 steps: max weight difference {d:e}");
+    assert!(d < 1e-6, "weights differ by {d} after 3 steps");
+    // A batch the replicas cannot share equally is an error, not a silent imbalance.
+    let odd = random_batch(&cfg, 1, 3, 3, 7);
+    assert!(format!("{:#}", two.step(&odd).unwrap_err()).contains("cannot share equally"));
+}
+
+/// A data-parallel run resumed from its checkpoint continues exactly as the run that was not
+/// interrupted.
+#[test]
+fn a_resumed_data_parallel_run_continues_exactly() {
+    let dir = TempDir::new("dp-resume");
+    let cfg = Config::from_name("tiny").unwrap();
+    let devices = [Device::Cpu, Device::Cpu];
+    let mut run = Trainer::new(&cfg, Device::Cpu, 9, &Init::Random).unwrap();
+    run.set_devices(&devices).unwrap();
+    for step in 0..2 {
+        run.step(&random_batch(&cfg, 1, step, 4, 200 + step)).unwrap();
+    }
+    let ckpt = dir.path().join("ckpt.safetensors");
+    std::fs::write(&ckpt, run.checkpoint_bytes().unwrap()).unwrap();
+    let mut resumed = Trainer::resume(&cfg, Device::Cpu, &ckpt).unwrap();
+    resumed.set_devices(&devices).unwrap();
+    for step in 2..4 {
+        let batch = random_batch(&cfg, 1, step, 4, 200 + step);
+        run.step(&batch).unwrap();
+        resumed.step(&batch).unwrap();
+    }
+    assert_eq!(max_weight_difference(&run, &resumed), 0.0);
+}

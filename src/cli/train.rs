@@ -253,6 +253,16 @@ pub struct TrainArgs {
     /// Run seed.
     #[arg(long, default_value_t = 42)]
     pub seed: i64,
+    /// Data-parallel training on N GPUs (cuda:0..N-1): one replica each, the config's
+    /// batch-size per GPU, global batch N × batch-size, as upstream's `--mode multiple`.
+    #[arg(long, value_name = "N")]
+    pub gpus: Option<usize>,
+    /// Upstream's spelling: `--mode multiple --nproc-per-node N` is `--gpus N`; `single` is one device.
+    #[arg(long, value_parser = ["single", "multiple"])]
+    pub mode: Option<String>,
+    /// Upstream's spelling of `--gpus` (with `--mode multiple`).
+    #[arg(long = "nproc-per-node", alias = "nproc_per_node", value_name = "N")]
+    pub nproc_per_node: Option<usize>,
     /// Override a node parameter of the dataflow (repeatable).
     #[arg(long = "set", value_name = "NODE.PARAM=VALUE")]
     pub sets: Vec<String>,
@@ -261,7 +271,25 @@ pub struct TrainArgs {
 impl TrainArgs {
     /// Runs the command.
     pub fn run(self) -> Result<ExitCode> {
-        let TrainArgs { script, config, save_dir, resume, roots, local, dataflow, epochs, init, pretrained, device, seed, sets } = self;
+        let TrainArgs {
+            script,
+            config,
+            save_dir,
+            resume,
+            roots,
+            local,
+            dataflow,
+            epochs,
+            init,
+            pretrained,
+            device,
+            seed,
+            gpus,
+            mode,
+            nproc_per_node,
+            sets,
+        } = self;
+        let gpus = data_parallel_gpus(gpus, mode.as_deref(), nproc_per_node)?;
         let cfg = crate::model::Config::from_name(&config)?;
         match (script.as_str(), cfg.model.prompt.is_some()) {
             ("ostrack", false) => {}
@@ -279,6 +307,11 @@ impl TrainArgs {
             _ => anyhow::bail!("unknown script `{script}`: `ostrack` or `vipt`"),
         }
         let mut all = vec![format!("trainer.device={device:?}"), format!("trainer.seed={seed}"), format!("sampler.seed={seed}")];
+        if let Some(n) = gpus {
+            let list: Vec<String> = (0..n).map(|i| format!("cuda:{i}")).collect();
+            all.push(format!("trainer.devices={:?}", list.join(",")));
+            eprintln!("data-parallel on {n} GPU(s): global batch {n} × {} (the config's per-GPU batch)", cfg.train.batch_size);
+        }
         if let Some(e) = epochs {
             all.push(format!("trainer.epochs={e}"));
         }
@@ -293,4 +326,30 @@ impl TrainArgs {
         crate::cli::train::train(&run)?;
         Ok(ExitCode::SUCCESS)
     }
+}
+
+/// The GPU count of `--gpus N` or upstream's `--mode multiple --nproc-per-node N`, checked
+/// against the GPUs this machine has before anything starts.
+fn data_parallel_gpus(gpus: Option<usize>, mode: Option<&str>, nproc: Option<usize>) -> Result<Option<usize>> {
+    let n = match (gpus, mode, nproc) {
+        (None, None | Some("single"), None) => return Ok(None),
+        (Some(_), Some(_), _) | (Some(_), _, Some(_)) => bail!("give --gpus N, or upstream's --mode multiple --nproc-per-node N, not both"),
+        (None, Some("single"), Some(_)) => bail!("--nproc-per-node goes with --mode multiple"),
+        (None, Some("multiple"), Some(n)) => n,
+        (None, Some("multiple"), None) => bail!("--mode multiple needs --nproc-per-node N (the number of GPUs)"),
+        (None, None, Some(n)) => n,
+        (Some(n), None, None) => n,
+        (None, Some(other), _) => bail!("unknown --mode `{other}`: single or multiple"),
+    };
+    if n == 0 {
+        bail!("--gpus 0: data-parallel training needs at least one GPU (leave the flag out to train on --device)");
+    }
+    let visible = match crate::base::cuda::probe(0, Duration::from_secs(30))? {
+        crate::base::cuda::CudaState::Usable(v) => v,
+        crate::base::cuda::CudaState::Absent(reason) => bail!("--gpus {n}: CUDA is not usable here ({reason})"),
+    };
+    if n > visible {
+        bail!("--gpus {n}: this machine has {visible} visible GPU(s)");
+    }
+    Ok(Some(n))
 }

@@ -398,6 +398,12 @@ pub static KINDS: &[NodeKind] = &[
             param("checkpoint-every", ParamType::Int, Some("1"), "epochs between checkpoints (the last epoch always gets one)"),
             param("prefetch", ParamType::Int, Some("4"), "batches asked for ahead of the one being trained on"),
             param("threads", ParamType::Int, Some("0"), "libtorch CPU threads (0: libtorch's default)"),
+            param(
+                "devices",
+                ParamType::Str,
+                Some("\"\""),
+                "data-parallel devices, comma-separated (\"cuda:0,cuda:1\"): one replica each, global batch = replicas × batch-size (empty: `device` alone)",
+            ),
             IDLE_TIMEOUT,
         ],
     },

@@ -19,7 +19,13 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
     if threads > 0 {
         tch::set_num_threads(threads as i32);
     }
-    let device = crate::model::parse_device_for(p.str("device")?, &format!("[{}] ", p.node_id))?;
+    let who = format!("[{}] ", p.node_id);
+    // Data-parallel: one replica per listed device; the first is the trainer's own.
+    let devices: Vec<tch::Device> = match p.str("devices")? {
+        "" => vec![crate::model::parse_device_for(p.str("device")?, &who)?],
+        list => list.split(',').map(|d| crate::model::parse_device_for(d.trim(), &who)).collect::<Result<_>>()?,
+    };
+    let device = devices[0];
     let seed = p.int("seed")? as u64;
     let resume_dir = p.str("resume")?;
     let mut trainer =
@@ -48,10 +54,13 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
                 Trainer::new(&cfg, device, seed, &init)?
             }
         };
+    trainer.set_devices(&devices)?;
     let t = cfg.train.clone();
-    let batches = t.sample_per_epoch / t.batch_size;
+    // As upstream's DDP: batch-size is per replica, an epoch is sample-per-epoch samples in all.
+    let global_batch = t.batch_size * devices.len() as i64;
+    let batches = t.sample_per_epoch / global_batch;
     if batches < 1 {
-        bail!("sample-per-epoch {} is smaller than batch-size {}: no batch to train on", t.sample_per_epoch, t.batch_size);
+        bail!("sample-per-epoch {} is smaller than the global batch {global_batch}: no batch to train on", t.sample_per_epoch);
     }
     let order: Vec<(i64, i64)> = (trainer.state.epoch + 1..=t.epochs).flat_map(|e| (0..batches).map(move |b| (e, b))).collect();
     if order.is_empty() {
@@ -59,17 +68,18 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
         return Ok(());
     }
     eprintln!(
-        "[{}] training `{}` on {device:?}: epochs {}..={}, {batches} batches of {} per epoch",
+        "[{}] training `{}` on {}: epochs {}..={}, {batches} batches of {global_batch} per epoch{}",
         p.node_id,
         cfg.name,
+        devices.iter().map(|d| format!("{d:?}")).collect::<Vec<_>>().join(", "),
         trainer.state.epoch + 1,
         t.epochs,
-        t.batch_size
+        if devices.len() > 1 { format!(" ({} replicas × {})", devices.len(), t.batch_size) } else { String::new() }
     );
     let prefetch = p.int("prefetch")?.max(1) as usize;
     let every = p.int("checkpoint-every")?.max(1);
     let request = |node: &mut DoraNode, (epoch, batch): (i64, i64)| -> Result<()> {
-        let meta = Request { epoch, batch, size: t.batch_size }.encode();
+        let meta = Request { epoch, batch, size: global_batch }.encode();
         node.send_output(out("request"), meta, Vec::<u8>::new()).map_err(|e| anyhow::anyhow!("send request: {e}"))
     };
     for &key in order.iter().take(prefetch) {

@@ -208,14 +208,23 @@ pub struct StepStats {
 }
 
 /// The model, its optimiser and where the run stands.
+///
+/// Data-parallel training ([`Trainer::set_devices`]) keeps one replica of the network per
+/// device, as upstream's DistributedDataParallel does: each replica takes an equal shard of the
+/// batch, its gradients are summed onto the first replica with device-to-device copies (the
+/// loss of each shard is divided by the number of replicas, so the sum is DDP's average), one
+/// AdamW steps the first replica, and every replica then copies its weights and BatchNorm
+/// statistics (DDP's buffer broadcast from rank 0). NCCL is not used.
 pub struct Trainer {
-    /// The network.
+    /// The network (the first replica, which the optimiser steps and checkpoints hold).
     pub model: OSTrack,
     /// AdamW.
     pub optim: AdamW,
     /// Run state (epochs done, steps, seed).
     pub state: TrainState,
     device: Device,
+    /// The other replicas, one per further device.
+    replicas: Vec<OSTrack>,
 }
 
 impl Trainer {
@@ -243,7 +252,59 @@ impl Trainer {
         };
         let optim = AdamW::new(&model.vs.variables(), cfg.train.weight_decay, multiplier);
         let state = TrainState { config: cfg.name.clone(), epoch: 0, step: 0, seed, epochs: cfg.train.epochs };
-        Ok(Self { model, optim, state, device })
+        Ok(Self { model, optim, state, device, replicas: Vec::new() })
+    }
+
+    /// Trains data-parallel on `devices` (the first must be the trainer's own device): one
+    /// replica of the network on each further device, synchronised now and after every step.
+    pub fn set_devices(&mut self, devices: &[Device]) -> Result<()> {
+        match devices.first() {
+            Some(d) if *d == self.device => {}
+            _ => bail!("data-parallel devices must start with the trainer's device {:?}", self.device),
+        }
+        let cfg = self.model.cfg.clone();
+        let kind = self.kind();
+        self.replicas = devices[1..]
+            .iter()
+            .map(|&d| {
+                let mut r = OSTrack::new(&cfg, Parts::All, d);
+                if kind != Kind::Float {
+                    r.set_kind(kind);
+                }
+                if cfg.model.prompt.is_some() {
+                    r.freeze_all_but_prompts();
+                }
+                r
+            })
+            .collect();
+        self.sync_replicas()
+    }
+
+    /// Trains in `kind` (Double: a float64 reference run, as the golden tests use): converts the
+    /// network and starts the optimiser's moments afresh in that precision. Call it before the
+    /// first step and before [`Trainer::set_devices`].
+    pub fn set_kind(&mut self, kind: Kind) {
+        self.model.set_kind(kind);
+        let cfg = &self.model.cfg;
+        let multiplier = if cfg.model.prompt.is_some() { 1.0 } else { cfg.train.backbone_multiplier };
+        self.optim = AdamW::new(&self.model.vs.variables(), cfg.train.weight_decay, multiplier);
+    }
+
+    /// The precision the network trains in.
+    pub fn kind(&self) -> Kind {
+        self.model.vs.variables().values().next().map_or(Kind::Float, Tensor::kind)
+    }
+
+    /// How many replicas take a shard of each batch.
+    pub fn replica_count(&self) -> usize {
+        1 + self.replicas.len()
+    }
+
+    fn sync_replicas(&mut self) -> Result<()> {
+        for r in &mut self.replicas {
+            r.vs.copy(&self.model.vs).map_err(|e| anyhow::anyhow!("cannot copy the weights to a replica: {e}"))?;
+        }
+        Ok(())
     }
 
     /// Continues from a checkpoint: weights, optimiser moments and run state.
@@ -266,23 +327,72 @@ impl Trainer {
         let lr = optim::lr_at(t, batch.epoch);
         let keep = optim::ce_keep_at(t, cfg.model.ce_keep_ratio.first().copied().unwrap_or(1.0), batch.epoch);
         let (giou_w, l1_w, clip) = (t.giou_weight, t.l1_weight, t.grad_clip_norm);
-        let (z, x, gt) = batch.tensors(self.device);
-        let backbone = self.model.backbone()?;
-        let head = self.model.head()?;
-        let out = backbone.forward(&z, &x, true, Some(keep), true);
         // ViPT's FIX_BN: the frozen head's BatchNorm keeps its running statistics.
         let head_train = cfg.model.prompt.is_none();
-        let maps = head.forward_t(&head.tokens_to_map(&out.tokens), head_train);
-        let l = loss::ostrack_loss(&maps, &gt, giou_w, l1_w)?;
-        if !l.loss.is_finite() {
-            bail!("loss is {} at epoch {} batch {}: training diverged", l.loss, batch.epoch, batch.index);
+        let n = self.replica_count() as i64;
+        if batch.size % n != 0 {
+            bail!("batch {}/{} has {} samples, which {n} replicas cannot share equally", batch.epoch, batch.index, batch.size);
         }
+        let shard = batch.size / n;
+        let kind = self.kind();
+        let (z, x, gt) = batch.tensors(Device::Cpu);
         self.optim.zero_grad();
-        l.total.backward();
+        for r in &self.replicas {
+            for (_, v) in r.vs.variables() {
+                let mut g = v.grad();
+                if g.defined() {
+                    let _ = g.zero_();
+                }
+            }
+        }
+        let mut sums = [0.0f64; 5];
+        for i in 0..n {
+            let model = if i == 0 { &self.model } else { &self.replicas[i as usize - 1] };
+            let device = model.vs.device();
+            let part = |t: &Tensor| t.narrow(0, i * shard, shard).to_device(device).to_kind(kind);
+            let (zi, xi, gti) = (part(&z), part(&x), part(&gt));
+            let (backbone, head) = (model.backbone()?, model.head()?);
+            let out = backbone.forward(&zi, &xi, true, Some(keep), true);
+            let maps = head.forward_t(&head.tokens_to_map(&out.tokens), head_train);
+            let l = loss::ostrack_loss(&maps, &gti, giou_w, l1_w)?;
+            if !l.loss.is_finite() {
+                bail!("loss is {} at epoch {} batch {} (replica {i}): training diverged", l.loss, batch.epoch, batch.index);
+            }
+            // Each shard's loss over n: the summed gradients are DDP's average.
+            if n == 1 { l.total.backward() } else { (&l.total / n as f64).backward() };
+            for (s, v) in sums.iter_mut().zip([l.loss, l.giou, l.l1, l.focal, l.iou]) {
+                *s += v / n as f64;
+            }
+        }
+        self.reduce_gradients();
         let grad_norm = self.optim.clip_grad_norm(clip);
         self.optim.step(lr);
+        self.sync_replicas()?;
         self.state.step += 1;
-        Ok(StepStats { loss: l.loss, giou: l.giou, l1: l.l1, focal: l.focal, iou: l.iou, grad_norm, lr, keep })
+        let [loss, giou, l1, focal, iou] = sums;
+        Ok(StepStats { loss, giou, l1, focal, iou, grad_norm, lr, keep })
+    }
+
+    /// Adds every replica's gradients into the first replica's, device to device.
+    fn reduce_gradients(&mut self) {
+        if self.replicas.is_empty() {
+            return;
+        }
+        let primary = self.model.vs.variables();
+        let _guard = tch::no_grad_guard();
+        for r in &self.replicas {
+            for (name, v) in r.vs.variables() {
+                let g = v.grad();
+                if !g.defined() {
+                    continue;
+                }
+                let Some(p) = primary.get(&name) else { continue };
+                let mut pg = p.grad();
+                if pg.defined() {
+                    let _ = pg.g_add_(&g.to_device(p.device()));
+                }
+            }
+        }
     }
 
     /// The full checkpoint (weights, moments, state) as safetensors bytes.
