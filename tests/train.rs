@@ -605,3 +605,23 @@ fn a_resumed_data_parallel_run_continues_exactly() {
     }
     assert_eq!(max_weight_difference(&run, &resumed), 0.0);
 }
+
+/// `--gpus 0`, more GPUs than the machine has, or a half-given upstream spelling are clear
+/// errors before anything starts.
+#[test]
+fn bad_gpu_counts_are_refused_before_training_starts() {
+    let dir = TempDir::new("gpus");
+    for (args, want) in [
+        (&["--gpus", "0"][..], "--gpus 0"),
+        (&["--gpus", "64"][..], "--gpus 64"),
+        (&["--mode", "multiple"][..], "needs --nproc-per-node"),
+        (&["--gpus", "2", "--nproc-per-node", "2"][..], "not both"),
+    ] {
+        let mut c = trackflow();
+        c.args(["train", "ostrack", "tiny", "--save-dir"]).arg(dir.path().join("never")).args(args);
+        let o = c.output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success() && err.contains(want), "{args:?}: {err}");
+        assert!(!dir.path().join("never").exists(), "{args:?} started something");
+    }
+}
