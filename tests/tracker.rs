@@ -173,3 +173,60 @@ fn a_preset_without_weights_is_refused_unless_untrained() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("UNTRAINED"));
     assert_eq!(std::fs::read_to_string(dir.path().join("random/seq_0001.txt")).unwrap().lines().count(), 4);
 }
+
+/// Sequences tracked in lockstep (batch 2 over three sequences of different lengths, slots
+/// refilled as sequences end) get the boxes each gets alone: in float64 to 1e-9 px.
+#[test]
+fn lockstep_batches_give_each_sequences_own_boxes() {
+    use trackflow::model::{Config, OSTrack, Parts};
+    use trackflow::tracker::batch::{BatchTracker, LockstepInput, track_lockstep};
+    use trackflow::tracker::{TrackOptions, Tracker};
+    let dir = crate::common::TempDir::new("lockstep");
+    let mut seqs = Vec::new();
+    for (i, frames) in [7usize, 11, 4].into_iter().enumerate() {
+        let data = crate::common::synth(&dir.path().join(format!("set{i}")), 1, frames, 30 + i as u64);
+        for mut s in trackflow::data::sequence::discover(&data, trackflow::data::sequence::Layout::Auto).unwrap() {
+            s.name = format!("{}-{i}", s.name);
+            seqs.push(s);
+        }
+    }
+    let cfg = Config::from_name("tiny").unwrap();
+    let model = || {
+        let mut m = OSTrack::new(&cfg, Parts::All, tch::Device::Cpu);
+        m.randomize(3);
+        m.set_kind(tch::Kind::Double);
+        m
+    };
+    let mut alone = Vec::new();
+    for seq in &seqs {
+        let mut t = Tracker::new(model(), TrackOptions::default(), tch::Kind::Double);
+        let mut boxes = Vec::new();
+        for (i, im) in seq.reader().unwrap().enumerate() {
+            let im = im.unwrap();
+            boxes.push(if i == 0 {
+                t.initialize(&im, seq.init_box().unwrap()).unwrap();
+                seq.init_box().unwrap()
+            } else {
+                t.track(&im).unwrap().bbox
+            });
+        }
+        alone.push(boxes);
+    }
+    let mut batched = BatchTracker::new(model(), TrackOptions::default(), tch::Kind::Double, 2);
+    let inputs = seqs.iter().map(|s| LockstepInput { name: s.name.clone(), init_box: s.init_box().unwrap(), frames: s.reader().unwrap() });
+    let mut got = std::collections::HashMap::new();
+    track_lockstep(&mut batched, inputs, |name, frames, error| {
+        assert!(error.is_none(), "{name}: {error:?}");
+        got.insert(name.to_string(), frames.into_iter().map(|f| f.0).collect::<Vec<_>>());
+    })
+    .unwrap();
+    for (seq, want) in seqs.iter().zip(&alone) {
+        let have = &got[&seq.name];
+        assert_eq!(have.len(), want.len(), "{}", seq.name);
+        for (a, b) in have.iter().zip(want) {
+            for k in 0..4 {
+                assert!((a[k] - b[k]).abs() < 1e-9, "{}: {a:?} vs {b:?}", seq.name);
+            }
+        }
+    }
+}

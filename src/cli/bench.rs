@@ -78,6 +78,27 @@ pub enum BenchCmd {
         #[arg(long = "set", value_name = "NODE.PARAM=VALUE")]
         sets: Vec<String>,
     },
+    /// Batched evaluation: frames/s of sequences tracked in lockstep, for each batch size B.
+    Batch {
+        /// Model preset (its weights when it has them, else random: the speed is the same).
+        #[arg(long, default_value = "mobile")]
+        config: String,
+        /// Batch sizes (comma-separated).
+        #[arg(long, default_value = "1,4,8")]
+        batches: String,
+        /// Device.
+        #[arg(long, default_value = "auto")]
+        device: String,
+        /// fp32, fp16 or bf16.
+        #[arg(long, default_value = "fp32")]
+        precision: String,
+        /// Synthetic sequences to track (made for the run).
+        #[arg(long, default_value_t = 8)]
+        sequences: usize,
+        /// Frames per sequence.
+        #[arg(long, default_value_t = 30)]
+        frames: usize,
+    },
     /// ms per forward and fps per preset, next to PyTorch eager with the same weights.
     Model {
         /// Presets (comma-separated).
@@ -115,6 +136,10 @@ impl BenchCmd {
             }
             BenchCmd::Track { sequence, dataflow, config, device, frames, rounds, sets } => {    
                 bench_track(sequence, &dataflow, &config, &device, frames, rounds, &sets)?;
+                Ok(ExitCode::SUCCESS)
+            }
+            BenchCmd::Batch { config, batches, device, precision, sequences, frames } => {
+                bench_batch(&config, &batches, &device, &precision, sequences, frames)?;
                 Ok(ExitCode::SUCCESS)
             }
             BenchCmd::Model { presets, devices, precisions, iters, warmup, threads } => {    
@@ -544,5 +569,55 @@ pub fn bench_track(
     };
     println!("sequence {} ({n} frames x {} rounds), model {config} on {device}, debug={}", seq.name, rounds.max(1), cfg!(debug_assertions));
     print_track_stats(&pooled("fused", &fused_lat, &fused_fps), &pooled("dataflow", &flow_lat, &flow_fps), identical);
+    Ok(())
+}
+
+/// `trackflow bench batch`: the same synthetic sequences tracked in lockstep at each batch size,
+/// in one command, with frames/s and the speed-up over batch 1.
+fn bench_batch(config: &str, batches: &str, device: &str, precision: &str, sequences: usize, frames: usize) -> Result<()> {
+    use crate::tracker::TrackOptions;
+    use crate::tracker::batch::{BatchTracker, LockstepInput, track_lockstep};
+    let sizes: Vec<usize> = batches
+        .split(',')
+        .map(|b| b.trim().parse::<usize>().ok().filter(|&b| b > 0).with_context(|| format!("--batches: `{b}` is not a batch size")))
+        .collect::<Result<_>>()?;
+    let cfg = Config::from_name(config)?;
+    let dev = parse_device(device)?;
+    let kind = parse_precision(precision, dev)?;
+    let dir = std::env::temp_dir().join(format!("trackflow-bench-batch-{}", std::process::id()));
+    let opts = crate::data::synth::SynthOptions { sequences, frames, seed: 11, ..Default::default() };
+    crate::data::synth::generate_parallel(&dir, &opts, 2)?;
+    let seqs = crate::data::sequence::discover(&dir, crate::data::sequence::Layout::Auto)?;
+    // Decoded once, so that the table times tracking, not JPEG decoding.
+    let decoded: Vec<(String, [f64; 4], Vec<crate::base::image::Image>)> = seqs
+        .iter()
+        .map(|s| Ok((s.name.clone(), s.init_box()?, s.reader()?.collect::<Result<Vec<_>>>()?)))
+        .collect::<Result<_>>()?;
+    let _ = std::fs::remove_dir_all(&dir);
+    let weights = if crate::model::preset_weights(&cfg).is_some() { crate::model::Weights::Preset } else { crate::model::Weights::Random };
+    println!("{sequences} sequences x {frames} frames, `{config}` on {dev:?} ({precision}), lockstep batches:");
+    println!("| batch | frames/s | vs batch 1 |");
+    println!("|---|---|---|");
+    let mut base = None;
+    for b in sizes {
+        let model = crate::model::load_tracking_model(&cfg, Parts::All, dev, kind, &weights, 0, "")?;
+        let mut tracker = BatchTracker::new(model, TrackOptions::default(), kind, b);
+        let inputs = decoded.iter().map(|(name, init, ims)| LockstepInput {
+            name: name.clone(),
+            init_box: *init,
+            frames: ims.iter().cloned().map(Ok),
+        });
+        let started = Instant::now();
+        let mut tracked = 0usize;
+        track_lockstep(&mut tracker, inputs, |_, f, e| {
+            tracked += f.len();
+            if let Some(e) = e {
+                eprintln!("warning: {e:#}");
+            }
+        })?;
+        let fps = tracked as f64 / started.elapsed().as_secs_f64();
+        let base_fps = *base.get_or_insert(fps);
+        println!("| {b} | {fps:.1} | {:.2}x |", fps / base_fps);
+    }
     Ok(())
 }

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 
 use crate::model::{Config, Parts, Weights, load_tracking_model, parse_device, parse_precision, preset_weights};
+use crate::tracker::batch::BatchTracker;
 use crate::tracker::{TrackOptions, Tracker};
 
 /// `trackflow track`: the fused tracker over a sequence, a video or a folder of sequences.
@@ -57,12 +58,32 @@ pub struct TrackArgs {
     /// Init box `x,y,w,h` (required for videos; overrides the ground truth).
     #[arg(long)]
     pub init_box: Option<String>,
+    /// Track this many sequences of the folder in lockstep, one forward pass of that batch per
+    /// step (a slot is refilled as soon as its sequence ends). For GPUs; 1 tracks one at a time.
+    #[arg(long, default_value_t = 1)]
+    pub batch: usize,
 }
 
 impl TrackArgs {
     /// Runs the command.
     pub fn run(self) -> Result<ExitCode> {
-        let TrackArgs { sequence, config, weights, untrained, rgb_only, seed, threads, device, precision, no_ce, no_hann, out, max_frames, init_box } = self;
+        let TrackArgs {
+            sequence,
+            config,
+            weights,
+            untrained,
+            rgb_only,
+            seed,
+            threads,
+            device,
+            precision,
+            no_ce,
+            no_hann,
+            out,
+            max_frames,
+            init_box,
+            batch,
+        } = self;
         if threads > 0 {
             tch::set_num_threads(threads);
         }
@@ -73,8 +94,14 @@ impl TrackArgs {
             (None, false) => Weights::Preset,
         };
         let options = TrackOptions { ce: !no_ce, hann: !no_hann };
-        let mut tracker = load_tracker(&config, weights, seed, &device, &precision, options)?;
-        track_sequences(&mut tracker, &sequence, &out, max_frames, init_box, rgb_only)?;
+        let (model, kind) = load_model(&config, weights, seed, &device, &precision)?;
+        if batch > 1 {
+            let mut tracker = BatchTracker::new(model, options, kind, batch);
+            track_batched(&mut tracker, &sequence, &out, max_frames, init_box, rgb_only)?;
+        } else {
+            let mut tracker = Tracker::new(model, options, kind);
+            track_sequences(&mut tracker, &sequence, &out, max_frames, init_box, rgb_only)?;
+        }
         Ok(ExitCode::SUCCESS)
     }
 }
@@ -84,6 +111,12 @@ impl TrackArgs {
 /// unless random weights were asked for (`--untrained`): boxes from random weights look like
 /// results and mean nothing.
 pub fn load_tracker(config: &str, weights: Weights, seed: i64, device: &str, precision: &str, options: TrackOptions) -> Result<Tracker> {
+    let (model, kind) = load_model(config, weights, seed, device, precision)?;
+    Ok(Tracker::new(model, options, kind))
+}
+
+/// The network of [`load_tracker`], with the precision it runs in.
+pub fn load_model(config: &str, weights: Weights, seed: i64, device: &str, precision: &str) -> Result<(crate::model::OSTrack, tch::Kind)> {
     let cfg = Config::from_name(config)?;
     if weights == Weights::Preset && preset_weights(&cfg).is_none() {
         bail!(
@@ -93,8 +126,73 @@ pub fn load_tracker(config: &str, weights: Weights, seed: i64, device: &str, pre
     }
     let dev = parse_device(device)?;
     let kind = parse_precision(precision, dev)?;
-    let model = load_tracking_model(&cfg, Parts::All, dev, kind, &weights, seed, "")?;
-    Ok(Tracker::new(model, options, kind))
+    Ok((load_tracking_model(&cfg, Parts::All, dev, kind, &weights, seed, "")?, kind))
+}
+
+/// [`track_sequences`] with `tracker`'s slots in lockstep: one forward pass per step over every
+/// sequence being tracked. Results and failures are handled the same way.
+pub fn track_batched(
+    tracker: &mut BatchTracker,
+    seq_path: &Path,
+    out: &Path,
+    max_frames: usize,
+    init_box: Option<[f64; 4]>,
+    rgb_only: bool,
+) -> Result<()> {
+    use crate::data::results::{Delimiter, SequenceResult, write_sequence};
+    use crate::data::sequence::{Layout, discover};
+    use crate::tracker::batch::{LockstepInput, track_lockstep};
+
+    let seqs = discover(seq_path, Layout::Auto)?;
+    let total = seqs.len();
+    let frames: usize = seqs.iter().map(|s| if max_frames > 0 { s.len().min(max_frames) } else { s.len() }).sum();
+    let mut failures = Vec::new();
+    let mut inputs = Vec::new();
+    for mut seq in seqs {
+        if rgb_only {
+            seq.aux = None;
+        }
+        let n = if max_frames > 0 { seq.len().min(max_frames) } else { seq.len() };
+        let start = init_box.map(Ok).unwrap_or_else(|| seq.init_box()).and_then(|b| Ok((b, seq.reader()?)));
+        match start {
+            Ok((b, reader)) => inputs.push(LockstepInput { name: seq.name.clone(), init_box: b, frames: reader.take(n) }),
+            Err(e) => failures.push(format!("{}: {e:#}", seq.name)),
+        }
+    }
+    let bar = indicatif::ProgressBar::new(frames as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("batch {msg} [{bar:30}] {pos}/{len} frames {per_sec} eta {eta}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_message(tracker.batch().to_string());
+    let started = std::time::Instant::now();
+    let mut written: Result<()> = Ok(());
+    track_lockstep(tracker, inputs, |name, frames, error| {
+        let r = SequenceResult {
+            boxes: frames.iter().map(|f| f.0).collect(),
+            scores: frames.iter().map(|f| f.1).collect(),
+            times: frames.iter().map(|f| f.2).collect(),
+        };
+        bar.inc(r.boxes.len() as u64);
+        if !r.boxes.is_empty()
+            && let Err(e) = write_sequence(out, name, &r, error.is_none(), Delimiter::Tab)
+        {
+            written = Err(e);
+        }
+        if let Some(e) = error {
+            bar.suspend(|| eprintln!("error: {name}: {e:#} (results so far kept as {name}.partial.txt)"));
+            failures.push(format!("{name}: {e:#}"));
+        }
+    })?;
+    bar.finish();
+    written?;
+    let secs = started.elapsed().as_secs_f64();
+    eprintln!("{total} sequences in lockstep batches of {}: {:.1} frames/s", tracker.batch(), bar.position() as f64 / secs.max(1e-9));
+    if !failures.is_empty() {
+        bail!("{} of {total} sequences failed:\n  {}", failures.len(), failures.join("\n  "));
+    }
+    Ok(())
 }
 
 /// Tracks every sequence under `seq_path` with `tracker` and writes one result file per sequence

@@ -2,6 +2,7 @@
 //! stages the dataflow runs as nodes (crop, backbone, head) and fused in [`Tracker`]. Both paths
 //! call the same functions, so they give identical boxes.
 
+pub mod batch;
 pub mod crop;
 
 use anyhow::{Context, Result, bail};
