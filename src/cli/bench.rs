@@ -602,6 +602,13 @@ fn bench_batch(config: &str, batches: &str, device: &str, precision: &str, seque
     for b in sizes {
         let model = crate::model::load_tracking_model(&cfg, Parts::All, dev, kind, &weights, 0, "")?;
         let mut tracker = BatchTracker::new(model, TrackOptions::default(), kind, b);
+        // Untimed warm-up at this batch size (allocator, kernel selection, first-call costs).
+        let warm = decoded.iter().take(b).map(|(name, init, ims)| LockstepInput {
+            name: name.clone(),
+            init_box: *init,
+            frames: ims.iter().take(4).cloned().map(Ok),
+        });
+        track_lockstep(&mut tracker, warm, |_, _, _| {})?;
         let inputs = decoded.iter().map(|(name, init, ims)| LockstepInput {
             name: name.clone(),
             init_box: *init,
