@@ -78,9 +78,31 @@ pub fn supervised_dora(dora: &Path) -> Command {
     cmd
 }
 
+/// Why a dataflow cannot be started.
+#[derive(Debug, thiserror::Error)]
+pub enum PrepareError {
+    /// The dataflow has problems (each with file, line and column), rendered for the terminal.
+    #[error("{rendered}")]
+    Invalid {
+        /// The problems.
+        problems: Problems,
+        /// Their rendering (with colour when stderr is a terminal).
+        rendered: String,
+    },
+    /// Node programs that are not built.
+    #[error(
+        "node programs are missing:\n{}\nbuild them with `scripts/setup` (or `cargo build --workspace`)",
+        .0.iter().map(|(id, p)| format!("  node `{id}`: {} does not exist", p.display())).collect::<Vec<_>>().join("\n")
+    )]
+    MissingPrograms(Vec<(String, PathBuf)>),
+}
+
 /// Loads and checks a dataflow, and checks that every node's program exists.
-pub fn prepare(kdl: &Path, sets: &[ParamOverride], bins: &BinDir) -> std::result::Result<Dataflow, String> {
-    let flow = load(kdl, sets).map_err(|p: Problems| p.render(color()))?;
+pub fn prepare(kdl: &Path, sets: &[ParamOverride], bins: &BinDir) -> std::result::Result<Dataflow, PrepareError> {
+    let flow = load(kdl, sets).map_err(|problems: Problems| {
+        let rendered = problems.render(color());
+        PrepareError::Invalid { problems, rendered }
+    })?;
     let mut missing = Vec::new();
     for n in &flow.nodes {
         let path = match &n.target {
@@ -88,14 +110,11 @@ pub fn prepare(kdl: &Path, sets: &[ParamOverride], bins: &BinDir) -> std::result
             Target::Path(p) => p.clone(),
         };
         if !path.is_file() {
-            missing.push(format!("  node `{}`: {} does not exist", n.id, path.display()));
+            missing.push((n.id.clone(), path));
         }
     }
     if !missing.is_empty() {
-        return Err(format!(
-            "node programs are missing:\n{}\nbuild them with `scripts/setup` (or `cargo build --workspace`)",
-            missing.join("\n")
-        ));
+        return Err(PrepareError::MissingPrograms(missing));
     }
     Ok(flow)
 }

@@ -420,7 +420,10 @@ fn typed_value(ty: ParamType, v: &Located<KdlValue>) -> Result<serde_json::Value
         (ParamType::Path, KdlValue::String(s)) => Ok(J::String(crate::base::paths::normalize(&v.file.dir().join(s)).display().to_string())),
         (ParamType::Url, KdlValue::String(s)) if s.contains("://") || s.starts_with('/') || s.is_empty() => Ok(J::String(s.clone())),
         (ParamType::Url, KdlValue::String(s)) => Ok(J::String(crate::base::paths::normalize(&v.file.dir().join(s)).display().to_string())),
-        (ParamType::Config, KdlValue::String(s)) => resolve_config(s, v.file.dir()).map(J::String),
+        (ParamType::Config, KdlValue::String(s)) => resolve_config(s, v.file.dir()).map(J::String).map_err(|e| match e {
+            crate::base::presets::PresetError::NoSuchFile => "no such config file",
+            crate::base::presets::PresetError::NoSuchPreset => "no preset with this name (see configs/)",
+        }),
         (ParamType::Int, KdlValue::Integer(i)) => i64::try_from(*i).map(J::from).map_err(|_| "integer out of range"),
         (ParamType::Float, KdlValue::Integer(i)) => Ok(J::from(*i as f64)),
         (ParamType::Float, KdlValue::Float(f)) => Ok(J::from(*f)),

@@ -68,20 +68,65 @@ pub fn got10k_clip(r: Rect, width: f64, height: f64) -> Rect {
     [x, y, w, h]
 }
 
+/// Why a sequence's results cannot be scored: rows that do not match its frames, or nothing to
+/// score. The caller adds the file's name.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ScoreError {
+    /// The results have the wrong number of rows for the protocol.
+    #[error("{rows} predicted rows for {frames} {rule}")]
+    Rows {
+        /// Rows in the result file.
+        rows: usize,
+        /// Frames in the sequence.
+        frames: usize,
+        /// The protocol's rule, for the message.
+        rule: &'static str,
+    },
+    /// GOT-10k's `cover.label` does not match the ground truth.
+    #[error("cover.label has {rows} rows for {frames} frames")]
+    Cover {
+        /// Rows in cover.label.
+        rows: usize,
+        /// Frames in the sequence.
+        frames: usize,
+    },
+    /// The ground truth has no rows.
+    #[error("empty ground truth")]
+    EmptyGroundTruth,
+    /// RGBT234's two ground truths differ in length.
+    #[error("{visible} visible boxes but {infrared} infrared ones")]
+    Modalities {
+        /// Visible ground-truth rows.
+        visible: usize,
+        /// Infrared ground-truth rows.
+        infrared: usize,
+    },
+    /// Boxes and confidences (long-term protocols) do not match the frames.
+    #[error("{boxes} boxes and {confidences} confidences for {frames} frames")]
+    Confidences {
+        /// Result boxes.
+        boxes: usize,
+        /// Confidence values.
+        confidences: usize,
+        /// Frames in the sequence.
+        frames: usize,
+    },
+}
+
 /// One GOT-10k sequence: the IoUs that count (frame 0 and `cover == 0` frames dropped).
 ///
 /// The toolkit asserts equal lengths; here a length mismatch is an error. NaN predictions
 /// make the toolkit's mean NaN; here they score IoU 0 and are reported.
-pub fn got10k_sequence(pred: &[Rect], gt: &[Rect], cover: &[u8], bound: Option<(f64, f64)>) -> Result<(Vec<f64>, Issues), String> {
+pub fn got10k_sequence(pred: &[Rect], gt: &[Rect], cover: &[u8], bound: Option<(f64, f64)>) -> Result<(Vec<f64>, Issues), ScoreError> {
     if pred.len() != gt.len() {
-        return Err(format!(
-            "{} predicted rows for {} ground-truth rows (GOT-10k needs one per frame, frame 0 included)",
-            pred.len(),
-            gt.len()
-        ));
+        return Err(ScoreError::Rows {
+            rows: pred.len(),
+            frames: gt.len(),
+            rule: "ground-truth rows (GOT-10k needs one per frame, frame 0 included)",
+        });
     }
     if cover.len() != gt.len() {
-        return Err(format!("cover.label has {} rows for {} frames", cover.len(), gt.len()));
+        return Err(ScoreError::Cover { rows: cover.len(), frames: gt.len() });
     }
     let mut issues = Issues::default();
     let mut ious = Vec::new();
@@ -218,10 +263,10 @@ pub fn pytracking_sequence(
     gt: &[Rect],
     visible: Option<&[bool]>,
     ds: PytrackingDataset,
-) -> Result<(Curves, Issues), String> {
+) -> Result<(Curves, Issues), ScoreError> {
     let n = gt.len();
     if n == 0 {
-        return Err("empty ground truth".into());
+        return Err(ScoreError::EmptyGroundTruth);
     }
     let mut issues = Issues::default();
     let mut p: Vec<Rect> = pred.to_vec();
@@ -246,7 +291,7 @@ pub fn pytracking_sequence(
     }
     if p.len() < n {
         if ds == PytrackingDataset::Lasot {
-            return Err(format!("{} predicted rows for {n} frames (LaSOT results must cover every frame)", p.len()));
+            return Err(ScoreError::Rows { rows: p.len(), frames: n, rule: "frames (LaSOT results must cover every frame)" });
         }
         issues.note(p.len(), format!("{} rows missing: filled with zero boxes (failures)", n - p.len()));
         p.resize(n, [0.0; 4]);

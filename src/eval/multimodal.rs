@@ -16,7 +16,7 @@
 //!   with Pr and Re at that τ. Overlaps are VOT's (continuous areas). Thresholds are the VOT toolkit's: +∞, then 98 quantiles of all
 //!   the tracker's confidences, then −∞.
 
-use super::metrics::{Rect, centre_error, continuous_overlap, mean_curve, pytracking_iou};
+use super::metrics::{Rect, ScoreError, centre_error, continuous_overlap, mean_curve, pytracking_iou};
 
 /// Overlap of two regions as the VOT toolkit computes it: continuous areas (no +1 pixel).
 pub fn vot_iou(a: Rect, b: Rect) -> f64 {
@@ -56,12 +56,12 @@ impl MaxCurves {
 
 /// RGBT234's maximum precision / success on one sequence. Frame 0 (the given box) counts, as
 /// in the toolkit. Errors name the first mismatch in lengths.
-pub fn rgbt_sequence(pred: &[Rect], gt_visible: &[Rect], gt_infrared: &[Rect]) -> Result<MaxCurves, String> {
+pub fn rgbt_sequence(pred: &[Rect], gt_visible: &[Rect], gt_infrared: &[Rect]) -> Result<MaxCurves, ScoreError> {
     if gt_visible.len() != gt_infrared.len() {
-        return Err(format!("{} visible boxes but {} infrared ones", gt_visible.len(), gt_infrared.len()));
+        return Err(ScoreError::Modalities { visible: gt_visible.len(), infrared: gt_infrared.len() });
     }
     if pred.len() != gt_visible.len() {
-        return Err(format!("{} result boxes for {} frames", pred.len(), gt_visible.len()));
+        return Err(ScoreError::Rows { rows: pred.len(), frames: gt_visible.len(), rule: "frames" });
     }
     let (mut overlaps, mut errors) = (Vec::new(), Vec::new());
     for ((p, v), i) in pred.iter().zip(gt_visible).zip(gt_infrared) {
@@ -101,9 +101,9 @@ pub fn vot_thresholds(confidences: &[f64], resolution: usize) -> Vec<f64> {
 }
 
 /// One sequence's tracking precision and recall per threshold (frame 0 excluded).
-pub fn pr_sequence(pred: &[Rect], confidence: &[f64], gt: &[Rect], thresholds: &[f64]) -> Result<(Vec<f64>, Vec<f64>), String> {
+pub fn pr_sequence(pred: &[Rect], confidence: &[f64], gt: &[Rect], thresholds: &[f64]) -> Result<(Vec<f64>, Vec<f64>), ScoreError> {
     if pred.len() != gt.len() || confidence.len() != gt.len() {
-        return Err(format!("{} boxes and {} confidences for {} frames", pred.len(), confidence.len(), gt.len()));
+        return Err(ScoreError::Confidences { boxes: pred.len(), confidences: confidence.len(), frames: gt.len() });
     }
     let frames = 1..gt.len();
     let overlap: Vec<f64> = frames.clone().map(|t| if valid(gt[t]) && valid(pred[t]) { vot_iou(pred[t], gt[t]) } else { 0.0 }).collect();
