@@ -125,8 +125,8 @@ where
     let mut exhausted = false;
     loop {
         // Fill free slots: read frame 0 and initialise.
-        for slot in 0..active.len() {
-            while active[slot].is_none() && !exhausted {
+        for (slot, entry) in active.iter_mut().enumerate() {
+            while entry.is_none() && !exhausted {
                 let Some(mut input) = queue.next() else {
                     exhausted = true;
                     break;
@@ -140,7 +140,7 @@ where
                 match first {
                     Ok(()) => {
                         let boxes = vec![(input.init_box, 1.0, started.elapsed().as_secs_f64())];
-                        active[slot] = Some(Active { name: input.name, frames: input.frames, boxes })
+                        *entry = Some(Active { name: input.name, frames: input.frames, boxes })
                     }
                     Err(e) => done(&input.name, Vec::new(), Some(e.context("frame 0"))),
                 }
@@ -148,18 +148,18 @@ where
         }
         // Next frame of every active slot; the ones that ended or failed are handed back.
         let mut images: Vec<(usize, Image)> = Vec::new();
-        for slot in 0..active.len() {
-            let Some(a) = active[slot].as_mut() else { continue };
+        for (slot, entry) in active.iter_mut().enumerate() {
+            let Some(a) = entry.as_mut() else { continue };
             match a.frames.next() {
                 Some(Ok(im)) => images.push((slot, im)),
                 Some(Err(e)) => {
-                    let a = active[slot].take().expect("active");
+                    let a = entry.take().expect("active");
                     tracker.finish(slot);
                     let frame = a.boxes.len();
                     done(&a.name, a.boxes, Some(e.context(format!("frame {frame}"))));
                 }
                 None => {
-                    let a = active[slot].take().expect("active");
+                    let a = entry.take().expect("active");
                     tracker.finish(slot);
                     done(&a.name, a.boxes, None);
                 }
