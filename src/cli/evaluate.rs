@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 
-use super::track::{load_tracker, track_sequences};
+use super::track::{TrackJob, load_tracker, track_sequences};
 use crate::model::Weights;
 
 /// `trackflow evaluate`: a model and its untrained twin on real annotated sequences.
@@ -81,7 +81,8 @@ fn evaluate(dataset: &Path, config: &str, weights: Option<PathBuf>, list: Option
     for (run, w) in runs {
         let results = out.join(&run);
         let mut tracker = load_tracker(config, w, 0, device, "fp32", crate::tracker::TrackOptions::default())?;
-        track_sequences(&mut tracker, &data, &results, 0, None, false)?;
+        let job = TrackJob { sequences: &data, out: &results, max_frames: 0, init_box: None, rgb_only: false };
+        track_sequences(&mut tracker, &job)?;
         trackers.push((run, results));
     }
     let scores = analyze(Protocol::Otb, &data, &trackers)?;

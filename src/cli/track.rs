@@ -95,12 +95,13 @@ impl TrackArgs {
         };
         let options = TrackOptions { ce: !no_ce, hann: !no_hann };
         let (model, kind) = load_model(&config, weights, seed, &device, &precision)?;
+        let job = TrackJob { sequences: &sequence, out: &out, max_frames, init_box, rgb_only };
         if batch > 1 {
             let mut tracker = BatchTracker::new(model, options, kind, batch);
-            track_batched(&mut tracker, &sequence, &out, max_frames, init_box, rgb_only)?;
+            track_batched(&mut tracker, &job)?;
         } else {
             let mut tracker = Tracker::new(model, options, kind);
-            track_sequences(&mut tracker, &sequence, &out, max_frames, init_box, rgb_only)?;
+            track_sequences(&mut tracker, &job)?;
         }
         Ok(ExitCode::SUCCESS)
     }
@@ -129,16 +130,28 @@ pub fn load_model(config: &str, weights: Weights, seed: i64, device: &str, preci
     Ok((load_tracking_model(&cfg, Parts::All, dev, kind, &weights, seed, "")?, kind))
 }
 
+/// What `trackflow track` tracks and where its results go.
+#[derive(Debug, Clone, Copy)]
+pub struct TrackJob<'a> {
+    /// A sequence, a video, or a folder of sequences.
+    pub sequences: &'a Path,
+    /// Results folder.
+    pub out: &'a Path,
+    /// Track only the first N frames of each sequence (0: all).
+    pub max_frames: usize,
+    /// Frame 0's box instead of the ground truth's.
+    pub init_box: Option<[f64; 4]>,
+    /// Read only the RGB frames of RGB+X sequences.
+    pub rgb_only: bool,
+}
+
 /// [`track_sequences`] with `tracker`'s slots in lockstep: one forward pass per step over every
 /// sequence being tracked. Results and failures are handled the same way.
 pub fn track_batched(
     tracker: &mut BatchTracker,
-    seq_path: &Path,
-    out: &Path,
-    max_frames: usize,
-    init_box: Option<[f64; 4]>,
-    rgb_only: bool,
+    job: &TrackJob,
 ) -> Result<()> {
+    let TrackJob { sequences: seq_path, out, max_frames, init_box, rgb_only } = *job;
     use crate::data::results::{Delimiter, SequenceResult, write_sequence};
     use crate::data::sequence::{Layout, discover};
     use crate::tracker::batch::{LockstepInput, track_lockstep};
@@ -200,12 +213,9 @@ pub fn track_batched(
 /// the others still run, and the failures are listed in the error at the end.
 pub fn track_sequences(
     tracker: &mut Tracker,
-    seq_path: &Path,
-    out: &Path,
-    max_frames: usize,
-    init_box: Option<[f64; 4]>,
-    rgb_only: bool,
+    job: &TrackJob,
 ) -> Result<()> {
+    let TrackJob { sequences: seq_path, out, max_frames, init_box, rgb_only } = *job;
     use crate::data::results::{Delimiter, SequenceResult, write_sequence};
     use crate::data::sequence::{Layout, discover};
 
