@@ -356,3 +356,13 @@ fn the_console_shows_node_lines_and_dora_problems_only() {
     assert!(console_line("23:46:06 ERROR  head: daemon head failed").is_some());
     assert!(console_line("\u{1b}[2m2026-12-01T23:46:06Z\u{1b}[0m \u{1b}[33m WARN\u{1b}[0m dora_daemon: slow").is_some());
 }
+
+/// An unknown node kind is one error, not one more for every edge that reads from that node.
+#[test]
+fn an_unknown_kind_is_reported_once() {
+    let text = "node \"src\" kind=\"sourse\" {\n    param path=\"x\"\n}\nnode \"w\" kind=\"writer\" {\n    input \"box\" from=\"src/frame\"\n}\n";
+    let problems = trackflow::dataflow::load_text(std::path::Path::new("flow.kdl"), text, &[]).unwrap_err();
+    let all = problems.render(false);
+    assert!(all.contains("unknown node kind `sourse`") && all.contains("did you mean `source`"), "{all}");
+    assert!(!all.contains("not in this dataflow"), "{all}");
+}

@@ -547,6 +547,11 @@ fn check_graph(pending: &[Pending], nodes: &[Node], problems: &mut Problems) {
                 continue;
             }
             let Some((sp, sn)) = by_id.get(src) else {
+                // A node that is defined but failed its own checks (an unknown kind) is already
+                // reported; the edges from it are not errors of their own.
+                if pending.iter().any(|p| p.id.value == src) {
+                    continue;
+                }
                 let known: Vec<&str> = by_id.keys().copied().collect();
                 problems.push(
                     raw.from

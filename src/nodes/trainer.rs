@@ -55,6 +55,13 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
             }
         };
     trainer.set_devices(&devices)?;
+    if devices.len() > 1 {
+        eprintln!(
+            "[{}] data-parallel over {} replicas: gradients summed onto the first with device-to-device copies (not NCCL)",
+            p.node_id,
+            devices.len()
+        );
+    }
     let t = cfg.train.clone();
     // As upstream's DDP: batch-size is per replica, an epoch is sample-per-epoch samples in all.
     let global_batch = t.batch_size * devices.len() as i64;
