@@ -625,3 +625,39 @@ fn bad_gpu_counts_are_refused_before_training_starts() {
         assert!(!dir.path().join("never").exists(), "{args:?} started something");
     }
 }
+
+/// fp16 training's loss scaling: a scaled step equals an unscaled one (float64, so equality is
+/// the mechanism's), an overflowing step is skipped with the scale halved, and fp16 or bf16 on
+/// the CPU is a clear error (CUDA autocast itself needs a GPU).
+#[test]
+fn loss_scaling_steps_as_fp32_and_skips_overflow() {
+    use trackflow::train::LossScaler;
+    let cfg = Config::from_name("demo_rgbt").unwrap();
+    let mut plain = Trainer::new(&cfg, Device::Cpu, 3, &Init::Random).unwrap();
+    let mut scaled = Trainer::new(&cfg, Device::Cpu, 3, &Init::Random).unwrap();
+    plain.set_kind(Kind::Double);
+    scaled.set_kind(Kind::Double);
+    scaled.set_loss_scaler(Some(LossScaler { scale: 1024.0, ..Default::default() }));
+    for step in 0..2 {
+        let batch = random_batch(&cfg, 1, step, 2, 300 + step);
+        plain.step(&batch).unwrap();
+        scaled.step(&batch).unwrap();
+    }
+    let d = max_weight_difference(&plain, &scaled);
+    assert!(d < 1e-9, "scaled steps differ by {d}");
+    assert_eq!(scaled.scaler().unwrap().skipped, 0);
+
+    let before = scaled.model.vs.variables().iter().map(|(k, t)| (k.clone(), t.copy())).collect::<std::collections::HashMap<_, _>>();
+    scaled.set_loss_scaler(Some(LossScaler { scale: f64::MAX, ..Default::default() }));
+    let s = scaled.step(&random_batch(&cfg, 1, 2, 2, 302)).unwrap();
+    assert!(s.grad_norm.is_infinite());
+    let sc = scaled.scaler().unwrap();
+    assert_eq!((sc.skipped, sc.scale), (1, f64::MAX / 2.0));
+    for (k, t) in scaled.model.vs.variables() {
+        assert_eq!((&t - &before[&k]).abs().max().double_value(&[]), 0.0, "{k} changed on a skipped step");
+    }
+
+    let mut cpu = Trainer::new(&cfg, Device::Cpu, 3, &Init::Random).unwrap();
+    assert!(format!("{:#}", cpu.set_precision("fp16").unwrap_err()).contains("CUDA"));
+    assert!(format!("{:#}", cpu.set_precision("bf16").unwrap_err()).contains("bf16"));
+}

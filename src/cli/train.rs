@@ -253,6 +253,9 @@ pub struct TrainArgs {
     /// Run seed.
     #[arg(long, default_value_t = 42)]
     pub seed: i64,
+    /// Training precision: fp32, or fp16 (CUDA autocast with dynamic loss scaling).
+    #[arg(long, default_value = "fp32", value_parser = ["fp32", "fp16", "bf16"])]
+    pub precision: String,
     /// Data-parallel training on N GPUs (cuda:0..N-1): one replica each, the config's
     /// batch-size per GPU, global batch N × batch-size, as upstream's `--mode multiple`.
     #[arg(long, value_name = "N")]
@@ -284,6 +287,7 @@ impl TrainArgs {
             pretrained,
             device,
             seed,
+            precision,
             gpus,
             mode,
             nproc_per_node,
@@ -307,6 +311,7 @@ impl TrainArgs {
             _ => anyhow::bail!("unknown script `{script}`: `ostrack` or `vipt`"),
         }
         let mut all = vec![format!("trainer.device={device:?}"), format!("trainer.seed={seed}"), format!("sampler.seed={seed}")];
+        all.push(format!("trainer.precision={precision:?}"));
         if let Some(n) = gpus {
             let list: Vec<String> = (0..n).map(|i| format!("cuda:{i}")).collect();
             all.push(format!("trainer.devices={:?}", list.join(",")));

@@ -399,6 +399,12 @@ pub static KINDS: &[NodeKind] = &[
             param("prefetch", ParamType::Int, Some("4"), "batches asked for ahead of the one being trained on"),
             param("threads", ParamType::Int, Some("0"), "libtorch CPU threads (0: libtorch's default)"),
             param(
+                "precision",
+                ParamType::Choice(&["fp32", "fp16", "bf16"]),
+                Some("\"fp32\""),
+                "training precision: fp16 is CUDA autocast with dynamic loss scaling (bf16 is refused: tch cannot set autocast's dtype)",
+            ),
+            param(
                 "devices",
                 ParamType::Str,
                 Some("\"\""),

@@ -55,6 +55,13 @@ pub struct HeadMaps {
     pub offset: Tensor,
 }
 
+impl HeadMaps {
+    /// The maps in `kind` (float32 for a loss after an fp16 autocast forward pass).
+    pub fn to_kind(&self, kind: tch::Kind) -> Self {
+        Self { score: self.score.to_kind(kind), size: self.size.to_kind(kind), offset: self.offset.to_kind(kind) }
+    }
+}
+
 /// The center head (`box_head.*` in checkpoints).
 #[derive(Debug)]
 pub struct CenterPredictor {

@@ -55,6 +55,7 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
             }
         };
     trainer.set_devices(&devices)?;
+    trainer.set_precision(p.str("precision")?)?;
     if devices.len() > 1 {
         eprintln!(
             "[{}] data-parallel over {} replicas: gradients summed onto the first with device-to-device copies (not NCCL)",

@@ -225,6 +225,49 @@ pub struct Trainer {
     device: Device,
     /// The other replicas, one per further device.
     replicas: Vec<OSTrack>,
+    /// fp16 mixed precision: the forward pass under CUDA autocast and the loss scaled.
+    scaler: Option<LossScaler>,
+}
+
+/// Dynamic loss scaling for fp16 training, as `torch.cuda.amp.GradScaler`: the loss is
+/// multiplied by `scale` before the backward pass and the gradients divided by it after; a step
+/// whose gradients overflow is skipped and the scale halved; after `growth_interval` good steps
+/// the scale doubles.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LossScaler {
+    /// The current scale.
+    pub scale: f64,
+    /// Good steps since the scale last changed.
+    pub good_steps: i64,
+    /// Good steps before the scale doubles.
+    pub growth_interval: i64,
+    /// Steps skipped because of overflowing gradients.
+    pub skipped: i64,
+}
+
+impl Default for LossScaler {
+    fn default() -> Self {
+        Self { scale: 65536.0, good_steps: 0, growth_interval: 2000, skipped: 0 }
+    }
+}
+
+impl LossScaler {
+    /// After the backward pass: whether the gradients were finite (the step may be taken), with
+    /// the scale updated either way.
+    pub fn update(&mut self, finite: bool) -> bool {
+        if finite {
+            self.good_steps += 1;
+            if self.good_steps >= self.growth_interval {
+                self.scale *= 2.0;
+                self.good_steps = 0;
+            }
+        } else {
+            self.scale = (self.scale / 2.0).max(1.0);
+            self.good_steps = 0;
+            self.skipped += 1;
+        }
+        finite
+    }
 }
 
 impl Trainer {
@@ -252,7 +295,36 @@ impl Trainer {
         };
         let optim = AdamW::new(&model.vs.variables(), cfg.train.weight_decay, multiplier);
         let state = TrainState { config: cfg.name.clone(), epoch: 0, step: 0, seed, epochs: cfg.train.epochs };
-        Ok(Self { model, optim, state, device, replicas: Vec::new() })
+        Ok(Self { model, optim, state, device, replicas: Vec::new(), scaler: None })
+    }
+
+    /// Trains with `precision`: `fp32`, or `fp16` (CUDA autocast for the forward pass, float32
+    /// weights and optimiser, dynamic loss scaling). `bf16` is refused: tch 0.24 exposes no way to
+    /// set autocast's dtype, and casting the whole network to bf16 is not mixed precision.
+    pub fn set_precision(&mut self, precision: &str) -> Result<()> {
+        match precision {
+            "fp32" => self.scaler = None,
+            "fp16" => {
+                if !matches!(self.device, Device::Cuda(_)) {
+                    bail!("fp16 mixed-precision training runs on CUDA devices; on {:?} use fp32", self.device);
+                }
+                self.scaler = Some(LossScaler::default());
+            }
+            "bf16" => bail!("bf16 training is not available: tch 0.24 cannot set autocast's dtype; use fp16 or fp32"),
+            other => bail!("unknown training precision `{other}`: fp32 or fp16"),
+        }
+        Ok(())
+    }
+
+    /// The loss scaler of fp16 training, if any.
+    pub fn scaler(&self) -> Option<&LossScaler> {
+        self.scaler.as_ref()
+    }
+
+    /// Scales the loss like fp16 training (on any device: autocast itself is CUDA's), for
+    /// checking the scaler's mechanics without a GPU.
+    pub fn set_loss_scaler(&mut self, scaler: Option<LossScaler>) {
+        self.scaler = scaler;
     }
 
     /// Trains data-parallel on `devices` (the first must be the trainer's own device): one
@@ -346,25 +418,41 @@ impl Trainer {
             }
         }
         let mut sums = [0.0f64; 5];
+        let scale = self.scaler.as_ref().map_or(1.0, |s| s.scale);
+        let autocast = self.scaler.is_some() && matches!(self.device, Device::Cuda(_));
         for i in 0..n {
             let model = if i == 0 { &self.model } else { &self.replicas[i as usize - 1] };
             let device = model.vs.device();
             let part = |t: &Tensor| t.narrow(0, i * shard, shard).to_device(device).to_kind(kind);
             let (zi, xi, gti) = (part(&z), part(&x), part(&gt));
             let (backbone, head) = (model.backbone()?, model.head()?);
-            let out = backbone.forward(&zi, &xi, true, Some(keep), true);
-            let maps = head.forward_t(&head.tokens_to_map(&out.tokens), head_train);
+            let maps = tch::autocast(autocast, || {
+                let out = backbone.forward(&zi, &xi, true, Some(keep), true);
+                head.forward_t(&head.tokens_to_map(&out.tokens), head_train)
+            });
+            // The loss in float32, outside autocast, as PyTorch's AMP recipe has it.
+            let maps = if autocast { maps.to_kind(Kind::Float) } else { maps };
             let l = loss::ostrack_loss(&maps, &gti, giou_w, l1_w)?;
             if !l.loss.is_finite() {
                 bail!("loss is {} at epoch {} batch {} (replica {i}): training diverged", l.loss, batch.epoch, batch.index);
             }
-            // Each shard's loss over n: the summed gradients are DDP's average.
-            if n == 1 { l.total.backward() } else { (&l.total / n as f64).backward() };
+            // Each shard's loss over n: the summed gradients are DDP's average. fp16 scales it.
+            if n == 1 && scale == 1.0 { l.total.backward() } else { (&l.total * (scale / n as f64)).backward() };
             for (s, v) in sums.iter_mut().zip([l.loss, l.giou, l.l1, l.focal, l.iou]) {
                 *s += v / n as f64;
             }
         }
         self.reduce_gradients();
+        if let Some(scaler) = self.scaler.as_mut() {
+            let finite = self.optim.unscale_grads(scaler.scale);
+            if !scaler.update(finite) {
+                // Overflow: no step, a smaller scale next time (GradScaler's skip).
+                self.optim.zero_grad();
+                self.state.step += 1;
+                let [loss, giou, l1, focal, iou] = sums;
+                return Ok(StepStats { loss, giou, l1, focal, iou, grad_norm: f64::INFINITY, lr, keep });
+            }
+        }
         let grad_norm = self.optim.clip_grad_norm(clip);
         self.optim.step(lr);
         self.sync_replicas()?;

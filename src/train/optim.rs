@@ -61,6 +61,21 @@ impl AdamW {
         }
     }
 
+    /// Divides every gradient by `scale` (fp16 loss scaling); returns whether all of them are
+    /// finite afterwards.
+    pub fn unscale_grads(&mut self, scale: f64) -> bool {
+        let _g = tch::no_grad_guard();
+        let mut finite = true;
+        for s in self.slots.values() {
+            let mut g = s.param.grad();
+            if g.defined() {
+                let _ = g.g_mul_scalar_(1.0 / scale);
+                finite &= g.isfinite().all().int64_value(&[]) != 0;
+            }
+        }
+        finite
+    }
+
     /// Scales gradients so their global L2 norm is at most `max_norm`; returns the norm before
     /// clipping (`clip_grad_norm_`).
     pub fn clip_grad_norm(&mut self, max_norm: f64) -> f64 {
