@@ -386,3 +386,25 @@ fn evaluate_scores_a_listed_subset_next_to_the_untrained_baseline() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success() && err.contains("val-list.txt:2: sequence `nope`"), "{err}");
 }
+
+/// `trackflow test --batch 2` tracks the sequences in lockstep in one process and writes
+/// complete results in the same folder layout, which a second run then finds complete.
+#[test]
+fn test_command_in_lockstep_batches() {
+    use crate::common::{TempDir, run, synth, trackflow};
+    let dir = TempDir::new("testbatch");
+    let data = synth(dir.path(), 3, 6, 17);
+    let results = dir.path().join("results");
+    let go = || {
+        let mut c = trackflow();
+        c.args(["test", "ostrack", "tiny", "--untrained", "--batch", "2", "--dataset"]).arg(&data).arg("--results").arg(&results);
+        run(c)
+    };
+    assert!(go().status.success());
+    for s in ["seq_0001", "seq_0002", "seq_0003"] {
+        let text = std::fs::read_to_string(results.join(format!("ostrack/tiny/data/{s}.txt"))).unwrap();
+        assert_eq!(text.lines().count(), 6, "{s}");
+    }
+    let o = go();
+    assert!(String::from_utf8_lossy(&o.stderr).contains("3 already have complete results"), "{}", String::from_utf8_lossy(&o.stderr));
+}

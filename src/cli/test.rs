@@ -91,6 +91,9 @@ pub struct TestRun {
     pub machines: Vec<String>,
     /// Start a coordinator and one daemon per machine id on this host (loopback) for the run.
     pub spawn_daemons: bool,
+    /// Above 1: track this many sequences in lockstep in this process (one forward of batch B
+    /// per step) instead of the dataflow's workers.
+    pub batch: usize,
 }
 
 /// The evaluation dataflow for the sequences still to do.
@@ -139,6 +142,9 @@ pub fn test(run: &TestRun) -> Result<()> {
     );
     if todo.is_empty() {
         return Ok(());
+    }
+    if run.batch > 1 {
+        return batched(run, todo);
     }
     let shards = shard(&todo, run.threads);
     std::fs::create_dir_all(&run.work)?;
@@ -216,6 +222,21 @@ pub fn test(run: &TestRun) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// `--batch B`: the sequences still to do, tracked B at a time in lockstep in this process on
+/// the first GPU (or the CPU), into the same results folder with the same resume rules.
+fn batched(run: &TestRun, todo: Vec<Sequence>) -> Result<()> {
+    use crate::model::{Config, Parts, Weights, load_tracking_model, parse_device, parse_precision};
+    let cfg = Config::load(&run.config).map_err(|e| anyhow::anyhow!("{}", e.render(false)))?;
+    let device = parse_device(if run.gpus > 0 { "cuda:0" } else { "cpu" })?;
+    let kind = parse_precision("fp32", device)?;
+    let weights = run.weights.clone().map_or(Weights::Preset, Weights::File);
+    let model = load_tracking_model(&cfg, Parts::All, device, kind, &weights, 0, "")?;
+    eprintln!("tracking in lockstep batches of {} in this process (no dataflow workers)", run.batch);
+    let mut tracker = crate::tracker::batch::BatchTracker::new(model, crate::tracker::TrackOptions::default(), kind, run.batch);
+    super::track::track_lockstep_sequences(&mut tracker, todo, &run.results, 0, None)
+        .map_err(|e| e.context("run the same command again to redo only the failed sequences (complete ones are kept)"))
 }
 
 /// A coordinator and one daemon per machine id on this host (loopback), for multi-machine
@@ -308,6 +329,10 @@ pub struct TestArgs {
     /// Run random weights on purpose (an untrained baseline; every node says so).
     #[arg(long, conflicts_with = "weights")]
     pub untrained: bool,
+    /// Track B sequences in lockstep in this process, one forward pass of batch B per step, on
+    /// the first GPU (or the CPU) instead of dataflow workers (for large GPUs).
+    #[arg(long, default_value_t = 1)]
+    pub batch: usize,
     /// Results root; results go to `<root>/<script>/<config>/<dataset>/`.
     #[arg(long, default_value = "output/test/tracking_results")]
     pub results: PathBuf,
@@ -326,7 +351,7 @@ pub struct TestArgs {
 impl TestArgs {
     /// Runs the command.
     pub fn run(self) -> Result<ExitCode> {
-        let TestArgs { script, config, dataset, threads, gpus, weights, untrained, results, local, machines, spawn_daemons } = self;
+        let TestArgs { script, config, dataset, threads, gpus, weights, untrained, batch, results, local, machines, spawn_daemons } = self;
         let cfg =
             crate::base::presets::resolve_config(&config, Path::new(".")).map_err(|e| anyhow::anyhow!("config `{config}`: {e}"))?;
         let ds_path = dataset_path(&dataset, &local)?;
@@ -352,6 +377,7 @@ impl TestArgs {
             work: std::path::absolute(out.join(".trackflow"))?,
             machines,
             spawn_daemons,
+            batch,
         };
         test(&run)?;
         println!("results: {}", out.display());

@@ -151,20 +151,33 @@ pub fn track_batched(
     tracker: &mut BatchTracker,
     job: &TrackJob,
 ) -> Result<()> {
-    let TrackJob { sequences: seq_path, out, max_frames, init_box, rgb_only } = *job;
+    let mut seqs = crate::data::sequence::discover(job.sequences, crate::data::sequence::Layout::Auto)?;
+    if job.rgb_only {
+        for s in &mut seqs {
+            s.aux = None;
+        }
+    }
+    track_lockstep_sequences(tracker, seqs, job.out, job.max_frames, job.init_box)
+}
+
+/// Tracks `seqs` in `tracker`'s slots in lockstep and writes their results into `out` (also
+/// `trackflow test --batch`); partial results of failed sequences are kept and the failures
+/// listed in the error.
+pub fn track_lockstep_sequences(
+    tracker: &mut BatchTracker,
+    seqs: Vec<crate::data::sequence::Sequence>,
+    out: &Path,
+    max_frames: usize,
+    init_box: Option<[f64; 4]>,
+) -> Result<()> {
     use crate::data::results::{Delimiter, SequenceResult, write_sequence};
-    use crate::data::sequence::{Layout, discover};
     use crate::tracker::batch::{LockstepInput, track_lockstep};
 
-    let seqs = discover(seq_path, Layout::Auto)?;
     let total = seqs.len();
     let frames: usize = seqs.iter().map(|s| if max_frames > 0 { s.len().min(max_frames) } else { s.len() }).sum();
     let mut failures = Vec::new();
     let mut inputs = Vec::new();
-    for mut seq in seqs {
-        if rgb_only {
-            seq.aux = None;
-        }
+    for seq in seqs {
         let n = if max_frames > 0 { seq.len().min(max_frames) } else { seq.len() };
         let start = init_box.map(Ok).unwrap_or_else(|| seq.init_box()).and_then(|b| Ok((b, seq.reader()?)));
         match start {
