@@ -186,7 +186,7 @@ fn load_source(file: Arc<SourceFile>, overrides: &[ParamOverride], mut problems:
 
 /// The parameters a node of the built-in `kind` gets from `params` (what follows `param` in a
 /// dataflow, e.g. `out="/tmp/r" stamps=#true`), every default filled in and every value checked
-/// as `trackflow check` does: how a node runs outside a dataflow ([`crate::nodes::testing`]).
+/// as `trackflow check` does: how a node runs outside a dataflow (the nodes' testing harness).
 /// Relative paths resolve against the working directory.
 pub fn node_params(kind: &str, params: &str) -> Result<BTreeMap<String, serde_json::Value>, Problems> {
     let line = if params.trim().is_empty() { String::new() } else { format!("    param {params}\n") };
