@@ -253,7 +253,8 @@ pub struct TrainArgs {
     /// Run seed.
     #[arg(long, default_value_t = 42)]
     pub seed: i64,
-    /// Training precision: fp32, or fp16 (CUDA autocast with dynamic loss scaling).
+    /// Training precision: fp32; fp16 (CUDA autocast with dynamic loss scaling); bf16 (bfloat16
+    /// copies of the network compute, float32 master weights take the steps).
     #[arg(long, default_value = "fp32", value_parser = ["fp32", "fp16", "bf16"])]
     pub precision: String,
     /// Data-parallel training on N GPUs (cuda:0..N-1): one replica each, the config's
@@ -315,6 +316,10 @@ impl TrainArgs {
         if let Some(n) = gpus {
             let list: Vec<String> = (0..n).map(|i| format!("cuda:{i}")).collect();
             all.push(format!("trainer.devices={:?}", list.join(",")));
+            // The loader grows with the replicas it feeds: two threads per GPU, unless set by hand.
+            if !sets.iter().any(|s| s.starts_with("sampler.workers=")) {
+                all.push(format!("sampler.workers={}", 2 * n));
+            }
             eprintln!("data-parallel on {n} GPU(s): global batch {n} × {} (the config's per-GPU batch)", cfg.train.batch_size);
         }
         if let Some(e) = epochs {

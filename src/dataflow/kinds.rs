@@ -402,7 +402,7 @@ pub static KINDS: &[NodeKind] = &[
                 "precision",
                 ParamType::Choice(&["fp32", "fp16", "bf16"]),
                 Some("\"fp32\""),
-                "training precision: fp16 is CUDA autocast with dynamic loss scaling (bf16 is refused: tch cannot set autocast's dtype)",
+                "training precision: fp16 is CUDA autocast with dynamic loss scaling; bf16 runs bfloat16 copies over float32 master weights",
             ),
             param(
                 "devices",

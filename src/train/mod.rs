@@ -227,6 +227,10 @@ pub struct Trainer {
     replicas: Vec<OSTrack>,
     /// fp16 mixed precision: the forward pass under CUDA autocast and the loss scaled.
     scaler: Option<LossScaler>,
+    /// bf16 mixed precision: bfloat16 copies of the network, one per device, run the forward
+    /// and backward passes; the float32 network above keeps the master weights the optimiser
+    /// steps (Apex's O2 recipe).
+    low: Vec<OSTrack>,
 }
 
 /// Dynamic loss scaling for fp16 training, as `torch.cuda.amp.GradScaler`: the loss is
@@ -295,23 +299,58 @@ impl Trainer {
         };
         let optim = AdamW::new(&model.vs.variables(), cfg.train.weight_decay, multiplier);
         let state = TrainState { config: cfg.name.clone(), epoch: 0, step: 0, seed, epochs: cfg.train.epochs };
-        Ok(Self { model, optim, state, device, replicas: Vec::new(), scaler: None })
+        Ok(Self { model, optim, state, device, replicas: Vec::new(), scaler: None, low: Vec::new() })
     }
 
-    /// Trains with `precision`: `fp32`, or `fp16` (CUDA autocast for the forward pass, float32
-    /// weights and optimiser, dynamic loss scaling). `bf16` is refused: tch 0.24 exposes no way to
-    /// set autocast's dtype, and casting the whole network to bf16 is not mixed precision.
+    /// Trains with `precision` (call it after [`Trainer::set_devices`]):
+    /// - `fp32`;
+    /// - `fp16`, on CUDA: the forward pass under autocast, float32 weights and optimiser, dynamic
+    ///   loss scaling;
+    /// - `bf16`: bfloat16 copies of the network (one per device) compute the forward and backward
+    ///   passes, their gradients are summed into the float32 master weights that AdamW steps, and
+    ///   the copies are refreshed after each step. tch 0.24 cannot set autocast's dtype, so bf16
+    ///   uses master weights instead of autocast; bf16's float32 range needs no loss scaling.
     pub fn set_precision(&mut self, precision: &str) -> Result<()> {
+        self.scaler = None;
+        self.low.clear();
         match precision {
-            "fp32" => self.scaler = None,
+            "fp32" => {}
             "fp16" => {
                 if !matches!(self.device, Device::Cuda(_)) {
-                    bail!("fp16 mixed-precision training runs on CUDA devices; on {:?} use fp32", self.device);
+                    bail!("fp16 mixed-precision training runs on CUDA devices; on {:?} use fp32 or bf16", self.device);
                 }
                 self.scaler = Some(LossScaler::default());
             }
-            "bf16" => bail!("bf16 training is not available: tch 0.24 cannot set autocast's dtype; use fp16 or fp32"),
-            other => bail!("unknown training precision `{other}`: fp32 or fp16"),
+            "bf16" => {
+                let cfg = self.model.cfg.clone();
+                let devices: Vec<Device> = std::iter::once(self.device).chain(self.replicas.iter().map(|r| r.vs.device())).collect();
+                self.replicas.clear();
+                for d in devices {
+                    let mut m = OSTrack::new(&cfg, Parts::All, d);
+                    m.set_kind(Kind::BFloat16);
+                    if cfg.model.prompt.is_some() {
+                        m.freeze_all_but_prompts();
+                    } else {
+                        // The master's frozen parameters (a frozen stem) stay frozen in the copies.
+                        let master = self.model.vs.variables();
+                        for (name, v) in m.vs.variables() {
+                            if let Some(p) = master.get(&name) {
+                                let _ = v.set_requires_grad(p.requires_grad());
+                            }
+                        }
+                    }
+                    self.low.push(m);
+                }
+                // The master never runs a backward pass itself: give its parameters gradients
+                // (zeros) for the copies' gradients to be summed into.
+                let params: Vec<Tensor> = self.model.vs.variables().into_values().filter(Tensor::requires_grad).collect();
+                if !params.is_empty() {
+                    let zero = params.iter().map(|p| (p * 0.0).sum(Kind::Float)).fold(Tensor::from(0.0f32), |a, b| a + b);
+                    zero.backward();
+                }
+                self.sync_replicas()?;
+            }
+            other => bail!("unknown training precision `{other}`: fp32, fp16 or bf16"),
         }
         Ok(())
     }
@@ -369,11 +408,17 @@ impl Trainer {
 
     /// How many replicas take a shard of each batch.
     pub fn replica_count(&self) -> usize {
-        1 + self.replicas.len()
+        if self.low.is_empty() { 1 + self.replicas.len() } else { self.low.len() }
+    }
+
+    /// The networks that run the forward and backward passes: the bf16 copies, or the master
+    /// and its replicas.
+    fn compute_models(&self) -> Vec<&OSTrack> {
+        if self.low.is_empty() { std::iter::once(&self.model).chain(self.replicas.iter()).collect() } else { self.low.iter().collect() }
     }
 
     fn sync_replicas(&mut self) -> Result<()> {
-        for r in &mut self.replicas {
+        for r in self.replicas.iter_mut().chain(self.low.iter_mut()) {
             r.vs.copy(&self.model.vs).map_err(|e| anyhow::anyhow!("cannot copy the weights to a replica: {e}"))?;
         }
         Ok(())
@@ -406,10 +451,9 @@ impl Trainer {
             bail!("batch {}/{} has {} samples, which {n} replicas cannot share equally", batch.epoch, batch.index, batch.size);
         }
         let shard = batch.size / n;
-        let kind = self.kind();
         let (z, x, gt) = batch.tensors(Device::Cpu);
         self.optim.zero_grad();
-        for r in &self.replicas {
+        for r in self.replicas.iter().chain(self.low.iter()) {
             for (_, v) in r.vs.variables() {
                 let mut g = v.grad();
                 if g.defined() {
@@ -420,9 +464,11 @@ impl Trainer {
         let mut sums = [0.0f64; 5];
         let scale = self.scaler.as_ref().map_or(1.0, |s| s.scale);
         let autocast = self.scaler.is_some() && matches!(self.device, Device::Cuda(_));
+        let models = self.compute_models();
         for i in 0..n {
-            let model = if i == 0 { &self.model } else { &self.replicas[i as usize - 1] };
+            let model = models[i as usize];
             let device = model.vs.device();
+            let kind = model.vs.variables().values().next().map_or(Kind::Float, Tensor::kind);
             let part = |t: &Tensor| t.narrow(0, i * shard, shard).to_device(device).to_kind(kind);
             let (zi, xi, gti) = (part(&z), part(&x), part(&gt));
             let (backbone, head) = (model.backbone()?, model.head()?);
@@ -431,7 +477,7 @@ impl Trainer {
                 head.forward_t(&head.tokens_to_map(&out.tokens), head_train)
             });
             // The loss in float32, outside autocast, as PyTorch's AMP recipe has it.
-            let maps = if autocast { maps.to_kind(Kind::Float) } else { maps };
+            let maps = if autocast || kind == Kind::BFloat16 { maps.to_kind(Kind::Float) } else { maps };
             let l = loss::ostrack_loss(&maps, &gti, giou_w, l1_w)?;
             if !l.loss.is_finite() {
                 bail!("loss is {} at epoch {} batch {} (replica {i}): training diverged", l.loss, batch.epoch, batch.index);
@@ -442,6 +488,7 @@ impl Trainer {
                 *s += v / n as f64;
             }
         }
+        drop(models);
         self.reduce_gradients();
         if let Some(scaler) = self.scaler.as_mut() {
             let finite = self.optim.unscale_grads(scaler.scale);
@@ -455,20 +502,37 @@ impl Trainer {
         }
         let grad_norm = self.optim.clip_grad_norm(clip);
         self.optim.step(lr);
+        self.keep_low_statistics();
         self.sync_replicas()?;
         self.state.step += 1;
         let [loss, giou, l1, focal, iou] = sums;
         Ok(StepStats { loss, giou, l1, focal, iou, grad_norm, lr, keep })
     }
 
-    /// Adds every replica's gradients into the first replica's, device to device.
+    /// bf16: the BatchNorm statistics the first copy gathered become the master's (DDP's
+    /// buffers from rank 0), before the copies are refreshed from the master.
+    fn keep_low_statistics(&mut self) {
+        let Some(first) = self.low.first() else { return };
+        let master = self.model.vs.variables();
+        let _guard = tch::no_grad_guard();
+        for (name, v) in first.vs.variables() {
+            if name.contains("running_")
+                && let Some(m) = master.get(&name)
+            {
+                let mut m = m.shallow_clone();
+                m.copy_(&v.to_kind(m.kind()).to_device(m.device()));
+            }
+        }
+    }
+
+    /// Adds every replica's (or bf16 copy's) gradients into the master's, device to device.
     fn reduce_gradients(&mut self) {
-        if self.replicas.is_empty() {
+        if self.replicas.is_empty() && self.low.is_empty() {
             return;
         }
         let primary = self.model.vs.variables();
         let _guard = tch::no_grad_guard();
-        for r in &self.replicas {
+        for r in self.replicas.iter().chain(self.low.iter()) {
             for (name, v) in r.vs.variables() {
                 let g = v.grad();
                 if !g.defined() {
@@ -477,7 +541,7 @@ impl Trainer {
                 let Some(p) = primary.get(&name) else { continue };
                 let mut pg = p.grad();
                 if pg.defined() {
-                    let _ = pg.g_add_(&g.to_device(p.device()));
+                    let _ = pg.g_add_(&g.to_device(p.device()).to_kind(pg.kind()));
                 }
             }
         }
