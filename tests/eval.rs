@@ -175,6 +175,9 @@ fn analyze_prints_trackers_side_by_side() {
         let perfect_row = text.lines().find(|l| l.starts_with("perfect")).unwrap();
         assert!(perfect_row.contains("100.00"), "{text}");
         assert!(text.contains("shifted: 1 sequence(s) without results (not scored): seq_0003"), "{text}");
+        if protocol != "trackingnet" {
+            assert!(text.contains("scored on different sequence sets"), "{text}");
+        }
         assert!(std::fs::read_to_string(report.join("success.svg")).unwrap().contains("<polyline"));
         assert!(image::open(report.join("success.png")).is_ok());
         if protocol == "otb" {
@@ -182,13 +185,18 @@ fn analyze_prints_trackers_side_by_side() {
             assert!(attrs.contains("OCC") && attrs.lines().any(|l| l.starts_with("SV") && l.contains(" 2 ")), "{attrs}");
         }
     }
-    // A result file with the wrong number of rows is an error naming the file (GOT-10k asserts it).
+    // A result file with the wrong number of rows is an error naming the file (GOT-10k asserts it),
+    // and every bad file is named at once, not one per run.
     std::fs::write(shifted.join("seq_0003.txt"), "1,2,3,4\n").unwrap();
+    let first = std::fs::read_to_string(shifted.join("seq_0001.txt")).unwrap();
+    std::fs::write(shifted.join("seq_0001.txt"), "not,a,box\n").unwrap();
     let mut c = trackflow();
     c.args(["analyze", "--protocol", "got10k", "--dataset"]).arg(&data).arg(&shifted);
     let o = c.output().unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success() && err.contains("seq_0003.txt: 1 predicted rows for 10"), "{err}");
+    assert!(err.contains("2 result file(s) cannot be scored") && err.contains("seq_0001.txt"), "{err}");
+    std::fs::write(shifted.join("seq_0001.txt"), first).unwrap();
     // A folder with no result for any sequence is refused rather than scored AO -0.00.
     let empty = dir.path().join("empty");
     std::fs::create_dir_all(&empty).unwrap();

@@ -122,6 +122,7 @@ fn got10k_extras(s: &Sequence) -> Result<Got10kExtras> {
 pub fn analyze(protocol: Protocol, dataset: &Path, trackers: &[(String, PathBuf)]) -> Result<Vec<TrackerScores>> {
     let seqs = discover(dataset, Layout::Auto)?;
     let mut out = Vec::new();
+    let mut bad: Vec<String> = Vec::new();
     for (name, dir) in trackers {
         if !dir.is_dir() {
             bail!("results folder {} does not exist", dir.display());
@@ -140,6 +141,8 @@ pub fn analyze(protocol: Protocol, dataset: &Path, trackers: &[(String, PathBuf)
         let mut longterm: Vec<LongTermRun> = Vec::new();
         for s in &seqs {
             let file = dir.join(format!("{}.txt", s.name));
+            // One bad file does not hide the next: every problem is collected and reported at once.
+            let scored = (|| -> Result<Option<Issues>> {
             let pred = if file.is_file() { Some(read_boxes(&file)?) } else { None };
             if pred.is_none() {
                 t.missing.push(s.name.clone());
@@ -147,7 +150,7 @@ pub fn analyze(protocol: Protocol, dataset: &Path, trackers: &[(String, PathBuf)
             let gt = &s.ground_truth;
             let issues = match protocol {
                 Protocol::Got10k => {
-                    let Some(pred) = pred else { continue };
+                    let Some(pred) = pred else { return Ok(None) };
                     let Got10kExtras { cover, bound } = got10k_extras(s)?;
                     let (v, issues) = got10k_sequence(&pred, gt, &cover, bound).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
                     ious.extend(v);
@@ -159,7 +162,7 @@ pub fn analyze(protocol: Protocol, dataset: &Path, trackers: &[(String, PathBuf)
                     issues
                 }
                 Protocol::Rgbt234 => {
-                    let Some(pred) = pred else { continue };
+                    let Some(pred) = pred else { return Ok(None) };
                     let d = seq_dir(s).context("no sequence folder")?;
                     let ir = d.join("infrared.txt");
                     if !ir.is_file() {
@@ -172,7 +175,7 @@ pub fn analyze(protocol: Protocol, dataset: &Path, trackers: &[(String, PathBuf)
                     Issues::default()
                 }
                 Protocol::DepthTrack => {
-                    let Some(pred) = pred else { continue };
+                    let Some(pred) = pred else { return Ok(None) };
                     let conf = crate::data::results::read_confidences(
                         dir,
                         &s.name,
@@ -182,7 +185,7 @@ pub fn analyze(protocol: Protocol, dataset: &Path, trackers: &[(String, PathBuf)
                     Issues::default()
                 }
                 _ => {
-                    let Some(pred) = pred else { continue };
+                    let Some(pred) = pred else { return Ok(None) };
                     let ds = match protocol {
                         Protocol::Lasot => PytrackingDataset::Lasot,
                         Protocol::Uav => PytrackingDataset::Uav,
@@ -207,6 +210,16 @@ pub fn analyze(protocol: Protocol, dataset: &Path, trackers: &[(String, PathBuf)
                     t.per_sequence.push((s.name.clone(), c.auc()));
                     curves.push(c);
                     issues
+                }
+            };
+            Ok(Some(issues))
+            })();
+            let issues = match scored {
+                Ok(Some(issues)) => issues,
+                Ok(None) => continue,
+                Err(e) => {
+                    bad.push(format!("{e:#}"));
+                    continue;
                 }
             };
             t.sequences += 1;
@@ -279,6 +292,9 @@ pub fn analyze(protocol: Protocol, dataset: &Path, trackers: &[(String, PathBuf)
         };
         out.push(t);
     }
+    if !bad.is_empty() {
+        bail!("{} result file(s) cannot be scored:\n  {}", bad.len(), bad.join("\n  "));
+    }
     Ok(out)
 }
 
@@ -304,6 +320,10 @@ pub fn render(protocol: Protocol, scores: &[TrackerScores]) -> String {
         for (seq, issues) in &t.issues {
             s.push_str(&format!("{}: {seq}:\n{issues}", t.name));
         }
+    }
+    // Side by side is only fair on the same sequences.
+    if protocol != Protocol::TrackingNet && scores.windows(2).any(|w| w[0].missing != w[1].missing) {
+        s.push_str("note: these trackers were scored on different sequence sets (see above); their rows are not comparable\n");
     }
     s
 }
