@@ -230,3 +230,37 @@ fn lockstep_batches_give_each_sequences_own_boxes() {
         }
     }
 }
+
+/// An OTB-100 download without cfg.json files: David starts at frame 300, Tiger1 skips its first
+/// five frames and rows, Jogging's two targets are `Jogging-1` and `Jogging-2`; other folders
+/// read as before.
+#[test]
+fn otb100_as_downloaded_gets_its_official_ranges_and_both_targets() {
+    use trackflow::data::sequence::{Frames, Layout, discover};
+    let dir = crate::common::TempDir::new("otb100");
+    let root = dir.path().join("OTB100");
+    let rows = |n: usize, k: usize| (0..n).map(|i| format!("{},{},20,30\n", i + k, i)).collect::<String>();
+    for (seq, files) in [("David", vec![("groundtruth_rect.txt", rows(471, 0))]), ("Tiger1", vec![("groundtruth_rect.txt", rows(354, 0))])]
+        .into_iter()
+        .chain([("Jogging", vec![("groundtruth_rect.1.txt", rows(307, 0)), ("groundtruth_rect.2.txt", rows(307, 1000))])])
+    {
+        std::fs::create_dir_all(root.join(seq).join("img")).unwrap();
+        for (name, text) in files {
+            std::fs::write(root.join(seq).join(name), text).unwrap();
+        }
+    }
+    let mine = crate::common::synth(&dir.path().join("mine"), 1, 3, 5).join("seq_0001");
+    std::fs::rename(&mine, root.join("Mine")).unwrap();
+    let seqs = discover(&root, Layout::Auto).unwrap();
+    let names: Vec<&str> = seqs.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["David", "Jogging-1", "Jogging-2", "Mine", "Tiger1"]);
+    let first = |s: &trackflow::data::sequence::Sequence| match &s.frames {
+        Frames::Files(f) => (f.len(), f[0].file_name().unwrap().to_string_lossy().into_owned()),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(first(&seqs[0]), (471, "0300.jpg".to_string()));
+    assert_eq!(first(&seqs[4]), (349, "0006.jpg".to_string()));
+    assert_eq!(seqs[4].ground_truth[0], [5.0, 5.0, 20.0, 30.0], "Tiger1's first five rows are skipped with its frames");
+    assert_eq!(seqs[2].ground_truth[0][0], 1000.0, "Jogging-2 reads groundtruth_rect.2.txt");
+    assert_eq!(seqs[3].len(), 3);
+}

@@ -2,7 +2,7 @@
 //!
 //! | layout | frames | ground truth |
 //! |---|---|---|
-//! | OTB | `img/0001.jpg`…, range from `cfg.json` when present | `groundtruth_rect.txt` |
+//! | OTB | `img/0001.jpg`…, range from `cfg.json` when present, else OTB-100's official ranges (`configs/data_specs/otb100.tsv`) | `groundtruth_rect.txt`; Jogging and Skating2 as `-1`/`-2` sequences from `groundtruth_rect.1.txt`/`.2.txt` |
 //! | GOT-10k | `00000001.jpg`… | `groundtruth.txt` (test: first row only) |
 //! | LaSOT | `<class>/<class>-N/img/00000001.jpg`… | `groundtruth.txt` |
 //! | TrackingNet | `<chunk>/frames/<seq>/0.jpg`… (numeric order) | `<chunk>/anno/<seq>.txt` |
@@ -219,13 +219,21 @@ pub fn discover(path: &Path, layout: Layout) -> Result<Vec<Sequence>> {
     if layout == Layout::Nfs || layout == Layout::Auto && path.join("sequences").is_dir() && path.join("anno").is_dir() {
         return from_table(path, "nfs.tsv", "NfS");
     }
+    let otb = matches!(layout, Layout::Otb | Layout::Auto);
+    if otb && let Some(seqs) = otb100_sequences(path)? {
+        return Ok(seqs);
+    }
     if is_sequence_dir(path) {
         return Ok(vec![read_sequence(path, layout)?]);
     }
-    // Sequence folders one or two levels down (LaSOT groups them by class).
+    // Sequence folders one or two levels down (LaSOT groups them by class); OTB-100 folders as
+    // downloaded become their official sequences.
     let mut dirs = Vec::new();
+    let mut table_seqs = Vec::new();
     for d in subdirs(path)? {
-        if is_sequence_dir(&d) {
+        if otb && let Some(seqs) = otb100_sequences(&d)? {
+            table_seqs.extend(seqs);
+        } else if is_sequence_dir(&d) {
             dirs.push(d);
         } else {
             dirs.extend(subdirs(&d)?.into_iter().filter(|s| is_sequence_dir(s)));
@@ -288,13 +296,18 @@ pub fn discover(path: &Path, layout: Layout) -> Result<Vec<Sequence>> {
         }
         dirs = on_disk;
     }
-    if dirs.is_empty() {
+    if dirs.is_empty() && table_seqs.is_empty() {
         bail!(
             "{} holds no sequence: expected frames with a groundtruth.txt (or groundtruth_rect.txt), folders of them, or a video file",
             path.display()
         );
     }
-    dirs.iter().map(|d| read_sequence(d, layout)).collect()
+    let mut seqs: Vec<Sequence> = dirs.iter().map(|d| read_sequence(d, layout)).collect::<Result<_>>()?;
+    if !table_seqs.is_empty() {
+        seqs.extend(table_seqs);
+        seqs.sort_by(|a, b| a.name.cmp(&b.name));
+    }
+    Ok(seqs)
 }
 
 /// A dataset whose sequences are rows of a table in `configs/data_specs/` (name, frames folder,
@@ -302,29 +315,13 @@ pub fn discover(path: &Path, layout: Layout) -> Result<Vec<Sequence>> {
 /// sequences are ranges of longer recordings. Rows not on disk are counted and named, not fatal.
 pub fn from_table(root: &Path, table: &str, what: &str) -> Result<Vec<Sequence>> {
     let table_path = crate::base::paths::project_root().join("configs/data_specs").join(table);
-    let text = std::fs::read_to_string(&table_path).with_context(|| format!("cannot read {}", table_path.display()))?;
     let mut seqs = Vec::new();
     let mut missing = Vec::new();
-    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.starts_with('#') && !l.trim().is_empty()) {
-        let f: Vec<&str> = line.split('\t').collect();
-        let bad = || anyhow::anyhow!("{}:{}: expected 8 tab-separated columns", table_path.display(), i + 1);
-        let [name, folder, first, last, nz, ext, anno, _class] = f.as_slice() else { return Err(bad()) };
-        let (first, last, nz): (usize, usize, usize) =
-            (first.parse().map_err(|_| bad())?, last.parse().map_err(|_| bad())?, nz.parse().map_err(|_| bad())?);
-        let gt_path = root.join(anno);
-        let dir = root.join(folder);
-        if !gt_path.is_file() || !dir.is_dir() {
-            missing.push(name.to_string());
-            continue;
+    for row in table_rows(table)? {
+        match row.sequence(root)? {
+            Some(s) => seqs.push(s),
+            None => missing.push(row.name),
         }
-        let frames = (first..=last).map(|k| dir.join(format!("{k:0nz$}.{ext}"))).collect();
-        seqs.push(Sequence {
-            name: name.to_string(),
-            frames: Frames::Files(frames),
-            ground_truth: read_boxes(&gt_path)?,
-            gt_path: Some(gt_path),
-            aux: None,
-        });
     }
     if !missing.is_empty() {
         let shown: Vec<&str> = missing.iter().take(10).map(String::as_str).collect();
@@ -341,6 +338,85 @@ pub fn from_table(root: &Path, table: &str, what: &str) -> Result<Vec<Sequence>>
         bail!("{}: no {what} sequence found (expected the layout described in {})", root.display(), table_path.display());
     }
     Ok(seqs)
+}
+
+/// One row of a sequence table in `configs/data_specs/` (UAV123, NfS, OTB-100).
+#[derive(Debug, Clone)]
+struct TableRow {
+    name: String,
+    folder: String,
+    first: usize,
+    last: usize,
+    digits: usize,
+    ext: String,
+    annotation: String,
+    /// Leading frames and ground-truth rows to skip (OTB's `initOmit`; 0 elsewhere).
+    omit: usize,
+}
+
+impl TableRow {
+    /// The sequence under `root`, or `None` when its frames or annotation are not on disk.
+    fn sequence(&self, root: &Path) -> Result<Option<Sequence>> {
+        let gt_path = root.join(&self.annotation);
+        let dir = root.join(&self.folder);
+        if !gt_path.is_file() || !dir.is_dir() {
+            return Ok(None);
+        }
+        let (nz, ext) = (self.digits, &self.ext);
+        let frames = (self.first + self.omit..=self.last).map(|k| dir.join(format!("{k:0nz$}.{ext}"))).collect();
+        let ground_truth = read_boxes(&gt_path)?.into_iter().skip(self.omit).collect();
+        Ok(Some(Sequence { name: self.name.clone(), frames: Frames::Files(frames), ground_truth, gt_path: Some(gt_path), aux: None }))
+    }
+}
+
+/// The rows of `configs/data_specs/<table>`: name, frames folder, first and last frame, digits,
+/// extension, annotation file, class, and optionally rows to omit.
+fn table_rows(table: &str) -> Result<Vec<TableRow>> {
+    let table_path = crate::base::paths::project_root().join("configs/data_specs").join(table);
+    let text = std::fs::read_to_string(&table_path).with_context(|| format!("cannot read {}", table_path.display()))?;
+    let mut rows = Vec::new();
+    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.starts_with('#') && !l.trim().is_empty()) {
+        let f: Vec<&str> = line.split('\t').collect();
+        let bad = || anyhow::anyhow!("{}:{}: expected 8 or 9 tab-separated columns", table_path.display(), i + 1);
+        let (name, folder, first, last, nz, ext, anno, omit) = match f.as_slice() {
+            [name, folder, first, last, nz, ext, anno, _class] => (name, folder, first, last, nz, ext, anno, "0"),
+            [name, folder, first, last, nz, ext, anno, _class, omit] => (name, folder, first, last, nz, ext, anno, *omit),
+            _ => return Err(bad()),
+        };
+        let num = |s: &str| s.parse::<usize>().map_err(|_| bad());
+        rows.push(TableRow {
+            name: name.to_string(),
+            folder: folder.to_string(),
+            first: num(first)?,
+            last: num(last)?,
+            digits: num(nz)?,
+            ext: ext.to_string(),
+            annotation: anno.to_string(),
+            omit: num(omit)?,
+        });
+    }
+    Ok(rows)
+}
+
+/// An OTB-100 sequence folder as downloaded (`img/` and `groundtruth_rect*.txt`, no `cfg.json`):
+/// its official sequences from `configs/data_specs/otb100.tsv`, with their frame ranges, and
+/// both targets of Jogging and Skating2 (`Jogging-1`, `Jogging-2`). `None` for anything else.
+fn otb100_sequences(dir: &Path) -> Result<Option<Vec<Sequence>>> {
+    let Some(name) = dir.file_name().map(|n| n.to_string_lossy().into_owned()) else { return Ok(None) };
+    if dir.join("cfg.json").is_file() || !dir.join("img").is_dir() {
+        return Ok(None);
+    }
+    let folder = format!("{name}/img");
+    let rows: Vec<TableRow> = table_rows("otb100.tsv")?.into_iter().filter(|r| r.folder == folder).collect();
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    let root = dir.parent().unwrap_or(Path::new("."));
+    let mut seqs = Vec::new();
+    for r in rows {
+        seqs.extend(r.sequence(root)?);
+    }
+    Ok((!seqs.is_empty()).then_some(seqs))
 }
 
 fn subdirs(p: &Path) -> Result<Vec<PathBuf>> {
