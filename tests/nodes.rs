@@ -136,3 +136,30 @@ fn source_node_sends_every_frame_and_names_a_missing_one() {
     let e = format!("{:#}", run.result.unwrap_err());
     assert!(e.contains("00000003.jpg"), "{e}");
 }
+
+/// A camera that answers HTTP 200 and then never sends a frame fails the camera node, naming
+/// the URL, instead of ending as an empty success.
+#[test]
+fn camera_node_fails_on_a_camera_that_never_sends_a_frame() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut s = stream;
+            let _ = std::io::Write::write_all(
+                &mut s,
+                b"HTTP/1.0 200 OK\r\nContent-Type: multipart/x-mixed-replace; boundary=frame\r\n\r\n",
+            );
+            // Hold the connection open and send nothing.
+            std::thread::spawn(move || {
+                std::thread::sleep(std::time::Duration::from_secs(60));
+                drop(s);
+            });
+        }
+    });
+    let url = format!("http://127.0.0.1:{port}/stream");
+    let run = run_node("camera", trackflow::nodes::camera::run, &format!("url={url:?} retries=0"), &[], vec![]).unwrap();
+    let e = format!("{:#}", run.result.unwrap_err());
+    assert!(e.contains("sent no frame") && e.contains(&url), "{e}");
+    assert!(run.outputs.is_empty());
+}

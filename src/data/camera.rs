@@ -49,6 +49,17 @@ impl CameraUrl {
     }
 }
 
+impl std::fmt::Display for CameraUrl {
+    /// The URL as the user wrote it (for messages).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Mjpeg { host, port, path } => write!(f, "http://{host}:{port}{path}"),
+            Self::Device(d) | Self::Rtsp(d) => f.write_str(d),
+            Self::File(p) => write!(f, "{}", p.display()),
+        }
+    }
+}
+
 /// One captured frame and when it was captured (ns since the Unix epoch).
 pub struct Captured {
     /// The picture.

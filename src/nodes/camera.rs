@@ -22,6 +22,7 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
     let retries = p.int("retries")?.max(0) as u32;
     let mut index: u32 = 0;
     let mut failures = 0u32;
+    let mut stopped = false;
     'outer: loop {
         let mut source = match open(&url, w, h, fps, looped) {
             Ok(s) => s,
@@ -29,13 +30,13 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
                 failures += 1;
                 if failures > retries {
                     if index == 0 {
-                        anyhow::bail!("camera {url:?} unavailable after {retries} retries: {e:#}");
+                        anyhow::bail!("camera {url} unavailable after {retries} retries: {e:#}");
                     }
-                    eprintln!("[{}] warning: camera {url:?} gone after {index} frames and {retries} retries: {e:#}", p.node_id);
+                    eprintln!("[{}] warning: camera {url} gone after {index} frames and {retries} retries: {e:#}", p.node_id);
                     break;
                 }
                 let backoff = Duration::from_millis(250 << failures.min(6));
-                eprintln!("[{}] warning: camera {url:?}: {e:#}; retrying in {:.1} s", p.node_id, backoff.as_secs_f64());
+                eprintln!("[{}] warning: camera {url}: {e:#}; retrying in {:.1} s", p.node_id, backoff.as_secs_f64());
                 std::thread::sleep(backoff);
                 continue;
             }
@@ -43,6 +44,7 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
         loop {
             // A stop request ends the loop between frames.
             if let Some(Next::Stop) = poll_event(events, Duration::ZERO)? {
+                stopped = true;
                 break 'outer;
             }
             match source.next_frame() {
@@ -65,7 +67,7 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
                     }
                 }
                 Ok(None) if matches!(url, CameraUrl::File(_)) => {
-                    eprintln!("[{}] {url:?} ended after {index} frames", p.node_id);
+                    eprintln!("[{}] {url} ended after {index} frames", p.node_id);
                     break 'outer;
                 }
                 other => {
@@ -76,14 +78,14 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
                     failures += 1;
                     if failures > retries {
                         eprintln!(
-                            "[{}] warning: camera {url:?} lost after {index} frames{why}; giving up after {retries} retries",
+                            "[{}] warning: camera {url} lost after {index} frames{why}; giving up after {retries} retries",
                             p.node_id
                         );
                         break 'outer;
                     }
                     let backoff = Duration::from_millis(250 << failures.min(6));
                     eprintln!(
-                        "[{}] warning: camera {url:?} stalled or closed{why}; reconnecting in {:.1} s",
+                        "[{}] warning: camera {url} stalled or closed{why}; reconnecting in {:.1} s",
                         p.node_id,
                         backoff.as_secs_f64()
                     );
@@ -92,6 +94,10 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
                 }
             }
         }
+    }
+    // A camera that connects but never delivers a frame is a failure, not an empty success.
+    if index == 0 && !stopped {
+        anyhow::bail!("camera {url} sent no frame (it answered, then stalled or closed {} time(s))", failures.max(1));
     }
     eprintln!("[{}] sent {index} frames", p.node_id);
     Ok(())

@@ -82,7 +82,8 @@ pub struct NodeRun {
 
 /// Runs `run` as a node of `kind` with `params` (a dataflow's `param` line; defaults for the
 /// rest), `connected` inputs, and `inputs` delivered one millisecond apart, followed by the
-/// closing of every connected input. No daemon, no process: dora's testing mode.
+/// closing of every connected input (a node without inputs just runs). No daemon, no process:
+/// dora's testing mode.
 pub fn run_node(kind: &str, run: RunFn, params: &str, connected: &[&str], inputs: Vec<NodeInput>) -> Result<NodeRun> {
     let p = Params::for_kind(kind, params, connected)?;
     let mut events: Vec<TimedIncomingEvent> = Vec::new();
@@ -104,7 +105,10 @@ pub fn run_node(kind: &str, run: RunFn, params: &str, connected: &[&str], inputs
     for id in connected {
         events.push(next(IncomingEvent::InputClosed { id: (*id).to_string().into() }));
     }
-    events.push(next(IncomingEvent::AllInputsClosed));
+    // A node without inputs (a source, a camera) runs until it is done, as under dora.
+    if !connected.is_empty() {
+        events.push(next(IncomingEvent::AllInputsClosed));
+    }
     let input = TestingInput::Input(IntegrationTestInput::new(kind.parse().map_err(|e| anyhow::anyhow!("node id `{kind}`: {e}"))?, events));
     let (tx, mut rx) = output_channel();
     let (mut node, mut stream) = DoraNode::init_testing(input, TestingOutput::ToChannel(tx), TestingOptions { skip_output_time_offsets: true })

@@ -65,14 +65,17 @@ impl LiveStats {
     fn line(&self) -> String {
         let mut l = self.latencies_ms.clone();
         l.sort_by(f64::total_cmp);
-        let q = |f: f64| if l.is_empty() { f64::NAN } else { l[((l.len() - 1) as f64 * f).round() as usize] };
+        let q = |f: f64| l[((l.len() - 1) as f64 * f).round() as usize];
+        let latency = if l.is_empty() {
+            "no box yet, so no capture-to-box latency".to_string()
+        } else {
+            format!("capture-to-box latency median {:.1} ms, p95 {:.1} ms", q(0.5), q(0.95))
+        };
         format!(
-            "{} frames processed, {} dropped ({:.1}% processed); capture-to-box latency median {:.1} ms, p95 {:.1} ms",
+            "{} frames processed, {} dropped ({:.1}% processed); {latency}",
             self.seen,
             self.dropped,
             100.0 * self.seen as f64 / (self.seen + self.dropped).max(1) as f64,
-            q(0.5),
-            q(0.95)
         )
     }
 }

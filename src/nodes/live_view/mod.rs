@@ -56,6 +56,8 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
     let record = PathBuf::from(p.str("record")?);
     let fps = p.float("fps")?;
     let mut video: Option<VideoWriter> = None;
+    // Capture time of the first recorded frame, and output frames written since.
+    let (mut rec_start, mut rec_written): (Option<i64>, u64) = (None, 0);
     let mut boxes_file = if record.as_os_str().is_empty() {
         None
     } else {
@@ -103,7 +105,17 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
                         if video.is_none() {
                             video = Some(VideoWriter::create(&record, drawn.width, drawn.height, fps)?);
                         }
-                        video.as_mut().expect("created above").write(&drawn)?;
+                        // The recording keeps the camera's own timing: each frame is written as
+                        // many times as the output rate has frames until its capture time (a
+                        // 10 fps feed recorded at 30 fps repeats each frame three times; frames
+                        // closer together than 1/fps are dropped).
+                        let start = *rec_start.get_or_insert(f.header.t0);
+                        let due = ((f.header.t0 - start).max(0) as f64 * 1e-9 * fps).round() as u64 + 1;
+                        let v = video.as_mut().expect("created above");
+                        while rec_written < due {
+                            v.write(&drawn)?;
+                            rec_written += 1;
+                        }
                     }
                 }
                 Some(Next::Input { id, metadata, data }) if id == "box" => {
