@@ -249,6 +249,15 @@ fn pack_writes_server_layouts() {
     c.args(["pack", "got10k"]).arg(&res).arg("--dataset").arg(&data);
     let o = c.output().unwrap();
     assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("seq_0002.txt: 1 rows for 6 frames"));
+    // A negative width in another file is reported in the same run, and nothing is written.
+    std::fs::write(res.join("seq_0001.txt"), "1\t2\t-30\t40\n".repeat(6)).unwrap();
+    std::fs::remove_file(&zip).unwrap();
+    let mut c = trackflow();
+    c.args(["pack", "got10k"]).arg(&res).arg("--dataset").arg(&data);
+    let o = c.output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("2 problem(s)") && err.contains("seq_0001.txt:1: negative width"), "{err}");
+    assert!(!zip.exists(), "nothing is written");
 }
 
 /// `trackflow test`: a dataset through two workers, then a resume that redoes only an

@@ -140,6 +140,9 @@ pub fn got10k_sequence(pred: &[Rect], gt: &[Rect], cover: &[u8], bound: Option<(
             ious.push(0.0);
             continue;
         }
+        if p[2] < 0.0 || p[3] < 0.0 {
+            issues.note(i, "negative width or height: clipped to an empty box as the toolkit does (IoU 0)");
+        }
         if let Some((w, h)) = bound {
             p = got10k_clip(p, w, h);
             g = got10k_clip(g, w, h);

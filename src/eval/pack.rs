@@ -68,17 +68,39 @@ pub fn pack(server: Server, results: &Path, out: &Path, expected: Option<&[(Stri
         }
     }
     let mut zip = ZipBuilder::default();
+    // Every file is checked before anything is written, and every problem is reported at once.
+    let mut problems = Vec::new();
+    let mut checked = Vec::new();
     for seq in &names {
         let file = results.join(format!("{seq}.txt"));
-        let boxes = read_boxes(&file)?;
+        let boxes = match read_boxes(&file) {
+            Ok(b) => b,
+            Err(e) => {
+                problems.push(format!("{e:#}"));
+                continue;
+            }
+        };
         if let Some((_, n)) = expected.and_then(|e| e.iter().find(|(s, _)| s == seq))
             && boxes.len() != *n
         {
-            bail!("{}: {} rows for {n} frames; the server needs one per frame", file.display(), boxes.len());
+            problems.push(format!("{}: {} rows for {n} frames; the server needs one per frame", file.display(), boxes.len()));
         }
         if let Some(i) = boxes.iter().position(|b| b.iter().any(|v| !v.is_finite())) {
-            bail!("{}:{}: NaN in a result row; the server would reject the archive", file.display(), i + 1);
+            problems.push(format!("{}:{}: NaN in a result row; the server would reject the archive", file.display(), i + 1));
         }
+        if let Some(i) = boxes.iter().position(|b| b[2] < 0.0 || b[3] < 0.0) {
+            problems.push(format!(
+                "{}:{}: negative width or height; the toolkits clip it to an empty box (IoU 0), so this is a tracker bug to fix before submitting",
+                file.display(),
+                i + 1
+            ));
+        }
+        checked.push((seq, file, boxes));
+    }
+    if !problems.is_empty() {
+        bail!("{} problem(s) in {}; nothing was written:\n  {}", problems.len(), results.display(), problems.join("\n  "));
+    }
+    for (seq, _file, boxes) in checked {
         let rows = format_boxes(&boxes, Delimiter::Comma);
         match server {
             Server::Got10k => {
