@@ -158,7 +158,9 @@ fn camera_node_fails_on_a_camera_that_never_sends_a_frame() {
         }
     });
     let url = format!("http://127.0.0.1:{port}/stream");
-    let run = run_node("camera", trackflow::nodes::camera::run, &format!("url={url:?} retries=0"), &[], vec![]).unwrap();
+    // The camera gives up after its 5 s read timeout; the event stream stays open well past that.
+    let params = format!("url={url:?} retries=0");
+    let run = trackflow::nodes::testing::run_node_open("camera", trackflow::nodes::camera::run, &params, &[], vec![], Some(30.0)).unwrap();
     let e = format!("{:#}", run.result.unwrap_err());
     assert!(e.contains("sent no frame") && e.contains(&url), "{e}");
     assert!(run.outputs.is_empty());

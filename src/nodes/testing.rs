@@ -85,6 +85,20 @@ pub struct NodeRun {
 /// closing of every connected input (a node without inputs just runs). No daemon, no process:
 /// dora's testing mode.
 pub fn run_node(kind: &str, run: RunFn, params: &str, connected: &[&str], inputs: Vec<NodeInput>) -> Result<NodeRun> {
+    run_node_open(kind, run, params, connected, inputs, None)
+}
+
+/// [`run_node`] for a node without inputs that polls its event stream (a camera): the stream
+/// stays open for `open_secs` (one that ends reads as a stop request), then a stop comes. dora's
+/// testing mode delivers that stop before it lets the node go, so the run takes that long.
+pub fn run_node_open(
+    kind: &str,
+    run: RunFn,
+    params: &str,
+    connected: &[&str],
+    inputs: Vec<NodeInput>,
+    open_secs: Option<f64>,
+) -> Result<NodeRun> {
     let p = Params::for_kind(kind, params, connected)?;
     let mut events: Vec<TimedIncomingEvent> = Vec::new();
     let mut t = 0.0;
@@ -105,8 +119,9 @@ pub fn run_node(kind: &str, run: RunFn, params: &str, connected: &[&str], inputs
     for id in connected {
         events.push(next(IncomingEvent::InputClosed { id: (*id).to_string().into() }));
     }
-    // A node without inputs (a source, a camera) runs until it is done, as under dora.
-    if !connected.is_empty() {
+    if let Some(secs) = open_secs {
+        events.push(TimedIncomingEvent { time_offset_secs: secs, event: IncomingEvent::Stop });
+    } else if !connected.is_empty() {
         events.push(next(IncomingEvent::AllInputsClosed));
     }
     let input = TestingInput::Input(IntegrationTestInput::new(kind.parse().map_err(|e| anyhow::anyhow!("node id `{kind}`: {e}"))?, events));
