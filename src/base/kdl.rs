@@ -83,7 +83,7 @@ fn too_deep_message() -> String {
 }
 
 /// A located problem when `file` is nested deeper than [`MAX_KDL_DEPTH`]: checked before the
-/// parser runs, by every reader that reports [`Problems`] (dataflows, configs).
+/// parser runs, by every reader that reports [`Problems`](crate::base::diagnostic::Problems) (dataflows, configs).
 pub fn nesting_problem(file: &Arc<SourceFile>) -> Option<Problem> {
     too_deep(&file.text).map(|at| {
         Problem::new(file, SourceSpan::from(at..at + 1), too_deep_message(), "too deep")

@@ -15,7 +15,7 @@ use crate::tracker::{TrackOptions, Tracker};
 pub struct TrackArgs {
     /// A sequence folder, or a folder of sequences.
     pub sequence: PathBuf,
-    /// Model preset (configs/ostrack/<name>.kdl) or config file.
+    /// Model preset (`configs/ostrack/<name>.kdl`) or config file.
     #[arg(long, default_value = "mobile")]
     pub config: String,
     /// Weights (safetensors); default: the preset's own (`model { weights ... }`). A preset without

@@ -22,7 +22,7 @@ use crate::model::Config;
 pub struct TrainRun {
     /// Config preset name or file.
     pub config: String,
-    /// Output folder: checkpoints/, metrics.jsonl, loss.svg/png, <config>.safetensors.
+    /// Output folder: `checkpoints/`, `metrics.jsonl`, `loss.svg`/`.png`, `<config>.safetensors`.
     pub save_dir: PathBuf,
     /// Continue from the newest checkpoint in `save_dir`.
     pub resume: bool,

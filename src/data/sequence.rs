@@ -186,7 +186,7 @@ impl Layout {
 /// boxes are annotated on the visible frames; `init.txt`: RGBT234's aligned boxes).
 const GT_NAMES: [&str; 4] = ["groundtruth_rect.txt", "groundtruth.txt", "visible.txt", "init.txt"];
 
-/// A sequence folder's ground-truth file, the first of [`GT_NAMES`] present.
+/// A sequence folder's ground-truth file, the first present of `groundtruth_rect.txt`, `groundtruth.txt`, `visible.txt`, `init.txt`.
 pub fn ground_truth_file(dir: &Path) -> Option<PathBuf> {
     GT_NAMES.iter().map(|g| dir.join(g)).find(|p| p.is_file())
 }

@@ -3,7 +3,7 @@
 //!
 //! | protocol | toolkit | frames | IoU | score |
 //! |---|---|---|---|---|
-//! | `got10k` | got10k 0.1.3 `ExperimentGOT10k` | frame 0 dropped, `cover == 0` dropped, boxes clipped to the image | continuous, `+eps`, clipped to [0,1] | frame-weighted AO, SR0.5, SR0.75 (`>`) |
+//! | `got10k` | got10k 0.1.3 `ExperimentGOT10k` | frame 0 dropped, `cover == 0` dropped, boxes clipped to the image | continuous, `+eps`, clipped to `[0,1]` | frame-weighted AO, SR0.5, SR0.75 (`>`) |
 //! | `otb`, `lasot` | pytracking `extract_results` | frame 0 forced to GT; invalid GT (any of x,y,w,h ≤ 0, LaSOT: not visible) fails | `+1`-pixel form | sequence mean of the 21-point success curve (`>`), P@20 px, P_norm@0.20 |
 //! | `trackingnet` | TrackingNet-devkit `metrics.py` | frame 0 forced to GT | integers (`np.round`), `+1` form | trapezoid AUCs of success (`>=`), precision and normalised precision |
 //!

@@ -114,7 +114,7 @@ impl CenterPredictor {
 ///
 /// # Shapes
 /// `response`: [b, 1, F, F]; `size`, `offset`: [b, 2, F, F] → boxes [b, 4] (cx, cy, w, h), and
-/// the flat argmax index [b].
+/// the flat argmax index `[b]`.
 pub fn decode_boxes(response: &Tensor, size: &Tensor, offset: &Tensor) -> (Tensor, Tensor) {
     let f = response.size()[3];
     let b = response.size()[0];

@@ -76,7 +76,7 @@ pub fn xywh_to_xyxy(b: &Tensor) -> Tensor {
     Tensor::cat(&[x.shallow_clone(), y.shallow_clone(), &x + w, &y + h], 1)
 }
 
-/// Per-pair generalised IoU and IoU of xyxy boxes, each [b].
+/// Per-pair generalised IoU and IoU of xyxy boxes, each `[b]`.
 pub fn giou(a: &Tensor, b: &Tensor) -> (Tensor, Tensor) {
     let area = |t: &Tensor| (t.narrow(1, 2, 1) - t.narrow(1, 0, 1)) * (t.narrow(1, 3, 1) - t.narrow(1, 1, 1));
     let (area_a, area_b) = (area(a), area(b));

@@ -79,7 +79,7 @@ impl Batch {
         Ok(())
     }
 
-    /// (templates [b,C,T,T], searches [b,C,S,S], boxes [b,4]) on `device`.
+    /// (templates `[b,C,T,T]`, searches `[b,C,S,S]`, boxes `[b,4]`) on `device`.
     pub fn tensors(&self, device: Device) -> (Tensor, Tensor, Tensor) {
         let (b, t, s, c) = (self.size, self.template_size, self.search_size, self.channels);
         let all = Tensor::from_slice(&self.data).to_device(device);
