@@ -15,10 +15,14 @@ use anyhow::Result;
 
 static LOADED: OnceLock<Result<(), String>> = OnceLock::new();
 
-/// Loads `libtorch_cuda.so` once. `Err` says why it could not be loaded (the dynamic loader's
-/// own message): on a CPU-only libtorch that is expected, on a GPU machine it is the reason
-/// CUDA is unusable.
-pub fn ensure_loaded() -> Result<(), String> {
+/// Why `libtorch_cuda.so` could not be loaded: the dynamic loader's own message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct CudaLoadError(pub String);
+
+/// Loads `libtorch_cuda.so` once. The error says why it could not be loaded: on a CPU-only
+/// libtorch that is expected, on a GPU machine it is the reason CUDA is unusable.
+pub fn ensure_loaded() -> Result<(), CudaLoadError> {
     LOADED
         .get_or_init(|| {
             let name = std::ffi::CString::new("libtorch_cuda.so").expect("no NUL in library name");
@@ -35,6 +39,7 @@ pub fn ensure_loaded() -> Result<(), String> {
             Ok(())
         })
         .clone()
+        .map_err(CudaLoadError)
 }
 
 const RTLD_NOW: std::ffi::c_int = 2;
@@ -71,7 +76,7 @@ pub fn probe(index: usize, deadline: Duration) -> Result<CudaState> {
 
 fn probe_now(index: usize, deadline: Duration) -> Result<CudaState, String> {
     if let Err(reason) = ensure_loaded() {
-        return Ok(CudaState::Absent(reason));
+        return Ok(CudaState::Absent(reason.to_string()));
     }
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
