@@ -233,3 +233,19 @@ fn garbage_and_a_vanishing_camera_are_survived_and_the_recording_kept() {
     assert!(t.contains("reconnecting"), "the source reports the lost stream and retries: {t}");
     assert!(video_frames(&rec) >= 10, "the recording plays");
 }
+
+/// A V4L2 camera is asked for the pixel format the `format` parameter names (MJPEG gives most
+/// USB cameras their full size and rate), as FFmpeg spells it.
+#[test]
+fn v4l2_format_choice_reaches_ffmpeg() {
+    use trackflow::data::camera::{DeviceFormat, v4l2_args};
+    let args = v4l2_args("/dev/video0", DeviceFormat::Mjpeg, 1280, 720, 30.0).join(" ");
+    assert_eq!(args, "-f v4l2 -input_format mjpeg -framerate 30 -video_size 1280x720 -i /dev/video0");
+    let args = v4l2_args("/dev/video2", DeviceFormat::Yuyv, 0, 0, 0.0).join(" ");
+    assert_eq!(args, "-f v4l2 -input_format yuyv422 -i /dev/video2");
+    assert_eq!(v4l2_args("/dev/video0", DeviceFormat::Auto, 0, 0, 0.0).join(" "), "-f v4l2 -i /dev/video0");
+    assert!(DeviceFormat::parse("h264").is_err());
+    // The parameter is checked like any other.
+    let problems = trackflow::dataflow::node_params("camera", r#"url="/dev/video0" format="h264""#).unwrap_err().render(false);
+    assert!(problems.contains("not one of the choices"), "{problems}");
+}

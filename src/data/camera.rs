@@ -75,22 +75,55 @@ pub trait FrameSource: Send {
     fn next_frame(&mut self) -> Result<Option<Captured>>;
 }
 
-/// Opens a source. `width`/`height`/`fps` of 0 keep the source's own.
-pub fn open(url: &CameraUrl, width: usize, height: usize, fps: f64, looped: bool) -> Result<Box<dyn FrameSource>> {
+/// The pixel format asked of a V4L2 device. Most USB cameras give MJPEG at full resolution and
+/// frame rate but raw YUYV only at low rates; the driver's default is not always the better one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DeviceFormat {
+    /// The driver's default.
+    #[default]
+    Auto,
+    /// Compressed MJPEG.
+    Mjpeg,
+    /// Raw YUYV 4:2:2.
+    Yuyv,
+}
+
+impl DeviceFormat {
+    /// Parses `auto`, `mjpeg` or `yuyv`.
+    pub fn parse(s: &str) -> Result<Self> {
+        Ok(match s {
+            "auto" => Self::Auto,
+            "mjpeg" => Self::Mjpeg,
+            "yuyv" => Self::Yuyv,
+            other => bail!("unknown camera format `{other}`: auto, mjpeg or yuyv"),
+        })
+    }
+}
+
+/// FFmpeg's input arguments for V4L2 device `dev`: its format, rate and size (0: the device's).
+pub fn v4l2_args(dev: &str, format: DeviceFormat, width: usize, height: usize, fps: f64) -> Vec<String> {
+    let mut args: Vec<String> = vec!["-f".into(), "v4l2".into()];
+    match format {
+        DeviceFormat::Auto => {}
+        DeviceFormat::Mjpeg => args.extend(["-input_format".into(), "mjpeg".into()]),
+        DeviceFormat::Yuyv => args.extend(["-input_format".into(), "yuyv422".into()]),
+    }
+    if fps > 0.0 {
+        args.extend(["-framerate".into(), format!("{fps}")]);
+    }
+    if width > 0 && height > 0 {
+        args.extend(["-video_size".into(), format!("{width}x{height}")]);
+    }
+    args.extend(["-i".into(), dev.to_string()]);
+    args
+}
+
+/// Opens a source. `width`/`height`/`fps` of 0 keep the source's own; `format` is for V4L2.
+pub fn open(url: &CameraUrl, width: usize, height: usize, fps: f64, looped: bool, format: DeviceFormat) -> Result<Box<dyn FrameSource>> {
     Ok(match url {
         CameraUrl::Mjpeg { host, port, path } => Box::new(MjpegStream::connect(host, *port, path)?),
         CameraUrl::File(p) => Box::new(Playback::open(p, fps, looped)?),
-        CameraUrl::Device(dev) => {
-            let mut args: Vec<String> = vec!["-f".into(), "v4l2".into()];
-            if fps > 0.0 {
-                args.extend(["-framerate".into(), format!("{fps}")]);
-            }
-            if width > 0 && height > 0 {
-                args.extend(["-video_size".into(), format!("{width}x{height}")]);
-            }
-            args.extend(["-i".into(), dev.clone()]);
-            Box::new(FfmpegStream::spawn(&args, width, height)?)
-        }
+        CameraUrl::Device(dev) => Box::new(FfmpegStream::spawn(&v4l2_args(dev, format, width, height, fps), width, height)?),
         CameraUrl::Rtsp(u) => {
             let args: Vec<String> = vec!["-rtsp_transport".into(), "tcp".into(), "-i".into(), u.clone()];
             Box::new(FfmpegStream::spawn(&args, width, height)?)

@@ -309,6 +309,12 @@ pub static KINDS: &[NodeKind] = &[
             param("loop", ParamType::Bool, Some("#false"), "video files: start again at the end"),
             param("max-frames", ParamType::Int, Some("0"), "stop after this many frames (0 = run until stopped or the source ends)"),
             param("retries", ParamType::Int, Some("5"), "reconnect attempts, with doubling backoff, after the source fails or stalls"),
+            param(
+                "format",
+                ParamType::Choice(&["auto", "mjpeg", "yuyv"]),
+                Some("\"auto\""),
+                "V4L2 devices: the pixel format to ask for (mjpeg: full size and rate on most USB cameras)",
+            ),
         ],
     },
     NodeKind {

@@ -20,11 +20,12 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
     let looped = p.bool("loop")?;
     let max_frames = p.int("max-frames")?.max(0) as u64;
     let retries = p.int("retries")?.max(0) as u32;
+    let format = crate::data::camera::DeviceFormat::parse(p.str("format")?)?;
     let mut index: u32 = 0;
     let mut failures = 0u32;
     let mut stopped = false;
     'outer: loop {
-        let mut source = match open(&url, w, h, fps, looped) {
+        let mut source = match open(&url, w, h, fps, looped, format) {
             Ok(s) => s,
             Err(e) => {
                 failures += 1;
