@@ -295,6 +295,13 @@ fn test_command_shards_and_resumes() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success() && err.contains("config `tiny` has no trained weights") && err.contains("--untrained"), "{err}");
     assert!(!dir.path().join("refused").exists(), "nothing is written");
+    // --untrained on a preset that has weights runs random weights, not the preset's.
+    let mut c = trackflow();
+    c.args(["test", "ostrack", "mobile", "--untrained", "--dataset", "synth", "--local"]).arg(&local);
+    c.arg("--results").arg(dir.path().join("untrained"));
+    assert!(run(c).status.success());
+    let log = std::fs::read_to_string(dir.path().join("untrained/ostrack/mobile/synth/.trackflow/dora.log")).unwrap();
+    assert!(log.contains("UNTRAINED"), "{log}");
     // Garbage weights: the node's own error reaches the console, and nothing counts as tracked.
     let garbage = dir.path().join("garbage.safetensors");
     std::fs::write(&garbage, "not weights").unwrap();

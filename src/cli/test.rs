@@ -77,8 +77,8 @@ pub struct TestRun {
     pub dataset: PathBuf,
     /// Model config file.
     pub config: PathBuf,
-    /// Weights (none: random, with a warning from the nodes).
-    pub weights: Option<PathBuf>,
+    /// Which weights the trackers run.
+    pub weights: crate::model::Weights,
     /// Results folder.
     pub results: PathBuf,
     /// Worker count.
@@ -104,7 +104,11 @@ pub fn dataflow_kdl(run: &TestRun, shards: &[Vec<&Sequence>]) -> String {
         // A worker's three nodes share a machine, so frames never cross the network.
         let m = if run.machines.is_empty() { String::new() } else { format!(" machine={:?}", run.machines[i % run.machines.len()]) };
         let device = if run.gpus > 0 { format!("cuda:{}", i % run.gpus) } else { "cpu".into() };
-        let weights = run.weights.as_ref().map(|w| format!(" weights={:?}", w.display().to_string())).unwrap_or_default();
+        let weights = match &run.weights {
+            crate::model::Weights::File(w) => format!(" weights={:?}", w.display().to_string()),
+            crate::model::Weights::Random => " untrained=#true".to_string(),
+            crate::model::Weights::Preset => String::new(),
+        };
         k.push_str(&format!(
             "node \"source_{i}\" kind=\"source\"{m} {{\n    param path={:?} sequences={:?}\n    input \"box\" from=\"tracker_{i}/box\" feedback=#true\n}}\n",
             run.dataset.display().to_string(),
@@ -227,12 +231,9 @@ pub fn test(run: &TestRun) -> Result<()> {
 /// `--batch B`: the sequences still to do, tracked B at a time in lockstep in this process on
 /// the first GPU (or the CPU), into the same results folder with the same resume rules.
 fn batched(run: &TestRun, todo: Vec<Sequence>) -> Result<()> {
-    use crate::model::{Config, Parts, Weights, load_tracking_model, parse_device, parse_precision};
-    let cfg = Config::load(&run.config).map_err(|e| anyhow::anyhow!("{}", e.render(false)))?;
-    let device = parse_device(if run.gpus > 0 { "cuda:0" } else { "cpu" })?;
-    let kind = parse_precision("fp32", device)?;
-    let weights = run.weights.clone().map_or(Weights::Preset, Weights::File);
-    let model = load_tracking_model(&cfg, Parts::All, device, kind, &weights, 0, "")?;
+    let config = run.config.display().to_string();
+    let device = if run.gpus > 0 { "cuda:0" } else { "cpu" };
+    let (model, kind) = super::track::load_model(&config, run.weights.clone(), 0, device, "fp32")?;
     eprintln!("tracking in lockstep batches of {} in this process (no dataflow workers)", run.batch);
     let mut tracker = crate::tracker::batch::BatchTracker::new(model, crate::tracker::TrackOptions::default(), kind, run.batch);
     super::track::track_lockstep_sequences(&mut tracker, todo, &run.results, 0, None)
@@ -355,22 +356,19 @@ impl TestArgs {
         let cfg =
             crate::base::presets::resolve_config(&config, Path::new(".")).map_err(|e| anyhow::anyhow!("config `{config}`: {e}"))?;
         let ds_path = dataset_path(&dataset, &local)?;
-        if weights.is_none() && !untrained {
-            let model = crate::model::Config::load(Path::new(&cfg)).map_err(|e| anyhow::anyhow!("{}", e.render(false)))?;
-            if crate::model::preset_weights(&model).is_none() {
-                bail!(
-                    "config `{config}` has no trained weights: pass --weights FILE (safetensors; `trackflow convert ostrack \
-                     OSTrack_ep0300.pth.tar` turns an official checkpoint into one, `trackflow train` makes one), or --untrained \
-                     to evaluate random weights on purpose"
-                );
-            }
-        }
+        let weights = match (weights, untrained) {
+            (Some(w), _) => crate::model::Weights::File(std::path::absolute(w)?),
+            (None, true) => crate::model::Weights::Random,
+            (None, false) => crate::model::Weights::Preset,
+        };
+        let model = crate::model::Config::load(Path::new(&cfg)).map_err(|e| anyhow::anyhow!("{}", e.render(false)))?;
+        crate::model::require_trained(&model, &config, &weights)?;
         let ds_name = Path::new(&dataset).file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or(dataset.clone());
         let out = results.join(&script).join(&config).join(&ds_name);
         let run = TestRun {
             dataset: std::path::absolute(&ds_path)?,
             config: PathBuf::from(cfg),
-            weights: weights.map(std::path::absolute).transpose()?,
+            weights,
             results: std::path::absolute(&out)?,
             threads: threads.max(1),
             gpus,

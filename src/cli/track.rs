@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 
-use crate::model::{Config, Parts, Weights, load_tracking_model, parse_device, parse_precision, preset_weights};
+use crate::model::{Config, Parts, Weights, load_tracking_model, parse_device, parse_precision, require_trained};
 use crate::tracker::batch::BatchTracker;
 use crate::tracker::{TrackOptions, Tracker};
 
@@ -119,12 +119,7 @@ pub fn load_tracker(config: &str, weights: Weights, seed: i64, device: &str, pre
 /// The network of [`load_tracker`], with the precision it runs in.
 pub fn load_model(config: &str, weights: Weights, seed: i64, device: &str, precision: &str) -> Result<(crate::model::OSTrack, tch::Kind)> {
     let cfg = Config::from_name(config)?;
-    if weights == Weights::Preset && preset_weights(&cfg).is_none() {
-        bail!(
-            "config `{config}` has no trained weights: pass --weights FILE (safetensors; `trackflow convert ostrack OSTrack_ep0300.pth.tar` \
-             turns an official checkpoint into one, `trackflow train` makes one), or --untrained to run random weights on purpose"
-        );
-    }
+    require_trained(&cfg, config, &weights)?;
     let dev = parse_device(device)?;
     let kind = parse_precision(precision, dev)?;
     Ok((load_tracking_model(&cfg, Parts::All, dev, kind, &weights, seed, "")?, kind))

@@ -188,6 +188,12 @@ const WEIGHTS: ParamSpec = param(
     Some("\"\""),
     "safetensors weights; empty means the preset's default, or random weights when it has none",
 );
+const UNTRAINED: ParamSpec = param(
+    "untrained",
+    ParamType::Bool,
+    Some("#false"),
+    "random weights (from `seed`) even when the preset has its own: an untrained baseline",
+);
 const CE: ParamSpec = param("ce", ParamType::Bool, Some("#true"), "candidate elimination; #false keeps every search token");
 const HANN: ParamSpec =
     param("hann", ParamType::Bool, Some("#true"), "weight the score map with a Hann window before the argmax");
@@ -241,6 +247,7 @@ pub static KINDS: &[NodeKind] = &[
         params: &[
             CONFIG,
             WEIGHTS,
+            UNTRAINED,
             SEED,
             DEVICE,
             PRECISION,
@@ -257,6 +264,7 @@ pub static KINDS: &[NodeKind] = &[
         params: &[
             CONFIG,
             WEIGHTS,
+            UNTRAINED,
             SEED,
             DEVICE,
             HANN,
@@ -272,6 +280,7 @@ pub static KINDS: &[NodeKind] = &[
         params: &[
             CONFIG,
             WEIGHTS,
+            UNTRAINED,
             SEED,
             DEVICE,
             PRECISION,

@@ -244,6 +244,19 @@ pub fn preset_weights(cfg: &Config) -> Option<PathBuf> {
     }
 }
 
+/// Refuses to track with `weights` when they are the preset's and `cfg` (named `name` on the
+/// command line) has none: boxes from random weights look like results and mean nothing, so
+/// random weights must be asked for (`--untrained`).
+pub fn require_trained(cfg: &Config, name: &str, weights: &Weights) -> Result<()> {
+    if *weights == Weights::Preset && preset_weights(cfg).is_none() {
+        bail!(
+            "config `{name}` has no trained weights: pass --weights FILE (safetensors; `trackflow convert ostrack OSTrack_ep0300.pth.tar` \
+             turns an official checkpoint into one, `trackflow train` makes one), or --untrained to run random weights on purpose"
+        );
+    }
+    Ok(())
+}
+
 /// The one loader behind every tracker (`trackflow track`, `evaluate`, `bench track` and the
 /// tracking nodes): `cfg`'s network (the `parts` a node needs) on `device` at `precision`, with
 /// `weights`. Random weights come from `seed` and are announced on stderr, prefixed by `who`.

@@ -201,9 +201,10 @@ pub fn load_model(p: &Params, parts: crate::model::Parts) -> Result<(crate::mode
     let cfg = Config::load(std::path::Path::new(p.str("config")?)).map_err(|e| anyhow::anyhow!("{e}"))?;
     let device = parse_device_for(p.str("device").unwrap_or("auto"), &format!("[{}] ", p.node_id))?;
     let kind = parse_precision(p.str("precision").unwrap_or("fp32"), device)?;
-    let weights = match p.str("weights").unwrap_or("") {
-        "" => Weights::Preset,
-        w => Weights::File(w.into()),
+    let weights = match (p.str("weights").unwrap_or(""), p.bool("untrained").unwrap_or(false)) {
+        (_, true) => Weights::Random,
+        ("", false) => Weights::Preset,
+        (w, false) => Weights::File(w.into()),
     };
     let model = load_tracking_model(&cfg, parts, device, kind, &weights, p.int("seed").unwrap_or(0), &format!("[{}] ", p.node_id))?;
     Ok((model, kind))
