@@ -207,6 +207,11 @@ impl OSTrack {
     pub fn set_kind(&mut self, kind: Kind) {
         self.vs.set_kind(kind);
     }
+
+    /// The precision the parameters are in (float32 unless [`OSTrack::set_kind`] changed it).
+    pub fn kind(&self) -> Kind {
+        self.vs.kind()
+    }
 }
 
 /// Whether a parameter belongs to ViPT's prompt modules (`patch_embed_prompt`, `prompt_blocks`,

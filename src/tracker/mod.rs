@@ -145,7 +145,7 @@ pub fn head_box(model: &OSTrack, features: &Tensor, geometry: &CropGeometry, win
     let _g = tch::no_grad_guard();
     let head = model.head()?;
     let p = model.vs.root().device();
-    let kind = model.vs.variables().values().next().map(|t| t.kind()).unwrap_or(Kind::Float);
+    let kind = model.kind();
     let maps = head.forward_t(&features.to_device(p).to_kind(kind), false);
     let dk = decode_kind(kind);
     let score = maps.score.to_kind(dk);

@@ -322,25 +322,9 @@ impl Trainer {
                 self.scaler = Some(LossScaler::default());
             }
             "bf16" => {
-                let cfg = self.model.cfg.clone();
                 let devices: Vec<Device> = std::iter::once(self.device).chain(self.replicas.iter().map(|r| r.vs.device())).collect();
                 self.replicas.clear();
-                for d in devices {
-                    let mut m = OSTrack::new(&cfg, Parts::All, d);
-                    m.set_kind(Kind::BFloat16);
-                    if cfg.model.prompt.is_some() {
-                        m.freeze_all_but_prompts();
-                    } else {
-                        // The master's frozen parameters (a frozen stem) stay frozen in the copies.
-                        let master = self.model.vs.variables();
-                        for (name, v) in m.vs.variables() {
-                            if let Some(p) = master.get(&name) {
-                                let _ = v.set_requires_grad(p.requires_grad());
-                            }
-                        }
-                    }
-                    self.low.push(m);
-                }
+                self.low = devices.into_iter().map(|d| self.replica(d, Kind::BFloat16)).collect();
                 // The master never runs a backward pass itself: give its parameters gradients
                 // (zeros) for the copies' gradients to be summed into.
                 let params: Vec<Tensor> = self.model.vs.variables().into_values().filter(Tensor::requires_grad).collect();
@@ -373,22 +357,26 @@ impl Trainer {
             Some(d) if *d == self.device => {}
             _ => bail!("data-parallel devices must start with the trainer's device {:?}", self.device),
         }
-        let cfg = self.model.cfg.clone();
         let kind = self.kind();
-        self.replicas = devices[1..]
-            .iter()
-            .map(|&d| {
-                let mut r = OSTrack::new(&cfg, Parts::All, d);
-                if kind != Kind::Float {
-                    r.set_kind(kind);
-                }
-                if cfg.model.prompt.is_some() {
-                    r.freeze_all_but_prompts();
-                }
-                r
-            })
-            .collect();
+        self.replicas = devices[1..].iter().map(|&d| self.replica(d, kind)).collect();
         self.sync_replicas()
+    }
+
+    /// A copy of the network's shape on `device` in `kind`, training exactly the parameters the
+    /// master trains (ViPT's prompts only; not a frozen stem). Its weights come with the next
+    /// [`Trainer::sync_replicas`].
+    fn replica(&self, device: Device, kind: Kind) -> OSTrack {
+        let mut r = OSTrack::new(&self.model.cfg, Parts::All, device);
+        if kind != Kind::Float {
+            r.set_kind(kind);
+        }
+        let master = self.model.vs.variables();
+        for (name, v) in r.vs.variables() {
+            if let Some(p) = master.get(&name) {
+                let _ = v.set_requires_grad(p.requires_grad());
+            }
+        }
+        r
     }
 
     /// Trains in `kind` (Double: a float64 reference run, as the golden tests use): converts the
@@ -403,7 +391,7 @@ impl Trainer {
 
     /// The precision the network trains in.
     pub fn kind(&self) -> Kind {
-        self.model.vs.variables().values().next().map_or(Kind::Float, Tensor::kind)
+        self.model.kind()
     }
 
     /// How many replicas take a shard of each batch.
@@ -468,7 +456,7 @@ impl Trainer {
         for i in 0..n {
             let model = models[i as usize];
             let device = model.vs.device();
-            let kind = model.vs.variables().values().next().map_or(Kind::Float, Tensor::kind);
+            let kind = model.kind();
             let part = |t: &Tensor| t.narrow(0, i * shard, shard).to_device(device).to_kind(kind);
             let (zi, xi, gti) = (part(&z), part(&x), part(&gt));
             let (backbone, head) = (model.backbone()?, model.head()?);
