@@ -445,7 +445,7 @@ pub fn live(config: &str, device: &str, fps: f64, seconds: f64) -> Result<()> {
     .collect();
     let flow_path = crate::base::paths::project_root().join("dataflows/live.kdl");
     let bins = crate::dataflow::dora::BinDir::current()?;
-    let flow = crate::dataflow::launch::prepare(&flow_path, &sets, &bins).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let flow = crate::dataflow::launch::prepare(&flow_path, &sets, &bins)?;
     let yaml = crate::dataflow::dora::write_yaml(&flow, &bins)?;
     let dora = crate::dataflow::launch::find_dora()?;
     let log = dir.join("dora.log");
@@ -543,7 +543,7 @@ pub fn bench_track(
         .map(|text| ParamOverride { text })
         .collect();
         let bins = BinDir::current()?;
-        let flow = launch::prepare(&wrapper, &sets, &bins).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let flow = launch::prepare(&wrapper, &sets, &bins)?;
         let yaml = write_yaml(&flow, &bins)?;
         let (status, log) = launch::run(&yaml, Some(Duration::from_secs(1800)), false)?;
         if !status.success() {

@@ -155,7 +155,7 @@ pub fn test(run: &TestRun) -> Result<()> {
     let kdl = run.work.join("test.kdl");
     crate::base::fs::write_atomic(&kdl, dataflow_kdl(run, &shards).as_bytes())?;
     let bins = BinDir::current()?;
-    let flow = crate::dataflow::launch::prepare(&kdl, &[] as &[ParamOverride], &bins).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let flow = crate::dataflow::launch::prepare(&kdl, &[] as &[ParamOverride], &bins)?;
     let yaml = write_yaml(&flow, &bins)?;
     let dora = crate::dataflow::launch::find_dora()?;
     crate::dataflow::launch::check_dora_version(&dora)?;

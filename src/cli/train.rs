@@ -78,7 +78,7 @@ pub fn train(run: &TrainRun) -> Result<PathBuf> {
     sets.extend(run.sets.iter().cloned());
     let sets: Vec<ParamOverride> = sets.into_iter().map(|text| ParamOverride { text }).collect();
     let bins = BinDir::current()?;
-    let flow = crate::dataflow::launch::prepare(&run.dataflow, &sets, &bins).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let flow = crate::dataflow::launch::prepare(&run.dataflow, &sets, &bins)?;
     let epochs =
         flow.node("trainer").and_then(|n| n.params.get("epochs")).and_then(|v| v.as_i64()).filter(|e| *e > 0).unwrap_or(cfg.train.epochs);
     let yaml = write_yaml(&flow, &bins)?;

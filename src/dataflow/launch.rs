@@ -50,16 +50,20 @@ pub fn check_dora_version(dora: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Environment for dora and the nodes it spawns: torch's libraries on the loader path.
-pub fn dora_command(dora: &Path) -> Command {
-    let mut cmd = Command::new(dora);
-    let torch_lib = crate::base::paths::venv_dir().join("torch-lib");
-    let mut ld = torch_lib.display().to_string();
+/// The loader path dora and the nodes it spawns need: torch's libraries first.
+fn torch_library_path() -> String {
+    let mut ld = crate::base::paths::venv_dir().join("torch-lib").display().to_string();
     if let Some(old) = std::env::var_os("LD_LIBRARY_PATH") {
         ld.push(':');
         ld.push_str(&old.to_string_lossy());
     }
-    cmd.env("LD_LIBRARY_PATH", ld);
+    ld
+}
+
+/// The dora CLI with torch's libraries on the loader path (for dora and the nodes it spawns).
+pub fn dora_command(dora: &Path) -> Command {
+    let mut cmd = Command::new(dora);
+    cmd.env("LD_LIBRARY_PATH", torch_library_path());
     cmd
 }
 
@@ -67,14 +71,8 @@ pub fn dora_command(dora: &Path) -> Command {
 /// and `dora start --attach`, whose processes must not outlive the `trackflow` that started them.
 pub fn supervised_dora(dora: &Path) -> Command {
     crate::dataflow::supervise::watch_signals();
-    let plain = dora_command(dora);
     let mut cmd = crate::dataflow::supervise::supervised(dora);
-    for (k, v) in plain.get_envs() {
-        match v {
-            Some(v) => cmd.env(k, v),
-            None => cmd.env_remove(k),
-        };
-    }
+    cmd.env("LD_LIBRARY_PATH", torch_library_path());
     cmd
 }
 
@@ -128,7 +126,7 @@ pub fn color() -> bool {
 /// Translates a KDL dataflow to dora's YAML and returns the YAML's path.
 pub fn translate(kdl: &Path, sets: &[ParamOverride]) -> Result<PathBuf> {
     let bins = BinDir::current()?;
-    let flow = prepare(kdl, sets, &bins).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let flow = prepare(kdl, sets, &bins)?;
     write_yaml(&flow, &bins)
 }
 
