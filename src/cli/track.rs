@@ -140,19 +140,26 @@ pub struct TrackJob<'a> {
     pub rgb_only: bool,
 }
 
+impl TrackJob<'_> {
+    /// The sequences to track (RGB frames only with `rgb_only`).
+    fn discover(&self) -> Result<Vec<crate::data::sequence::Sequence>> {
+        let mut seqs = crate::data::sequence::discover(self.sequences, crate::data::sequence::Layout::Auto)?;
+        if self.rgb_only {
+            for s in &mut seqs {
+                s.aux = None;
+            }
+        }
+        Ok(seqs)
+    }
+}
+
 /// [`track_sequences`] with `tracker`'s slots in lockstep: one forward pass per step over every
 /// sequence being tracked. Results and failures are handled the same way.
 pub fn track_batched(
     tracker: &mut BatchTracker,
     job: &TrackJob,
 ) -> Result<()> {
-    let mut seqs = crate::data::sequence::discover(job.sequences, crate::data::sequence::Layout::Auto)?;
-    if job.rgb_only {
-        for s in &mut seqs {
-            s.aux = None;
-        }
-    }
-    track_lockstep_sequences(tracker, seqs, job.out, job.max_frames, job.init_box)
+    track_lockstep_sequences(tracker, job.discover()?, job.out, job.max_frames, job.init_box)
 }
 
 /// Tracks `seqs` in `tracker`'s slots in lockstep and writes their results into `out` (also
@@ -169,11 +176,12 @@ pub fn track_lockstep_sequences(
     use crate::tracker::batch::{LockstepInput, track_lockstep};
 
     let total = seqs.len();
-    let frames: usize = seqs.iter().map(|s| if max_frames > 0 { s.len().min(max_frames) } else { s.len() }).sum();
+    let mut frames = 0;
     let mut failures = Vec::new();
     let mut inputs = Vec::new();
     for seq in seqs {
         let n = if max_frames > 0 { seq.len().min(max_frames) } else { seq.len() };
+        frames += n;
         let start = init_box.map(Ok).unwrap_or_else(|| seq.init_box()).and_then(|b| Ok((b, seq.reader()?)));
         match start {
             Ok((b, reader)) => inputs.push(LockstepInput { name: seq.name.clone(), init_box: b, frames: reader.take(n) }),
@@ -223,17 +231,12 @@ pub fn track_sequences(
     tracker: &mut Tracker,
     job: &TrackJob,
 ) -> Result<()> {
-    let TrackJob { sequences: seq_path, out, max_frames, init_box, rgb_only } = *job;
     use crate::data::results::{Delimiter, SequenceResult, write_sequence};
-    use crate::data::sequence::{Layout, discover};
-
-    let seqs = discover(seq_path, Layout::Auto)?;
+    let TrackJob { out, max_frames, init_box, .. } = *job;
+    let seqs = job.discover()?;
     let total = seqs.len();
     let mut failures = Vec::new();
-    for mut seq in seqs {
-        if rgb_only {
-            seq.aux = None;
-        }
+    for seq in seqs {
         let n = if max_frames > 0 { seq.len().min(max_frames) } else { seq.len() };
         let bar = indicatif::ProgressBar::new(n as u64).with_message(seq.name.clone());
         bar.set_style(
