@@ -184,19 +184,15 @@ pub fn test(run: &TestRun) -> Result<()> {
             .progress_chars("=> "),
     );
     let started = Instant::now();
-    let mut first_error: Option<String> = None;
     let status = loop {
         let done: Vec<&Sequence> = todo.iter().filter(|s| is_done(&run.results, s)).collect();
         let frames: usize = done.iter().map(|s| s.len()).sum();
         bar.set_position(frames as u64);
         bar.set_message(format!("{}/{} sequences", done.len(), todo.len()));
         // The nodes' warnings and errors (a bad weights file, a corrupt frame) above the bar.
-        let mut show = |lines: Vec<String>| {
+        let show = |lines: Vec<String>| {
             for line in lines {
                 bar.suspend(|| eprintln!("{line}"));
-                if first_error.is_none() && line.contains("] error:") {
-                    first_error = Some(line);
-                }
             }
         };
         show(tail.new_lines());
@@ -221,7 +217,7 @@ pub fn test(run: &TestRun) -> Result<()> {
             "{} sequence(s) did not complete ({}){}; the log is {}; fix it and run the same command again: complete sequences are kept, only those are redone",
             left.len(),
             left.join(", "),
-            first_error.map(|e| format!("; the first error: {e}")).unwrap_or_default(),
+            tail.errors().first().map(|e| format!("; the first error: {e}")).unwrap_or_default(),
             run.work.join("dora.log").display()
         );
     }

@@ -102,11 +102,8 @@ pub fn train(run: &TrainRun) -> Result<PathBuf> {
     let weights = save_dir.join(format!("{}.safetensors", cfg.name));
     let finished = weights.is_file() && checkpoint::read_state(&weights).map(|s| s.epoch == epochs).unwrap_or(false);
     if !status.success() || !finished {
-        let tail = std::fs::read_to_string(&log_path).unwrap_or_default();
-        // Node errors are `[node] error: ...` lines (the first line of each error chain).
-        let errors: Vec<String> =
-            tail.lines().filter(|l| l.contains("] error:")).map(|l| l.chars().take(600).collect::<String>()).collect();
-        let shown = errors.iter().take(5).cloned().collect::<Vec<_>>().join("\n  ");
+        // This run's node errors (the log also holds earlier runs of the folder).
+        let shown = tail.errors().iter().take(5).map(|l| l.chars().take(600).collect::<String>()).collect::<Vec<_>>().join("\n  ");
         bail!(
             "training did not finish ({}){}\nthe whole log is {}; `trackflow train ... --resume` continues from the last checkpoint",
             if status.success() { "the final weights were not written".to_string() } else { format!("dora exited with {status}") },

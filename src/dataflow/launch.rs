@@ -221,13 +221,19 @@ pub struct LogTail {
     offset: u64,
     partial: String,
     seen: std::collections::HashSet<String>,
+    errors: Vec<String>,
 }
 
 impl LogTail {
     /// Follows `path` from its current end (what an earlier run wrote is not shown again).
     pub fn new(path: &Path) -> Self {
         let offset = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-        Self { path: path.to_path_buf(), offset, partial: String::new(), seen: Default::default() }
+        Self { path: path.to_path_buf(), offset, partial: String::new(), seen: Default::default(), errors: Vec::new() }
+    }
+
+    /// The nodes' error lines seen so far, in order (the first line of each error chain).
+    pub fn errors(&self) -> &[String] {
+        &self.errors
     }
 
     /// The new warning, note and error lines since the last call, each once (dora repeats a failed
@@ -249,6 +255,9 @@ impl LogTail {
             let text = text.trim().to_string();
             let wanted = ["] warning:", "] note:", "] error:"].iter().any(|k| text.contains(k)) && text.starts_with('[');
             if wanted && self.seen.insert(text.clone()) {
+                if text.contains("] error:") {
+                    self.errors.push(text.clone());
+                }
                 out.push(text);
             }
         }
