@@ -19,12 +19,12 @@
 //! | [`cli`] | the `trackflow` command: arguments and one function per command |
 
 pub mod base;
+pub mod cli;
 pub mod data;
+pub mod dataflow;
+pub mod eval;
 pub mod model;
+pub mod nodes;
 pub mod tracker;
 pub mod train;
-pub mod eval;
 pub mod wire;
-pub mod dataflow;
-pub mod nodes;
-pub mod cli;

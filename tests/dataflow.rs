@@ -3,8 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use trackflow::dataflow::dora::{BinDir, to_yaml};
 use trackflow::base::diagnostic::Problems;
+use trackflow::dataflow::dora::{BinDir, to_yaml};
 use trackflow::dataflow::{InputSource, ParamOverride, Target, load, load_text};
 
 use crate::common::root;
@@ -302,7 +302,10 @@ fn deep_and_random_kdl_never_crash_the_checker() {
     assert!(trackflow::base::kdl::too_deep(&("a {".repeat(64) + &"}".repeat(64))).is_none());
 
     let seeds = std::fs::read_to_string(root().join("dataflows/track.kdl")).unwrap();
-    let alphabet: Vec<char> = "node kind=\"source\" param input from=\"a/b\" {}{}();#true #false -1.5e3 \\ / * \" \n\r\t=#null r#\"x\"# é \u{0}".chars().collect();
+    let alphabet: Vec<char> =
+        "node kind=\"source\" param input from=\"a/b\" {}{}();#true #false -1.5e3 \\ / * \" \n\r\t=#null r#\"x\"# é \u{0}"
+            .chars()
+            .collect();
     let mut state = 0x9e37_79b9_7f4a_7c15u64;
     let mut next = move || {
         state ^= state << 13;
@@ -348,7 +351,10 @@ fn a_relative_config_path_becomes_absolute() {
 #[test]
 fn the_console_shows_node_lines_and_dora_problems_only() {
     use trackflow::dataflow::launch::console_line;
-    assert_eq!(console_line("23:45:41 stdout source: [source] 1 sequence(s), 120 frames").as_deref(), Some("[source] 1 sequence(s), 120 frames"));
+    assert_eq!(
+        console_line("23:45:41 stdout source: [source] 1 sequence(s), 120 frames").as_deref(),
+        Some("[source] 1 sequence(s), 120 frames")
+    );
     assert_eq!(console_line("\u{1b}[2m23:45:41\u{1b}[0m stdout writer: [writer] a: b").as_deref(), Some("[writer] a: b"));
     assert_eq!(console_line("23:45:39 INFO   crop: spawner spawning `x` in `y`"), None);
     assert_eq!(console_line("20:28:38 DEBUG  checkpoint: daemon::spawner spawning node"), None);
@@ -360,7 +366,8 @@ fn the_console_shows_node_lines_and_dora_problems_only() {
 /// An unknown node kind is one error, not one more for every edge that reads from that node.
 #[test]
 fn an_unknown_kind_is_reported_once() {
-    let text = "node \"src\" kind=\"sourse\" {\n    param path=\"x\"\n}\nnode \"w\" kind=\"writer\" {\n    input \"box\" from=\"src/frame\"\n}\n";
+    let text =
+        "node \"src\" kind=\"sourse\" {\n    param path=\"x\"\n}\nnode \"w\" kind=\"writer\" {\n    input \"box\" from=\"src/frame\"\n}\n";
     let problems = trackflow::dataflow::load_text(std::path::Path::new("flow.kdl"), text, &[]).unwrap_err();
     let all = problems.render(false);
     assert!(all.contains("unknown node kind `sourse`") && all.contains("did you mean `source`"), "{all}");

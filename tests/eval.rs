@@ -272,7 +272,10 @@ fn test_command_shards_and_resumes() {
     let results = dir.path().join("results");
     let test = || {
         let mut c = trackflow();
-        c.args(["test", "ostrack", "tiny", "--untrained", "--dataset", "synth", "--threads", "2", "--local"]).arg(&local).arg("--results").arg(&results);
+        c.args(["test", "ostrack", "tiny", "--untrained", "--dataset", "synth", "--threads", "2", "--local"])
+            .arg(&local)
+            .arg("--results")
+            .arg(&results);
         c
     };
     assert!(run(test()).status.success());

@@ -7,9 +7,9 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use tch::{Device, Kind, Tensor};
-use trackflow::model::{Config, OSTrack, Parts};
-use trackflow::data::sequence::{load_frame, read_boxes};
 use trackflow::base::image::Image;
+use trackflow::data::sequence::{load_frame, read_boxes};
+use trackflow::model::{Config, OSTrack, Parts};
 use trackflow::tracker::crop::sample_target;
 use trackflow::tracker::{TrackOptions, Tracker};
 
@@ -151,11 +151,8 @@ const F64_BOX_PX: f64 = 1e-6;
 /// tracker's boxes in `file`.
 fn track_golden(m: OSTrack, kind: Kind, file: &str, bound: f64) -> f64 {
     let frames: Vec<PathBuf> = (1..=10).map(|i| dir().join(format!("frames/{i:08}.jpg"))).collect();
-    let want: Vec<Vec<f64>> = std::fs::read_to_string(dir().join(file))
-        .unwrap()
-        .lines()
-        .map(|l| l.split(' ').map(|v| v.parse().unwrap()).collect())
-        .collect();
+    let want: Vec<Vec<f64>> =
+        std::fs::read_to_string(dir().join(file)).unwrap().lines().map(|l| l.split(' ').map(|v| v.parse().unwrap()).collect()).collect();
     let init = read_boxes(&dir().join("frames/groundtruth.txt")).unwrap()[0];
     let mut t = Tracker::new(m, TrackOptions::default(), kind);
     let first: Image = load_frame(&frames[0]).unwrap();

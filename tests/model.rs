@@ -41,8 +41,9 @@ fn config_errors_name_the_key() {
 
 #[test]
 fn test_section_overrides_only_the_tracking_crop_factors() {
-    let parse =
-        |text: &str| Config::parse(std::sync::Arc::new(trackflow::base::diagnostic::SourceFile::from_text(Path::new("t.kdl"), text.into())));
+    let parse = |text: &str| {
+        Config::parse(std::sync::Arc::new(trackflow::base::diagnostic::SourceFile::from_text(Path::new("t.kdl"), text.into())))
+    };
     let c = parse("data {\n    search-factor 4.0\n}\ntest {\n    search-factor 3.5\n}\n").unwrap();
     assert_eq!((c.data.search_factor, c.test_search_factor()), (4.0, 3.5), "training keeps data's factor");
     assert_eq!(c.test_template_factor(), c.data.template_factor, "a factor left out is the training one");

@@ -32,7 +32,8 @@ fn frame_input(seq: &str, index: u32, frames: u32, im: &Image, init_box: Option<
 }
 
 fn box_input(seq: &str, index: u32, frames: u32, bbox: [f64; 4]) -> NodeInput {
-    let (meta, values) = BoxMsg { header: header(seq, index, frames), bbox, score: 0.5, confidence: 0.5, elapsed: 0.01, lost: false }.encode();
+    let (meta, values) =
+        BoxMsg { header: header(seq, index, frames), bbox, score: 0.5, confidence: 0.5, elapsed: 0.01, lost: false }.encode();
     NodeInput::doubles("box", meta, &values)
 }
 
@@ -75,7 +76,8 @@ fn head_node_gives_the_fused_trackers_box() {
     tch::manual_seed(7);
     let feats = tch::Tensor::randn([1, d, f, f], (tch::Kind::Float, tch::Device::Cpu));
     let values: Vec<f32> = Vec::try_from(feats.flatten(0, -1)).unwrap();
-    let geometry = CropGeometry { prev_box: [40.0, 30.0, 20.0, 16.0], crop_size: 80.0, resize_factor: 1.6, image_width: 160, image_height: 120 };
+    let geometry =
+        CropGeometry { prev_box: [40.0, 30.0, 20.0, 16.0], crop_size: 80.0, resize_factor: 1.6, image_width: 160, image_height: 120 };
     let init = Features { header: header("s", 0, 2), dims: vec![], geometry, init_box: Some([40.0, 30.0, 20.0, 16.0]), data: &[][..] };
     let search = Features { header: header("s", 1, 2), dims: vec![d, f, f], geometry, init_box: None, data: &values[..] };
     let inputs = vec![NodeInput::floats("features", init.encode(), &[]), NodeInput::floats("features", search.encode(), &values)];
@@ -146,10 +148,8 @@ fn camera_node_fails_on_a_camera_that_never_sends_a_frame() {
     std::thread::spawn(move || {
         for stream in listener.incoming().flatten() {
             let mut s = stream;
-            let _ = std::io::Write::write_all(
-                &mut s,
-                b"HTTP/1.0 200 OK\r\nContent-Type: multipart/x-mixed-replace; boundary=frame\r\n\r\n",
-            );
+            let _ =
+                std::io::Write::write_all(&mut s, b"HTTP/1.0 200 OK\r\nContent-Type: multipart/x-mixed-replace; boundary=frame\r\n\r\n");
             // Hold the connection open and send nothing.
             std::thread::spawn(move || {
                 std::thread::sleep(std::time::Duration::from_secs(60));

@@ -6,9 +6,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use tch::{Device, Kind, Tensor};
+use trackflow::data::datasets::{TrainDataset, got10k};
 use trackflow::model::Config;
 use trackflow::train::checkpoint;
-use trackflow::data::datasets::{TrainDataset, got10k};
 use trackflow::train::loss::{focal_loss, gaussian_radius, giou, heatmap};
 use trackflow::train::optim::{AdamW, ce_keep_at, lr_at};
 use trackflow::train::sampler::PairSampler;
@@ -392,8 +392,11 @@ fn hybrid_stem_stays_frozen_while_the_rest_trains() {
     let changed = |k: &str| !after[k].equal(&before[k]);
     // Blocks 0..=10 keep their (ImageNet) weights and statistics; block 11, the projection and
     // the transformer train.
-    for k in ["backbone.patch_embed.features.0.0.weight", "backbone.patch_embed.features.10.conv.2.weight",
-              "backbone.patch_embed.features.4.conv.1.1.running_var"] {
+    for k in [
+        "backbone.patch_embed.features.0.0.weight",
+        "backbone.patch_embed.features.10.conv.2.weight",
+        "backbone.patch_embed.features.4.conv.1.1.running_var",
+    ] {
         assert!(!changed(k), "{k} changed");
         assert!(!after[k].requires_grad(), "{k} trains");
     }

@@ -33,9 +33,7 @@ impl AnalyzeArgs {
             .iter()
             .map(|r| match r.split_once('=') {
                 Some((n, p)) => (n.to_string(), PathBuf::from(p)),
-                None => {
-                    (Path::new(r).file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_else(|| r.clone()), PathBuf::from(r))
-                }
+                None => (Path::new(r).file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_else(|| r.clone()), PathBuf::from(r)),
             })
             .collect();
         let scores = analyze(protocol, &dataset, &trackers)?;

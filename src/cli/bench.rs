@@ -126,15 +126,15 @@ impl BenchCmd {
     /// Runs the benchmark.
     pub fn run(self) -> Result<std::process::ExitCode> {
         match self {
-            BenchCmd::Live { config, device, fps, seconds } => {    
+            BenchCmd::Live { config, device, fps, seconds } => {
                 live(&config, &device, fps, seconds)?;
                 Ok(ExitCode::SUCCESS)
             }
-            BenchCmd::Train { config, data, workers, batches, batch_size, device } => {    
+            BenchCmd::Train { config, data, workers, batches, batch_size, device } => {
                 train(&config, data.as_deref(), workers, batches, batch_size, &device)?;
                 Ok(ExitCode::SUCCESS)
             }
-            BenchCmd::Track { sequence, dataflow, config, device, frames, rounds, sets } => {    
+            BenchCmd::Track { sequence, dataflow, config, device, frames, rounds, sets } => {
                 bench_track(sequence, &dataflow, &config, &device, frames, rounds, &sets)?;
                 Ok(ExitCode::SUCCESS)
             }
@@ -142,7 +142,7 @@ impl BenchCmd {
                 bench_batch(&config, &batches, &device, &precision, sequences, frames)?;
                 Ok(ExitCode::SUCCESS)
             }
-            BenchCmd::Model { presets, devices, precisions, iters, warmup, threads } => {    
+            BenchCmd::Model { presets, devices, precisions, iters, warmup, threads } => {
                 let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
                 let mut rows = Vec::new();
                 for preset in presets.split(',') {
@@ -161,7 +161,6 @@ impl BenchCmd {
         }
     }
 }
-
 
 /// One benchmark row.
 #[derive(Debug, Clone)]
@@ -453,7 +452,8 @@ pub fn live(config: &str, device: &str, fps: f64, seconds: f64) -> Result<()> {
     let mut cmd = crate::dataflow::launch::supervised_dora(&dora);
     cmd.arg("run").arg(&yaml).stdout(out.try_clone()?).stderr(out);
     let mut child = cmd.spawn()?;
-    let st = crate::dataflow::launch::wait_bounded(&mut child, Some(std::time::Duration::from_secs_f64(seconds + 120.0)), "the live dataflow")?;
+    let st =
+        crate::dataflow::launch::wait_bounded(&mut child, Some(std::time::Duration::from_secs_f64(seconds + 120.0)), "the live dataflow")?;
     let text = std::fs::read_to_string(&log)?;
     let summary =
         text.lines().rev().find(|l| l.contains("live summary")).with_context(|| format!("no live summary in {}", log.display()))?;
@@ -473,8 +473,8 @@ pub fn bench_track(
     rounds: usize,
     extra_sets: &[String],
 ) -> Result<()> {
-        use crate::model::{Config, Parts, parse_device};
     use crate::data::sequence::{Layout, discover};
+    use crate::model::{Config, Parts, parse_device};
     use crate::tracker::{TrackOptions, Tracker};
 
     let seq_path = sequence.unwrap_or_else(|| crate::base::paths::project_root().join("demo/sequence"));
@@ -489,7 +489,8 @@ pub fn bench_track(
 
     // The weights the dataflow's nodes load (the preset's own, else random from seed 0, as the
     // nodes' default seed), so that both paths time the same tracker.
-    let model = crate::model::load_tracking_model(&cfg, Parts::All, parse_device(device)?, Kind::Float, &crate::model::Weights::Preset, 0, "")?;
+    let model =
+        crate::model::load_tracking_model(&cfg, Parts::All, parse_device(device)?, Kind::Float, &crate::model::Weights::Preset, 0, "")?;
     let mut tracker = Tracker::new(model, TrackOptions::default(), Kind::Float);
     // Rounds alternate the two paths so both see the same (noisy, 2-core) machine; latencies
     // are pooled across rounds and fps averaged.
@@ -589,10 +590,8 @@ fn bench_batch(config: &str, batches: &str, device: &str, precision: &str, seque
     crate::data::synth::generate_parallel(&dir, &opts, 2)?;
     let seqs = crate::data::sequence::discover(&dir, crate::data::sequence::Layout::Auto)?;
     // Decoded once, so that the table times tracking, not JPEG decoding.
-    let decoded: Vec<(String, [f64; 4], Vec<crate::base::image::Image>)> = seqs
-        .iter()
-        .map(|s| Ok((s.name.clone(), s.init_box()?, s.reader()?.collect::<Result<Vec<_>>>()?)))
-        .collect::<Result<_>>()?;
+    let decoded: Vec<(String, [f64; 4], Vec<crate::base::image::Image>)> =
+        seqs.iter().map(|s| Ok((s.name.clone(), s.init_box()?, s.reader()?.collect::<Result<Vec<_>>>()?))).collect::<Result<_>>()?;
     let _ = std::fs::remove_dir_all(&dir);
     let weights = if crate::model::preset_weights(&cfg).is_some() { crate::model::Weights::Preset } else { crate::model::Weights::Random };
     println!("{sequences} sequences x {frames} frames, `{config}` on {dev:?} ({precision}), lockstep batches:");

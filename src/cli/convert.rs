@@ -56,7 +56,10 @@ fn convert(kind: &str, input: &Path, config: &str, output: Option<PathBuf>) -> R
             let mut model = OSTrack::new(&cfg, Parts::Backbone, tch::Device::Cpu);
             let n = crate::train::load_pretrained(&mut model, &output)
                 .with_context(|| format!("{} was written but does not fit the backbone of `{config}`", output.display()))?;
-            println!("{}: backbone initialisation for `{config}` ({n} tensors; use it with `trackflow train --pretrained`)", output.display());
+            println!(
+                "{}: backbone initialisation for `{config}` ({n} tensors; use it with `trackflow train --pretrained`)",
+                output.display()
+            );
         }
         _ => {
             let mut model = OSTrack::new(&cfg, Parts::All, tch::Device::Cpu);
@@ -66,4 +69,3 @@ fn convert(kind: &str, input: &Path, config: &str, output: Option<PathBuf>) -> R
     }
     Ok(())
 }
-

@@ -52,7 +52,15 @@ impl EvaluateArgs {
 
 /// `trackflow evaluate`: tracks `dataset` (or the sequences `list` names) with the model and with
 /// random weights of the same shape, then scores both with the OTB protocol and writes the report.
-fn evaluate(dataset: &Path, config: &str, weights: Option<PathBuf>, list: Option<&Path>, out: &Path, name: Option<String>, device: &str) -> Result<()> {
+fn evaluate(
+    dataset: &Path,
+    config: &str,
+    weights: Option<PathBuf>,
+    list: Option<&Path>,
+    out: &Path,
+    name: Option<String>,
+    device: &str,
+) -> Result<()> {
     use crate::eval::analyze::{Protocol, analyze, render, write_report};
     let name = name.unwrap_or_else(|| Path::new(config).file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or(config.into()));
     // A list selects sequences through a folder of links, so that tracking and scoring both see
@@ -92,4 +100,3 @@ fn evaluate(dataset: &Path, config: &str, weights: Option<PathBuf>, list: Option
     println!("report: {} ({} files)", report.display(), files.len());
     Ok(())
 }
-

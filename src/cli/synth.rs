@@ -59,7 +59,23 @@ pub struct SynthArgs {
 impl SynthArgs {
     /// Runs the command.
     pub fn run(self) -> Result<ExitCode> {
-        let SynthArgs { out, sequences, frames, width, height, seed, no_occlusion, prefix, distractors, clutter, leaves, modality, dark, aspect, jobs } = self;
+        let SynthArgs {
+            out,
+            sequences,
+            frames,
+            width,
+            height,
+            seed,
+            no_occlusion,
+            prefix,
+            distractors,
+            clutter,
+            leaves,
+            modality,
+            dark,
+            aspect,
+            jobs,
+        } = self;
         let aspect = match aspect.split(',').map(|v| v.trim().parse::<f64>()).collect::<Result<Vec<_>, _>>().as_deref() {
             Ok([lo, hi]) => (*lo, *hi),
             _ => anyhow::bail!("--aspect {aspect}: expected MIN,MAX, two numbers such as 0.3,1.6"),

@@ -19,9 +19,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
+use crate::data::sequence::{Layout, Sequence, discover};
 use crate::dataflow::ParamOverride;
 use crate::dataflow::dora::{BinDir, write_yaml};
-use crate::data::sequence::{Layout, Sequence, discover};
 
 /// Dataset folders by name, from the local config file.
 pub fn dataset_path(name_or_path: &str, local: &Path) -> Result<PathBuf> {
@@ -349,8 +349,7 @@ impl TestArgs {
     /// Runs the command.
     pub fn run(self) -> Result<ExitCode> {
         let TestArgs { script, config, dataset, threads, gpus, weights, untrained, batch, results, local, machines, spawn_daemons } = self;
-        let cfg =
-            crate::base::presets::resolve_config(&config, Path::new(".")).map_err(|e| anyhow::anyhow!("config `{config}`: {e}"))?;
+        let cfg = crate::base::presets::resolve_config(&config, Path::new(".")).map_err(|e| anyhow::anyhow!("config `{config}`: {e}"))?;
         let ds_path = dataset_path(&dataset, &local)?;
         let weights = match (weights, untrained) {
             (Some(w), _) => crate::model::Weights::File(std::path::absolute(w)?),

@@ -155,10 +155,7 @@ impl TrackJob<'_> {
 
 /// [`track_sequences`] with `tracker`'s slots in lockstep: one forward pass per step over every
 /// sequence being tracked. Results and failures are handled the same way.
-pub fn track_batched(
-    tracker: &mut BatchTracker,
-    job: &TrackJob,
-) -> Result<()> {
+pub fn track_batched(tracker: &mut BatchTracker, job: &TrackJob) -> Result<()> {
     track_lockstep_sequences(tracker, job.discover()?, job.out, job.max_frames, job.init_box)
 }
 
@@ -227,10 +224,7 @@ pub fn track_lockstep_sequences(
 /// Tracks every sequence under `seq_path` with `tracker` and writes one result file per sequence
 /// into `out`. A sequence that fails part way keeps the frames tracked so far as a `.partial.txt`;
 /// the others still run, and the failures are listed in the error at the end.
-pub fn track_sequences(
-    tracker: &mut Tracker,
-    job: &TrackJob,
-) -> Result<()> {
+pub fn track_sequences(tracker: &mut Tracker, job: &TrackJob) -> Result<()> {
     use crate::data::results::{Delimiter, SequenceResult, write_sequence};
     let TrackJob { out, max_frames, init_box, .. } = *job;
     let seqs = job.discover()?;

@@ -11,11 +11,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
-use crate::train::checkpoint;
 use crate::data::datasets::Roots;
 use crate::dataflow::ParamOverride;
 use crate::dataflow::dora::{BinDir, write_yaml};
 use crate::model::Config;
+use crate::train::checkpoint;
 
 /// What to train.
 #[derive(Debug, Clone)]
@@ -129,7 +129,12 @@ fn absolute_roots(items: &[String]) -> Result<Vec<String>> {
 }
 
 /// Shows one progress bar per epoch from the metrics file until the child exits.
-fn follow(child: &mut std::process::Child, metrics: &Path, log: &mut crate::dataflow::launch::LogTail, timeout: Option<Duration>) -> Result<std::process::ExitStatus> {
+fn follow(
+    child: &mut std::process::Child,
+    metrics: &Path,
+    log: &mut crate::dataflow::launch::LogTail,
+    timeout: Option<Duration>,
+) -> Result<std::process::ExitStatus> {
     let started = Instant::now();
     let mut bar: Option<(i64, indicatif::ProgressBar)> = None;
     let mut offset = std::fs::metadata(metrics).map(|m| m.len()).unwrap_or(0);

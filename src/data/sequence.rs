@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
-use crate::data::modality::AuxFrames;
 use crate::base::image::Image;
+use crate::data::modality::AuxFrames;
 use crate::data::video::{VideoReader, is_video};
 
 /// Where a sequence's frames come from.

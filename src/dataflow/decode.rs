@@ -358,4 +358,3 @@ fn decode_input(file: &Arc<SourceFile>, child: &KdlNode, problems: &mut Problems
         }
     }
 }
-

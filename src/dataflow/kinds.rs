@@ -195,8 +195,7 @@ const UNTRAINED: ParamSpec = param(
     "random weights (from `seed`) even when the preset has its own: an untrained baseline",
 );
 const CE: ParamSpec = param("ce", ParamType::Bool, Some("#true"), "candidate elimination; #false keeps every search token");
-const HANN: ParamSpec =
-    param("hann", ParamType::Bool, Some("#true"), "weight the score map with a Hann window before the argmax");
+const HANN: ParamSpec = param("hann", ParamType::Bool, Some("#true"), "weight the score map with a Hann window before the argmax");
 const SEED: ParamSpec = param("seed", ParamType::Int, Some("0"), "seed for random weights when no file is given");
 const PRECISION: ParamSpec =
     param("precision", ParamType::Choice(&["fp32", "fp16", "bf16"]), Some("\"fp32\""), "compute precision (fp16/bf16 on GPU only)");
@@ -244,16 +243,7 @@ pub static KINDS: &[NodeKind] = &[
         doc: "the ViT forward pass with candidate elimination (libtorch, GPU when there is one)",
         inputs: &[input("template", MessageType::Crop, true), input("search", MessageType::Crop, true)],
         outputs: &[output("features", MessageType::Features)],
-        params: &[
-            CONFIG,
-            WEIGHTS,
-            UNTRAINED,
-            SEED,
-            DEVICE,
-            PRECISION,
-            CE,
-            IDLE_TIMEOUT,
-        ],
+        params: &[CONFIG, WEIGHTS, UNTRAINED, SEED, DEVICE, PRECISION, CE, IDLE_TIMEOUT],
     },
     NodeKind {
         name: "head",
@@ -261,15 +251,7 @@ pub static KINDS: &[NodeKind] = &[
         doc: "the center head, Hann window, box decode, map back to the image and clip",
         inputs: &[input("features", MessageType::Features, true)],
         outputs: &[output("box", MessageType::Box)],
-        params: &[
-            CONFIG,
-            WEIGHTS,
-            UNTRAINED,
-            SEED,
-            DEVICE,
-            HANN,
-            IDLE_TIMEOUT,
-        ],
+        params: &[CONFIG, WEIGHTS, UNTRAINED, SEED, DEVICE, HANN, IDLE_TIMEOUT],
     },
     NodeKind {
         name: "tracker",

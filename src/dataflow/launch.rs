@@ -159,19 +159,15 @@ pub fn run(yaml: &Path, timeout: Option<Duration>, verbose: bool) -> Result<(Exi
     let dora = find_dora()?;
     check_dora_version(&dora)?;
     let log_path = yaml.with_extension("log");
-    let log = Arc::new(Mutex::new(
-        std::fs::File::create(&log_path).with_context(|| format!("cannot write {}", log_path.display()))?,
-    ));
+    let log = Arc::new(Mutex::new(std::fs::File::create(&log_path).with_context(|| format!("cannot write {}", log_path.display()))?));
     let mut cmd = supervised_dora(&dora);
     cmd.arg("run").arg(yaml).stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = cmd.spawn().with_context(|| format!("cannot start {}", dora.display()))?;
     let spinner = indicatif::ProgressBar::new_spinner().with_message(format!("running {}", yaml.display()));
     spinner.set_style(indicatif::ProgressStyle::with_template("{spinner} {msg} ({elapsed})").expect("valid template"));
     spinner.enable_steady_tick(Duration::from_millis(200));
-    let streams: Vec<Box<dyn std::io::Read + Send>> = vec![
-        Box::new(child.stdout.take().expect("piped")),
-        Box::new(child.stderr.take().expect("piped")),
-    ];
+    let streams: Vec<Box<dyn std::io::Read + Send>> =
+        vec![Box::new(child.stdout.take().expect("piped")), Box::new(child.stderr.take().expect("piped"))];
     let readers: Vec<_> = streams
         .into_iter()
         .map(|s| {

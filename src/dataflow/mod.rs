@@ -25,9 +25,9 @@ use std::sync::Arc;
 
 use kdl::KdlValue;
 
-use decode::{Located, RawBody, RawInput, RawItem, RawOutput};
 use crate::base::diagnostic::{Problem, Problems, SourceFile};
 use crate::base::presets::resolve_config;
+use decode::{Located, RawBody, RawInput, RawItem, RawOutput};
 use kinds::{MessageType, NodeKind, ParamType};
 
 /// What runs a node: a built-in kind or any executable.

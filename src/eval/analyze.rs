@@ -143,76 +143,77 @@ pub fn analyze(protocol: Protocol, dataset: &Path, trackers: &[(String, PathBuf)
             let file = dir.join(format!("{}.txt", s.name));
             // One bad file does not hide the next: every problem is collected and reported at once.
             let scored = (|| -> Result<Option<Issues>> {
-            let pred = if file.is_file() { Some(read_boxes(&file)?) } else { None };
-            if pred.is_none() {
-                t.missing.push(s.name.clone());
-            }
-            let gt = &s.ground_truth;
-            let issues = match protocol {
-                Protocol::Got10k => {
-                    let Some(pred) = pred else { return Ok(None) };
-                    let Got10kExtras { cover, bound } = got10k_extras(s)?;
-                    let (v, issues) = got10k_sequence(&pred, gt, &cover, bound).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
-                    ious.extend(v);
-                    issues
+                let pred = if file.is_file() { Some(read_boxes(&file)?) } else { None };
+                if pred.is_none() {
+                    t.missing.push(s.name.clone());
                 }
-                Protocol::TrackingNet => {
-                    let (c, issues) = trackingnet_sequence(pred.as_deref(), gt);
-                    tn.push(c);
-                    issues
-                }
-                Protocol::Rgbt234 => {
-                    let Some(pred) = pred else { return Ok(None) };
-                    let d = seq_dir(s).context("no sequence folder")?;
-                    let ir = d.join("infrared.txt");
-                    if !ir.is_file() {
-                        bail!("the rgbt234 protocol needs {} (the infrared ground truth)", ir.display());
+                let gt = &s.ground_truth;
+                let issues = match protocol {
+                    Protocol::Got10k => {
+                        let Some(pred) = pred else { return Ok(None) };
+                        let Got10kExtras { cover, bound } = got10k_extras(s)?;
+                        let (v, issues) =
+                            got10k_sequence(&pred, gt, &cover, bound).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+                        ious.extend(v);
+                        issues
                     }
-                    let c = super::multimodal::rgbt_sequence(&pred, gt, &read_boxes(&ir)?)
-                        .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
-                    t.per_sequence.push((s.name.clone(), c.msr()));
-                    max_curves.push(c);
-                    Issues::default()
-                }
-                Protocol::DepthTrack => {
-                    let Some(pred) = pred else { return Ok(None) };
-                    let conf = crate::data::results::read_confidences(
-                        dir,
-                        &s.name,
-                        "the depthtrack protocol needs the confidences trackflow's writer writes",
-                    )?;
-                    longterm.push(LongTermRun { pred, conf, gt, file: file.clone() });
-                    Issues::default()
-                }
-                _ => {
-                    let Some(pred) = pred else { return Ok(None) };
-                    let ds = match protocol {
-                        Protocol::Lasot => PytrackingDataset::Lasot,
-                        Protocol::Uav => PytrackingDataset::Uav,
-                        _ => PytrackingDataset::Otb,
-                    };
-                    let visible = if protocol == Protocol::Lasot {
+                    Protocol::TrackingNet => {
+                        let (c, issues) = trackingnet_sequence(pred.as_deref(), gt);
+                        tn.push(c);
+                        issues
+                    }
+                    Protocol::Rgbt234 => {
+                        let Some(pred) = pred else { return Ok(None) };
                         let d = seq_dir(s).context("no sequence folder")?;
-                        let (occ, oov) = (d.join("full_occlusion.txt"), d.join("out_of_view.txt"));
-                        if !occ.is_file() || !oov.is_file() {
-                            bail!(
-                                "the lasot protocol needs {} and {} (target visibility); use --protocol otb for a dataset without them",
-                                occ.display(),
-                                oov.display()
-                            );
+                        let ir = d.join("infrared.txt");
+                        if !ir.is_file() {
+                            bail!("the rgbt234 protocol needs {} (the infrared ground truth)", ir.display());
                         }
-                        Some(read_flags(&occ)?.iter().zip(read_flags(&oov)?).map(|(a, b)| !a && !b).collect::<Vec<bool>>())
-                    } else {
-                        None
-                    };
-                    let (c, issues) =
-                        pytracking_sequence(&pred, gt, visible.as_deref(), ds).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
-                    t.per_sequence.push((s.name.clone(), c.auc()));
-                    curves.push(c);
-                    issues
-                }
-            };
-            Ok(Some(issues))
+                        let c = super::multimodal::rgbt_sequence(&pred, gt, &read_boxes(&ir)?)
+                            .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+                        t.per_sequence.push((s.name.clone(), c.msr()));
+                        max_curves.push(c);
+                        Issues::default()
+                    }
+                    Protocol::DepthTrack => {
+                        let Some(pred) = pred else { return Ok(None) };
+                        let conf = crate::data::results::read_confidences(
+                            dir,
+                            &s.name,
+                            "the depthtrack protocol needs the confidences trackflow's writer writes",
+                        )?;
+                        longterm.push(LongTermRun { pred, conf, gt, file: file.clone() });
+                        Issues::default()
+                    }
+                    _ => {
+                        let Some(pred) = pred else { return Ok(None) };
+                        let ds = match protocol {
+                            Protocol::Lasot => PytrackingDataset::Lasot,
+                            Protocol::Uav => PytrackingDataset::Uav,
+                            _ => PytrackingDataset::Otb,
+                        };
+                        let visible = if protocol == Protocol::Lasot {
+                            let d = seq_dir(s).context("no sequence folder")?;
+                            let (occ, oov) = (d.join("full_occlusion.txt"), d.join("out_of_view.txt"));
+                            if !occ.is_file() || !oov.is_file() {
+                                bail!(
+                                    "the lasot protocol needs {} and {} (target visibility); use --protocol otb for a dataset without them",
+                                    occ.display(),
+                                    oov.display()
+                                );
+                            }
+                            Some(read_flags(&occ)?.iter().zip(read_flags(&oov)?).map(|(a, b)| !a && !b).collect::<Vec<bool>>())
+                        } else {
+                            None
+                        };
+                        let (c, issues) = pytracking_sequence(&pred, gt, visible.as_deref(), ds)
+                            .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+                        t.per_sequence.push((s.name.clone(), c.auc()));
+                        curves.push(c);
+                        issues
+                    }
+                };
+                Ok(Some(issues))
             })();
             let issues = match scored {
                 Ok(Some(issues)) => issues,

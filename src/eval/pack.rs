@@ -15,9 +15,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
+use crate::base::zipfile::ZipBuilder;
 use crate::data::results::{Delimiter, format_boxes};
 use crate::data::sequence::read_boxes;
-use crate::base::zipfile::ZipBuilder;
 
 /// The benchmark servers `pack` writes for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -333,7 +333,9 @@ impl Config {
                             let mut v = Vec::new();
                             r.strings(node, &mut v);
                             match v.as_slice() {
-                                [one] => m.weights = Some(crate::base::paths::normalize(&file.path.parent().unwrap_or(Path::new(".")).join(one))),
+                                [one] => {
+                                    m.weights = Some(crate::base::paths::normalize(&file.path.parent().unwrap_or(Path::new(".")).join(one)))
+                                }
                                 _ => r.bad(node, "one path string"),
                             }
                         }
@@ -461,7 +463,12 @@ impl Config {
             }
         }
         if m.stem_frozen < 0 {
-            problems.push(Problem::new(file, span_of("model", "stem-frozen"), format!("stem-frozen {} is negative", m.stem_frozen), "here"));
+            problems.push(Problem::new(
+                file,
+                span_of("model", "stem-frozen"),
+                format!("stem-frozen {} is negative", m.stem_frozen),
+                "here",
+            ));
         }
         for (key, size) in [("template-size", self.data.template_size), ("search-size", self.data.search_size)] {
             if size <= 0 || size % m.patch_size != 0 {

@@ -14,8 +14,8 @@
 //! the statistics come from ImageNet and a tracking batch is too small and too correlated to
 //! re-estimate them (OSTrack's `FIX_BN` reasoning for its head, applied to the stem).
 
-use tch::nn::{self, Module, ModuleT};
 use tch::Tensor;
+use tch::nn::{self, Module, ModuleT};
 
 /// `(expansion t, output channels c, repeats n, first stride s)` of torchvision's
 /// `mobilenet_v2` (`inverted_residual_setting`), after the 32-channel stride-2 stem conv.
@@ -111,11 +111,7 @@ impl HybridEmbed {
                 let stride = if i == 0 { s } else { 1 };
                 let hidden = cin * t;
                 let b = &f / idx / "conv";
-                let (expand, base) = if t == 1 {
-                    (None, 0)
-                } else {
-                    (Some(ConvBn::new(&b / 0 / 0, &b / 0 / 1, cin, hidden, 1, 1, 1)), 1)
-                };
+                let (expand, base) = if t == 1 { (None, 0) } else { (Some(ConvBn::new(&b / 0 / 0, &b / 0 / 1, cin, hidden, 1, 1, 1)), 1) };
                 let depthwise = ConvBn::new(&b / base / 0, &b / base / 1, hidden, hidden, 3, stride, hidden);
                 let project = ConvBn::new(&b / (base + 1), &b / (base + 2), hidden, c, 1, 1, 1).linear();
                 let residual = stride == 1 && cin == c;

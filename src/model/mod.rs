@@ -265,7 +265,15 @@ pub fn require_trained(cfg: &Config, name: &str, weights: &Weights) -> Result<()
 /// The one loader behind every tracker (`trackflow track`, `evaluate`, `bench track` and the
 /// tracking nodes): `cfg`'s network (the `parts` a node needs) on `device` at `precision`, with
 /// `weights`. Random weights come from `seed` and are announced on stderr, prefixed by `who`.
-pub fn load_tracking_model(cfg: &Config, parts: Parts, device: Device, precision: Kind, weights: &Weights, seed: i64, who: &str) -> Result<OSTrack> {
+pub fn load_tracking_model(
+    cfg: &Config,
+    parts: Parts,
+    device: Device,
+    precision: Kind,
+    weights: &Weights,
+    seed: i64,
+    who: &str,
+) -> Result<OSTrack> {
     let mut model = OSTrack::new(cfg, parts, device);
     let file = match weights {
         Weights::File(w) => Some(w.clone()),

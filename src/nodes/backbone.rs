@@ -5,8 +5,8 @@ use anyhow::{Context, Result, bail};
 use dora_node_api::{DoraNode, EventStream};
 
 use super::{Next, Params, load_model, next_event, out};
-use crate::model::Parts;
 use crate::base::image::Image;
+use crate::model::Parts;
 use crate::tracker::{crop_tensor, search_features, template_tokens};
 use crate::wire::{Crop, CropRole, Features};
 

@@ -8,9 +8,9 @@ use anyhow::{Result, bail};
 use dora_node_api::{DoraNode, EventStream};
 
 use super::{Next, Params, next_event, out};
+use crate::base::image::Image;
 use crate::base::time::now_ns;
 use crate::model::Config;
-use crate::base::image::Image;
 use crate::tracker::{prepare_crop, validate_init_box};
 use crate::wire::{BoxMsg, Crop, CropRole, Frame, Header};
 

@@ -10,10 +10,10 @@ use anyhow::{Result, bail};
 use dora_node_api::{DoraNode, EventStream};
 
 use super::{Next, Params, out, poll_event};
-use crate::data::datasets::{self, Roots};
-use crate::train::sampler::PairSampler;
 use crate::data::datasets::TrainDataset;
+use crate::data::datasets::{self, Roots};
 use crate::train::Loader;
+use crate::train::sampler::PairSampler;
 use crate::wire::{Request, encode_batch};
 
 /// Opens every dataset the config lists, printing what each holds.

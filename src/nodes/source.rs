@@ -12,9 +12,9 @@ use anyhow::{Result, bail};
 use dora_node_api::{DoraNode, EventStream};
 
 use super::{Next, Params, next_event, out};
+use crate::base::image::Image;
 use crate::base::time::now_ns;
 use crate::data::sequence::{Layout, Sequence, discover};
-use crate::base::image::Image;
 use crate::tracker::validate_init_box;
 use crate::wire::{BoxMsg, Frame, Header};
 

@@ -10,7 +10,9 @@
 
 use anyhow::Result;
 use dora_node_api::integration_testing::integration_testing_format::{IncomingEvent, InputData, TimedIncomingEvent};
-use dora_node_api::integration_testing::{IntegrationTestInput, TestingInput, TestingOptions, TestingOutput, drain_outputs, output_channel};
+use dora_node_api::integration_testing::{
+    IntegrationTestInput, TestingInput, TestingOptions, TestingOutput, drain_outputs, output_channel,
+};
 use dora_node_api::{DoraNode, EventStream, MetadataParameters};
 
 use super::Params;
@@ -126,8 +128,9 @@ pub fn run_node_open(
     }
     let input = TestingInput::Input(IntegrationTestInput::new(kind.parse().map_err(|e| anyhow::anyhow!("node id `{kind}`: {e}"))?, events));
     let (tx, mut rx) = output_channel();
-    let (mut node, mut stream) = DoraNode::init_testing(input, TestingOutput::ToChannel(tx), TestingOptions { skip_output_time_offsets: true })
-        .map_err(|e| anyhow::anyhow!("dora's testing mode: {e}"))?;
+    let (mut node, mut stream) =
+        DoraNode::init_testing(input, TestingOutput::ToChannel(tx), TestingOptions { skip_output_time_offsets: true })
+            .map_err(|e| anyhow::anyhow!("dora's testing mode: {e}"))?;
     let result = run(&mut node, &mut stream, &p);
     drop(stream);
     drop(node);

@@ -7,7 +7,7 @@
 use anyhow::{Context, Result, bail};
 use tch::{Kind, Tensor};
 
-use super::{TrackOptions, Tracked, crop_tensor, head_box, hann2d, prepare_crop, search_features, template_tokens, validate_init_box};
+use super::{TrackOptions, Tracked, crop_tensor, hann2d, head_box, prepare_crop, search_features, template_tokens, validate_init_box};
 use crate::base::image::Image;
 use crate::model::{OSTrack, TemplateTokens};
 

@@ -8,9 +8,9 @@ pub mod crop;
 use anyhow::{Context, Result, bail};
 use tch::{Device, Kind, Tensor};
 
+use crate::base::image::Image;
 use crate::model::{OSTrack, TemplateTokens, decode_boxes};
 use crate::tracker::crop::CropGeometry;
-use crate::base::image::Image;
 pub use crop::{CropResult, normalize, normalize_f64, sample_target};
 
 /// A crop (8-bit, as cut and resized) and where it came from. It is normalised only where the
@@ -155,8 +155,7 @@ pub fn head_box(model: &OSTrack, features: &Tensor, geometry: &CropGeometry, win
         None => score.shallow_clone(),
     };
     let (boxes, idx) = decode_boxes(&response, &maps.size.to_kind(dk), &maps.offset.to_kind(dk));
-    let v: Vec<f64> =
-        Vec::<f64>::try_from(boxes.view([-1]).to_device(Device::Cpu).to_kind(Kind::Double)).context("reading decoded box")?;
+    let v: Vec<f64> = Vec::<f64>::try_from(boxes.view([-1]).to_device(Device::Cpu).to_kind(Kind::Double)).context("reading decoded box")?;
     if v.iter().any(|x| !x.is_finite()) {
         bail!("the network produced a non-finite box {v:?} (NaN in the weights or the input?)");
     }

@@ -471,7 +471,11 @@ impl Trainer {
                 bail!("loss is {} at epoch {} batch {} (replica {i}): training diverged", l.loss, batch.epoch, batch.index);
             }
             // Each shard's loss over n: the summed gradients are DDP's average. fp16 scales it.
-            if n == 1 && scale == 1.0 { l.total.backward() } else { (&l.total * (scale / n as f64)).backward() };
+            if n == 1 && scale == 1.0 {
+                l.total.backward()
+            } else {
+                (&l.total * (scale / n as f64)).backward()
+            };
             for (s, v) in sums.iter_mut().zip([l.loss, l.giou, l.l1, l.focal, l.iou]) {
                 *s += v / n as f64;
             }
@@ -615,7 +619,11 @@ pub fn load_pretrained(model: &mut OSTrack, path: &Path) -> Result<usize> {
         PretrainedKind::Mae => load_mae(model, path, &tensors)?,
         PretrainedKind::MobileNetV2 => load_mobilenet(model, path, &tensors)?,
     };
-    eprintln!("pretrained: {n} {} tensors loaded from {}", if kind == PretrainedKind::Mae { "MAE encoder" } else { "MobileNetV2" }, path.display());
+    eprintln!(
+        "pretrained: {n} {} tensors loaded from {}",
+        if kind == PretrainedKind::Mae { "MAE encoder" } else { "MobileNetV2" },
+        path.display()
+    );
     Ok(n)
 }
 
@@ -636,7 +644,9 @@ fn load_mae(model: &mut OSTrack, path: &Path, tensors: &HashMap<String, Tensor>)
         let grid = v.narrow(1, 1, n).transpose(1, 2).reshape([1, d, side, side]).to_kind(Kind::Float);
         for (key, f) in [("pos_embed_z", cfg.template_feat()), ("pos_embed_x", cfg.search_feat())] {
             // A file from `trackflow convert mae` holds them already (resized the same way).
-            tensors.entry(key.to_string()).or_insert_with(|| grid.upsample_bicubic2d([f, f], false, None, None).flatten(2, -1).transpose(1, 2));
+            tensors
+                .entry(key.to_string())
+                .or_insert_with(|| grid.upsample_bicubic2d([f, f], false, None, None).flatten(2, -1).transpose(1, 2));
         }
     }
     load_renamed(

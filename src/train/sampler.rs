@@ -10,10 +10,10 @@ use std::sync::Mutex;
 
 use anyhow::{Result, bail};
 
+use crate::base::image::Image;
+use crate::base::rng::Pcg;
 use crate::data::datasets::TrainDataset;
 use crate::model::Config;
-use crate::base::rng::Pcg;
-use crate::base::image::Image;
 use crate::tracker::crop::{MEAN, STD, sample_target};
 
 /// One training sample: normalised crops (C×S×S, CHW) and the search box.
@@ -181,7 +181,8 @@ impl PairSampler {
             }
         };
         let load = |i: usize| {
-            crate::data::modality::load_frame_at(&seq.frames, seq.aux.as_ref(), i).map_err(|e| BadImage(seq.frames[i].clone(), format!("{e:#}")))
+            crate::data::modality::load_frame_at(&seq.frames, seq.aux.as_ref(), i)
+                .map_err(|e| BadImage(seq.frames[i].clone(), format!("{e:#}")))
         };
         let mut t_img = load(t_id)?;
         let mut s_img = if s_id == t_id { t_img.clone() } else { load(s_id)? };
