@@ -101,6 +101,10 @@ pub fn run_node_open(
     inputs: Vec<NodeInput>,
     open_secs: Option<f64>,
 ) -> Result<NodeRun> {
+    // One node at a time per process: runs in parallel threads were seen to receive each
+    // other's stop (a camera test ended by another test's stop, only in the full suite).
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let p = Params::for_kind(kind, params, connected)?;
     let mut events: Vec<TimedIncomingEvent> = Vec::new();
     let mut t = 0.0;
