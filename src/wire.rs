@@ -91,7 +91,8 @@ pub enum WireError {
 pub struct Header {
     /// Sequence name.
     pub seq: String,
-    /// Frame index, from 0.
+    /// Frame index, from 0. Messages meant for people show it 1-based ([`Header::number`]), as
+    /// frame files and result lines are numbered.
     pub index: u32,
     /// Number of frames in the sequence.
     pub frames: u32,
@@ -102,6 +103,11 @@ pub struct Header {
 }
 
 impl Header {
+    /// The frame's number as people read it: 1-based, like frame files and result lines.
+    pub fn number(&self) -> u32 {
+        self.index + 1
+    }
+
     /// Whether this is the sequence's last frame.
     pub fn is_last(&self) -> bool {
         self.index + 1 >= self.frames

@@ -76,6 +76,69 @@ fn live_graph_tracks_an_mjpeg_stream_and_records() {
     assert!(text(&o).contains("live summary"));
 }
 
+/// Kills a helper process (the RTSP relay, its publisher) when the test ends, even by a panic.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// An RTSP camera: FFmpeg publishes a synthetic sequence as H.264 over RTSP/TCP to a relay on
+/// loopback (`tests/fixtures/rtsp_relay.py`, since FFmpeg cannot serve RTSP to a reader by
+/// itself), and the live graph reads `rtsp://…` through the camera node's FFmpeg path.
+#[test]
+fn live_graph_tracks_an_rtsp_stream() {
+    use std::io::BufRead;
+    let dir = TempDir::new("live-rtsp");
+    let (jpegs, seq, init) = frames(dir.path(), 50);
+    let first = trackflow::base::imageio::decode_rgb(&jpegs[0]).unwrap();
+    let mut relay = KillOnDrop(
+        Command::new("python3")
+            .arg(crate::common::root().join("tests/fixtures/rtsp_relay.py"))
+            .args(["0", "--wait", "30"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("python3 runs the RTSP relay"),
+    );
+    let mut line = String::new();
+    std::io::BufReader::new(relay.0.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let port: u16 = line.trim().strip_prefix("listening on ").and_then(|p| p.parse().ok()).unwrap_or_else(|| panic!("relay said `{line}`"));
+    let url = format!("rtsp://127.0.0.1:{port}/live");
+    // A keyframe every 10 frames, so the reader starts within a second of connecting.
+    let _publisher = KillOnDrop(
+        Command::new("ffmpeg")
+            .args(["-nostdin", "-loglevel", "error", "-re", "-stream_loop", "-1", "-framerate", "10", "-i"])
+            .arg(seq.join("%08d.jpg"))
+            .args(["-t", "120", "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", "10", "-pix_fmt", "yuv420p"])
+            .args(["-f", "rtsp", "-rtsp_transport", "tcp", &url])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("ffmpeg publishes"),
+    );
+    let rec = dir.path().join("rtsp.mp4");
+    let o = live(&[
+        format!("camera.url={url}"),
+        format!("camera.width={}", first.width),
+        format!("camera.height={}", first.height),
+        "camera.max-frames=40".into(),
+        "camera.retries=2".into(),
+        format!("tracker.init-box={init}"),
+        format!("view.record={}", rec.display()),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let rows = box_rows(&rec.with_extension("boxes.txt"));
+    // The tracker takes the newest frame and drops stale ones, so on a loaded machine it may
+    // process only a fraction of the 40.
+    assert!(rows.len() >= 5, "{} boxes from the RTSP stream: {}", rows.len(), text(&o));
+    assert!(text(&o).contains("sent 40 frames"), "every frame of the stream arrived: {}", text(&o));
+    assert!(rows.windows(2).all(|w| w[0].0 < w[1].0), "frames in order");
+    assert!(video_frames(&rec) >= 10, "the recording plays");
+}
+
 #[test]
 fn a_slow_tracker_drops_stale_frames_instead_of_falling_behind() {
     let dir = TempDir::new("live-slow");
@@ -160,6 +223,16 @@ fn live_view_page_in_headless_chromium_starts_tracking_from_a_drawn_box() {
     while state(port).is_none_or(|s| s["frame"].as_u64().unwrap_or(0) == 0) {
         assert!(std::time::Instant::now() < deadline, "the live view never showed a frame");
         std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    // The MJPEG stream (for VLC and friends) is served so that trackflow's own camera client
+    // reads it: three frames in a row.
+    {
+        use trackflow::data::camera::{FrameSource, MjpegStream};
+        let mut stream = MjpegStream::connect("127.0.0.1", port, "/stream").expect("/stream answers");
+        for _ in 0..3 {
+            let f = stream.next_frame().expect("/stream sends frames").expect("/stream stays open");
+            assert!(f.image.width > 0 && f.image.height > 0);
+        }
     }
     let shots = crate::common::root().join("target/test-artifacts");
     std::fs::create_dir_all(&shots).unwrap();

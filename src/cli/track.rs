@@ -248,10 +248,10 @@ pub fn track_sequences(tracker: &mut Tracker, job: &TrackJob) -> Result<()> {
                         Some(b) => b,
                         None => seq.init_box()?,
                     };
-                    tracker.initialize(&im, b).with_context(|| format!("{}: frame 0", seq.name))?;
+                    tracker.initialize(&im, b).with_context(|| format!("{}: frame 1", seq.name))?;
                     (b, 1.0)
                 } else {
-                    let t = tracker.track(&im).with_context(|| format!("{}: frame {i}", seq.name))?;
+                    let t = tracker.track(&im).with_context(|| format!("{}: frame {}", seq.name, i + 1))?;
                     (t.bbox, t.confidence)
                 };
                 r.boxes.push(b);

@@ -132,6 +132,11 @@ pub fn open(url: &CameraUrl, width: usize, height: usize, fps: f64, looped: bool
 }
 
 /// MJPEG over HTTP (`multipart/x-mixed-replace`), as IP cameras and `mjpg-streamer` serve it.
+///
+/// Written on a std `TcpStream` rather than an HTTP client crate because the stream never ends:
+/// a stalled camera is caught by a per-read socket timeout, which ureq's whole-phase timeouts
+/// (its body timeout bounds the entire body) cannot express. It asks with HTTP/1.0, so servers
+/// answer without chunked encoding.
 pub struct MjpegStream {
     reader: BufReader<TcpStream>,
     boundary: String,

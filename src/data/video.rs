@@ -117,11 +117,10 @@ impl VideoReader {
                 if let Some(mut e) = self.child.stderr.take() {
                     let _ = e.read_to_string(&mut err);
                 }
-                self.read = self.info.frames;
+                let decoded = std::mem::replace(&mut self.read, self.info.frames);
                 Some(Err(anyhow::anyhow!(
-                    "{}: the video ended at frame {} of {} ({})",
+                    "{}: the video ended after {decoded} of its {} frames ({})",
                     self.path.display(),
-                    self.read,
                     self.info.frames,
                     err.trim()
                 )))

@@ -18,7 +18,8 @@ pub type Rect = [f64; 4];
 /// What a protocol did to rows it could not use as written.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Issues {
-    /// (frame, what was wrong, what was done).
+    /// (0-based frame index, what was wrong and what was done). Shown 1-based, as the frame's
+    /// line in the result file and its number in GOT-10k's and OTB's file names.
     pub rows: Vec<(usize, String)>,
 }
 
@@ -35,7 +36,7 @@ impl Issues {
 impl fmt::Display for Issues {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (i, w) in &self.rows {
-            writeln!(f, "  frame {i}: {w}")?;
+            writeln!(f, "  frame {} (line {}): {w}", i + 1, i + 1)?;
         }
         Ok(())
     }

@@ -49,7 +49,7 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
                         bail!("sequence {} started while {} still had {} frames waiting", h.seq, s.name, s.pending.len());
                     }
                     let im = f.to_image();
-                    let Some(init) = f.init_box else { bail!("frame 0 of {} carries no init box", h.seq) };
+                    let Some(init) = f.init_box else { bail!("frame 1 of {} carries no init box", h.seq) };
                     let init = validate_init_box(init, im.width, im.height)?;
                     let t0 = now_ns();
                     let z = prepare_crop(&im, init, template_factor, d.template_size as usize)?;
@@ -69,7 +69,7 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
                     s = SeqState { name: h.seq.clone(), frames: h.frames, next_frame: 1, state: None, pending: BTreeMap::new() };
                 } else {
                     if h.seq != s.name || h.index != s.next_frame {
-                        bail!("frame {} of {} arrived, expected frame {} of {} (a frame was lost)", h.index, h.seq, s.next_frame, s.name);
+                        bail!("frame {} of {} arrived, expected frame {} of {} (a frame was lost)", h.number(), h.seq, s.next_frame + 1, s.name);
                     }
                     s.next_frame += 1;
                     s.pending.insert(h.index, f.to_image());
@@ -83,10 +83,11 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
                 let expected = s.state.map_or(0, |(i, _)| i + 1);
                 if b.header.seq != s.name || b.header.index != expected {
                     bail!(
-                        "box for {} frame {} arrived, expected {} frame {expected} (a message was lost)",
+                        "box for {} frame {} arrived, expected {} frame {} (a message was lost)",
                         b.header.seq,
-                        b.header.index,
-                        s.name
+                        b.header.number(),
+                        s.name,
+                        expected + 1
                     );
                 }
                 s.state = Some((b.header.index, b.bbox));

@@ -115,11 +115,11 @@ fn send_sequence(
             let im = match rx.recv() {
                 Ok(Ok(im)) => im,
                 Ok(Err(e)) => {
-                    failure = Some(format!("frame {sent}: {e:#}"));
+                    failure = Some(format!("frame {}: {e:#}", sent + 1));
                     break;
                 }
                 Err(_) => {
-                    failure = Some(format!("frame {sent}: the decoder stopped early"));
+                    failure = Some(format!("frame {}: the decoder stopped early", sent + 1));
                     break;
                 }
             };
@@ -143,7 +143,7 @@ fn send_sequence(
                 pixels: &im.data[..],
             };
             node.send_output_raw(out("frame"), frame.encode(), im.data.len(), |buf| buf.copy_from_slice(&im.data))
-                .map_err(|e| anyhow::anyhow!("cannot send frame {sent} of {}: {e}", seq.name))?;
+                .map_err(|e| anyhow::anyhow!("cannot send frame {} of {}: {e}", sent + 1, seq.name))?;
             sent += 1;
         }
         if !feedback {
@@ -158,10 +158,11 @@ fn send_sequence(
                 let b = BoxMsg::decode(&metadata.parameters, &data)?;
                 if b.header.seq != seq.name || b.header.index != acked {
                     bail!(
-                        "box feedback out of order: expected {} frame {acked}, got {} frame {} (a message was lost)",
+                        "box feedback out of order: expected {} frame {}, got {} frame {} (a message was lost)",
                         seq.name,
+                        acked + 1,
                         b.header.seq,
-                        b.header.index
+                        b.header.number()
                     );
                 }
                 acked += 1;
@@ -171,7 +172,7 @@ fn send_sequence(
                 bail!("input `{id}` closed before {} was tracked ({acked}/{n} frames): the node sending it exited", seq.name)
             }
             Next::Stop => {
-                eprintln!("[{}] stopped at {} frame {acked}/{n}", p.node_id, seq.name);
+                eprintln!("[{}] stopped after {acked} of {n} frames of {}", p.node_id, seq.name);
                 return Ok(Outcome::Stopped);
             }
         }

@@ -30,16 +30,16 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
                 let f = Frame::decode(&metadata.parameters, &data)?;
                 let h = f.header.clone();
                 if h.index != 0 && expected.as_ref() != Some(&(h.seq.clone(), h.index)) {
-                    bail!("frame {} of {} arrived out of order (a frame was lost)", h.index, h.seq);
+                    bail!("frame {} of {} arrived out of order (a frame was lost)", h.number(), h.seq);
                 }
                 let t0 = now_ns();
                 let im = f.to_image();
                 let (bbox, score, confidence) = if h.index == 0 {
-                    let b = f.init_box.with_context(|| format!("frame 0 of {} carries no init box", h.seq))?;
+                    let b = f.init_box.with_context(|| format!("frame 1 of {} carries no init box", h.seq))?;
                     tracker.initialize(&im, b)?;
                     (b, 1.0, 1.0)
                 } else {
-                    let r = tracker.track(&im).with_context(|| format!("{} frame {}", h.seq, h.index))?;
+                    let r = tracker.track(&im).with_context(|| format!("{} frame {}", h.seq, h.number()))?;
                     (r.bbox, r.score, r.confidence)
                 };
                 expected = Some((h.seq.clone(), h.index + 1));
@@ -123,7 +123,7 @@ fn live(node: &mut DoraNode, events: &mut EventStream, p: &Params, mut tracker: 
                     low = 0;
                     (b, 1.0, 1.0, false)
                 } else if tracking && !paused {
-                    let r = tracker.track(&im).with_context(|| format!("live frame {}", h.index))?;
+                    let r = tracker.track(&im).with_context(|| format!("live frame {}", h.number()))?;
                     low = if r.score < threshold { low + 1 } else { 0 };
                     (r.bbox, r.score, r.confidence, low >= lost_after)
                 } else {

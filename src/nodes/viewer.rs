@@ -51,7 +51,7 @@ impl Viewer {
                 s.pending.insert(index, im);
                 Ok(())
             }
-            None => bail!("frame {index} of {seq} arrived before its frame 0"),
+            None => bail!("frame {} of {seq} arrived before its frame 1", index + 1),
         }
     }
 
@@ -63,10 +63,10 @@ impl Viewer {
         }
         let Some(v) = self.seqs.front_mut() else { bail!("box for {} before any frame of it", b.header.seq) };
         if b.header.index != v.next {
-            bail!("box for {} frame {} arrived, expected frame {} (a message was lost)", b.header.seq, b.header.index, v.next);
+            bail!("box for {} frame {} arrived, expected frame {} (a message was lost)", b.header.seq, b.header.number(), v.next + 1);
         }
         let Some(im) = v.pending.remove(&b.header.index) else {
-            bail!("box for {} frame {} arrived before its frame", v.name, b.header.index)
+            bail!("box for {} frame {} arrived before its frame", v.name, b.header.number())
         };
         let drawn = annotate(&im, b.header.index, b.bbox, b.score, None);
         if self.video {

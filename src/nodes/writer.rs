@@ -56,11 +56,11 @@ pub fn run(_node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result
                     arrivals.clear();
                 }
                 let Some((seq, _, r)) = current.as_mut() else {
-                    bail!("box for {} frame {} arrived before its frame 0 (a message was lost)", h.seq, h.index)
+                    bail!("box for {} frame {} arrived before its frame 1 (a message was lost)", h.seq, h.number())
                 };
                 if *seq != h.seq || r.boxes.len() != h.index as usize {
                     let msg =
-                        format!("box for {} frame {} arrived, expected {seq} frame {} (a message was lost)", h.seq, h.index, r.boxes.len());
+                        format!("box for {} frame {} arrived, expected {seq} frame {} (a message was lost)", h.seq, h.number(), r.boxes.len() + 1);
                     save_partial(&current)?;
                     bail!(msg);
                 }

@@ -8,8 +8,7 @@
 //! MJPEG, for VLC and friends), `/state` (JSON), `POST /init?box=x,y,w,h`, `POST /pause`,
 //! `POST /resume`.
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -36,19 +35,20 @@ struct Shared {
 
 /// The node's event loop.
 pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<()> {
-    let listener = TcpListener::bind((p.str("bind")?, p.int("port")? as u16))
-        .with_context(|| format!("cannot serve on {}:{}", p.str("bind").unwrap_or(""), p.int("port").unwrap_or(0)))?;
-    let addr = listener.local_addr()?;
+    let (bind, port) = (p.str("bind")?, p.int("port")?);
+    let server = tiny_http::Server::http((bind, port as u16)).map_err(|e| anyhow::anyhow!("cannot serve on {bind}:{port}: {e}"))?;
+    let addr = server.server_addr().to_ip().context("the live view's address is not an IP address")?;
     eprintln!("[{}] live view at http://{addr}/", p.node_id);
     let shared = Arc::new(Mutex::new(Shared::default()));
     let (tx, rx): (Sender<Control>, Receiver<Control>) = unbounded();
     {
         let shared = shared.clone();
         std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
+            // One thread per request: `/stream` never ends while its viewer watches.
+            for request in server.incoming_requests() {
                 let (shared, tx) = (shared.clone(), tx.clone());
                 std::thread::spawn(move || {
-                    let _ = serve(stream, &shared, &tx);
+                    let _ = serve(request, &shared, &tx);
                 });
             }
         });
@@ -194,86 +194,108 @@ fn encode_jpeg(im: &Image) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-fn respond(s: &mut TcpStream, status: &str, ctype: &str, body: &[u8]) -> std::io::Result<()> {
-    write!(
-        s,
-        "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n",
-        body.len()
-    )?;
-    s.write_all(body)
+fn header(name: &str, value: &str) -> tiny_http::Header {
+    tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes()).expect("ASCII header")
 }
 
-fn serve(mut s: TcpStream, shared: &Mutex<Shared>, tx: &Sender<Control>) -> std::io::Result<()> {
-    s.set_read_timeout(Some(Duration::from_secs(5)))?;
-    let mut reader = BufReader::new(s.try_clone()?);
-    let mut line = String::new();
-    reader.read_line(&mut line)?;
-    loop {
-        let mut h = String::new();
-        if reader.read_line(&mut h)? == 0 || h.trim().is_empty() {
-            break;
+fn respond(request: tiny_http::Request, status: u16, ctype: &str, body: &[u8]) -> std::io::Result<()> {
+    let response = tiny_http::Response::from_data(body.to_vec())
+        .with_status_code(status)
+        .with_header(header("Content-Type", ctype))
+        .with_header(header("Cache-Control", "no-store"));
+    request.respond(response)
+}
+
+/// `/stream`'s body: a `multipart/x-mixed-replace` part for each new annotated frame, read on
+/// demand. It blocks until a frame newer than the last one sent is there, and never ends: the
+/// copy stops when writing to a viewer that went away fails.
+struct MjpegBody {
+    shared: Arc<Mutex<Shared>>,
+    last: u64,
+    part: Vec<u8>,
+    at: usize,
+}
+
+impl Read for MjpegBody {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.at >= self.part.len() {
+            let (jpeg, index) = {
+                let mut g = self.shared.lock().expect("lock");
+                g.last_request = Some(Instant::now());
+                (g.jpeg.clone(), g.jpeg_index)
+            };
+            if index != self.last && !jpeg.is_empty() {
+                let mut part = format!("--frame\r\nContent-Type: image/jpeg\r\nContent-Length: {}\r\n\r\n", jpeg.len()).into_bytes();
+                part.extend_from_slice(&jpeg);
+                part.extend_from_slice(b"\r\n");
+                (self.part, self.at, self.last) = (part, 0, index);
+            } else {
+                std::thread::sleep(Duration::from_millis(15));
+            }
         }
+        let n = buf.len().min(self.part.len() - self.at);
+        buf[..n].copy_from_slice(&self.part[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
     }
-    let mut parts = line.split_whitespace();
-    let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or("/"));
-    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+}
+
+fn serve(request: tiny_http::Request, shared: &Arc<Mutex<Shared>>, tx: &Sender<Control>) -> std::io::Result<()> {
+    let method = request.method().clone();
+    let target = request.url().to_string();
+    let (path, query) = target.split_once('?').unwrap_or((&target, ""));
     shared.lock().expect("lock").last_request = Some(Instant::now());
+    use tiny_http::Method::{Get, Post};
     match (method, path) {
-        ("GET", "/") => respond(&mut s, "200 OK", "text/html; charset=utf-8", PAGE.as_bytes()),
-        ("GET", "/frame.jpg") => {
+        (Get, "/") => respond(request, 200, "text/html; charset=utf-8", PAGE.as_bytes()),
+        (Get, "/frame.jpg") => {
             // Right after the first request there may be no frame yet: wait briefly for one.
             let deadline = Instant::now() + Duration::from_secs(2);
             loop {
                 let jpeg = shared.lock().expect("lock").jpeg.clone();
                 if !jpeg.is_empty() {
-                    return respond(&mut s, "200 OK", "image/jpeg", &jpeg);
+                    return respond(request, 200, "image/jpeg", &jpeg);
                 }
                 if Instant::now() > deadline {
-                    return respond(&mut s, "503 Service Unavailable", "text/plain", b"no frame yet");
+                    return respond(request, 503, "text/plain", b"no frame yet");
                 }
                 std::thread::sleep(Duration::from_millis(30));
             }
         }
-        ("GET", "/state") => {
+        (Get, "/state") => {
             let body = serde_json::to_vec(&shared.lock().expect("lock").state)?;
-            respond(&mut s, "200 OK", "application/json", &body)
+            respond(request, 200, "application/json", &body)
         }
-        ("GET", "/stream") => {
-            write!(s, "HTTP/1.0 200 OK\r\nContent-Type: multipart/x-mixed-replace; boundary=frame\r\n\r\n")?;
-            let mut last = 0;
-            loop {
-                let (jpeg, idx) = {
-                    let mut g = shared.lock().expect("lock");
-                    g.last_request = Some(Instant::now());
-                    (g.jpeg.clone(), g.jpeg_index)
-                };
-                if idx != last && !jpeg.is_empty() {
-                    write!(s, "--frame\r\nContent-Type: image/jpeg\r\nContent-Length: {}\r\n\r\n", jpeg.len())?;
-                    s.write_all(&jpeg)?;
-                    s.write_all(b"\r\n")?;
-                    last = idx;
-                }
-                std::thread::sleep(Duration::from_millis(15));
-            }
+        (Get, "/stream") => {
+            // An endless body ended by closing the connection, which HTTP/1.0 and 1.1 viewers
+            // both read; tiny_http's own responses would buffer it whole for a 1.0 client (to
+            // count its length), so the head is written here.
+            let mut w = request.into_writer();
+            w.write_all(
+                b"HTTP/1.1 200 OK\r\nContent-Type: multipart/x-mixed-replace; boundary=frame\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n",
+            )?;
+            w.flush()?;
+            let mut body = MjpegBody { shared: shared.clone(), last: 0, part: Vec::new(), at: 0 };
+            std::io::copy(&mut body, &mut w).map(|_| ())
         }
-        ("POST", "/init") => {
+        (Post, "/init") => {
             let b = query.split('&').find_map(|kv| kv.strip_prefix("box=")).and_then(|v| crate::tracker::parse_box(v).ok());
             match b {
                 Some(b) if b[2] > 0.0 && b[3] > 0.0 => {
                     let _ = tx.send(Control::Init(b));
-                    respond(&mut s, "200 OK", "text/plain", b"ok")
+                    respond(request, 200, "text/plain", b"ok")
                 }
-                _ => respond(&mut s, "400 Bad Request", "text/plain", b"give box=x,y,w,h with a positive width and height"),
+                _ => respond(request, 400, "text/plain", b"give box=x,y,w,h with a positive width and height"),
             }
         }
-        ("POST", "/pause") => {
+        (Post, "/pause") => {
             let _ = tx.send(Control::Pause);
-            respond(&mut s, "200 OK", "text/plain", b"ok")
+            respond(request, 200, "text/plain", b"ok")
         }
-        ("POST", "/resume") => {
+        (Post, "/resume") => {
             let _ = tx.send(Control::Resume);
-            respond(&mut s, "200 OK", "text/plain", b"ok")
+            respond(request, 200, "text/plain", b"ok")
         }
-        _ => respond(&mut s, "404 Not Found", "text/plain", b"not found"),
+        _ => respond(request, 404, "text/plain", b"not found"),
     }
 }
