@@ -74,7 +74,10 @@ fn bad_predictions_are_reported_not_silent() {
     let (c, issues) = pytracking_sequence(&pred, &gt, None, PytrackingDataset::Otb).unwrap();
     let text = issues.to_string();
     assert!(
-        text.contains("frame 1: prediction is NaN") && text.contains("frame 2:") && text.contains("frame 3: prediction has zero size"),
+        // Frames are numbered from 1 in messages, as the result file's lines.
+        text.contains("frame 2 (line 2): prediction is NaN")
+            && text.contains("frame 3 (line 3):")
+            && text.contains("frame 4 (line 4): prediction has zero size"),
         "{text}"
     );
     // Frames 1-3 fail (the zero-size frame copies the failed frame 2), frames 0 and 4 succeed.

@@ -93,10 +93,10 @@ fn evaluate(
         track_sequences(&mut tracker, &job)?;
         trackers.push((run, results));
     }
-    let scores = analyze(Protocol::Otb, &data, &trackers)?;
-    print!("{}", render(Protocol::Otb, &scores));
+    let scores = analyze(Protocol::OTB, &data, &trackers)?;
+    print!("{}", render(Protocol::OTB, &scores));
     let report = out.join("report");
-    let files = write_report(Protocol::Otb, &data, &scores, &report)?;
+    let files = write_report(Protocol::OTB, &data, &scores, &report)?;
     println!("report: {} ({} files)", report.display(), files.len());
     Ok(())
 }

@@ -3,56 +3,12 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 
-use super::metrics::*;
+use super::metrics::Issues;
+pub use super::protocols::Protocol;
+use super::protocols::{DatasetScore, SequenceResults};
 use crate::data::sequence::{Layout, Sequence, discover, read_boxes};
-
-/// The protocols `analyze` offers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Protocol {
-    /// GOT-10k toolkit (val): AO, SR0.5, SR0.75, frame-weighted.
-    Got10k,
-    /// pytracking on OTB-style datasets.
-    Otb,
-    /// pytracking on LaSOT (visibility from full_occlusion.txt and out_of_view.txt).
-    Lasot,
-    /// pytracking on UAV123.
-    Uav,
-    /// TrackingNet devkit.
-    TrackingNet,
-    /// RGBT234: maximum precision / success over the visible and infrared ground truths.
-    Rgbt234,
-    /// DepthTrack / VOT-RGBD: tracking precision, recall and F-score from the confidences.
-    DepthTrack,
-}
-
-impl Protocol {
-    /// Parses a protocol name.
-    pub fn parse(s: &str) -> Result<Self> {
-        Ok(match s {
-            "got10k" => Self::Got10k,
-            // LasHeR's PR/NPR/SR and VisEvent's precision/success are the OTB measures.
-            "otb" | "nfs" | "tnl2k" | "lasher" | "visevent" => Self::Otb,
-            "rgbt234" => Self::Rgbt234,
-            "depthtrack" | "vot-rgbd" => Self::DepthTrack,
-            "lasot" => Self::Lasot,
-            "uav" => Self::Uav,
-            "trackingnet" => Self::TrackingNet,
-            other => bail!("unknown protocol `{other}`: got10k, otb, lasot, uav, trackingnet, lasher, visevent, rgbt234, depthtrack"),
-        })
-    }
-    /// Column names of the table.
-    pub fn columns(self) -> &'static [&'static str] {
-        match self {
-            Self::Got10k => &["AO", "SR0.5", "SR0.75"],
-            Self::TrackingNet => &["Success", "Precision", "N.Prec"],
-            Self::Rgbt234 => &["MPR", "MSR"],
-            Self::DepthTrack => &["Pr", "Re", "F"],
-            _ => &["AUC", "OP50", "OP75", "P@20", "P_norm"],
-        }
-    }
-}
 
 /// One tracker's scores.
 #[derive(Debug, Clone)]
@@ -73,49 +29,8 @@ pub struct TrackerScores {
     pub per_sequence: Vec<(String, f64)>,
 }
 
-/// One sequence's long-term results, kept until the thresholds (from all the tracker's
-/// confidences) are known.
-struct LongTermRun<'a> {
-    pred: Vec<Rect>,
-    conf: Vec<f64>,
-    gt: &'a [Rect],
-    file: PathBuf,
-}
-
-fn read_flags(path: &Path) -> Result<Vec<bool>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    text.split([',', '\n', ' ', '\t']).filter(|s| !s.trim().is_empty()).map(|s| Ok(s.trim() != "0")).collect()
-}
-
 fn seq_dir(s: &Sequence) -> Option<PathBuf> {
     s.gt_path.as_ref().and_then(|p| p.parent().map(Path::to_path_buf))
-}
-
-/// What the GOT-10k protocol reads beside a sequence's ground truth.
-struct Got10kExtras {
-    /// The visible ratio per frame, 0..8 (`cover.label`); 0 frames are not scored.
-    cover: Vec<u8>,
-    /// The image (width, height) from `meta_info.ini`, when it is there; boxes are clipped to it.
-    bound: Option<(f64, f64)>,
-}
-
-fn got10k_extras(s: &Sequence) -> Result<Got10kExtras> {
-    let dir = seq_dir(s).context("no sequence folder")?;
-    let cover_path = dir.join("cover.label");
-    let cover: Vec<u8> = std::fs::read_to_string(&cover_path)
-        .with_context(|| format!("the got10k protocol needs {} (visible ratio per frame), which is missing", cover_path.display()))?
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .enumerate()
-        .map(|(i, l)| l.trim().parse::<u8>().with_context(|| format!("{}:{}: `{l}` is not 0..8", cover_path.display(), i + 1)))
-        .collect::<Result<_>>()?;
-    let meta = std::fs::read_to_string(dir.join("meta_info.ini")).unwrap_or_default();
-    let bound = meta.lines().find_map(|l| {
-        let v = l.strip_prefix("resolution:")?.trim().trim_start_matches('(').trim_end_matches(')');
-        let (w, h) = v.split_once(',')?;
-        Some((w.trim().parse().ok()?, h.trim().parse().ok()?))
-    });
-    Ok(Got10kExtras { cover, bound })
 }
 
 /// Scores every tracker's results on every sequence of the dataset.
@@ -136,9 +51,7 @@ pub fn analyze(protocol: Protocol, dataset: &Path, trackers: &[(String, PathBuf)
             curves: vec![],
             per_sequence: vec![],
         };
-        let (mut ious, mut curves, mut tn) = (Vec::new(), Vec::new(), Vec::new());
-        let mut max_curves = Vec::new();
-        let mut longterm: Vec<LongTermRun> = Vec::new();
+        let mut scorer = (protocol.spec().scorer)();
         for s in &seqs {
             let file = dir.join(format!("{}.txt", s.name));
             // One bad file does not hide the next: every problem is collected and reported at once.
@@ -147,73 +60,7 @@ pub fn analyze(protocol: Protocol, dataset: &Path, trackers: &[(String, PathBuf)
                 if pred.is_none() {
                     t.missing.push(s.name.clone());
                 }
-                let gt = &s.ground_truth;
-                let issues = match protocol {
-                    Protocol::Got10k => {
-                        let Some(pred) = pred else { return Ok(None) };
-                        let Got10kExtras { cover, bound } = got10k_extras(s)?;
-                        let (v, issues) =
-                            got10k_sequence(&pred, gt, &cover, bound).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
-                        ious.extend(v);
-                        issues
-                    }
-                    Protocol::TrackingNet => {
-                        let (c, issues) = trackingnet_sequence(pred.as_deref(), gt);
-                        tn.push(c);
-                        issues
-                    }
-                    Protocol::Rgbt234 => {
-                        let Some(pred) = pred else { return Ok(None) };
-                        let d = seq_dir(s).context("no sequence folder")?;
-                        let ir = d.join("infrared.txt");
-                        if !ir.is_file() {
-                            bail!("the rgbt234 protocol needs {} (the infrared ground truth)", ir.display());
-                        }
-                        let c = super::multimodal::rgbt_sequence(&pred, gt, &read_boxes(&ir)?)
-                            .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
-                        t.per_sequence.push((s.name.clone(), c.msr()));
-                        max_curves.push(c);
-                        Issues::default()
-                    }
-                    Protocol::DepthTrack => {
-                        let Some(pred) = pred else { return Ok(None) };
-                        let conf = crate::data::results::read_confidences(
-                            dir,
-                            &s.name,
-                            "the depthtrack protocol needs the confidences trackflow's writer writes",
-                        )?;
-                        longterm.push(LongTermRun { pred, conf, gt, file: file.clone() });
-                        Issues::default()
-                    }
-                    _ => {
-                        let Some(pred) = pred else { return Ok(None) };
-                        let ds = match protocol {
-                            Protocol::Lasot => PytrackingDataset::Lasot,
-                            Protocol::Uav => PytrackingDataset::Uav,
-                            _ => PytrackingDataset::Otb,
-                        };
-                        let visible = if protocol == Protocol::Lasot {
-                            let d = seq_dir(s).context("no sequence folder")?;
-                            let (occ, oov) = (d.join("full_occlusion.txt"), d.join("out_of_view.txt"));
-                            if !occ.is_file() || !oov.is_file() {
-                                bail!(
-                                    "the lasot protocol needs {} and {} (target visibility); use --protocol otb for a dataset without them",
-                                    occ.display(),
-                                    oov.display()
-                                );
-                            }
-                            Some(read_flags(&occ)?.iter().zip(read_flags(&oov)?).map(|(a, b)| !a && !b).collect::<Vec<bool>>())
-                        } else {
-                            None
-                        };
-                        let (c, issues) = pytracking_sequence(&pred, gt, visible.as_deref(), ds)
-                            .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
-                        t.per_sequence.push((s.name.clone(), c.auc()));
-                        curves.push(c);
-                        issues
-                    }
-                };
-                Ok(Some(issues))
+                scorer.sequence(SequenceResults { seq: s, pred, file: &file, dir })
             })();
             let issues = match scored {
                 Ok(Some(issues)) => issues,
@@ -238,59 +85,12 @@ pub fn analyze(protocol: Protocol, dataset: &Path, trackers: &[(String, PathBuf)
                 seqs[0].name
             );
         }
-        let grid = |n: usize, hi: f64| (0..n).map(|k| hi * k as f64 / (n - 1) as f64).collect::<Vec<f64>>();
-        t.values = match protocol {
-            Protocol::Got10k => {
-                let g = got10k_score(&ious);
-                let x = grid(101, 1.0);
-                let y = x.iter().map(|&th| ious.iter().filter(|&&v| v > th).count() as f64 / ious.len().max(1) as f64).collect();
-                t.curves = vec![(x, y)];
-                vec![100.0 * g.ao, 100.0 * g.sr50, 100.0 * g.sr75]
-            }
-            Protocol::TrackingNet => {
-                let (a, b, c) = trackingnet_score(&tn);
-                if !tn.is_empty() {
-                    t.curves = vec![
-                        (linspace21(1.0), mean_curve(&tn, |c| &c.success)),
-                        (linspace21(50.0), mean_curve(&tn, |c| &c.precision)),
-                        (linspace21(0.5), mean_curve(&tn, |c| &c.norm_precision)),
-                    ];
-                }
-                vec![a, b, c]
-            }
-            Protocol::Rgbt234 => {
-                if max_curves.is_empty() {
-                    vec![f64::NAN; 2]
-                } else {
-                    let m = super::multimodal::MaxCurves::mean(&max_curves);
-                    t.curves = vec![(grid(21, 1.0), m.success.clone()), (grid(51, 50.0), m.precision.clone())];
-                    vec![m.mpr(), m.msr()]
-                }
-            }
-            Protocol::DepthTrack => {
-                let all: Vec<f64> = longterm.iter().flat_map(|r| r.conf.iter().skip(1).copied()).collect();
-                let th = super::multimodal::vot_thresholds(&all, 100);
-                let per_seq = longterm
-                    .iter()
-                    .map(|r| {
-                        super::multimodal::pr_sequence(&r.pred, &r.conf, r.gt, &th)
-                            .map_err(|e| anyhow::anyhow!("{}: {e}", r.file.display()))
-                    })
-                    .collect::<Result<Vec<_>>>()?;
-                let (pr, re, f) = super::multimodal::f_score(&per_seq);
-                vec![pr, re, f]
-            }
-            _ if curves.is_empty() => vec![f64::NAN; 5],
-            _ => {
-                let m = Curves::mean(&curves);
-                t.curves = vec![
-                    (grid(21, 1.0), m.success.clone()),
-                    (grid(51, 50.0), m.precision.clone()),
-                    (grid(51, 0.5), m.norm_precision.clone()),
-                ];
-                vec![m.auc(), m.op50(), m.op75(), m.prec20(), m.norm_prec20()]
-            }
-        };
+        if !bad.is_empty() {
+            // Scoring the rest would only hide the problem behind numbers.
+            continue;
+        }
+        let DatasetScore { values, curves, per_sequence } = scorer.finish()?;
+        (t.values, t.curves, t.per_sequence) = (values, curves, per_sequence);
         out.push(t);
     }
     if !bad.is_empty() {
@@ -315,7 +115,7 @@ pub fn render(protocol: Protocol, scores: &[TrackerScores]) -> String {
     }
     for t in scores {
         if !t.missing.is_empty() {
-            let how = if protocol == Protocol::TrackingNet { "scored as zero boxes, as the devkit does" } else { "not scored" };
+            let how = if protocol.spec().scores_missing { "scored as zero boxes, as the devkit does" } else { "not scored" };
             s.push_str(&format!("{}: {} sequence(s) without results ({how}): {}\n", t.name, t.missing.len(), t.missing.join(", ")));
         }
         for (seq, issues) in &t.issues {
@@ -323,7 +123,7 @@ pub fn render(protocol: Protocol, scores: &[TrackerScores]) -> String {
         }
     }
     // Side by side is only fair on the same sequences.
-    if protocol != Protocol::TrackingNet && scores.windows(2).any(|w| w[0].missing != w[1].missing) {
+    if !protocol.spec().scores_missing && scores.windows(2).any(|w| w[0].missing != w[1].missing) {
         s.push_str("note: these trackers were scored on different sequence sets (see above); their rows are not comparable\n");
     }
     s
@@ -366,43 +166,28 @@ pub fn write_report(protocol: Protocol, dataset: &Path, scores: &[TrackerScores]
     let p = dir.join("table.txt");
     crate::base::fs::write_atomic(&p, table.as_bytes())?;
     written.push(p);
-    let specs: &[(&str, &str, &str, usize)] = match protocol {
-        Protocol::Got10k => &[("success", "Success plot (GOT-10k)", "overlap threshold", 0)],
-        Protocol::TrackingNet => &[
-            ("success", "Success plot", "overlap threshold", 0),
-            ("precision", "Precision plot", "location error threshold (px)", 1),
-            ("norm_precision", "Normalised precision plot", "normalised distance threshold", 2),
-        ],
-        _ => &[
-            ("success", "Success plot", "overlap threshold", 0),
-            ("precision", "Precision plot", "location error threshold (px)", 1),
-            ("norm_precision", "Normalised precision plot", "normalised distance threshold", 2),
-        ],
-    };
-    for &(file, title, x_label, k) in specs {
+    for spec in protocol.spec().plots {
+        let k = spec.curve;
         let Some(x) = scores.iter().find_map(|t| t.curves.get(k).map(|c| c.0.clone())) else { continue };
         let mut series: Vec<Series> = scores
             .iter()
             .filter_map(|t| {
                 let y = t.curves.get(k)?.1.clone();
-                let score = if k == 0 {
-                    t.values.first().copied()
-                } else {
-                    t.values.get(if protocol == Protocol::TrackingNet { k } else { 2 + k }).copied()
-                };
+                let score = t.values.get(spec.legend_column).copied();
                 Some(Series { label: format!("{} [{:.1}]", t.name, score.unwrap_or(f64::NAN)), y })
             })
             .collect();
         series.sort_by(|a, b| b.label.rsplit('[').next().cmp(&a.label.rsplit('[').next()));
-        let plot = Plot { title: title.into(), x_label: x_label.into(), y_label: "fraction of frames".into(), x, series, y_max: 1.0 };
-        let svg = dir.join(format!("{file}.svg"));
+        let plot =
+            Plot { title: spec.title.into(), x_label: spec.x_label.into(), y_label: "fraction of frames".into(), x, series, y_max: 1.0 };
+        let svg = dir.join(format!("{}.svg", spec.file));
         crate::base::fs::write_atomic(&svg, plot.svg().as_bytes())?;
-        let png = dir.join(format!("{file}.png"));
+        let png = dir.join(format!("{}.png", spec.file));
         crate::base::draw::save_png(&plot.png_image(), &png)?;
         written.extend([svg, png]);
     }
     let attrs = attributes(dataset)?;
-    if !attrs.is_empty() && !matches!(protocol, Protocol::Got10k | Protocol::TrackingNet) {
+    if !attrs.is_empty() && protocol.spec().attributes {
         let mut tags: Vec<&String> = attrs.iter().flat_map(|(_, t)| t).collect();
         tags.sort();
         tags.dedup();

@@ -69,7 +69,13 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
                     s = SeqState { name: h.seq.clone(), frames: h.frames, next_frame: 1, state: None, pending: BTreeMap::new() };
                 } else {
                     if h.seq != s.name || h.index != s.next_frame {
-                        bail!("frame {} of {} arrived, expected frame {} of {} (a frame was lost)", h.number(), h.seq, s.next_frame + 1, s.name);
+                        bail!(
+                            "frame {} of {} arrived, expected frame {} of {} (a frame was lost)",
+                            h.number(),
+                            h.seq,
+                            s.next_frame + 1,
+                            s.name
+                        );
                     }
                     s.next_frame += 1;
                     s.pending.insert(h.index, f.to_image());

@@ -59,8 +59,12 @@ pub fn run(_node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result
                     bail!("box for {} frame {} arrived before its frame 1 (a message was lost)", h.seq, h.number())
                 };
                 if *seq != h.seq || r.boxes.len() != h.index as usize {
-                    let msg =
-                        format!("box for {} frame {} arrived, expected {seq} frame {} (a message was lost)", h.seq, h.number(), r.boxes.len() + 1);
+                    let msg = format!(
+                        "box for {} frame {} arrived, expected {seq} frame {} (a message was lost)",
+                        h.seq,
+                        h.number(),
+                        r.boxes.len() + 1
+                    );
                     save_partial(&current)?;
                     bail!(msg);
                 }
