@@ -345,6 +345,9 @@ fn lasot_trackingnet_and_coco_layouts_are_read() {
     let seq = root.join("lasot/cat/cat-3");
     std::fs::create_dir_all(seq.join("img")).unwrap();
     std::fs::write(seq.join("groundtruth.txt"), "1,2,3,4\n1,2,3,4\n1,2,3,4\n").unwrap();
+    for i in 1..=3 {
+        std::fs::write(seq.join(format!("img/{i:08}.jpg")), b"").unwrap();
+    }
     std::fs::write(seq.join("full_occlusion.txt"), "0,1,0").unwrap();
     std::fs::write(seq.join("out_of_view.txt"), "0,0,1").unwrap();
     let split = root.join("lasot_split.txt");
@@ -352,14 +355,19 @@ fn lasot_trackingnet_and_coco_layouts_are_read() {
     let s = trackflow::data::datasets::lasot(&root.join("lasot"), &split).unwrap();
     assert_eq!(s.len(), 1);
     assert_eq!(s[0].visible, [true, false, false]);
-    assert!(s[0].frames[1].ends_with("cat/cat-3/img/00000002.jpg"));
+    assert!(s[0].files()[1].ends_with("cat/cat-3/img/00000002.jpg"));
     // TrackingNet: chunks with anno/<name>.txt and frames/<name>/<k>.jpg from 0; absent chunks are fine.
     let anno = root.join("tn/TRAIN_3/anno");
     std::fs::create_dir_all(&anno).unwrap();
     std::fs::write(anno.join("abc.txt"), "1,1,5,5\n2,2,0,0\n").unwrap();
+    let frames = root.join("tn/TRAIN_3/frames/abc");
+    std::fs::create_dir_all(&frames).unwrap();
+    for k in 0..2 {
+        std::fs::write(frames.join(format!("{k}.jpg")), b"").unwrap();
+    }
     let s = trackflow::data::datasets::trackingnet(&root.join("tn")).unwrap();
     assert_eq!(s[0].visible, [true, false]);
-    assert!(s[0].frames[0].ends_with("TRAIN_3/frames/abc/0.jpg"));
+    assert!(s[0].files()[0].ends_with("TRAIN_3/frames/abc/0.jpg"));
     // COCO: each non-crowd object is a one-frame sequence.
     std::fs::create_dir_all(root.join("coco/annotations")).unwrap();
     std::fs::write(
@@ -371,7 +379,7 @@ fn lasot_trackingnet_and_coco_layouts_are_read() {
     .unwrap();
     let s = trackflow::data::datasets::coco(&root.join("coco")).unwrap();
     assert_eq!(s.len(), 1);
-    assert_eq!(s[0].boxes, [[1.0, 2.0, 3.0, 4.0]]);
+    assert_eq!(s[0].ground_truth, [[1.0, 2.0, 3.0, 4.0]]);
 }
 
 #[test]
@@ -472,7 +480,7 @@ fn video_frames_become_single_image_pairs() {
     assert_eq!(frames.sequences.len(), visible, "one pair source per visible frame, none from absent ones");
     let one = &frames.sequences[3];
     assert_eq!((one.len(), one.visible.as_slice()), (1, [true].as_slice()));
-    assert_eq!(one.frames[0], videos.sequences[0].frames[one.name.rsplit('#').next().unwrap().parse::<usize>().unwrap() - 1]);
+    assert_eq!(one.files()[0], videos.sequences[0].files()[one.name.rsplit('#').next().unwrap().parse::<usize>().unwrap() - 1]);
 }
 
 /// A live process that is not a zombie.

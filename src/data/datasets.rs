@@ -6,39 +6,18 @@
 //! `list.txt` is shorter than the split, a worker dying on a missing `groundtruth.txt`), these
 //! readers index what is on disk, say how much is missing, and train on the rest. Only an empty
 //! dataset is an error.
+//!
+//! Every sequence is read by the same per-layout readers evaluation and the source node use
+//! ([`crate::data::sequence`]): the frames actually on disk (a gap in their numbering makes the
+//! sequence unusable, never shifted), the ground truth, and the target's visibility from the
+//! layout's label files. A training sequence is a [`Sequence`] with one box per frame.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
-use crate::data::sequence::read_boxes;
-
-/// One training sequence: frame paths, boxes and per-frame visibility.
-#[derive(Debug, Clone)]
-pub struct TrainSequence {
-    /// Sequence name (for messages).
-    pub name: String,
-    /// Frame files, one per box.
-    pub frames: Vec<PathBuf>,
-    /// `[x, y, w, h]` per frame.
-    pub boxes: Vec<[f64; 4]>,
-    /// Whether the target is visible (present, not fully occluded, positive size) per frame.
-    pub visible: Vec<bool>,
-    /// ViPT: the auxiliary modality's frames, one per frame (6-channel samples).
-    pub aux: Option<crate::data::modality::AuxFrames>,
-}
-
-impl TrainSequence {
-    /// Number of frames.
-    pub fn len(&self) -> usize {
-        self.boxes.len()
-    }
-    /// Whether there are no frames.
-    pub fn is_empty(&self) -> bool {
-        self.boxes.is_empty()
-    }
-}
+use crate::data::sequence::{Frames, Layout, Sequence, box_visible, read_sequence, trackingnet_chunk};
 
 /// A training dataset: video sequences, or single images (COCO).
 #[derive(Debug, Clone)]
@@ -47,8 +26,8 @@ pub struct TrainDataset {
     pub name: String,
     /// Whether every sequence is one image used as template and search (COCO).
     pub is_image: bool,
-    /// The sequences.
-    pub sequences: Vec<TrainSequence>,
+    /// The sequences, each with one ground-truth box per frame.
+    pub sequences: Vec<Sequence>,
 }
 
 /// The dataset names a config may list, and the `trackflow.local.kdl` root each needs.
@@ -157,21 +136,65 @@ pub fn open(name: &str, roots: &Roots, specs: &Path) -> Result<TrainDataset> {
 
 /// Every visible frame of RGB sequences `seqs` as a one-image sequence (`<seq>#<frame>`), for
 /// COCO-style single-image pairs.
-pub fn single_frames(seqs: Vec<TrainSequence>) -> Vec<TrainSequence> {
+pub fn single_frames(seqs: Vec<Sequence>) -> Vec<Sequence> {
     seqs.into_iter()
         .flat_map(|s| {
             (0..s.len())
                 .filter(|&i| s.visible[i])
-                .map(|i| TrainSequence {
+                .map(|i| Sequence {
                     name: format!("{}#{}", s.name, i + 1),
-                    frames: vec![s.frames[i].clone()],
-                    boxes: vec![s.boxes[i]],
-                    visible: vec![true],
+                    frames: Frames::Files(vec![s.files()[i].clone()]),
+                    ground_truth: vec![s.ground_truth[i]],
+                    gt_path: s.gt_path.clone(),
                     aux: None,
+                    visible: vec![true],
                 })
                 .collect::<Vec<_>>()
         })
         .collect()
+}
+
+/// Reads the training sequences named `wanted` with `read`: `Ok(None)` from `read` means not on
+/// disk (a partial download, counted); a sequence that cannot be read, or whose frames and boxes
+/// do not pair up one to one, is skipped and named. Both are reported on the console.
+fn read_all(name: &str, root: &Path, wanted: &[String], read: impl Fn(&str) -> Result<Option<Sequence>>) -> Vec<Sequence> {
+    let mut seqs = Vec::new();
+    let mut missing = Vec::new();
+    let mut unusable = Vec::new();
+    for n in wanted {
+        match read(n) {
+            Ok(Some(s)) => match usable(s) {
+                Ok(s) => seqs.push(s),
+                Err(e) => unusable.push(format!("{e:#}")),
+            },
+            Ok(None) => missing.push(n.as_str()),
+            Err(e) => unusable.push(format!("{e:#}")),
+        }
+    }
+    report_partial(name, root, seqs.len(), wanted.len(), &missing);
+    report_unusable(name, &unusable);
+    seqs
+}
+
+/// A sequence training can use: image files, one box per frame.
+fn usable(s: Sequence) -> Result<Sequence> {
+    if s.files().len() != s.ground_truth.len() {
+        let gt = s.gt_path.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
+        bail!("{}: {} frames on disk but {} boxes in {gt}", s.name, s.files().len(), s.ground_truth.len());
+    }
+    Ok(s)
+}
+
+fn report_unusable(name: &str, unusable: &[String]) {
+    if !unusable.is_empty() {
+        eprintln!("{name}: {} sequence(s) skipped, unreadable:", unusable.len());
+        for u in unusable.iter().take(10) {
+            eprintln!("  {u}");
+        }
+        if unusable.len() > 10 {
+            eprintln!("  ... and {} more", unusable.len() - 10);
+        }
+    }
 }
 
 /// The names of a folder's sub-folders, sorted.
@@ -207,45 +230,27 @@ fn has_modalities(root: &Path) -> bool {
 /// `vis_imgs/`+`event_imgs/`), listed by `list` (sequence names, one per line) or all present.
 /// A box is usable when wider and taller than `min_side` and, where `absent_label.txt` exists
 /// (VisEvent), not marked absent (0).
-pub fn multimodal(root: &Path, list: Option<&Path>, name: &str, min_side: f64) -> Result<Vec<TrainSequence>> {
+pub fn multimodal(root: &Path, list: Option<&Path>, name: &str, min_side: f64) -> Result<Vec<Sequence>> {
     let wanted = match list {
         Some(l) => read_name_list(l, "the sequence list")?,
         None => subfolder_names(root)?,
     };
-    let mut seqs = Vec::new();
-    let mut missing = Vec::new();
-    for n in &wanted {
+    Ok(read_all(name, root, &wanted, |n| {
         let dir = root.join(n);
-        let gt = crate::data::sequence::ground_truth_file(&dir);
-        let (Some(gt), Some((frames, aux))) = (gt, crate::data::modality::detect(&dir).ok().flatten()) else {
-            missing.push(n.as_str());
-            continue;
-        };
-        let boxes = read_boxes(&gt)?;
-        if boxes.len() != frames.len() {
-            bail!("{} has {} boxes for {} frames", gt.display(), boxes.len(), frames.len());
+        if crate::data::sequence::ground_truth_file(&dir).is_none() || crate::data::modality::detect(&dir).ok().flatten().is_none() {
+            return Ok(None);
         }
-        let absent = dir.join("absent_label.txt");
-        let present: Option<Vec<bool>> = if absent.is_file() {
-            let text = std::fs::read_to_string(&absent).with_context(|| format!("cannot read {}", absent.display()))?;
-            Some(text.lines().filter(|l| !l.trim().is_empty()).map(|l| l.trim() != "0").collect())
-        } else {
-            None
-        };
-        let visible = boxes
-            .iter()
-            .enumerate()
-            .map(|(i, b)| b[2] > min_side && b[3] > min_side && present.as_ref().is_none_or(|p| p.get(i).copied().unwrap_or(false)))
-            .collect();
-        seqs.push(TrainSequence { name: n.clone(), frames, boxes, visible, aux: Some(aux) });
-    }
-    report_partial(name, root, seqs.len(), wanted.len(), &missing);
-    Ok(seqs)
+        let mut s = read_sequence(&dir, Layout::Auto)?;
+        for (v, b) in s.visible.iter_mut().zip(&s.ground_truth) {
+            *v &= b[2] > min_side && b[3] > min_side;
+        }
+        Ok(Some(s))
+    }))
 }
 
 /// Reads a GOT-10k-layout folder. `split` holds 0-based indices into `list.txt`; without one,
 /// every listed (or, with no `list.txt`, every present) sequence is used.
-pub fn got10k(root: &Path, split: Option<&Path>, name: &str) -> Result<Vec<TrainSequence>> {
+pub fn got10k(root: &Path, split: Option<&Path>, name: &str) -> Result<Vec<Sequence>> {
     let list_path = root.join("list.txt");
     let listed: Vec<String> = if list_path.is_file() {
         read_name_list(&list_path, "the sequence list")?
@@ -283,17 +288,13 @@ pub fn got10k(root: &Path, split: Option<&Path>, name: &str) -> Result<Vec<Train
             out
         }
     };
-    let mut seqs = Vec::new();
-    let mut missing = Vec::new();
-    for n in &wanted {
-        match got10k_sequence(&root.join(n)) {
-            Ok(Some(s)) => seqs.push(s),
-            Ok(None) => missing.push(n.as_str()),
-            Err(e) => return Err(e),
+    Ok(read_all(name, root, &wanted, |n| {
+        let dir = root.join(n);
+        if !dir.join("groundtruth.txt").is_file() {
+            return Ok(None);
         }
-    }
-    report_partial(name, root, seqs.len(), wanted.len(), &missing);
-    Ok(seqs)
+        read_sequence(&dir, Layout::Got10k).map(Some)
+    }))
 }
 
 fn report_partial(name: &str, root: &Path, present: usize, wanted: usize, missing: &[&str]) {
@@ -308,105 +309,37 @@ fn report_partial(name: &str, root: &Path, present: usize, wanted: usize, missin
     }
 }
 
-/// One GOT-10k sequence folder, or `None` when it is not on disk.
-fn got10k_sequence(dir: &Path) -> Result<Option<TrainSequence>> {
-    let gt = dir.join("groundtruth.txt");
-    if !gt.is_file() {
-        return Ok(None);
-    }
-    let boxes = read_boxes(&gt)?;
-    let labels = |file: &str| -> Result<Option<Vec<i64>>> {
-        let p = dir.join(file);
-        if !p.is_file() {
-            return Ok(None);
-        }
-        let text = std::fs::read_to_string(&p).with_context(|| format!("cannot read {}", p.display()))?;
-        let v = text
-            .lines()
-            .enumerate()
-            .filter(|(_, l)| !l.trim().is_empty())
-            .map(|(i, l)| l.trim().parse::<i64>().with_context(|| format!("{}:{}: `{}` is not an integer", p.display(), i + 1, l.trim())))
-            .collect::<Result<Vec<_>>>()?;
-        if v.len() != boxes.len() {
-            bail!("{} has {} rows but {} has {}", p.display(), v.len(), gt.display(), boxes.len());
-        }
-        Ok(Some(v))
-    };
-    let absence = labels("absence.label")?;
-    let cover = labels("cover.label")?;
-    let visible = (0..boxes.len())
-        .map(|i| {
-            let [_, _, w, h] = boxes[i];
-            let present = absence.as_ref().is_none_or(|a| a[i] == 0);
-            let covered = cover.as_ref().is_none_or(|c| c[i] > 0);
-            present && covered && w > 0.0 && h > 0.0
-        })
-        .collect();
-    let frames = (1..=boxes.len()).map(|i| dir.join(format!("{i:08}.jpg"))).collect();
-    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    Ok(Some(TrainSequence { name, frames, boxes, visible, aux: None }))
-}
-
 /// LaSOT's training split: `<class>/<class>-<n>/img/%08d.jpg` with `groundtruth.txt`,
 /// `full_occlusion.txt` and `out_of_view.txt`.
-pub fn lasot(root: &Path, split: &Path) -> Result<Vec<TrainSequence>> {
+pub fn lasot(root: &Path, split: &Path) -> Result<Vec<Sequence>> {
     let names = read_name_list(split, "split file")?;
-    let mut seqs = Vec::new();
-    let mut missing = Vec::new();
-    for n in &names {
-        let class = n.rsplit_once('-').map_or(n.as_str(), |(c, _)| c);
+    Ok(read_all("LASOT", root, &names, |n| {
+        let class = n.rsplit_once('-').map_or(n, |(c, _)| c);
         let dir = root.join(class).join(n);
-        let gt = dir.join("groundtruth.txt");
-        if !gt.is_file() {
-            missing.push(n.as_str());
-            continue;
+        if !dir.join("groundtruth.txt").is_file() {
+            return Ok(None);
         }
-        let boxes = read_boxes(&gt)?;
-        let flags = |file: &str| -> Result<Vec<bool>> {
-            let p = dir.join(file);
-            if !p.is_file() {
-                return Ok(vec![false; boxes.len()]);
-            }
-            let t = std::fs::read_to_string(&p).with_context(|| format!("cannot read {}", p.display()))?;
-            Ok(t.split([',', '\n']).map(str::trim).filter(|s| !s.is_empty()).map(|s| s == "1").collect())
-        };
-        let (occ, oov) = (flags("full_occlusion.txt")?, flags("out_of_view.txt")?);
-        let visible = (0..boxes.len())
-            .map(|i| {
-                !occ.get(i).copied().unwrap_or(false) && !oov.get(i).copied().unwrap_or(false) && boxes[i][2] > 0.0 && boxes[i][3] > 0.0
-            })
-            .collect();
-        let frames = (1..=boxes.len()).map(|i| dir.join("img").join(format!("{i:08}.jpg"))).collect();
-        seqs.push(TrainSequence { name: n.to_string(), frames, boxes, visible, aux: None });
-    }
-    report_partial("LASOT", root, seqs.len(), names.len(), &missing);
-    Ok(seqs)
+        read_sequence(&dir, Layout::Lasot).map(Some)
+    }))
 }
 
 /// TrackingNet: every `TRAIN_<i>/anno/<name>.txt` with frames `TRAIN_<i>/frames/<name>/<k>.jpg`
 /// (k from 0). Missing chunks are reported, not fatal.
-pub fn trackingnet(root: &Path) -> Result<Vec<TrainSequence>> {
+pub fn trackingnet(root: &Path) -> Result<Vec<Sequence>> {
     let mut seqs = Vec::new();
     let mut absent = Vec::new();
+    let mut unusable = Vec::new();
     for i in 0..12 {
         let chunk = root.join(format!("TRAIN_{i}"));
-        let anno = chunk.join("anno");
-        if !anno.is_dir() {
+        if !chunk.join("anno").is_dir() {
             absent.push(format!("TRAIN_{i}"));
             continue;
         }
-        let mut files: Vec<PathBuf> = std::fs::read_dir(&anno)
-            .with_context(|| format!("cannot list {}", anno.display()))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|e| e == "txt"))
-            .collect();
-        files.sort();
-        for f in files {
-            let name = f.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-            let boxes = read_boxes(&f)?;
-            let visible = boxes.iter().map(|b| b[2] > 0.0 && b[3] > 0.0).collect();
-            let frames = (0..boxes.len()).map(|k| chunk.join("frames").join(&name).join(format!("{k}.jpg"))).collect();
-            seqs.push(TrainSequence { name, frames, boxes, visible, aux: None });
+        for s in trackingnet_chunk(&chunk)? {
+            match s.and_then(usable) {
+                Ok(s) => seqs.push(s),
+                Err(e) => unusable.push(format!("{e:#}")),
+            }
         }
     }
     if !absent.is_empty() && !seqs.is_empty() {
@@ -417,6 +350,7 @@ pub fn trackingnet(root: &Path) -> Result<Vec<TrainSequence>> {
             seqs.len()
         );
     }
+    report_unusable("TRACKINGNET", &unusable);
     Ok(seqs)
 }
 
@@ -440,7 +374,7 @@ struct CocoAnnotation {
 
 /// COCO 2017 train: `annotations/instances_train2017.json` and `images/train2017/` (or
 /// `train2017/`). Every non-crowd object is a one-frame sequence.
-pub fn coco(root: &Path) -> Result<Vec<TrainSequence>> {
+pub fn coco(root: &Path) -> Result<Vec<Sequence>> {
     let ann = root.join("annotations/instances_train2017.json");
     let file = std::fs::File::open(&ann).with_context(|| format!("cannot open {}", ann.display()))?;
     let parsed: CocoFile =
@@ -451,13 +385,13 @@ pub fn coco(root: &Path) -> Result<Vec<TrainSequence>> {
     let mut seqs = Vec::new();
     for (k, a) in parsed.annotations.iter().enumerate().filter(|(_, a)| a.iscrowd == 0) {
         let Some(file) = names.get(&a.image_id) else { continue };
-        let visible = a.bbox[2] > 0.0 && a.bbox[3] > 0.0;
-        seqs.push(TrainSequence {
+        seqs.push(Sequence {
             name: format!("coco_{k}"),
-            frames: vec![images.join(file)],
-            boxes: vec![a.bbox],
-            visible: vec![visible],
+            frames: Frames::Files(vec![images.join(file)]),
+            ground_truth: vec![a.bbox],
+            gt_path: Some(ann.clone()),
             aux: None,
+            visible: vec![box_visible(&a.bbox)],
         });
     }
     Ok(seqs)

@@ -47,9 +47,20 @@ pub struct Sequence {
     /// ViPT: the auxiliary modality's frames (depth, thermal, event), one per frame. Frames are
     /// then read as H×W×6 images.
     pub aux: Option<AuxFrames>,
+    /// Per ground-truth row: whether the target is visible there (see [`target_visibility`]).
+    /// Training never takes a template or search frame where it is not.
+    pub visible: Vec<bool>,
 }
 
 impl Sequence {
+    /// The frame files, in order (a video has none).
+    pub fn files(&self) -> &[PathBuf] {
+        match &self.frames {
+            Frames::Files(f) => f,
+            Frames::Video { .. } => &[],
+        }
+    }
+
     /// Number of frames.
     pub fn len(&self) -> usize {
         match &self.frames {
@@ -205,6 +216,7 @@ pub fn discover(path: &Path, layout: Layout) -> Result<Vec<Sequence>> {
             ground_truth: vec![],
             gt_path: None,
             aux: None,
+            visible: vec![],
         }]);
     }
     if !path.is_dir() {
@@ -364,8 +376,16 @@ impl TableRow {
         }
         let (nz, ext) = (self.digits, &self.ext);
         let frames = (self.first + self.omit..=self.last).map(|k| dir.join(format!("{k:0nz$}.{ext}"))).collect();
-        let ground_truth = read_boxes(&gt_path)?.into_iter().skip(self.omit).collect();
-        Ok(Some(Sequence { name: self.name.clone(), frames: Frames::Files(frames), ground_truth, gt_path: Some(gt_path), aux: None }))
+        let ground_truth: Vec<[f64; 4]> = read_boxes(&gt_path)?.into_iter().skip(self.omit).collect();
+        let visible = ground_truth.iter().map(box_visible).collect();
+        Ok(Some(Sequence {
+            name: self.name.clone(),
+            frames: Frames::Files(frames),
+            ground_truth,
+            gt_path: Some(gt_path),
+            aux: None,
+            visible,
+        }))
     }
 }
 
@@ -446,26 +466,8 @@ fn trackingnet(path: &Path) -> Result<Vec<Sequence>> {
     };
     let mut seqs = Vec::new();
     for chunk in chunks {
-        for anno in std::fs::read_dir(chunk.join("anno")).with_context(|| format!("cannot list {}/anno", chunk.display()))? {
-            let anno = anno?.path();
-            if anno.extension().is_none_or(|e| e != "txt") {
-                continue;
-            }
-            let name = anno.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-            let dir = chunk.join("frames").join(&name);
-            let mut frames: Vec<(u64, PathBuf)> = std::fs::read_dir(&dir)
-                .with_context(|| format!("{}: annotation without frames folder {}", anno.display(), dir.display()))?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter_map(|p| p.file_stem().and_then(|s| s.to_str()).and_then(|s| s.parse::<u64>().ok()).map(|i| (i, p)))
-                .collect();
-            frames.sort();
-            seqs.push(Sequence {
-                name,
-                frames: Frames::Files(frames.into_iter().map(|(_, p)| p).collect()),
-                ground_truth: read_boxes(&anno)?,
-                gt_path: Some(anno),
-                aux: None,
-            });
+        for s in trackingnet_chunk(&chunk)? {
+            seqs.push(s?);
         }
     }
     seqs.sort_by(|a, b| a.name.cmp(&b.name));
@@ -475,13 +477,99 @@ fn trackingnet(path: &Path) -> Result<Vec<Sequence>> {
     Ok(seqs)
 }
 
+/// The sequences of one TrackingNet chunk (`anno/<name>.txt`, `frames/<name>/<k>.jpg` from 0),
+/// sorted by name; each is read on its own, so a caller can skip a broken one and go on.
+pub fn trackingnet_chunk(chunk: &Path) -> Result<Vec<Result<Sequence>>> {
+    let mut annos: Vec<PathBuf> = std::fs::read_dir(chunk.join("anno"))
+        .with_context(|| format!("cannot list {}/anno", chunk.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "txt"))
+        .collect();
+    annos.sort();
+    Ok(annos
+        .into_iter()
+        .map(|anno| {
+            let name = anno.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+            let dir = chunk.join("frames").join(&name);
+            let mut frames: Vec<(u64, PathBuf)> = std::fs::read_dir(&dir)
+                .with_context(|| format!("{}: annotation without frames folder {}", anno.display(), dir.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter_map(|p| p.file_stem().and_then(|s| s.to_str()).and_then(|s| s.parse::<u64>().ok()).map(|i| (i, p)))
+                .collect();
+            frames.sort();
+            let ground_truth = read_boxes(&anno)?;
+            let visible = ground_truth.iter().map(box_visible).collect();
+            Ok(Sequence {
+                name,
+                frames: Frames::Files(frames.into_iter().map(|(_, p)| p).collect()),
+                ground_truth,
+                gt_path: Some(anno),
+                aux: None,
+                visible,
+            })
+        })
+        .collect())
+}
+
+/// Whether a box shows a target: finite, with a positive width and height.
+pub fn box_visible(b: &[f64; 4]) -> bool {
+    b.iter().all(|v| v.is_finite()) && b[2] > 0.0 && b[3] > 0.0
+}
+
+/// Whether the target is visible in each annotated frame of the sequence folder `dir`: a box of
+/// positive size ([`box_visible`]) not marked hidden by the layout's label files beside the
+/// ground truth, when they are there: GOT-10k's `absence.label` (1 = absent) and `cover.label`
+/// (0 = fully covered), LaSOT's `full_occlusion.txt` and `out_of_view.txt` (1 = hidden),
+/// VisEvent's `absent_label.txt` (0 = absent). A label file with another row count than the
+/// ground truth is an error naming both.
+pub fn target_visibility(dir: &Path, gt_path: &Path, boxes: &[[f64; 4]]) -> Result<Vec<bool>> {
+    let mut visible: Vec<bool> = boxes.iter().map(box_visible).collect();
+    // (file, the label value that hides the target, or shows it).
+    let hide = |v: i64| v != 0;
+    let show = |v: i64| v == 0;
+    let rules: [(&str, &dyn Fn(i64) -> bool); 5] = [
+        ("absence.label", &hide),
+        ("cover.label", &show),
+        ("full_occlusion.txt", &hide),
+        ("out_of_view.txt", &hide),
+        ("absent_label.txt", &show),
+    ];
+    for (file, hidden) in rules {
+        let p = dir.join(file);
+        if !p.is_file() {
+            continue;
+        }
+        let labels = read_labels(&p)?;
+        if labels.len() != boxes.len() {
+            bail!("{} has {} labels but {} has {} boxes", p.display(), labels.len(), gt_path.display(), boxes.len());
+        }
+        for (v, l) in visible.iter_mut().zip(labels) {
+            *v &= !hidden(l);
+        }
+    }
+    Ok(visible)
+}
+
+/// Integer labels, one per frame, separated by newlines or commas (LaSOT writes one line).
+fn read_labels(path: &Path) -> Result<Vec<i64>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        for item in line.split([',', ' ', '\t']).map(str::trim).filter(|s| !s.is_empty()) {
+            out.push(item.parse::<i64>().with_context(|| format!("{}:{}: `{item}` is not an integer label", path.display(), i + 1))?);
+        }
+    }
+    Ok(out)
+}
+
 /// Reads one sequence folder.
 pub fn read_sequence(dir: &Path, layout: Layout) -> Result<Sequence> {
     let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "sequence".into());
     let gt_path = ground_truth_file(dir).with_context(|| format!("{}: no groundtruth.txt", dir.display()))?;
     let ground_truth = read_boxes(&gt_path)?;
+    let visible = target_visibility(dir, &gt_path, &ground_truth)?;
     if let Some((frames, aux)) = crate::data::modality::detect(dir)? {
-        return Ok(Sequence { name, frames: Frames::Files(frames), ground_truth, gt_path: Some(gt_path), aux: Some(aux) });
+        return Ok(Sequence { name, frames: Frames::Files(frames), ground_truth, gt_path: Some(gt_path), aux: Some(aux), visible });
     }
     // OTB and LaSOT keep frames in `img/`, TNL2K in `imgs/`, GOT-10k and plain folders beside the
     // ground truth.
@@ -492,7 +580,7 @@ pub fn read_sequence(dir: &Path, layout: Layout) -> Result<Sequence> {
     if frames.is_empty() {
         bail!("{}: no .jpg or .png frames", img_dir.display());
     }
-    Ok(Sequence { name, frames: Frames::Files(frames), ground_truth, gt_path: Some(gt_path), aux: None })
+    Ok(Sequence { name, frames: Frames::Files(frames), ground_truth, gt_path: Some(gt_path), aux: None, visible })
 }
 
 /// OTB's `cfg.json`: frames `startFrame..=endFrame` named with `nz` digits and `ext`.

@@ -181,12 +181,12 @@ impl PairSampler {
             }
         };
         let load = |i: usize| {
-            crate::data::modality::load_frame_at(&seq.frames, seq.aux.as_ref(), i)
-                .map_err(|e| BadImage(seq.frames[i].clone(), format!("{e:#}")))
+            crate::data::modality::load_frame_at(seq.files(), seq.aux.as_ref(), i)
+                .map_err(|e| BadImage(seq.files()[i].clone(), format!("{e:#}")))
         };
         let mut t_img = load(t_id)?;
         let mut s_img = if s_id == t_id { t_img.clone() } else { load(s_id)? };
-        let (mut t_box, mut s_box) = (seq.boxes[t_id], seq.boxes[s_id]);
+        let (mut t_box, mut s_box) = (seq.ground_truth[t_id], seq.ground_truth[s_id]);
         // Joint transform: one draw for both frames. On RGB+X frames grayscale applies to the
         // RGB half only: the auxiliary image (a depth colormap, thermal, events) is no colour
         // photograph. (ViPT's cvtColor raises on 6 channels and the sample is silently redrawn,

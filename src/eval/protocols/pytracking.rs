@@ -52,12 +52,6 @@ impl Pytracking {
     }
 }
 
-fn read_flags(path: &std::path::Path) -> Result<Vec<bool>> {
-    use anyhow::Context;
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    text.split([',', '\n', ' ', '\t']).filter(|s| !s.trim().is_empty()).map(|s| Ok(s.trim() != "0")).collect()
-}
-
 impl Scorer for Pytracking {
     fn sequence(&mut self, r: SequenceResults) -> Result<Option<Issues>> {
         let Some(pred) = &r.pred else { return Ok(None) };
@@ -71,7 +65,9 @@ impl Scorer for Pytracking {
                     oov.display()
                 );
             }
-            Some(read_flags(&occ)?.iter().zip(read_flags(&oov)?).map(|(a, b)| !a && !b).collect::<Vec<bool>>())
+            // The sequence reader read both flags into `visible` (with the boxes' validity, which
+            // pytracking also requires).
+            Some(r.seq.visible.clone())
         } else {
             None
         };
