@@ -63,7 +63,8 @@ fn crop_node_reports_a_lost_frame() {
     let inputs = vec![frame_input("s", 0, 3, &f, Some([10.0, 10.0, 20.0, 20.0])), frame_input("s", 2, 3, &f, None)];
     let run = run_node("crop", trackflow::nodes::crop::run, r#"config="tiny""#, &["frame", "box"], inputs).unwrap();
     let e = format!("{:#}", run.result.unwrap_err());
-    assert!(e.contains("frame 2 of s arrived, expected frame 1"), "{e}");
+    // Messages number frames from 1 (index 2 is the third frame).
+    assert!(e.contains("frame 3 of s arrived, expected frame 2"), "{e}");
 }
 
 /// The head node turns backbone features into the same box as the fused tracker's head, and
@@ -112,7 +113,7 @@ fn writer_node_writes_results_and_keeps_a_partial_sequence() {
     let inputs = vec![box_input("cut", 0, 4, boxes[0]), box_input("cut", 1, 4, boxes[1]), box_input("cut", 3, 4, boxes[2])];
     let run = run_node("writer", trackflow::nodes::writer::run, &params, &["box"], inputs).unwrap();
     let e = format!("{:#}", run.result.unwrap_err());
-    assert!(e.contains("box for cut frame 3 arrived, expected cut frame 2"), "{e}");
+    assert!(e.contains("box for cut frame 4 arrived, expected cut frame 3"), "{e}");
     assert!(!out.join("cut.txt").exists());
     assert_eq!(std::fs::read_to_string(out.join("cut.partial.txt")).unwrap().lines().count(), 2);
 }
@@ -164,4 +165,22 @@ fn camera_node_fails_on_a_camera_that_never_sends_a_frame() {
     let e = format!("{:#}", run.result.unwrap_err());
     assert!(e.contains("sent no frame") && e.contains(&url), "{e}");
     assert!(run.outputs.is_empty());
+}
+
+/// Every node kind's typed parameter struct reads exactly the parameters its spec declares: the
+/// spec's defaults (and a value for each required one) are read into the struct and written back,
+/// and the names must match both ways. A parameter added to a spec but not to the struct, or
+/// the other way round, fails here rather than at run time.
+#[test]
+fn every_node_kind_s_parameter_struct_matches_its_spec() {
+    use trackflow::dataflow::kinds::KINDS;
+    use trackflow::nodes::{Params, typed_param_names};
+    for kind in KINDS {
+        let required: Vec<String> = kind.params.iter().filter(|p| p.default.is_none()).map(|p| format!("{}=\"x\"", p.name)).collect();
+        let params = Params::for_kind(kind.name, &required.join(" "), &[]).unwrap_or_else(|e| panic!("{}: {e:#}", kind.name));
+        let have = typed_param_names(kind.name, &params).unwrap_or_else(|e| panic!("{}: {e:#}", kind.name));
+        let mut want: Vec<String> = kind.params.iter().map(|p| p.name.to_string()).collect();
+        want.sort();
+        assert_eq!(have, want, "node kind `{}`: its parameter struct and its spec disagree", kind.name);
+    }
 }

@@ -10,11 +10,25 @@ use crate::model::Parts;
 use crate::tracker::{crop_tensor, search_features, template_tokens};
 use crate::wire::{Crop, CropRole, Features};
 
+/// The backbone node's parameters (see its spec in `dataflow/kinds.rs`).
+#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct BackboneParams {
+    /// The model.
+    #[serde(flatten)]
+    pub model: super::ModelParams,
+    /// Candidate elimination.
+    pub ce: bool,
+    /// Seconds without input before giving up.
+    pub idle_timeout: f64,
+}
+
 /// The node's event loop.
 pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<()> {
-    let (model, kind) = load_model(p, Parts::Backbone)?;
+    let q: BackboneParams = p.typed()?;
+    let (model, kind) = load_model(&q.model, &p.node_id, Parts::Backbone)?;
     let device = model.vs.root().device();
-    let ce = p.bool("ce")?;
+    let ce = q.ce;
     let idle = p.idle();
     let mut template: Option<(String, crate::model::TemplateTokens)> = None;
     loop {

@@ -12,15 +12,38 @@ use super::{Next, Params, out, poll_event};
 use crate::data::camera::{CameraUrl, open};
 use crate::wire::{Frame, Header};
 
+/// The camera node's parameters (see its spec in `dataflow/kinds.rs`).
+#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct CameraParams {
+    /// MJPEG URL, RTSP URL, V4L2 device or video file.
+    pub url: String,
+    /// Frame width (0: the source's).
+    pub width: i64,
+    /// Frame height (0: the source's).
+    pub height: i64,
+    /// Frame rate (0: the source's).
+    pub fps: f64,
+    /// Video files: start again at the end.
+    #[serde(rename = "loop")]
+    pub looped: bool,
+    /// Frames to send (0: until stopped).
+    pub max_frames: i64,
+    /// Reconnect attempts.
+    pub retries: i64,
+    /// V4L2 pixel format.
+    pub format: String,
+}
+
 /// The node's event loop.
 pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<()> {
-    let url = CameraUrl::parse(p.str("url")?)?;
-    let (w, h) = (p.int("width")?.max(0) as usize, p.int("height")?.max(0) as usize);
-    let fps = p.float("fps")?;
-    let looped = p.bool("loop")?;
-    let max_frames = p.int("max-frames")?.max(0) as u64;
-    let retries = p.int("retries")?.max(0) as u32;
-    let format = crate::data::camera::DeviceFormat::parse(p.str("format")?)?;
+    let q: CameraParams = p.typed()?;
+    let url = CameraUrl::parse(&q.url)?;
+    let (w, h) = (q.width.max(0) as usize, q.height.max(0) as usize);
+    let (fps, looped) = (q.fps, q.looped);
+    let max_frames = q.max_frames.max(0) as u64;
+    let retries = q.retries.max(0) as u32;
+    let format = crate::data::camera::DeviceFormat::parse(&q.format)?;
     let mut index: u32 = 0;
     let mut failures = 0u32;
     let mut stopped = false;

@@ -13,13 +13,28 @@ use crate::base::fs::write_atomic;
 use crate::train::checkpoint::{file_name, prune};
 use crate::wire::Bytes;
 
+/// The checkpoint node's parameters (see its spec in `dataflow/kinds.rs`).
+#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct CheckpointParams {
+    /// Save folder.
+    pub out: String,
+    /// Checkpoints to keep.
+    pub keep: i64,
+    /// File stem of the final weights.
+    pub name: String,
+    /// Seconds without a checkpoint before giving up.
+    pub idle_timeout: f64,
+}
+
 /// The node's event loop.
 pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<()> {
-    let out = PathBuf::from(p.str("out")?);
+    let q: CheckpointParams = p.typed()?;
+    let out = PathBuf::from(&q.out);
     let dir = out.join("checkpoints");
     std::fs::create_dir_all(&dir)?;
-    let keep = p.int("keep")?.max(1) as usize;
-    let name = p.str("name")?;
+    let keep = q.keep.max(1) as usize;
+    let name = q.name.as_str();
     let idle = p.idle();
     loop {
         match next_event(events, idle)? {

@@ -24,9 +24,20 @@ struct SeqState {
     pending: BTreeMap<u32, Image>,
 }
 
+/// The crop node's parameters (see its spec in `dataflow/kinds.rs`).
+#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct CropParams {
+    /// Model preset or config file (crop sizes and factors).
+    pub config: String,
+    /// Seconds without input before giving up.
+    pub idle_timeout: f64,
+}
+
 /// The node's event loop.
 pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<()> {
-    let cfg = Config::load(Path::new(p.str("config")?)).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let q: CropParams = p.typed()?;
+    let cfg = Config::load(Path::new(&q.config)).map_err(|e| anyhow::anyhow!("{e}"))?;
     let d = cfg.data.clone();
     // Tracking crops use the `test` factors (the training ones unless the config overrides them).
     let (template_factor, search_factor) = (cfg.test_template_factor(), cfg.test_search_factor());

@@ -11,11 +11,25 @@ use crate::model::Parts;
 use crate::tracker::{hann2d, head_box};
 use crate::wire::{BoxMsg, Features};
 
+/// The head node's parameters (see its spec in `dataflow/kinds.rs`).
+#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct HeadParams {
+    /// The model.
+    #[serde(flatten)]
+    pub model: super::ModelParams,
+    /// Hann window on the score map.
+    pub hann: bool,
+    /// Seconds without input before giving up.
+    pub idle_timeout: f64,
+}
+
 /// The node's event loop.
 pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<()> {
-    let (model, _) = load_model(p, Parts::Head)?;
+    let q: HeadParams = p.typed()?;
+    let (model, _) = load_model(&q.model, &p.node_id, Parts::Head)?;
     let device = model.vs.root().device();
-    let window = p.bool("hann")?.then(|| hann2d(model.cfg.search_feat(), device));
+    let window = q.hann.then(|| hann2d(model.cfg.search_feat(), device));
     let idle = p.idle();
     loop {
         match next_event(events, idle)? {

@@ -13,9 +13,20 @@ use super::{Next, Params, next_event};
 use crate::eval::plot::{Plot, Series};
 use crate::wire::Bytes;
 
+/// The metrics node's parameters (see its spec in `dataflow/kinds.rs`).
+#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct MetricsParams {
+    /// Save folder.
+    pub out: String,
+    /// Seconds without input before giving up.
+    pub idle_timeout: f64,
+}
+
 /// The node's event loop.
 pub fn run(_node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<()> {
-    let out = PathBuf::from(p.str("out")?);
+    let q: MetricsParams = p.typed()?;
+    let out = PathBuf::from(&q.out);
     std::fs::create_dir_all(&out)?;
     let path = out.join("metrics.jsonl");
     let idle = p.idle();

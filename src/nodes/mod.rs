@@ -58,28 +58,18 @@ impl Params {
         Ok(Self { map: map.into_iter().collect(), inputs: inputs.iter().map(|s| s.to_string()).collect(), node_id: kind.to_string() })
     }
 
-    fn get(&self, key: &str) -> Result<&serde_json::Value> {
-        self.map.get(key).with_context(|| format!("parameter `{key}` is missing"))
+    /// The parameters as the node's typed struct (its fields named as the spec's parameters in
+    /// kebab case). The values were checked against the spec already, so an error here means the
+    /// struct and the spec disagree, which `tests/nodes.rs` guards against.
+    pub fn typed<T: serde::de::DeserializeOwned>(&self) -> Result<T> {
+        serde_json::from_value(serde_json::Value::Object(self.map.clone()))
+            .with_context(|| format!("node `{}`: its parameters do not fit the node's parameter struct", self.node_id))
     }
-    /// A string parameter.
-    pub fn str(&self, key: &str) -> Result<&str> {
-        self.get(key)?.as_str().with_context(|| format!("parameter `{key}` is not a string"))
-    }
-    /// An integer parameter.
-    pub fn int(&self, key: &str) -> Result<i64> {
-        self.get(key)?.as_i64().with_context(|| format!("parameter `{key}` is not an integer"))
-    }
-    /// A number parameter.
-    pub fn float(&self, key: &str) -> Result<f64> {
-        self.get(key)?.as_f64().with_context(|| format!("parameter `{key}` is not a number"))
-    }
-    /// A boolean parameter.
-    pub fn bool(&self, key: &str) -> Result<bool> {
-        self.get(key)?.as_bool().with_context(|| format!("parameter `{key}` is not a boolean"))
-    }
+
     /// The idle timeout.
     pub fn idle(&self) -> Duration {
-        Duration::from_secs_f64(self.float("idle-timeout").unwrap_or(120.0).max(0.1))
+        let secs = self.map.get("idle-timeout").and_then(serde_json::Value::as_f64).unwrap_or(120.0);
+        Duration::from_secs_f64(secs.max(0.1))
     }
     /// Whether an input is connected.
     pub fn has_input(&self, id: &str) -> bool {
@@ -175,15 +165,14 @@ pub fn poll_event(events: &mut EventStream, wait: Duration) -> Result<Option<Nex
     }
 }
 
-/// Loads a config and applies a node's integer overrides (`epochs`, `batch-size`, ...; 0 keeps
-/// the config's value).
-pub fn train_config(p: &Params) -> Result<crate::model::Config> {
-    let mut cfg = crate::model::Config::load(std::path::Path::new(p.str("config")?)).map_err(|e| anyhow::anyhow!("{e}"))?;
+/// Loads a training config and applies the trainer's overrides (`epochs`, `sample-per-epoch`,
+/// `batch-size`; 0 keeps the config's value).
+pub fn train_config(config: &str, overrides: [i64; 3]) -> Result<crate::model::Config> {
+    let mut cfg = crate::model::Config::load(std::path::Path::new(config)).map_err(|e| anyhow::anyhow!("{e}"))?;
     let t = &mut cfg.train;
-    for (key, field) in [("epochs", &mut t.epochs), ("sample-per-epoch", &mut t.sample_per_epoch), ("batch-size", &mut t.batch_size)] {
-        match p.int(key) {
-            Ok(v) if v > 0 => *field = v,
-            _ => {}
+    for (v, field) in overrides.into_iter().zip([&mut t.epochs, &mut t.sample_per_epoch, &mut t.batch_size]) {
+        if v > 0 {
+            *field = v;
         }
     }
     Ok(cfg)
@@ -194,20 +183,69 @@ pub fn out(id: &str) -> DataId {
     DataId::from(id.to_owned())
 }
 
-/// Loads the model a node needs from its `config`, `weights`, `seed`, `device` and `precision`
-/// parameters. Without weights the network is the preset's, else random (seeded), and says so.
-pub fn load_model(p: &Params, parts: crate::model::Parts) -> Result<(crate::model::OSTrack, tch::Kind)> {
+/// The parameters of every node that runs the model (backbone, head, tracker).
+#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct ModelParams {
+    /// Model preset or config file.
+    pub config: String,
+    /// Weights file; empty: the preset's own.
+    pub weights: String,
+    /// Random weights from `seed` on purpose.
+    pub untrained: bool,
+    /// Seed of random weights.
+    pub seed: i64,
+    /// `auto`, `cpu` or `cuda:N`.
+    pub device: String,
+    /// `fp32`, `fp16` or `bf16` (the head has none: it runs in float32).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub precision: Option<String>,
+}
+
+/// Loads the model a node needs from its [`ModelParams`]. Without weights the network is the
+/// preset's, else random (seeded), and says so.
+pub fn load_model(m: &ModelParams, node_id: &str, parts: crate::model::Parts) -> Result<(crate::model::OSTrack, tch::Kind)> {
     use crate::model::{Config, Weights, load_tracking_model, parse_device_for, parse_precision};
-    let cfg = Config::load(std::path::Path::new(p.str("config")?)).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let device = parse_device_for(p.str("device").unwrap_or("auto"), &format!("[{}] ", p.node_id))?;
-    let kind = parse_precision(p.str("precision").unwrap_or("fp32"), device)?;
-    let weights = match (p.str("weights").unwrap_or(""), p.bool("untrained").unwrap_or(false)) {
+    let who = format!("[{node_id}] ");
+    let cfg = Config::load(std::path::Path::new(&m.config)).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let device = parse_device_for(&m.device, &who)?;
+    let kind = parse_precision(m.precision.as_deref().unwrap_or("fp32"), device)?;
+    let weights = match (m.weights.as_str(), m.untrained) {
         (_, true) => Weights::Random,
         ("", false) => Weights::Preset,
         (w, false) => Weights::File(w.into()),
     };
-    let model = load_tracking_model(&cfg, parts, device, kind, &weights, p.int("seed").unwrap_or(0), &format!("[{}] ", p.node_id))?;
+    let model = load_tracking_model(&cfg, parts, device, kind, &weights, m.seed, &who)?;
     Ok((model, kind))
+}
+
+/// The parameter names a node kind's typed struct reads and writes back, for the test that keeps
+/// every struct and its spec in `dataflow/kinds.rs` in step: `p` (the spec's defaults) is read
+/// into the struct and written out again.
+pub fn typed_param_names(kind: &str, p: &Params) -> Result<Vec<String>> {
+    fn names<T: serde::de::DeserializeOwned + serde::Serialize>(p: &Params) -> Result<Vec<String>> {
+        let t: T = p.typed()?;
+        let v = serde_json::to_value(t)?;
+        let mut keys: Vec<String> = v.as_object().map(|o| o.keys().cloned().collect()).unwrap_or_default();
+        keys.sort();
+        Ok(keys)
+    }
+    match kind {
+        "source" => names::<source::SourceParams>(p),
+        "crop" => names::<crop::CropParams>(p),
+        "backbone" => names::<backbone::BackboneParams>(p),
+        "head" => names::<head::HeadParams>(p),
+        "tracker" => names::<tracker::TrackerParams>(p),
+        "camera" => names::<camera::CameraParams>(p),
+        "live-view" => names::<live_view::LiveViewParams>(p),
+        "viewer" => names::<viewer::ViewerParams>(p),
+        "writer" => names::<writer::WriterParams>(p),
+        "sampler" => names::<sampler::SamplerParams>(p),
+        "trainer" => names::<trainer::TrainerParams>(p),
+        "checkpoint" => names::<checkpoint::CheckpointParams>(p),
+        "metrics" => names::<metrics::MetricsParams>(p),
+        other => bail!("node kind `{other}` has no parameter struct"),
+    }
 }
 
 /// With `TRACKFLOW_TRACE=1`, prints `[node] trace <what> <ms since t0> <ms spent>` lines for

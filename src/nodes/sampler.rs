@@ -38,16 +38,38 @@ pub fn open_datasets(cfg: &crate::model::Config, roots: &Roots, specs: &Path) ->
     Ok(out)
 }
 
+/// The sampler node's parameters (see its spec in `dataflow/kinds.rs`).
+#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct SamplerParams {
+    /// Training config.
+    pub config: String,
+    /// Dataset folders, `key=path,...`.
+    pub roots: String,
+    /// Machine-local file naming dataset folders.
+    pub local: String,
+    /// Folder of split files.
+    pub data_specs: String,
+    /// Loader threads.
+    pub workers: i64,
+    /// Run seed.
+    pub seed: i64,
+    /// Fraction of unreadable draws that stops training.
+    pub max_bad_fraction: f64,
+    /// Seconds without input before giving up.
+    pub idle_timeout: f64,
+}
+
 /// The node's event loop.
 pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<()> {
-    let cfg = super::train_config(p)?;
-    let local = p.str("local")?;
-    let roots = Roots::load(Some(Path::new(local)), p.str("roots")?)?;
-    let specs = PathBuf::from(p.str("data-specs")?);
+    let q: SamplerParams = p.typed()?;
+    let cfg = super::train_config(&q.config, [0; 3])?;
+    let roots = Roots::load(Some(Path::new(&q.local)), &q.roots)?;
+    let specs = PathBuf::from(&q.data_specs);
     let mut sampler = PairSampler::new(open_datasets(&cfg, &roots, &specs)?, &cfg.train.datasets_ratio, &cfg)?;
-    sampler.max_bad_fraction = p.float("max-bad-fraction")?;
-    let workers = p.int("workers")?.max(1) as usize;
-    let seed = p.int("seed")? as u64;
+    sampler.max_bad_fraction = q.max_bad_fraction;
+    let workers = q.workers.max(1) as usize;
+    let seed = q.seed as u64;
     let mut loader = Loader::new(Arc::new(sampler), &cfg, workers, seed, 64);
     let idle = p.idle();
     let mut last_input = Instant::now();

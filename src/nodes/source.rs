@@ -18,19 +18,39 @@ use crate::data::sequence::{Layout, Sequence, discover};
 use crate::tracker::validate_init_box;
 use crate::wire::{BoxMsg, Frame, Header};
 
+/// The source node's parameters (see its spec in `dataflow/kinds.rs`).
+#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct SourceParams {
+    /// Sequence folder, dataset folder or video file.
+    pub path: String,
+    /// Sequence layout.
+    pub format: String,
+    /// Frames sent ahead of the last box.
+    pub credits: i64,
+    /// `x,y,w,h` overriding the ground truth's first box.
+    pub init_box: String,
+    /// Frames per sequence (0: all).
+    pub max_frames: i64,
+    /// Comma-separated sequence names (empty: all).
+    pub sequences: String,
+    /// Seconds without input before giving up.
+    pub idle_timeout: f64,
+}
+
 /// The sequences a source with these parameters reads.
-pub fn sequences(p: &Params) -> Result<Vec<Sequence>> {
-    let mut seqs = discover(Path::new(p.str("path")?), Layout::parse(p.str("format")?)?)?;
-    let only: Vec<&str> = p.str("sequences")?.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
+pub fn sequences(q: &SourceParams) -> Result<Vec<Sequence>> {
+    let mut seqs = discover(Path::new(&q.path), Layout::parse(&q.format)?)?;
+    let only: Vec<&str> = q.sequences.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
     if !only.is_empty() {
         for name in &only {
             if !seqs.iter().any(|s| s.name == *name) {
-                bail!("sequence `{name}` is not in {}", p.str("path")?);
+                bail!("sequence `{name}` is not in {}", q.path);
             }
         }
         seqs.retain(|s| only.contains(&s.name.as_str()));
     }
-    let max = p.int("max-frames")?;
+    let max = q.max_frames;
     if max > 0 {
         for s in &mut seqs {
             s.truncate(max as usize);
@@ -48,15 +68,16 @@ enum Outcome {
 
 /// The node's event loop.
 pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<()> {
-    let seqs = sequences(p)?;
-    let override_box = match p.str("init-box")? {
+    let q: SourceParams = p.typed()?;
+    let seqs = sequences(&q)?;
+    let override_box = match q.init_box.as_str() {
         "" => None,
         s => Some(crate::tracker::parse_box(s)?),
     };
     eprintln!("[{}] {} sequence(s), {} frames", p.node_id, seqs.len(), seqs.iter().map(Sequence::len).sum::<usize>());
     let mut failed = Vec::new();
     for seq in &seqs {
-        match send_sequence(node, events, p, seq, override_box)? {
+        match send_sequence(node, events, p, &q, seq, override_box)? {
             Outcome::Done => {}
             Outcome::Failed(msg) => {
                 eprintln!("[{}] error: {}: {msg}; skipping the rest of this sequence", p.node_id, seq.name);
@@ -75,6 +96,7 @@ fn send_sequence(
     node: &mut DoraNode,
     events: &mut EventStream,
     p: &Params,
+    q: &SourceParams,
     seq: &Sequence,
     override_box: Option<[f64; 4]>,
 ) -> Result<Outcome> {
@@ -96,7 +118,7 @@ fn send_sequence(
         );
     }
     let n = seq.len() as u32;
-    let credits = p.int("credits")?.max(1) as u32;
+    let credits = q.credits.max(1) as u32;
     let feedback = p.has_input("box");
     // Decode on a helper thread, a bounded queue ahead of what is sent.
     let (tx, rx) = crossbeam_channel::bounded::<Result<Image>>(credits as usize + 1);

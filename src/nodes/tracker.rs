@@ -15,12 +15,38 @@ use crate::model::Parts;
 use crate::tracker::{TrackOptions, Tracker};
 use crate::wire::{BoxMsg, Control, Frame, Header};
 
+/// The tracker node's parameters (see its spec in `dataflow/kinds.rs`).
+#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct TrackerParams {
+    /// The model.
+    #[serde(flatten)]
+    pub model: super::ModelParams,
+    /// Candidate elimination.
+    pub ce: bool,
+    /// Hann window on the score map.
+    pub hann: bool,
+    /// Camera mode.
+    pub live: bool,
+    /// Live: `x,y,w,h` to start from on the first frame.
+    pub init_box: String,
+    /// Live: peak score under which a frame counts towards `lost`.
+    pub lost_threshold: f64,
+    /// Live: low-score frames in a row before the box is flagged lost.
+    pub lost_frames: i64,
+    /// Live: extra time per frame (tests, benchmarks).
+    pub delay_ms: f64,
+    /// Seconds without input before giving up.
+    pub idle_timeout: f64,
+}
+
 /// The node's event loop.
 pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<()> {
-    let (model, kind) = load_model(p, Parts::All)?;
-    let mut tracker = Tracker::new(model, TrackOptions { ce: p.bool("ce")?, hann: p.bool("hann")? }, kind);
-    if p.bool("live").unwrap_or(false) {
-        return live(node, events, p, tracker);
+    let q: TrackerParams = p.typed()?;
+    let (model, kind) = load_model(&q.model, &p.node_id, Parts::All)?;
+    let mut tracker = Tracker::new(model, TrackOptions { ce: q.ce, hann: q.hann }, kind);
+    if q.live {
+        return live(node, events, p, &q, tracker);
     }
     let idle = p.idle();
     let mut expected: Option<(String, u32)> = None;
@@ -80,13 +106,13 @@ impl LiveStats {
     }
 }
 
-fn live(node: &mut DoraNode, events: &mut EventStream, p: &Params, mut tracker: Tracker) -> Result<()> {
-    let mut pending_init = match p.str("init-box")? {
+fn live(node: &mut DoraNode, events: &mut EventStream, p: &Params, q: &TrackerParams, mut tracker: Tracker) -> Result<()> {
+    let mut pending_init = match q.init_box.as_str() {
         "" => None,
         s => Some(crate::tracker::parse_box(s)?),
     };
-    let (threshold, lost_after) = (p.float("lost-threshold")?, p.int("lost-frames")?.max(1) as u32);
-    let delay = std::time::Duration::from_secs_f64(p.float("delay-ms")?.max(0.0) / 1e3);
+    let (threshold, lost_after) = (q.lost_threshold, q.lost_frames.max(1) as u32);
+    let delay = std::time::Duration::from_secs_f64(q.delay_ms.max(0.0) / 1e3);
     let idle = p.idle();
     let mut tracking = false;
     let mut paused = false;

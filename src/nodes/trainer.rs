@@ -12,22 +12,59 @@ use super::{Next, Params, next_event, out};
 use crate::train::{Init, Trainer, checkpoint};
 use crate::wire::{Bytes, Request, decode_batch};
 
+/// The trainer node's parameters (see its spec in `dataflow/kinds.rs`).
+#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct TrainerParams {
+    /// Training config.
+    pub config: String,
+    /// `auto`, `cpu` or `cuda:N`.
+    pub device: String,
+    /// Run seed.
+    pub seed: i64,
+    /// trackflow weights to start from.
+    pub init: String,
+    /// MAE or MobileNetV2 weights for the backbone.
+    pub pretrained: String,
+    /// Checkpoint folder to continue from.
+    pub resume: String,
+    /// Epochs (0: the config's).
+    pub epochs: i64,
+    /// Samples per epoch (0: the config's).
+    pub sample_per_epoch: i64,
+    /// Batch size (0: the config's).
+    pub batch_size: i64,
+    /// Epochs between checkpoints.
+    pub checkpoint_every: i64,
+    /// Batches asked for ahead.
+    pub prefetch: i64,
+    /// libtorch CPU threads (0: its default).
+    pub threads: i64,
+    /// `fp32`, `fp16` or `bf16`.
+    pub precision: String,
+    /// Data-parallel devices (empty: `device` alone).
+    pub devices: String,
+    /// Seconds without input before giving up.
+    pub idle_timeout: f64,
+}
+
 /// The node's event loop.
 pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<()> {
-    let cfg = super::train_config(p)?;
-    let threads = p.int("threads")?;
+    let q: TrainerParams = p.typed()?;
+    let cfg = super::train_config(&q.config, [q.epochs, q.sample_per_epoch, q.batch_size])?;
+    let threads = q.threads;
     if threads > 0 {
         tch::set_num_threads(threads as i32);
     }
     let who = format!("[{}] ", p.node_id);
     // Data-parallel: one replica per listed device; the first is the trainer's own.
-    let devices: Vec<tch::Device> = match p.str("devices")? {
-        "" => vec![crate::model::parse_device_for(p.str("device")?, &who)?],
+    let devices: Vec<tch::Device> = match q.devices.as_str() {
+        "" => vec![crate::model::parse_device_for(&q.device, &who)?],
         list => list.split(',').map(|d| crate::model::parse_device_for(d.trim(), &who)).collect::<Result<_>>()?,
     };
     let device = devices[0];
-    let seed = p.int("seed")? as u64;
-    let resume_dir = p.str("resume")?;
+    let seed = q.seed as u64;
+    let resume_dir = q.resume.as_str();
     let mut trainer =
         match (!resume_dir.is_empty()).then(|| checkpoint::latest(&Path::new(resume_dir).join("checkpoints"))).transpose()?.flatten() {
             Some((path, state)) => {
@@ -45,7 +82,7 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
                 if !resume_dir.is_empty() {
                     eprintln!("[{}] no checkpoint under {resume_dir}/checkpoints: starting fresh", p.node_id);
                 }
-                let init = match (p.str("init")?, p.str("pretrained")?) {
+                let init = match (q.init.as_str(), q.pretrained.as_str()) {
                     ("", "") => Init::Random,
                     (w, "") => Init::Weights(w.into()),
                     ("", m) => Init::Pretrained(m.into()),
@@ -55,7 +92,7 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
             }
         };
     trainer.set_devices(&devices)?;
-    trainer.set_precision(p.str("precision")?)?;
+    trainer.set_precision(&q.precision)?;
     if devices.len() > 1 {
         eprintln!(
             "[{}] data-parallel over {} replicas: gradients summed onto the first with device-to-device copies (not NCCL)",
@@ -84,8 +121,8 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
         t.epochs,
         if devices.len() > 1 { format!(" ({} replicas × {})", devices.len(), t.batch_size) } else { String::new() }
     );
-    let prefetch = p.int("prefetch")?.max(1) as usize;
-    let every = p.int("checkpoint-every")?.max(1);
+    let prefetch = q.prefetch.max(1) as usize;
+    let every = q.checkpoint_every.max(1);
     let request = |node: &mut DoraNode, (epoch, batch): (i64, i64)| -> Result<()> {
         let meta = Request { epoch, batch, size: global_batch }.encode();
         node.send_output(out("request"), meta, Vec::<u8>::new()).map_err(|e| anyhow::anyhow!("send request: {e}"))

@@ -120,14 +120,33 @@ impl Viewer {
     }
 }
 
+/// The viewer node's parameters (see its spec in `dataflow/kinds.rs`).
+#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct ViewerParams {
+    /// Output folder.
+    pub out: String,
+    /// Write the annotated video.
+    pub video: bool,
+    /// Write the contact sheet.
+    pub sheet: bool,
+    /// Frames on the contact sheet.
+    pub sheet_frames: i64,
+    /// Frame rate of the video.
+    pub fps: f64,
+    /// Seconds without input before giving up.
+    pub idle_timeout: f64,
+}
+
 /// The node's event loop.
 pub fn run(_node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<()> {
+    let q: ViewerParams = p.typed()?;
     let mut v = Viewer {
-        dir: PathBuf::from(p.str("out")?),
-        video: p.bool("video")?,
-        sheet: p.bool("sheet")?,
-        sheet_frames: p.int("sheet-frames")?.max(1) as u32,
-        fps: p.float("fps")?,
+        dir: PathBuf::from(&q.out),
+        video: q.video,
+        sheet: q.sheet,
+        sheet_frames: q.sheet_frames.max(1) as u32,
+        fps: q.fps,
         node_id: p.node_id.clone(),
         seqs: Default::default(),
     };

@@ -10,11 +10,26 @@ use super::{Next, Params, next_event};
 use crate::data::results::{Delimiter, SequenceResult, write_sequence};
 use crate::wire::BoxMsg;
 
+/// The writer node's parameters (see its spec in `dataflow/kinds.rs`).
+#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct WriterParams {
+    /// Results folder.
+    pub out: String,
+    /// `tab` or `comma`.
+    pub delimiter: String,
+    /// Also write arrival stamps.
+    pub stamps: bool,
+    /// Seconds without input before giving up.
+    pub idle_timeout: f64,
+}
+
 /// The node's event loop.
 pub fn run(_node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<()> {
-    let dir = PathBuf::from(p.str("out")?);
-    let delim = if p.str("delimiter")? == "comma" { Delimiter::Comma } else { Delimiter::Tab };
-    let stamps = p.bool("stamps")?;
+    let q: WriterParams = p.typed()?;
+    let dir = PathBuf::from(&q.out);
+    let delim = if q.delimiter == "comma" { Delimiter::Comma } else { Delimiter::Tab };
+    let stamps = q.stamps;
     let mut arrivals: Vec<i64> = Vec::new();
     let idle = p.idle();
     let mut current: Option<(String, u32, SequenceResult)> = None;

@@ -33,9 +33,26 @@ struct Shared {
     last_request: Option<Instant>,
 }
 
+/// The live-view node's parameters (see its spec in `dataflow/kinds.rs`).
+#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct LiveViewParams {
+    /// Address the page is served on.
+    pub bind: String,
+    /// Port (0: any free one).
+    pub port: i64,
+    /// Recording path (empty: none).
+    pub record: String,
+    /// Frame rate of the recording.
+    pub fps: f64,
+    /// Seconds without input before giving up.
+    pub idle_timeout: f64,
+}
+
 /// The node's event loop.
 pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<()> {
-    let (bind, port) = (p.str("bind")?, p.int("port")?);
+    let q: LiveViewParams = p.typed()?;
+    let (bind, port) = (q.bind.as_str(), q.port);
     let server = tiny_http::Server::http((bind, port as u16)).map_err(|e| anyhow::anyhow!("cannot serve on {bind}:{port}: {e}"))?;
     let addr = server.server_addr().to_ip().context("the live view's address is not an IP address")?;
     eprintln!("[{}] live view at http://{addr}/", p.node_id);
@@ -53,8 +70,8 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
             }
         });
     }
-    let record = PathBuf::from(p.str("record")?);
-    let fps = p.float("fps")?;
+    let record = PathBuf::from(&q.record);
+    let fps = q.fps;
     let mut video: Option<VideoWriter> = None;
     // Capture time of the first recorded frame, and output frames written since.
     let (mut rec_start, mut rec_written): (Option<i64>, u64) = (None, 0);
