@@ -1,5 +1,5 @@
-//! Drawing on RGB images for people to look at: boxes, a small bitmap font, thumbnails and
-//! contact sheets.
+//! Drawing on RGB images for people to look at: boxes, text (DejaVu Sans through ab_glyph),
+//! thumbnails and contact sheets.
 
 use crate::base::image::Image;
 use crate::base::image::resize_linear;
@@ -45,83 +45,53 @@ pub fn draw_box(im: &mut Image, b: [f64; 4], c: Rgb, thickness: i64) {
     fill_rect(im, x1 - thickness, y0, x1, y1, c);
 }
 
-/// 5×7 glyphs, one row per byte (low 5 bits, leftmost pixel = bit 4).
-fn glyph(ch: char) -> [u8; 7] {
-    match ch.to_ascii_uppercase() {
-        '0' => [14, 17, 19, 21, 25, 17, 14],
-        '1' => [4, 12, 4, 4, 4, 4, 14],
-        '2' => [14, 17, 1, 2, 4, 8, 31],
-        '3' => [31, 2, 4, 2, 1, 17, 14],
-        '4' => [2, 6, 10, 18, 31, 2, 2],
-        '5' => [31, 16, 30, 1, 1, 17, 14],
-        '6' => [6, 8, 16, 30, 17, 17, 14],
-        '7' => [31, 1, 2, 4, 8, 8, 8],
-        '8' => [14, 17, 17, 14, 17, 17, 14],
-        '9' => [14, 17, 17, 15, 1, 2, 12],
-        'A' => [14, 17, 17, 31, 17, 17, 17],
-        'B' => [30, 17, 17, 30, 17, 17, 30],
-        'C' => [14, 17, 16, 16, 16, 17, 14],
-        'D' => [28, 18, 17, 17, 17, 18, 28],
-        'E' => [31, 16, 16, 30, 16, 16, 31],
-        'F' => [31, 16, 16, 30, 16, 16, 16],
-        'G' => [14, 17, 16, 23, 17, 17, 15],
-        'H' => [17, 17, 17, 31, 17, 17, 17],
-        'I' => [14, 4, 4, 4, 4, 4, 14],
-        'J' => [7, 2, 2, 2, 2, 18, 12],
-        'K' => [17, 18, 20, 24, 20, 18, 17],
-        'L' => [16, 16, 16, 16, 16, 16, 31],
-        'M' => [17, 27, 21, 21, 17, 17, 17],
-        'N' => [17, 17, 25, 21, 19, 17, 17],
-        'O' => [14, 17, 17, 17, 17, 17, 14],
-        'P' => [30, 17, 17, 30, 16, 16, 16],
-        'Q' => [14, 17, 17, 17, 21, 18, 13],
-        'R' => [30, 17, 17, 30, 20, 18, 17],
-        'S' => [15, 16, 16, 14, 1, 1, 30],
-        'T' => [31, 4, 4, 4, 4, 4, 4],
-        'U' => [17, 17, 17, 17, 17, 17, 14],
-        'V' => [17, 17, 17, 17, 17, 10, 4],
-        'W' => [17, 17, 17, 21, 21, 21, 10],
-        'X' => [17, 17, 10, 4, 10, 17, 17],
-        'Y' => [17, 17, 17, 10, 4, 4, 4],
-        'Z' => [31, 1, 2, 4, 8, 16, 31],
-        '.' => [0, 0, 0, 0, 0, 12, 12],
-        ':' => [0, 12, 12, 0, 12, 12, 0],
-        '-' => [0, 0, 0, 31, 0, 0, 0],
-        '_' => [0, 0, 0, 0, 0, 0, 31],
-        '/' => [1, 1, 2, 4, 8, 16, 16],
-        '#' => [10, 10, 31, 10, 31, 10, 10],
-        '%' => [24, 25, 2, 4, 8, 19, 3],
-        '=' => [0, 0, 31, 0, 31, 0, 0],
-        '[' => [14, 8, 8, 8, 8, 8, 14],
-        ']' => [14, 2, 2, 2, 2, 2, 14],
-        '(' => [2, 4, 8, 8, 8, 4, 2],
-        ')' => [8, 4, 2, 2, 2, 4, 8],
-        ',' => [0, 0, 0, 0, 12, 4, 8],
-        '+' => [0, 4, 4, 31, 4, 4, 0],
-        _ => [0; 7],
-    }
+/// DejaVu Sans (Bitstream Vera licence, `src/base/fonts/LICENSE`), bundled so every machine
+/// draws the same text.
+pub const FONT_BYTES: &[u8] = include_bytes!("fonts/DejaVuSans.ttf");
+
+/// The bundled font.
+pub fn font() -> &'static ab_glyph::FontRef<'static> {
+    static FONT: std::sync::OnceLock<ab_glyph::FontRef<'static>> = std::sync::OnceLock::new();
+    FONT.get_or_init(|| ab_glyph::FontRef::try_from_slice(FONT_BYTES).expect("the bundled font parses"))
 }
 
-/// Draws text with its top-left at (x, y), each font pixel `scale`×`scale`, on a dark band so
+/// The width in pixels of `text` at `size` pixels.
+pub fn text_width(text: &str, size: f32) -> f32 {
+    use ab_glyph::{Font, ScaleFont};
+    let f = font().as_scaled(size);
+    text.chars().map(|c| f.h_advance(f.glyph_id(c))).sum()
+}
+
+/// Draws text (anti-aliased) with its top-left at (x, y), `size` pixels high, on a dark band so
 /// it reads over any picture.
-pub fn draw_text(im: &mut Image, x: i64, y: i64, text: &str, c: Rgb, scale: i64) {
-    let n = text.chars().count() as i64;
-    fill_rect(im, x - scale, y - scale, x + n * 6 * scale, y + 8 * scale, [0, 0, 0]);
-    draw_glyphs(im, x, y, text, c, scale);
+pub fn draw_text(im: &mut Image, x: i64, y: i64, text: &str, c: Rgb, size: f32) {
+    let pad = (size / 6.0).ceil() as i64;
+    fill_rect(im, x - pad, y - pad, x + text_width(text, size).ceil() as i64 + pad, y + size.ceil() as i64 + pad, [0, 0, 0]);
+    draw_glyphs(im, x, y, text, c, size);
 }
 
-/// Draws text with no background (for plots on white).
-pub fn draw_glyphs(im: &mut Image, x: i64, y: i64, text: &str, c: Rgb, scale: i64) {
-    for (i, ch) in text.chars().enumerate() {
-        let g = glyph(ch);
-        for (row, bits) in g.iter().enumerate() {
-            for col in 0..5 {
-                if bits & (1 << (4 - col)) != 0 {
-                    let (px, py) = (x + (i as i64 * 6 + col) * scale, y + row as i64 * scale);
-                    fill_rect(im, px, py, px + scale, py + scale, c);
+/// Draws text with no background, blending its coverage into the image.
+pub fn draw_glyphs(im: &mut Image, x: i64, y: i64, text: &str, c: Rgb, size: f32) {
+    use ab_glyph::{Font, ScaleFont, point};
+    let f = font().as_scaled(size);
+    let mut caret = x as f32;
+    let baseline = y as f32 + f.ascent();
+    for ch in text.chars() {
+        let mut g = f.scaled_glyph(ch);
+        g.position = point(caret, baseline);
+        caret += f.h_advance(g.id);
+        let Some(outline) = font().outline_glyph(g) else { continue };
+        let bounds = outline.px_bounds();
+        outline.draw(|gx, gy, coverage| {
+            let (px, py) = (bounds.min.x as i64 + gx as i64, bounds.min.y as i64 + gy as i64);
+            if px >= 0 && py >= 0 && (px as usize) < im.width && (py as usize) < im.height {
+                let i = (py as usize * im.width + px as usize) * im.channels;
+                for k in 0..3 {
+                    let v = im.data[i + k] as f32 * (1.0 - coverage) + c[k] as f32 * coverage;
+                    im.data[i + k] = v.round().clamp(0.0, 255.0) as u8;
                 }
             }
-        }
+        });
     }
 }
 
@@ -141,7 +111,7 @@ pub fn annotate(im: &Image, index: u32, bbox: [f64; 4], score: f64, gt: Option<[
         draw_box(&mut out, g, YELLOW, t);
     }
     draw_box(&mut out, bbox, GREEN, t + 1);
-    draw_text(&mut out, 4 * t, 4 * t, &format!("#{index} {score:.2}"), WHITE, t + 1);
+    draw_text(&mut out, 4 * t, 4 * t, &format!("#{index} {score:.2}"), WHITE, 10.0 * (t + 1) as f32);
     out
 }
 

@@ -169,15 +169,17 @@ pub fn write_report(protocol: Protocol, dataset: &Path, scores: &[TrackerScores]
     for spec in protocol.spec().plots {
         let k = spec.curve;
         let Some(x) = scores.iter().find_map(|t| t.curves.get(k).map(|c| c.0.clone())) else { continue };
-        let mut series: Vec<Series> = scores
+        // The legend lists trackers best first, by the score it shows.
+        let mut ranked: Vec<(f64, Series)> = scores
             .iter()
             .filter_map(|t| {
                 let y = t.curves.get(k)?.1.clone();
-                let score = t.values.get(spec.legend_column).copied();
-                Some(Series { label: format!("{} [{:.1}]", t.name, score.unwrap_or(f64::NAN)), y })
+                let score = t.values.get(spec.legend_column).copied().unwrap_or(f64::NAN);
+                Some((score, Series { label: format!("{} [{score:.1}]", t.name), y }))
             })
             .collect();
-        series.sort_by(|a, b| b.label.rsplit('[').next().cmp(&a.label.rsplit('[').next()));
+        ranked.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let series: Vec<Series> = ranked.into_iter().map(|(_, s)| s).collect();
         let plot =
             Plot { title: spec.title.into(), x_label: spec.x_label.into(), y_label: "fraction of frames".into(), x, series, y_max: 1.0 };
         let svg = dir.join(format!("{}.svg", spec.file));
