@@ -86,9 +86,9 @@ pub fn draw_glyphs(im: &mut Image, x: i64, y: i64, text: &str, c: Rgb, size: f32
             let (px, py) = (bounds.min.x as i64 + gx as i64, bounds.min.y as i64 + gy as i64);
             if px >= 0 && py >= 0 && (px as usize) < im.width && (py as usize) < im.height {
                 let i = (py as usize * im.width + px as usize) * im.channels;
-                for k in 0..3 {
-                    let v = im.data[i + k] as f32 * (1.0 - coverage) + c[k] as f32 * coverage;
-                    im.data[i + k] = v.round().clamp(0.0, 255.0) as u8;
+                for (dst, &src) in im.data[i..i + 3].iter_mut().zip(&c) {
+                    let v = *dst as f32 * (1.0 - coverage) + src as f32 * coverage;
+                    *dst = v.round().clamp(0.0, 255.0) as u8;
                 }
             }
         });
