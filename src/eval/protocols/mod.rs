@@ -136,15 +136,24 @@ fn grid(n: usize, hi: f64) -> Vec<f64> {
     (0..n).map(|k| hi * k as f64 / (n - 1) as f64).collect()
 }
 
-/// The three OTB-style plots (success, precision, normalised precision).
-const OTB_PLOTS: [PlotSpec; 3] = [
-    PlotSpec { file: "success", title: "Success plot", x_label: "overlap threshold", curve: 0, legend_column: 0 },
-    PlotSpec { file: "precision", title: "Precision plot", x_label: "location error threshold (px)", curve: 1, legend_column: 3 },
-    PlotSpec {
-        file: "norm_precision",
-        title: "Normalised precision plot",
-        x_label: "normalised distance threshold",
-        curve: 2,
-        legend_column: 4,
-    },
-];
+/// The three OTB-style plots (success, precision, normalised precision), each legend showing
+/// the column `legend` names.
+const fn three_plots(legend: [usize; 3]) -> [PlotSpec; 3] {
+    [
+        PlotSpec { file: "success", title: "Success plot", x_label: "overlap threshold", curve: 0, legend_column: legend[0] },
+        PlotSpec {
+            file: "precision",
+            title: "Precision plot",
+            x_label: "location error threshold (px)",
+            curve: 1,
+            legend_column: legend[1],
+        },
+        PlotSpec {
+            file: "norm_precision",
+            title: "Normalised precision plot",
+            x_label: "normalised distance threshold",
+            curve: 2,
+            legend_column: legend[2],
+        },
+    ]
+}

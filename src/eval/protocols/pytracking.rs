@@ -4,17 +4,19 @@
 
 use anyhow::{Result, bail};
 
-use super::{DatasetScore, OTB_PLOTS, ProtocolSpec, Scorer, SequenceResults, grid, seq_dir};
+use super::{DatasetScore, PlotSpec, ProtocolSpec, Scorer, SequenceResults, grid, seq_dir};
 use crate::eval::metrics::{Curves, Issues, PytrackingDataset, pytracking_sequence};
 
 const COLUMNS: &[&str] = &["AUC", "OP50", "OP75", "P@20", "P_norm"];
+/// Success, precision and normalised precision, with AUC, P@20 and P_norm in the legends.
+const PLOTS: [PlotSpec; 3] = super::three_plots([0, 3, 4]);
 
 pub(super) const OTB: ProtocolSpec = ProtocolSpec {
     name: "otb",
     // LasHeR's PR/NPR/SR and VisEvent's precision/success are the OTB measures.
     aliases: &["nfs", "tnl2k", "lasher", "visevent"],
     columns: COLUMNS,
-    plots: &OTB_PLOTS,
+    plots: &PLOTS,
     scores_missing: false,
     attributes: true,
     scorer: || Box::new(Pytracking::new(PytrackingDataset::Otb)),
@@ -24,7 +26,7 @@ pub(super) const LASOT: ProtocolSpec = ProtocolSpec {
     name: "lasot",
     aliases: &[],
     columns: COLUMNS,
-    plots: &OTB_PLOTS,
+    plots: &PLOTS,
     scores_missing: false,
     attributes: true,
     scorer: || Box::new(Pytracking::new(PytrackingDataset::Lasot)),
@@ -34,7 +36,7 @@ pub(super) const UAV: ProtocolSpec = ProtocolSpec {
     name: "uav",
     aliases: &[],
     columns: COLUMNS,
-    plots: &OTB_PLOTS,
+    plots: &PLOTS,
     scores_missing: false,
     attributes: true,
     scorer: || Box::new(Pytracking::new(PytrackingDataset::Uav)),

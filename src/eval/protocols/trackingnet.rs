@@ -3,24 +3,14 @@
 
 use anyhow::Result;
 
-use super::{DatasetScore, PlotSpec, ProtocolSpec, Scorer, SequenceResults};
+use super::{DatasetScore, ProtocolSpec, Scorer, SequenceResults};
 use crate::eval::metrics::{Issues, TrackingNetCurves, linspace21, mean_curve, trackingnet_score, trackingnet_sequence};
 
 pub(super) const SPEC: ProtocolSpec = ProtocolSpec {
     name: "trackingnet",
     aliases: &[],
     columns: &["Success", "Precision", "N.Prec"],
-    plots: &[
-        PlotSpec { file: "success", title: "Success plot", x_label: "overlap threshold", curve: 0, legend_column: 0 },
-        PlotSpec { file: "precision", title: "Precision plot", x_label: "location error threshold (px)", curve: 1, legend_column: 1 },
-        PlotSpec {
-            file: "norm_precision",
-            title: "Normalised precision plot",
-            x_label: "normalised distance threshold",
-            curve: 2,
-            legend_column: 2,
-        },
-    ],
+    plots: &super::three_plots([0, 1, 2]),
     scores_missing: true,
     attributes: false,
     scorer: || Box::new(TrackingNet::default()),
