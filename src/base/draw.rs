@@ -111,7 +111,8 @@ pub fn annotate(im: &Image, index: u32, bbox: [f64; 4], score: f64, gt: Option<[
         draw_box(&mut out, g, YELLOW, t);
     }
     draw_box(&mut out, bbox, GREEN, t + 1);
-    draw_text(&mut out, 4 * t, 4 * t, &format!("#{index} {score:.2}"), WHITE, 10.0 * (t + 1) as f32);
+    // Frames are numbered from 1 for people, as in every message and result line.
+    draw_text(&mut out, 4 * t, 4 * t, &format!("#{} {score:.2}", index + 1), WHITE, 10.0 * (t + 1) as f32);
     out
 }
 
