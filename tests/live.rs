@@ -240,7 +240,9 @@ fn live_view_page_in_headless_chromium_starts_tracking_from_a_drawn_box() {
     let profile = dir.path().join("chromium-profile");
     let mut chromium_log = String::new();
     for _attempt in 0..3 {
-        let o = Command::new(chromium)
+        // Bounded: a browser that never finishes its page must not hang the suite.
+        let o = Command::new("timeout")
+            .args(["90", chromium])
             .args(["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=800,600"])
             .arg(format!("--user-data-dir={}", profile.display()))
             .arg("--virtual-time-budget=6000")

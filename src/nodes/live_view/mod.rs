@@ -219,7 +219,11 @@ fn respond(request: tiny_http::Request, status: u16, ctype: &str, body: &[u8]) -
     let response = tiny_http::Response::from_data(body.to_vec())
         .with_status_code(status)
         .with_header(header("Content-Type", ctype))
-        .with_header(header("Cache-Control", "no-store"));
+        .with_header(header("Cache-Control", "no-store"))
+        // One request per connection: the page polls, and a browser holding kept-alive
+        // connections to a view that may stop at any time gains nothing (headless Chromium's
+        // virtual clock stalled on them).
+        .with_header(header("Connection", "close"));
     request.respond(response)
 }
 
