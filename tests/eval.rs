@@ -343,6 +343,15 @@ fn two_daemons_give_the_same_results() {
     }
     let log = std::fs::read_to_string(two.join(".trackflow/dora.log")).unwrap();
     assert!(log.contains("on daemon `A`") && log.contains("on daemon `B`"), "workers ran on both daemons:\n{log}");
+    // The coordinator and the daemons (run in the results' work folder) are gone with the run.
+    let left: Vec<String> = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().chars().all(|c| c.is_ascii_digit()))
+        .filter(|e| std::fs::read_link(e.path().join("cwd")).is_ok_and(|cwd| cwd.starts_with(dir.path())))
+        .map(|e| std::fs::read_to_string(e.path().join("cmdline")).unwrap_or_default().replace('\0', " "))
+        .collect();
+    assert!(left.is_empty(), "processes outlived the run: {left:?}");
 }
 
 #[test]

@@ -295,8 +295,19 @@ impl LocalCluster {
 }
 
 impl Drop for LocalCluster {
+    /// SIGTERM to every supervisor (each takes its dora process down), a bounded wait, then
+    /// SIGKILL for any that did not finish. Killing the supervisors outright left the
+    /// coordinator and daemons running.
     fn drop(&mut self) {
+        for c in self.children.iter().rev() {
+            // SAFETY: kill on the pid of a child we spawned and have not reaped.
+            unsafe { libc::kill(c.id() as libc::pid_t, libc::SIGTERM) };
+        }
+        let deadline = Instant::now() + Duration::from_secs(15);
         for c in self.children.iter_mut().rev() {
+            while matches!(c.try_wait(), Ok(None)) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(50));
+            }
             let _ = c.kill();
             let _ = c.wait();
         }

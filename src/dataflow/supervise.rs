@@ -92,7 +92,19 @@ pub fn supervise(argv: &[String]) -> Result<i32> {
     if parent == 1 {
         return Ok(143); // the parent died before the handlers were in place
     }
-    let child = Command::new(program).args(args).spawn().with_context(|| format!("cannot start {program}"))?;
+    let mut command = Command::new(program);
+    command.args(args);
+    // dora gets SIGTERM if this supervisor is killed outright (SIGKILL gives it no chance to
+    // take the tree down), so a coordinator or daemon never outlives its run.
+    // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
+    unsafe {
+        use std::os::unix::process::CommandExt;
+        command.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM, 0, 0, 0);
+            Ok(())
+        });
+    }
+    let child = command.spawn().with_context(|| format!("cannot start {program}"))?;
     let main = child.id() as libc::pid_t;
     let code = loop {
         if let Some(code) = reap(main) {
