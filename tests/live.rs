@@ -137,6 +137,18 @@ fn live_graph_tracks_an_rtsp_stream() {
     assert!(text(&o).contains("sent 40 frames"), "every frame of the stream arrived: {}", text(&o));
     assert!(rows.windows(2).all(|w| w[0].0 < w[1].0), "frames in order");
     assert!(video_frames(&rec) >= 10, "the recording plays");
+    // Capture times follow the stream's clock (10 frames/s): every interval between recorded
+    // frames is a whole number of 100 ms periods, whatever the network and pipe jitter.
+    let stamps: Vec<i64> = std::fs::read_to_string(rec.with_extension("boxes.txt"))
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| l.split_whitespace().nth(1).unwrap().parse().unwrap())
+        .collect();
+    for w in stamps.windows(2) {
+        let periods = (w[1] - w[0]) as f64 / 1e8;
+        assert!(periods.round() >= 1.0 && (periods - periods.round()).abs() < 0.01, "capture interval {periods} periods: {stamps:?}");
+    }
 }
 
 #[test]

@@ -281,11 +281,33 @@ impl FrameSource for Playback {
 }
 
 /// FFmpeg reading a device or a network stream, scaled to `width`×`height` RGB24.
+///
+/// Capture times follow the stream's own clock: FFmpeg's `showinfo` filter reports each frame's
+/// presentation time (RTP timestamps for RTSP, the driver's timestamps for V4L2), and frame k is
+/// stamped `arrival of the first frame + (pts_k − pts_0)`. Intervals are then the camera's, not
+/// the network's or the pipe's jitter, and a stream that falls behind shows as growing latency.
+/// Frames whose time FFmpeg does not report keep their arrival time.
 pub struct FfmpegStream {
     child: Child,
     stdout: ChildStdout,
     width: usize,
     height: usize,
+    /// Presentation times (s) in frame order, from FFmpeg's log.
+    pts: crossbeam_channel::Receiver<f64>,
+    /// (arrival ns, pts s) of the first frame.
+    anchor: Option<(i64, f64)>,
+    /// Set when FFmpeg did not report a frame's time: frames keep their arrival time from then
+    /// on, without waiting for reports that do not come.
+    no_pts: bool,
+}
+
+/// The `pts_time:` of a `showinfo` log line (`[info] [Parsed_showinfo_0 @ 0x..] n: 3 pts: 27000
+/// pts_time:0.3 ...`).
+fn showinfo_pts(line: &str) -> Option<f64> {
+    if !line.contains("Parsed_showinfo") {
+        return None;
+    }
+    line.split_whitespace().find_map(|w| w.strip_prefix("pts_time:")).and_then(|v| v.parse().ok())
 }
 
 impl FfmpegStream {
@@ -294,16 +316,30 @@ impl FfmpegStream {
         if width == 0 || height == 0 {
             bail!("give the camera node `width` and `height` for devices and RTSP streams");
         }
+        // `level+info` tags every log line with its level, so the frame times (info) can be read
+        // and everything at warning level or worse passed on to the console, as before.
         let mut child = Command::new("ffmpeg")
-            .args(["-hide_banner", "-loglevel", "error", "-nostdin"])
+            .args(["-hide_banner", "-loglevel", "level+info", "-nostdin"])
             .args(input)
-            .args(["-vf", &format!("scale={width}:{height}"), "-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
+            .args(["-vf", &format!("showinfo,scale={width}:{height}"), "-fps_mode", "passthrough"])
+            .args(["-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
             .spawn()
             .context("cannot start ffmpeg (scripts/setup installs it)")?;
         let stdout = child.stdout.take().context("ffmpeg stdout")?;
-        Ok(Self { child, stdout, width, height })
+        let stderr = child.stderr.take().context("ffmpeg stderr")?;
+        let (tx, pts) = crossbeam_channel::unbounded();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(std::result::Result::ok) {
+                if let Some(t) = showinfo_pts(&line) {
+                    let _ = tx.send(t);
+                } else if ["[warning]", "[error]", "[fatal]", "[panic]"].iter().any(|l| line.starts_with(l)) {
+                    eprintln!("ffmpeg: {line}");
+                }
+            }
+        });
+        Ok(Self { child, stdout, width, height, pts, anchor: None, no_pts: false })
     }
 }
 
@@ -311,7 +347,20 @@ impl FrameSource for FfmpegStream {
     fn next_frame(&mut self) -> Result<Option<Captured>> {
         let mut data = vec![0u8; self.width * self.height * 3];
         match self.stdout.read_exact(&mut data) {
-            Ok(()) => Ok(Some(Captured { image: Image { width: self.width, height: self.height, channels: 3, data }, stamp: now_ns() })),
+            Ok(()) => {
+                let arrival = now_ns();
+                // The frame's log line is written before its pixels; allow for pipe scheduling.
+                let pts = if self.no_pts { None } else { self.pts.recv_timeout(Duration::from_millis(200)).ok() };
+                self.no_pts = pts.is_none();
+                let stamp = match pts {
+                    Some(pts) => {
+                        let (t0, p0) = *self.anchor.get_or_insert((arrival, pts));
+                        t0 + ((pts - p0) * 1e9).round() as i64
+                    }
+                    None => arrival,
+                };
+                Ok(Some(Captured { image: Image { width: self.width, height: self.height, channels: 3, data }, stamp }))
+            }
             Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(None),
             Err(e) => Err(e).context("reading frames from ffmpeg"),
         }
