@@ -1,7 +1,7 @@
 //! trackflow's protocols against the public toolkits' own numbers (tests/golden/metrics.json,
 //! written by tests/golden/generate_metrics.py with got10k 0.1.3 and pytracking).
 
-use trackflow::eval::metrics::*;
+use trackflow::eval::measures::*;
 
 fn json() -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(crate::common::root().join("tests/golden/metrics.json")).unwrap()).unwrap()
@@ -87,7 +87,7 @@ fn bad_predictions_are_reported_not_silent() {
     assert_eq!(ious[0], 0.0);
     assert!(!issues.is_empty());
     let err = got10k_sequence(&pred[..3], &gt, &[8; 5], None).unwrap_err();
-    assert!(matches!(err, trackflow::eval::metrics::ScoreError::Rows { rows: 3, frames: 5, .. }), "{err:?}");
+    assert!(matches!(err, trackflow::eval::measures::ScoreError::Rows { rows: 3, frames: 5, .. }), "{err:?}");
     assert!(err.to_string().contains("3 predicted rows for 5"), "{err}");
     // LaSOT refuses short results.
     assert!(pytracking_sequence(&pred[..3], &gt, None, PytrackingDataset::Lasot).is_err());

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
 
-use super::metrics::Issues;
+use super::measures::Issues;
 pub use super::protocols::Protocol;
 use super::protocols::{DatasetScore, SequenceResults};
 use crate::data::sequence::{Layout, Sequence, discover, read_boxes};

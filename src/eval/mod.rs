@@ -1,7 +1,7 @@
-//! Evaluation: the public toolkits' metric arithmetic ([`metrics`], [`multimodal`]), one file per
+//! Evaluation: the public toolkits' metric arithmetic ([`measures`], [`multimodal`]), one file per
 //! named protocol ([`protocols`]), and the `trackflow analyze` driver and report ([`analyze`]).
 pub mod analyze;
-pub mod metrics;
+pub mod measures;
 pub mod multimodal;
 pub mod pack;
 pub mod plot;

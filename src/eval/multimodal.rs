@@ -6,7 +6,7 @@
 //!   precision/success). MPR is the precision at 20 px, MSR the area under the success curve
 //!   (thresholds 0, 0.05, …, 1). Overlaps follow OTB's `calcRectInt` (inclusive pixels).
 //! - **LasHeR: PR / NPR / SR** and **VisEvent: precision / success**: the OTB measures on one
-//!   ground truth (see [`super::metrics::pytracking_sequence`]).
+//!   ground truth (see [`super::measures::pytracking_sequence`]).
 //! - **DepthTrack / VOT-RGBD: precision, recall, F-score** (Lukežič et al., "CDTB", ICCV 2019;
 //!   the VOT long-term measures). With the tracker's confidence c_t and a threshold τ, over the
 //!   frames after the first: Pr(τ) is the mean overlap of the frames with c_t ≥ τ (a box while
@@ -16,7 +16,7 @@
 //!   with Pr and Re at that τ. Overlaps are VOT's (continuous areas). Thresholds are the VOT toolkit's: +∞, then 98 quantiles of all
 //!   the tracker's confidences, then −∞.
 
-use super::metrics::{Rect, ScoreError, centre_error, continuous_overlap, mean_curve, pytracking_iou};
+use super::measures::{Rect, ScoreError, centre_error, continuous_overlap, mean_curve, pytracking_iou};
 
 /// Overlap of two regions as the VOT toolkit computes it: continuous areas (no +1 pixel).
 pub fn vot_iou(a: Rect, b: Rect) -> f64 {

@@ -4,7 +4,7 @@
 use anyhow::{Context, Result};
 
 use super::{DatasetScore, PlotSpec, ProtocolSpec, Scorer, SequenceResults, grid, seq_dir};
-use crate::eval::metrics::{Issues, got10k_score, got10k_sequence};
+use crate::eval::measures::{Issues, got10k_score, got10k_sequence};
 
 pub(super) const SPEC: ProtocolSpec = ProtocolSpec {
     name: "got10k",

@@ -2,7 +2,7 @@
 //! protocol is a [`ProtocolSpec`] (its names, table columns and plots) and a [`Scorer`] that is
 //! fed one sequence at a time and then gives the dataset's numbers. Adding a protocol is a new
 //! file here and one line in [`PROTOCOLS`]; the metric arithmetic itself lives in
-//! [`super::metrics`] and [`super::multimodal`].
+//! [`super::measures`] and [`super::multimodal`].
 
 mod depthtrack;
 mod got10k;
@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use super::metrics::{Issues, Rect};
+use super::measures::{Issues, Rect};
 use crate::data::sequence::Sequence;
 
 /// One sequence's results as a scorer sees them.

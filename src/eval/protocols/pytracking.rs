@@ -5,7 +5,7 @@
 use anyhow::{Result, bail};
 
 use super::{DatasetScore, PlotSpec, ProtocolSpec, Scorer, SequenceResults, grid, seq_dir};
-use crate::eval::metrics::{Curves, Issues, PytrackingDataset, pytracking_sequence};
+use crate::eval::measures::{Curves, Issues, PytrackingDataset, pytracking_sequence};
 
 const COLUMNS: &[&str] = &["AUC", "OP50", "OP75", "P@20", "P_norm"];
 /// Success, precision and normalised precision, with AUC, P@20 and P_norm in the legends.

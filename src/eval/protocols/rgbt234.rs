@@ -5,7 +5,7 @@ use anyhow::{Result, bail};
 
 use super::{DatasetScore, PlotSpec, ProtocolSpec, Scorer, SequenceResults, grid, seq_dir};
 use crate::data::sequence::read_boxes;
-use crate::eval::metrics::Issues;
+use crate::eval::measures::Issues;
 use crate::eval::multimodal::{MaxCurves, rgbt_sequence};
 
 pub(super) const SPEC: ProtocolSpec = ProtocolSpec {

@@ -4,7 +4,7 @@
 use anyhow::Result;
 
 use super::{DatasetScore, ProtocolSpec, Scorer, SequenceResults};
-use crate::eval::metrics::{Issues, TrackingNetCurves, linspace21, mean_curve, trackingnet_score, trackingnet_sequence};
+use crate::eval::measures::{Issues, TrackingNetCurves, linspace21, mean_curve, trackingnet_score, trackingnet_sequence};
 
 pub(super) const SPEC: ProtocolSpec = ProtocolSpec {
     name: "trackingnet",

@@ -1,5 +1,7 @@
-//! Tracking metrics as the public toolkits compute them, one named protocol each
-//! (`shared/spec/evaluation.md` has the toolkit sources these follow):
+//! Tracking measures (overlap, success and precision curves, AO) as the public toolkits compute
+//! them, per toolkit (`shared/spec/evaluation.md` has the toolkit sources these follow). Named
+//! `measures` so that `metrics` keeps one meaning: training's step numbers (the `metrics` node
+//! and message type). The protocols built on these are in [`super::protocols`]:
 //!
 //! | protocol | toolkit | frames | IoU | score |
 //! |---|---|---|---|---|
