@@ -174,7 +174,8 @@ fn camera_node_fails_on_a_camera_that_never_sends_a_frame() {
 #[test]
 fn every_node_kind_s_parameter_struct_matches_its_spec() {
     use trackflow::dataflow::kinds::KINDS;
-    use trackflow::nodes::{Params, typed_param_names};
+    use trackflow::nodes::Params;
+    use trackflow::nodes::registry::typed_param_names;
     for kind in KINDS {
         let required: Vec<String> = kind.params.iter().filter(|p| p.default.is_none()).map(|p| format!("{}=\"x\"", p.name)).collect();
         let params = Params::for_kind(kind.name, &required.join(" "), &[]).unwrap_or_else(|e| panic!("{}: {e:#}", kind.name));

@@ -571,9 +571,13 @@ pub fn read_sequence(dir: &Path, layout: Layout) -> Result<Sequence> {
     if let Some((frames, aux)) = crate::data::modality::detect(dir)? {
         return Ok(Sequence { name, frames: Frames::Files(frames), ground_truth, gt_path: Some(gt_path), aux: Some(aux), visible });
     }
-    // OTB and LaSOT keep frames in `img/`, TNL2K in `imgs/`, GOT-10k and plain folders beside the
-    // ground truth.
-    let img_dir = ["img", "imgs"].iter().map(|d| dir.join(d)).find(|d| d.is_dir()).unwrap_or_else(|| dir.to_path_buf());
+    // OTB and LaSOT keep frames in `img/`, GOT-10k beside the ground truth; a plain folder (and
+    // TNL2K's `imgs/`) or an undeclared layout is looked at.
+    let img_dir = match layout {
+        Layout::Otb | Layout::Lasot => dir.join("img"),
+        Layout::Got10k => dir.to_path_buf(),
+        _ => ["img", "imgs"].iter().map(|d| dir.join(d)).find(|d| d.is_dir()).unwrap_or_else(|| dir.to_path_buf()),
+    };
     let cfg = dir.join("cfg.json");
     let frames =
         if matches!(layout, Layout::Otb | Layout::Auto) && cfg.is_file() { otb_frames(&cfg, &img_dir)? } else { list_images(&img_dir)? };

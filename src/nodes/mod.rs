@@ -13,6 +13,7 @@ pub mod crop;
 pub mod head;
 pub mod live_view;
 pub mod metrics;
+pub mod registry;
 pub mod sampler;
 pub mod source;
 pub mod testing;
@@ -217,35 +218,6 @@ pub fn load_model(m: &ModelParams, node_id: &str, parts: crate::model::Parts) ->
     };
     let model = load_tracking_model(&cfg, parts, device, kind, &weights, m.seed, &who)?;
     Ok((model, kind))
-}
-
-/// The parameter names a node kind's typed struct reads and writes back, for the test that keeps
-/// every struct and its spec in `dataflow/kinds.rs` in step: `p` (the spec's defaults) is read
-/// into the struct and written out again.
-pub fn typed_param_names(kind: &str, p: &Params) -> Result<Vec<String>> {
-    fn names<T: serde::de::DeserializeOwned + serde::Serialize>(p: &Params) -> Result<Vec<String>> {
-        let t: T = p.typed()?;
-        let v = serde_json::to_value(t)?;
-        let mut keys: Vec<String> = v.as_object().map(|o| o.keys().cloned().collect()).unwrap_or_default();
-        keys.sort();
-        Ok(keys)
-    }
-    match kind {
-        "source" => names::<source::SourceParams>(p),
-        "crop" => names::<crop::CropParams>(p),
-        "backbone" => names::<backbone::BackboneParams>(p),
-        "head" => names::<head::HeadParams>(p),
-        "tracker" => names::<tracker::TrackerParams>(p),
-        "camera" => names::<camera::CameraParams>(p),
-        "live-view" => names::<live_view::LiveViewParams>(p),
-        "viewer" => names::<viewer::ViewerParams>(p),
-        "writer" => names::<writer::WriterParams>(p),
-        "sampler" => names::<sampler::SamplerParams>(p),
-        "trainer" => names::<trainer::TrainerParams>(p),
-        "checkpoint" => names::<checkpoint::CheckpointParams>(p),
-        "metrics" => names::<metrics::MetricsParams>(p),
-        other => bail!("node kind `{other}` has no parameter struct"),
-    }
 }
 
 /// With `TRACKFLOW_TRACE=1`, prints `[node] trace <what> <ms since t0> <ms spent>` lines for

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
-use super::{DatasetScore, ProtocolSpec, Scorer, SequenceResults};
+use super::common::{DatasetScore, ProtocolSpec, Scorer, SequenceResults};
 use crate::eval::measures::{Issues, Rect};
 use crate::eval::multimodal::{f_score, pr_sequence, vot_thresholds};
 

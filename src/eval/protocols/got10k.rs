@@ -3,7 +3,7 @@
 
 use anyhow::{Context, Result};
 
-use super::{DatasetScore, PlotSpec, ProtocolSpec, Scorer, SequenceResults, grid, seq_dir};
+use super::common::{DatasetScore, PlotSpec, ProtocolSpec, Scorer, SequenceResults, grid, seq_dir};
 use crate::eval::measures::{Issues, got10k_score, got10k_sequence};
 
 pub(super) const SPEC: ProtocolSpec = ProtocolSpec {

@@ -4,12 +4,12 @@
 
 use anyhow::{Result, bail};
 
-use super::{DatasetScore, PlotSpec, ProtocolSpec, Scorer, SequenceResults, grid, seq_dir};
+use super::common::{DatasetScore, PlotSpec, ProtocolSpec, Scorer, SequenceResults, grid, seq_dir};
 use crate::eval::measures::{Curves, Issues, PytrackingDataset, pytracking_sequence};
 
 const COLUMNS: &[&str] = &["AUC", "OP50", "OP75", "P@20", "P_norm"];
 /// Success, precision and normalised precision, with AUC, P@20 and P_norm in the legends.
-const PLOTS: [PlotSpec; 3] = super::three_plots([0, 3, 4]);
+const PLOTS: [PlotSpec; 3] = super::common::three_plots([0, 3, 4]);
 
 pub(super) const OTB: ProtocolSpec = ProtocolSpec {
     name: "otb",

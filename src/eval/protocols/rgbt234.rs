@@ -3,7 +3,7 @@
 
 use anyhow::{Result, bail};
 
-use super::{DatasetScore, PlotSpec, ProtocolSpec, Scorer, SequenceResults, grid, seq_dir};
+use super::common::{DatasetScore, PlotSpec, ProtocolSpec, Scorer, SequenceResults, grid, seq_dir};
 use crate::data::sequence::read_boxes;
 use crate::eval::measures::Issues;
 use crate::eval::multimodal::{MaxCurves, rgbt_sequence};

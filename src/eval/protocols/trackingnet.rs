@@ -3,14 +3,14 @@
 
 use anyhow::Result;
 
-use super::{DatasetScore, ProtocolSpec, Scorer, SequenceResults};
+use super::common::{DatasetScore, ProtocolSpec, Scorer, SequenceResults};
 use crate::eval::measures::{Issues, TrackingNetCurves, linspace21, mean_curve, trackingnet_score, trackingnet_sequence};
 
 pub(super) const SPEC: ProtocolSpec = ProtocolSpec {
     name: "trackingnet",
     aliases: &[],
     columns: &["Success", "Precision", "N.Prec"],
-    plots: &super::three_plots([0, 1, 2]),
+    plots: &super::common::three_plots([0, 1, 2]),
     scores_missing: true,
     attributes: false,
     scorer: || Box::new(TrackingNet::default()),
