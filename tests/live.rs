@@ -215,7 +215,9 @@ fn live_view_page_in_headless_chromium_starts_tracking_from_a_drawn_box() {
     for s in [
         format!("camera.url={}", video.display()),
         "camera.loop=#true".into(),
-        "camera.max-frames=600".into(),
+        // 60 s of camera time: the view must outlive a slow Chromium start on a loaded machine
+        // (at 20 s the page was once refused because the run had already ended).
+        "camera.max-frames=1800".into(),
         format!("view.port={port}"),
         format!("view.record={}", rec.display()),
     ] {

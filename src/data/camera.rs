@@ -301,7 +301,7 @@ pub struct FfmpegStream {
     no_pts: bool,
 }
 
-/// The `pts_time:` of a `showinfo` log line (`[info] [Parsed_showinfo_0 @ 0x..] n: 3 pts: 27000
+/// The `pts_time:` of a `showinfo` log line (`[Parsed_showinfo_0 @ 0x..] [info] n: 3 pts: 27000
 /// pts_time:0.3 ...`).
 fn showinfo_pts(line: &str) -> Option<f64> {
     if !line.contains("Parsed_showinfo") {
@@ -317,11 +317,14 @@ impl FfmpegStream {
             bail!("give the camera node `width` and `height` for devices and RTSP streams");
         }
         // `level+info` tags every log line with its level, so the frame times (info) can be read
-        // and everything at warning level or worse passed on to the console, as before.
+        // and everything at warning level or worse passed on to the console, as before;
+        // `-nostats` keeps the progress line (ended by a carriage return) out of the log.
         let mut child = Command::new("ffmpeg")
-            .args(["-hide_banner", "-loglevel", "level+info", "-nostdin"])
+            .args(["-hide_banner", "-nostats", "-loglevel", "level+info", "-nostdin"])
             .args(input)
-            .args(["-vf", &format!("showinfo,scale={width}:{height}"), "-fps_mode", "passthrough"])
+            // One output frame per decoded frame, so the log's times pair with the frames.
+            // (`-vsync` rather than `-fps_mode`, which FFmpeg 4.x, as on Ubuntu 22.04, lacks.)
+            .args(["-vf", &format!("showinfo,scale={width}:{height}"), "-vsync", "passthrough"])
             .args(["-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -334,7 +337,9 @@ impl FfmpegStream {
             for line in BufReader::new(stderr).lines().map_while(std::result::Result::ok) {
                 if let Some(t) = showinfo_pts(&line) {
                     let _ = tx.send(t);
-                } else if ["[warning]", "[error]", "[fatal]", "[panic]"].iter().any(|l| line.starts_with(l)) {
+                } else if ["[warning]", "[error]", "[fatal]", "[panic]"].iter().any(|l| line.contains(l))
+                    && !line.contains("-vsync is deprecated")
+                {
                     eprintln!("ffmpeg: {line}");
                 }
             }
