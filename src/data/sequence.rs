@@ -53,6 +53,12 @@ pub struct Sequence {
 }
 
 impl Sequence {
+    /// The folder holding the ground truth (and the layout's other annotation files); none for
+    /// videos.
+    pub fn dir(&self) -> Option<&Path> {
+        self.gt_path.as_deref().and_then(Path::parent)
+    }
+
     /// The frame files, in order (a video has none).
     pub fn files(&self) -> &[PathBuf] {
         match &self.frames {
@@ -551,7 +557,7 @@ pub fn target_visibility(dir: &Path, gt_path: &Path, boxes: &[[f64; 4]]) -> Resu
 }
 
 /// Integer labels, one per frame, separated by newlines or commas (LaSOT writes one line).
-fn read_labels(path: &Path) -> Result<Vec<i64>> {
+pub fn read_labels(path: &Path) -> Result<Vec<i64>> {
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {

@@ -8,7 +8,7 @@ use anyhow::{Result, bail};
 use super::measures::Issues;
 pub use super::protocols::Protocol;
 use super::protocols::{DatasetScore, SequenceResults};
-use crate::data::sequence::{Layout, Sequence, discover, read_boxes};
+use crate::data::sequence::{Layout, discover, read_boxes};
 
 /// One tracker's scores.
 #[derive(Debug, Clone)]
@@ -27,10 +27,6 @@ pub struct TrackerScores {
     pub curves: Vec<(Vec<f64>, Vec<f64>)>,
     /// Per-sequence success AUC ×100 (pytracking protocols), for attribute breakdowns.
     pub per_sequence: Vec<(String, f64)>,
-}
-
-fn seq_dir(s: &Sequence) -> Option<PathBuf> {
-    s.gt_path.as_ref().and_then(|p| p.parent().map(Path::to_path_buf))
 }
 
 /// Scores every tracker's results on every sequence of the dataset.
@@ -145,7 +141,7 @@ pub fn attributes(dataset: &Path) -> Result<Vec<(String, Vec<String>)>> {
     }
     let mut out = Vec::new();
     for s in discover(dataset, Layout::Auto)? {
-        let from_file = seq_dir(&s).and_then(|dir| std::fs::read_to_string(dir.join("attrs.txt")).ok());
+        let from_file = s.dir().and_then(|dir| std::fs::read_to_string(dir.join("attrs.txt")).ok());
         if let Some(text) = from_file {
             let tags = text.split([',', '\n', ' ', '\t']).map(str::trim).filter(|t| !t.is_empty()).map(String::from).collect();
             out.push((s.name.clone(), tags));

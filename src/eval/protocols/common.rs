@@ -1,7 +1,7 @@
 //! What every protocol file shares: the [`Scorer`] trait, the [`ProtocolSpec`] and
 //! [`PlotSpec`] descriptions, and small helpers.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result};
 
@@ -75,8 +75,8 @@ pub struct ProtocolSpec {
 }
 
 /// The folder a sequence's ground truth sits in.
-pub(super) fn seq_dir(s: &Sequence) -> Result<PathBuf> {
-    s.gt_path.as_ref().and_then(|p| p.parent().map(Path::to_path_buf)).context("no sequence folder")
+pub(super) fn seq_dir(s: &Sequence) -> Result<&Path> {
+    s.dir().context("no sequence folder")
 }
 
 /// An x grid of `n` points from 0 to `hi`.

@@ -1,9 +1,10 @@
 //! The GOT-10k toolkit (validation split): AO, SR0.5 and SR0.75 over every scored frame, with
 //! `cover.label` choosing the frames and `meta_info.ini` bounding the boxes.
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 
 use super::common::{DatasetScore, PlotSpec, ProtocolSpec, Scorer, SequenceResults, grid, seq_dir};
+use crate::data::sequence::read_labels;
 use crate::eval::measures::{Issues, got10k_score, got10k_sequence};
 
 pub(super) const SPEC: ProtocolSpec = ProtocolSpec {
@@ -33,12 +34,13 @@ struct Extras {
 fn extras(r: &SequenceResults) -> Result<Extras> {
     let dir = seq_dir(r.seq)?;
     let cover_path = dir.join("cover.label");
-    let cover: Vec<u8> = std::fs::read_to_string(&cover_path)
-        .with_context(|| format!("the got10k protocol needs {} (visible ratio per frame), which is missing", cover_path.display()))?
-        .lines()
-        .filter(|l| !l.trim().is_empty())
+    if !cover_path.is_file() {
+        bail!("the got10k protocol needs {} (visible ratio per frame), which is missing", cover_path.display());
+    }
+    let cover: Vec<u8> = read_labels(&cover_path)?
+        .into_iter()
         .enumerate()
-        .map(|(i, l)| l.trim().parse::<u8>().with_context(|| format!("{}:{}: `{l}` is not 0..8", cover_path.display(), i + 1)))
+        .map(|(i, v)| u8::try_from(v).with_context(|| format!("{}:{}: `{v}` is not 0..8", cover_path.display(), i + 1)))
         .collect::<Result<_>>()?;
     let meta = std::fs::read_to_string(dir.join("meta_info.ini")).unwrap_or_default();
     let bound = meta.lines().find_map(|l| {
