@@ -497,22 +497,13 @@ pub fn trackingnet_chunk(chunk: &Path) -> Result<Vec<Result<Sequence>>> {
         .map(|anno| {
             let name = anno.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
             let dir = chunk.join("frames").join(&name);
-            let mut frames: Vec<(u64, PathBuf)> = std::fs::read_dir(&dir)
-                .with_context(|| format!("{}: annotation without frames folder {}", anno.display(), dir.display()))?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter_map(|p| p.file_stem().and_then(|s| s.to_str()).and_then(|s| s.parse::<u64>().ok()).map(|i| (i, p)))
-                .collect();
-            frames.sort();
+            if !dir.is_dir() {
+                bail!("{}: annotation without frames folder {}", anno.display(), dir.display());
+            }
+            let frames = list_images(&dir)?;
             let ground_truth = read_boxes(&anno)?;
             let visible = ground_truth.iter().map(box_visible).collect();
-            Ok(Sequence {
-                name,
-                frames: Frames::Files(frames.into_iter().map(|(_, p)| p).collect()),
-                ground_truth,
-                gt_path: Some(anno),
-                aux: None,
-                visible,
-            })
+            Ok(Sequence { name, frames: Frames::Files(frames), ground_truth, gt_path: Some(anno), aux: None, visible })
         })
         .collect())
 }
