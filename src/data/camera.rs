@@ -292,13 +292,12 @@ pub struct FfmpegStream {
     stdout: ChildStdout,
     width: usize,
     height: usize,
-    /// Presentation times (s) in frame order, from FFmpeg's log.
-    pts: crossbeam_channel::Receiver<f64>,
+    /// Presentation times (s) in frame order, from FFmpeg's log; dropped once FFmpeg fails to
+    /// report a frame's time, after which frames keep their arrival time without waiting for
+    /// reports that do not come.
+    pts: Option<crossbeam_channel::Receiver<f64>>,
     /// (arrival ns, pts s) of the first frame.
     anchor: Option<(i64, f64)>,
-    /// Set when FFmpeg did not report a frame's time: frames keep their arrival time from then
-    /// on, without waiting for reports that do not come.
-    no_pts: bool,
 }
 
 /// The `pts_time:` of a `showinfo` log line (`[Parsed_showinfo_0 @ 0x..] [info] n: 3 pts: 27000
@@ -344,7 +343,7 @@ impl FfmpegStream {
                 }
             }
         });
-        Ok(Self { child, stdout, width, height, pts, anchor: None, no_pts: false })
+        Ok(Self { child, stdout, width, height, pts: Some(pts), anchor: None })
     }
 }
 
@@ -355,8 +354,10 @@ impl FrameSource for FfmpegStream {
             Ok(()) => {
                 let arrival = now_ns();
                 // The frame's log line is written before its pixels; allow for pipe scheduling.
-                let pts = if self.no_pts { None } else { self.pts.recv_timeout(Duration::from_millis(200)).ok() };
-                self.no_pts = pts.is_none();
+                let pts = self.pts.as_ref().and_then(|rx| rx.recv_timeout(Duration::from_millis(200)).ok());
+                if pts.is_none() {
+                    self.pts = None;
+                }
                 let stamp = match pts {
                     Some(pts) => {
                         let (t0, p0) = *self.anchor.get_or_insert((arrival, pts));
