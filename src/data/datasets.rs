@@ -223,7 +223,7 @@ fn read_name_list(path: &Path, what: &str) -> Result<Vec<String>> {
 /// Whether a folder holds RGB+X sequences (its first sequence folder has paired modalities).
 fn has_modalities(root: &Path) -> bool {
     let Ok(dirs) = subfolder_names(root) else { return false };
-    dirs.first().is_some_and(|d| crate::data::modality::detect(&root.join(d)).ok().flatten().is_some())
+    dirs.first().is_some_and(|d| crate::data::modality::modality_of(&root.join(d)).is_some())
 }
 
 /// RGB+X sequences (DepthTrack `color/`+`depth/`, LasHeR `visible/`+`infrared/`, VisEvent
@@ -237,7 +237,8 @@ pub fn multimodal(root: &Path, list: Option<&Path>, name: &str, min_side: f64) -
     };
     Ok(read_all(name, root, &wanted, |n| {
         let dir = root.join(n);
-        if crate::data::sequence::ground_truth_file(&dir).is_none() || crate::data::modality::detect(&dir).ok().flatten().is_none() {
+        // Only the folders are looked at here: read_sequence lists and pairs the frames.
+        if crate::data::sequence::ground_truth_file(&dir).is_none() || crate::data::modality::modality_of(&dir).is_none() {
             return Ok(None);
         }
         let mut s = read_sequence(&dir, Layout::Auto)?;

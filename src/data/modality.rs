@@ -66,15 +66,20 @@ pub struct AuxFrames {
     pub depth_clip: bool,
 }
 
+/// Which modality a sequence folder holds, from its two frame folders alone (nothing listed).
+pub fn modality_of(dir: &Path) -> Option<Modality> {
+    [Modality::Depth, Modality::Thermal, Modality::Event].into_iter().find(|m| {
+        let (rgb, aux) = m.folders();
+        dir.join(rgb).is_dir() && dir.join(aux).is_dir()
+    })
+}
+
 /// Detects a multi-modal sequence folder: which modality, and its RGB and auxiliary frame
 /// lists, paired by the frame numbers in their names.
 pub fn detect(dir: &Path) -> Result<Option<(Vec<PathBuf>, AuxFrames)>> {
-    for modality in [Modality::Depth, Modality::Thermal, Modality::Event] {
+    if let Some(modality) = modality_of(dir) {
         let (rgb, aux) = modality.folders();
         let (rgb_dir, aux_dir) = (dir.join(rgb), dir.join(aux));
-        if !(rgb_dir.is_dir() && aux_dir.is_dir()) {
-            continue;
-        }
         let rgb_frames = numbered_images(&rgb_dir)?;
         let aux_frames = numbered_images(&aux_dir)?;
         if rgb_frames.len() != aux_frames.len() {
