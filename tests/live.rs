@@ -30,15 +30,15 @@ fn text(o: &std::process::Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
 }
 
-/// Box rows of a recording (`# ...` header skipped): (frame, score, lost).
-fn box_rows(path: &Path) -> Vec<(u64, f64, bool)> {
+/// Box rows of a recording (`# ...` header skipped): (frame, score, lost, capture ns).
+fn box_rows(path: &Path) -> Vec<(u64, f64, bool, i64)> {
     std::fs::read_to_string(path)
         .unwrap()
         .lines()
         .filter(|l| !l.starts_with('#'))
         .map(|l| {
             let v: Vec<&str> = l.split_whitespace().collect();
-            (v[0].parse().unwrap(), v[6].parse().unwrap(), v[7] == "1")
+            (v[0].parse().unwrap(), v[6].parse().unwrap(), v[7] == "1", v[1].parse().unwrap())
         })
         .collect()
 }
@@ -139,12 +139,7 @@ fn live_graph_tracks_an_rtsp_stream() {
     assert!(video_frames(&rec) >= 10, "the recording plays");
     // Capture times follow the stream's clock (10 frames/s): every interval between recorded
     // frames is a whole number of 100 ms periods, whatever the network and pipe jitter.
-    let stamps: Vec<i64> = std::fs::read_to_string(rec.with_extension("boxes.txt"))
-        .unwrap()
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .map(|l| l.split_whitespace().nth(1).unwrap().parse().unwrap())
-        .collect();
+    let stamps: Vec<i64> = rows.iter().map(|r| r.3).collect();
     for w in stamps.windows(2) {
         let periods = (w[1] - w[0]) as f64 / 1e8;
         assert!(periods.round() >= 1.0 && (periods - periods.round()).abs() < 0.01, "capture interval {periods} periods: {stamps:?}");
