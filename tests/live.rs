@@ -204,25 +204,34 @@ fn live_view_page_in_headless_chromium_starts_tracking_from_a_drawn_box() {
     );
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let rec = dir.path().join("page.mp4");
-    // No init box: tracking must start from the box drawn on the page.
+    // No init box: tracking must start from the box drawn on the page. The camera loops without
+    // end, so the run outlives however slowly Chromium starts on a loaded machine (a run bounded
+    // by camera time was once over before the page loaded); the test ends it with Ctrl-C, the
+    // way a user ends live tracking.
     let mut c = trackflow();
-    c.args(["run", "dataflows/live.kdl", "--timeout", "180", "--set", "tracker.config=tiny", "--set", "tracker.init-box=\"\""]);
+    c.args(["run", "dataflows/live.kdl", "--timeout", "600", "--set", "tracker.config=tiny", "--set", "tracker.init-box=\"\""]);
     for s in [
         format!("camera.url={}", video.display()),
         "camera.loop=#true".into(),
-        // 60 s of camera time: the view must outlive a slow Chromium start on a loaded machine
-        // (at 20 s the page was once refused because the run had already ended).
-        "camera.max-frames=1800".into(),
+        "camera.max-frames=0".into(),
         format!("view.port={port}"),
         format!("view.record={}", rec.display()),
     ] {
         c.arg("--set").arg(s);
     }
-    let flow = c.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    // The run's console goes to a file: a pipe nobody reads while the run goes on could fill and
+    // block it.
+    let console = dir.path().join("console.txt");
+    c.stdout(std::fs::File::create(&console).unwrap()).stderr(std::fs::File::create(dir.path().join("console-err.txt")).unwrap());
+    let flow = Interrupting(Some(c.spawn().unwrap()));
+    let console_text = || {
+        let read = |p: &Path| std::fs::read_to_string(p).unwrap_or_default();
+        format!("{}{}", read(&console), read(&dir.path().join("console-err.txt")))
+    };
     // Wait for the page to answer.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(std::time::Instant::now() < deadline, "the live view never opened its port");
+        assert!(std::time::Instant::now() < deadline, "the live view never opened its port: {}", console_text());
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
     // Under a loaded CI machine Chromium can start slowly and its virtual clock can run out
@@ -230,7 +239,7 @@ fn live_view_page_in_headless_chromium_starts_tracking_from_a_drawn_box() {
     // view reports the drawn box, a few tries at most.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     while state(port).is_none_or(|s| s["frame"].as_u64().unwrap_or(0) == 0) {
-        assert!(std::time::Instant::now() < deadline, "the live view never showed a frame");
+        assert!(std::time::Instant::now() < deadline, "the live view never showed a frame: {}", console_text());
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
     // The MJPEG stream (for VLC and friends) is served so that trackflow's own camera client
@@ -246,9 +255,11 @@ fn live_view_page_in_headless_chromium_starts_tracking_from_a_drawn_box() {
     let shots = crate::common::root().join("target/test-artifacts");
     std::fs::create_dir_all(&shots).unwrap();
     let shot = shots.join("live-view.png");
+    let _ = std::fs::remove_file(&shot);
     let profile = dir.path().join("chromium-profile");
     let mut chromium_log = String::new();
-    for _attempt in 0..3 {
+    let tracking = || state(port).is_some_and(|s| s["status"] == "tracking" || s["status"] == "LOST");
+    for _attempt in 0..4 {
         // Bounded: a browser that never finishes its page must not hang the suite.
         let o = Command::new("timeout")
             .args(["90", chromium])
@@ -261,24 +272,68 @@ fn live_view_page_in_headless_chromium_starts_tracking_from_a_drawn_box() {
             .unwrap();
         chromium_log = String::from_utf8_lossy(&o.stderr).into_owned();
         let began = std::time::Instant::now();
-        let tracking = || state(port).is_some_and(|s| s["status"] == "tracking" || s["status"] == "LOST");
         while !tracking() && began.elapsed() < std::time::Duration::from_secs(3) {
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
-        if tracking() {
+        if tracking() && shot.is_file() {
             break;
         }
     }
     assert!(shot.is_file(), "no screenshot: {chromium_log}");
-    let out = flow.wait_with_output().unwrap();
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(tracking(), "the page's drawn box did not start tracking: {chromium_log}\n{}", console_text());
+    // Track a little longer, then stop the run as a user would.
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    let status = flow.interrupt();
+    let out = console_text();
+    assert!(!status.success() && out.contains("interrupted"), "Ctrl-C is reported as such: {status:?}\n{out}");
     let rows = box_rows(&rec.with_extension("boxes.txt"));
     // Before the drag: boxes flagged lost with score 0 (nothing to track). After it: an init
     // box (score 1) and tracked boxes.
-    let init = rows.iter().position(|r| r.1 == 1.0 && !r.2).unwrap_or_else(|| panic!("no box was drawn on the page: {}", text(&out)));
+    let init = rows.iter().position(|r| r.1 == 1.0 && !r.2).unwrap_or_else(|| panic!("no box was drawn on the page: {out}"));
     assert!(rows[..init].iter().all(|r| r.2), "tracking started before the box was drawn");
     assert!(rows.len() > init + 3, "tracking went on after the drawn box");
-    assert!(text(&out).contains("init box"), "the tracker logged the box from the view");
+    assert!(out.contains("init box"), "the tracker logged the box from the view");
+    // The recording was closed properly on Ctrl-C: it has the frames up to the stop.
+    assert!(video_frames(&rec) > init, "the recording survived the stop: {out}");
+}
+
+/// A `trackflow run` the test stops with SIGINT, also when the test fails half-way (no run is
+/// left behind holding the port and the CPU).
+struct Interrupting(Option<std::process::Child>);
+
+impl Interrupting {
+    /// Sends SIGINT and waits (bounded: trackflow itself gives its run 20 s) for the exit.
+    fn interrupt(mut self) -> std::process::ExitStatus {
+        let mut child = self.0.take().expect("running");
+        // SAFETY: kill on the pid of a child we spawned and have not reaped.
+        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+        let began = std::time::Instant::now();
+        loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                return s;
+            }
+            if began.elapsed() > std::time::Duration::from_secs(40) {
+                let _ = child.kill();
+                panic!("trackflow did not exit within 40 s of Ctrl-C");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Interrupting {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            // SAFETY: as in `interrupt`.
+            unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+            let began = std::time::Instant::now();
+            while child.try_wait().ok().flatten().is_none() && began.elapsed() < std::time::Duration::from_secs(30) {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
 }
 
 /// The live view's `/state` JSON, or None while it does not answer.
