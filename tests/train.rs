@@ -11,7 +11,7 @@ use trackflow::model::Config;
 use trackflow::train::checkpoint;
 use trackflow::train::loss::{focal_loss, gaussian_radius, giou, heatmap};
 use trackflow::train::optim::{AdamW, ce_keep_at, lr_at};
-use trackflow::train::sampler::PairSampler;
+use trackflow::train::sampler::{PairSampler, paste_distractor};
 use trackflow::train::{Init, Loader, Trainer, train_in_process};
 
 use crate::common::{TempDir, run, synth, trackflow};
@@ -157,6 +157,53 @@ fn samples_are_deterministic_and_boxes_land_in_the_crop() {
         out
     };
     assert_eq!(batch(1), batch(3));
+}
+
+#[test]
+fn distractor_is_a_recoloured_copy_and_the_box_follows_the_target() {
+    use trackflow::base::image::Image;
+    use trackflow::base::rng::Pcg;
+    // A 64-px crop of grey noise with a 12×10 target of distinct colours at (20, 24).
+    let mut rng = Pcg::new(5);
+    let mut crop = Image { width: 64, height: 64, channels: 3, data: (0..64 * 64 * 3).map(|_| (rng.uniform() * 60.0) as u8).collect() };
+    let (tx, ty, tw, th) = (20usize, 24usize, 12usize, 10usize);
+    for y in ty..ty + th {
+        for x in tx..tx + tw {
+            let i = (y * 64 + x) * 3;
+            crop.data[i..i + 3].copy_from_slice(&[200, (x * 9) as u8, (y * 7) as u8]);
+        }
+    }
+    let target: Vec<u8> = (ty..ty + th).flat_map(|y| crop.data[(y * 64 + tx) * 3..(y * 64 + tx + tw) * 3].to_vec()).collect();
+    let pixels = |im: &Image, x: usize, y: usize| -> Vec<u8> {
+        (y..y + th).flat_map(|r| im.data[(r * 64 + x) * 3..(r * 64 + x + tw) * 3].to_vec()).collect()
+    };
+    let b = [tx as f64 / 64.0, ty as f64 / 64.0, tw as f64 / 64.0, th as f64 / 64.0];
+    let (mut stayed, mut moved) = (0, 0);
+    for seed in 0..40 {
+        let mut im = crop.clone();
+        let out = paste_distractor(&mut im, b, &mut Pcg::new(seed));
+        let (ox, oy) = ((out[0] * 64.0).round() as usize, (out[1] * 64.0).round() as usize);
+        assert_eq!(&out[2..], &b[2..], "the size is kept");
+        // Whatever happened, the returned box holds the target's own pixels.
+        assert_eq!(pixels(&im, ox, oy), target, "seed {seed}: the box is on the target");
+        // And exactly one other place in the crop holds a same-size copy that differs from it.
+        let changed: Vec<usize> = (0..64 * 64).filter(|&i| im.data[i * 3..i * 3 + 3] != crop.data[i * 3..i * 3 + 3]).collect();
+        assert!(!changed.is_empty(), "seed {seed}: a distractor was pasted");
+        if (ox, oy) == (tx, ty) {
+            stayed += 1;
+            assert!(changed.len() <= tw * th, "only the copy's place changed");
+        } else {
+            moved += 1;
+            assert_ne!(pixels(&im, tx, ty), target, "the old place now shows the recoloured copy");
+        }
+    }
+    // Both ways happen, so the pasted patch's edges do not tell which one is the target.
+    assert!(stayed > 5 && moved > 5, "stayed {stayed}, moved {moved}");
+    // A target cut by the crop's border is left alone.
+    let mut im = crop.clone();
+    let edge = [-0.05, 0.2, 0.2, 0.2];
+    assert_eq!(paste_distractor(&mut im, edge, &mut Pcg::new(1)), edge);
+    assert_eq!(im.data, crop.data);
 }
 
 #[test]

@@ -108,6 +108,10 @@ pub struct DataConfig {
     pub center_jitter: f64,
     /// Training: search scale jitter (0.25).
     pub scale_jitter: f64,
+    /// Training: share of search crops given a recoloured copy of the target as a distractor
+    /// (`distractor-prob`, 0 as upstream). Not an OSTrack option: see
+    /// [`crate::train::sampler::paste_distractor`].
+    pub distractor_prob: f64,
 }
 
 /// Tracking-time crop factors (OSTrack `TEST.TEMPLATE_FACTOR`, `TEST.SEARCH_FACTOR`). A factor
@@ -207,6 +211,7 @@ impl Default for Config {
                 search_factor: 4.0,
                 center_jitter: 3.0,
                 scale_jitter: 0.25,
+                distractor_prob: 0.0,
             },
             train: TrainConfig {
                 lr: 4e-4,
@@ -352,6 +357,7 @@ impl Config {
                         "search-factor" => r.float(node, &mut d.search_factor),
                         "center-jitter" => r.float(node, &mut d.center_jitter),
                         "scale-jitter" => r.float(node, &mut d.scale_jitter),
+                        "distractor-prob" => r.float(node, &mut d.distractor_prob),
                         _ => return false,
                     }
                     true

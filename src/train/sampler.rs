@@ -207,11 +207,14 @@ impl PairSampler {
             return Ok(None);
         };
         let jittered = jitter(s_box, d.center_jitter, d.scale_jitter, rng);
-        let Some((s_patch, s_norm)) =
+        let Some((mut s_patch, mut s_norm)) =
             crop_with_box(&s_img, s_box, jittered, d.search_factor, d.search_size as usize, self.cfg.search_feat())
         else {
             return Ok(None);
         };
+        if d.distractor_prob > 0.0 && rng.uniform() < d.distractor_prob {
+            s_norm = paste_distractor(&mut s_patch, s_norm, rng);
+        }
         // Per-crop transforms: independent draws for template and search.
         let (template, _) = per_crop(&t_patch, [0.0; 4], rng);
         let (search, search_box) = per_crop(&s_patch, s_norm, rng);
@@ -292,6 +295,68 @@ fn crop_with_box(im: &Image, target: [f64; 4], around: [f64; 4], factor: f64, si
     let (w, h) = (target[2] * rf, target[3] * rf);
     let s = size as f64;
     Some((crop.patch, [(cx - 0.5 * w) / s, (cy - 0.5 * h) / s, w / s, h / s]))
+}
+
+/// Distractor augmentation (trackflow's, not OSTrack's): pastes a recoloured copy of the target
+/// (box `b`, normalised by the crop side) elsewhere in the search crop, and returns the target's
+/// box afterwards.
+///
+/// Trained on a few dozen real sequences, a small one-stream model learns "the salient object
+/// near the centre" more than "the object the template shows": on OTB's Football1 it leaves a
+/// blue helmet for a white one. A copy that differs only in colour (a channel permutation and a
+/// brightness change) can only be told apart by comparing with the template. So that the pasted
+/// patch's hard edges do not give the answer away, half the time the target itself moves: its
+/// original pixels are pasted at the new place (the box follows) and the recoloured copy covers
+/// the old place. Nothing is pasted when the target is not wholly inside the crop, is under 4
+/// pixels, or leaves no free place that does not overlap it; RGB+X crops recolour the RGB
+/// channels only.
+pub fn paste_distractor(patch: &mut Image, b: [f64; 4], rng: &mut Pcg) -> [f64; 4] {
+    let (side, c) = (patch.width as f64, patch.channels);
+    let [x, y, w, h] = b.map(|v| v * side);
+    let (x0, y0) = (x.round() as i64, y.round() as i64);
+    let (pw, ph) = (w.round() as i64, h.round() as i64);
+    let (pw_u, ph_u) = (pw.max(0) as usize, ph.max(0) as usize);
+    if pw < 4 || ph < 4 || x0 < 0 || y0 < 0 || x0 + pw > patch.width as i64 || y0 + ph > patch.height as i64 {
+        return b;
+    }
+    let (x0, y0) = (x0 as usize, y0 as usize);
+    // A free place: inside the crop, not overlapping the target.
+    let mut place = None;
+    for _ in 0..10 {
+        let nx = below(rng, 0, patch.width - pw_u + 1);
+        let ny = below(rng, 0, patch.height - ph_u + 1);
+        if nx + pw_u <= x0 || x0 + pw_u <= nx || ny + ph_u <= y0 || y0 + ph_u <= ny {
+            place = Some((nx, ny));
+            break;
+        }
+    }
+    let Some((nx, ny)) = place else { return b };
+    let original: Vec<u8> = (0..ph_u).flat_map(|r| patch.data[((y0 + r) * patch.width + x0) * c..][..pw_u * c].to_vec()).collect();
+    // A non-identity channel permutation and a brightness factor away from 1 (a grey target is
+    // unchanged by the permutation, so the brightness alone tells it apart).
+    const PERMUTATIONS: [[usize; 3]; 5] = [[0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0]];
+    let perm = PERMUTATIONS[below(rng, 0, PERMUTATIONS.len())];
+    let gain = if rng.uniform() < 0.5 { rng.range(0.5, 0.8) } else { rng.range(1.25, 1.6) };
+    let mut recoloured = original.clone();
+    for (px, src) in recoloured.chunks_exact_mut(c).zip(original.chunks_exact(c)) {
+        for k in 0..3.min(c) {
+            px[k] = (src[perm[k]] as f64 * gain).round().clamp(0.0, 255.0) as u8;
+        }
+    }
+    let mut put = |pixels: &[u8], px: usize, py: usize| {
+        for r in 0..ph_u {
+            patch.data[((py + r) * patch.width + px) * c..][..pw_u * c].copy_from_slice(&pixels[r * pw_u * c..][..pw_u * c]);
+        }
+    };
+    if rng.uniform() < 0.5 {
+        put(&recoloured, nx, ny);
+        b
+    } else {
+        put(&original, nx, ny);
+        put(&recoloured, x0, y0);
+        // Moved by whole pixels: the box keeps its sub-pixel offset.
+        [b[0] + (nx as f64 - x0 as f64) / side, b[1] + (ny as f64 - y0 as f64) / side, b[2], b[3]]
+    }
 }
 
 /// OpenCV's RGB→gray (0.299, 0.587, 0.114), replicated to every channel.
