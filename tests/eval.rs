@@ -426,6 +426,48 @@ fn evaluate_scores_a_listed_subset_next_to_the_untrained_baseline() {
     assert!(!o.status.success() && err.contains("val-list.txt:2: sequence `nope`"), "{err}");
 }
 
+/// `trackflow evaluate --starts 3`: every sequence tracked from three starting frames to its end
+/// (OTB's TRE), each run starting on the ground truth of its first frame and scored as a
+/// sequence of its own.
+#[test]
+fn evaluate_with_several_starts_tracks_each_sequence_from_each_start() {
+    use crate::common::{TempDir, run, synth, trackflow};
+    let dir = TempDir::new("evaluate-tre");
+    let data = synth(dir.path(), 2, 30, 12);
+    let out = dir.path().join("eval");
+    let mut c = trackflow();
+    c.args(["evaluate", "--config", "demo", "--device", "cpu", "--starts", "3", "--out"]).arg(&out).arg(&data);
+    let o = run(c);
+    assert!(o.status.success());
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let runs: Vec<String> = std::fs::read_dir(out.join("demo"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".txt") && !n.ends_with("_time.txt"))
+        .collect();
+    assert!(runs.len() >= 5 && runs.len() <= 6, "{runs:?}\n{stdout}");
+    assert!(stdout.contains(&format!("TRE: {} runs from 3 starts per sequence", runs.len())), "{stdout}");
+    for r in &runs {
+        // `seq_0001_from11.txt`: frames 11..=30 of seq_0001, starting on its ground truth there.
+        let (seq, from) = r.trim_end_matches(".txt").rsplit_once("_from").unwrap();
+        let from: usize = from.parse().unwrap();
+        let gt = std::fs::read_to_string(data.join(seq).join("groundtruth.txt")).unwrap();
+        let boxes = std::fs::read_to_string(out.join("demo").join(r)).unwrap();
+        assert_eq!(boxes.lines().count(), 30 - (from - 1), "{r}");
+        let first: Vec<f64> = boxes.lines().next().unwrap().split([',', '\t']).map(|v| v.parse().unwrap()).collect();
+        let want: Vec<f64> = gt.lines().nth(from - 1).unwrap().split(',').map(|v| v.parse().unwrap()).collect();
+        for (a, b) in first.iter().zip(&want) {
+            // (Written as pytracking does, `%d`: truncated to whole pixels.)
+            assert!((a - b).abs() < 1.0, "{r}: run starts on the ground truth of frame {from}: {first:?} vs {want:?}");
+        }
+    }
+    assert!(runs.iter().any(|r| r.ends_with("_from1.txt")), "the first run starts at frame 1: {runs:?}");
+    // Out of range is refused by the argument parser.
+    let mut c = trackflow();
+    c.args(["evaluate", "--starts", "0"]).arg(&data);
+    assert!(!c.output().unwrap().status.success());
+}
+
 /// `trackflow test --batch 2` tracks the sequences in lockstep in one process and writes
 /// complete results in the same folder layout, which a second run then finds complete.
 #[test]

@@ -36,22 +36,29 @@ pub struct EvaluateArgs {
     /// auto, cpu, cuda, cuda:N.
     #[arg(long, default_value = "auto")]
     pub device: String,
+    /// Runs per sequence, started at evenly spaced frames and tracked to the end: OTB-2013's
+    /// temporal robustness evaluation (TRE). 1 is one-pass evaluation (OPE). With few sequences
+    /// a single start makes the score hinge on one early failure; several starts steady it.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub starts: u32,
 }
 
 impl EvaluateArgs {
     /// Runs the command.
     pub fn run(self) -> Result<ExitCode> {
-        let EvaluateArgs { dataset, config, weights, list, out, name, threads, device } = self;
+        let EvaluateArgs { dataset, config, weights, list, out, name, threads, device, starts } = self;
         if threads > 0 {
             tch::set_num_threads(threads);
         }
-        evaluate(&dataset, &config, weights, list.as_deref(), &out, name, &device)?;
+        evaluate(&dataset, &config, weights, list.as_deref(), &out, name, &device, starts as usize)?;
         Ok(ExitCode::SUCCESS)
     }
 }
 
 /// `trackflow evaluate`: tracks `dataset` (or the sequences `list` names) with the model and with
 /// random weights of the same shape, then scores both with the OTB protocol and writes the report.
+/// With `starts` > 1 each sequence is tracked from that many starting frames ([`segments`]).
+#[allow(clippy::too_many_arguments)]
 fn evaluate(
     dataset: &Path,
     config: &str,
@@ -60,6 +67,7 @@ fn evaluate(
     out: &Path,
     name: Option<String>,
     device: &str,
+    starts: usize,
 ) -> Result<()> {
     use crate::eval::analyze::{Protocol, analyze, render, write_report};
     let name = name.unwrap_or_else(|| Path::new(config).file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or(config.into()));
@@ -84,6 +92,7 @@ fn evaluate(
             dir
         }
     };
+    let data = if starts > 1 { segments(&data, starts, &out.join("segments"))? } else { data };
     let runs = [(name.clone(), weights.map_or(Weights::Preset, Weights::File)), ("untrained".to_string(), Weights::Random)];
     let mut trackers = Vec::new();
     for (run, w) in runs {
@@ -99,4 +108,54 @@ fn evaluate(
     let files = write_report(Protocol::OTB, &data, &scores, &report)?;
     println!("report: {} ({} files)", report.display(), files.len());
     Ok(())
+}
+
+/// OTB-2013's temporal robustness evaluation: each sequence of `data` cut into `starts` runs that
+/// begin at evenly spaced frames (moved on to the first frame with a visible target) and go to
+/// its end, written under `dir` as GOT-10k-layout folders `<sequence>_from<frame>` of links to
+/// the frames, with the ground truth and visibility (`absence.label`) from the start frame on.
+/// Every run then scores as a sequence of its own. Returns `dir`.
+fn segments(data: &Path, starts: usize, dir: &Path) -> Result<PathBuf> {
+    use crate::data::sequence::{Frames, Layout, box_visible, discover};
+    if dir.exists() {
+        std::fs::remove_dir_all(dir).with_context(|| format!("cannot clear {}", dir.display()))?;
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut runs = 0;
+    for seq in discover(data, Layout::Auto)? {
+        let Frames::Files(files) = &seq.frames else { bail!("{}: --starts needs image frames, not a video", seq.name) };
+        if seq.aux.is_some() {
+            bail!("{}: --starts reads RGB sequences only", seq.name);
+        }
+        let n = files.len().min(seq.ground_truth.len());
+        let visible = |i: usize| seq.visible.get(i).copied().unwrap_or(false) && box_visible(&seq.ground_truth[i]);
+        let mut taken = Vec::new();
+        for k in 0..starts {
+            let Some(start) = (k * n / starts..n).find(|&i| visible(i)) else { continue };
+            // Too short a run says nothing; two evenly spaced starts can also land on the same
+            // visible frame.
+            if n - start < 10 || taken.contains(&start) {
+                continue;
+            }
+            taken.push(start);
+            let run = dir.join(format!("{}_from{}", seq.name, start + 1));
+            std::fs::create_dir_all(&run).with_context(|| format!("cannot create {}", run.display()))?;
+            for (j, f) in files[start..n].iter().enumerate() {
+                let ext = f.extension().and_then(|e| e.to_str()).unwrap_or("jpg");
+                let target = std::path::absolute(f)?;
+                std::os::unix::fs::symlink(&target, run.join(format!("{:08}.{ext}", j + 1)))
+                    .with_context(|| format!("cannot link {}", target.display()))?;
+            }
+            let gt: String = seq.ground_truth[start..n].iter().map(|b| format!("{},{},{},{}\n", b[0], b[1], b[2], b[3])).collect();
+            std::fs::write(run.join("groundtruth.txt"), gt)?;
+            let absent: String = (start..n).map(|i| if seq.visible.get(i).copied().unwrap_or(true) { "0\n" } else { "1\n" }).collect();
+            std::fs::write(run.join("absence.label"), absent)?;
+            runs += 1;
+        }
+    }
+    if runs == 0 {
+        bail!("{}: no sequence has a visible target at 10 frames or more from its end", data.display());
+    }
+    println!("TRE: {runs} runs from {starts} starts per sequence ({})", dir.display());
+    Ok(dir.to_path_buf())
 }
