@@ -206,6 +206,39 @@ fn distractor_is_a_recoloured_copy_and_the_box_follows_the_target() {
     assert_eq!(im.data, crop.data);
 }
 
+/// A run may start from weights trained at other crop sizes: the position embeddings are resized
+/// to the new token grids; everything else loads as it is. Tracking loads stay strict.
+#[test]
+fn training_starts_from_weights_of_other_crop_sizes() {
+    let dir = TempDir::new("resize-init");
+    let cfg = small_cfg();
+    let a = Trainer::new(&cfg, Device::Cpu, 7, &Init::Random).unwrap();
+    let file = dir.path().join("a.safetensors");
+    a.model.save(&file).unwrap();
+    let mut bigger = cfg.clone();
+    bigger.data.search_size += 32;
+    bigger.data.template_size += 16;
+    let b = Trainer::new(&bigger, Device::Cpu, 8, &Init::Weights(file.clone())).unwrap();
+    let va = a.model.vs.variables();
+    let vb = b.model.vs.variables();
+    for (name, t) in &va {
+        let u = &vb[name];
+        if name.ends_with("pos_embed_x") || name.ends_with("pos_embed_z") {
+            let side = |t: &tch::Tensor| (t.size()[1] as f64).sqrt() as i64;
+            assert_eq!(side(u), side(t) + if name.ends_with("_x") { 2 } else { 1 }, "{name}");
+            // A smooth resize keeps the embedding's scale.
+            let (ma, mb) = (t.abs().mean(tch::Kind::Float).double_value(&[]), u.abs().mean(tch::Kind::Float).double_value(&[]));
+            assert!((ma - mb).abs() < 0.5 * ma, "{name}: {ma} vs {mb}");
+        } else {
+            assert!(t.equal(u), "{name} loaded as it is");
+        }
+    }
+    // Tracking with the wrong crop sizes is still an error naming the shapes.
+    let mut model = trackflow::model::OSTrack::new(&bigger, trackflow::model::Parts::All, Device::Cpu);
+    let err = format!("{:#}", model.load(&file).unwrap_err());
+    assert!(err.contains("pos_embed_x") && err.contains("shape mismatch"), "{err}");
+}
+
 #[test]
 fn ratio_lists_of_different_length_are_a_config_error() {
     let dir = TempDir::new("ratio");

@@ -102,7 +102,15 @@ impl OSTrack {
     /// Loads weights from safetensors by name. Every missing key, unexpected key and shape
     /// mismatch is reported at once. Keys of parts this process did not build are ignored.
     pub fn load(&mut self, path: &Path) -> Result<()> {
-        self.load_except(path, |_| false)
+        self.load_except(path, |_| false, false)
+    }
+
+    /// As [`OSTrack::load`], for starting a training run from a model trained at other crop
+    /// sizes: position embeddings on another square token grid are resized bicubically to this
+    /// model's (as [`crate::train`] resizes MAE's 14×14 grid), the way DeiT and ViT fine-tune at
+    /// a higher resolution. Each resize is printed.
+    pub fn load_resizing_positions(&mut self, path: &Path) -> Result<()> {
+        self.load_except(path, |_| false, true)
     }
 
     /// Starts a ViPT model from an OSTrack checkpoint: every OSTrack key must be there; the
@@ -111,7 +119,7 @@ impl OSTrack {
     /// ViPT's unused `backbone.pos_embed` is 768 wide whatever the model's width, so on a
     /// narrower OSTrack it may be absent or of another shape; it is then left as is.
     pub fn load_foundation(&mut self, path: &Path) -> Result<()> {
-        self.load_except(path, |k| is_prompt_key(k) || k == "backbone.pos_embed")
+        self.load_except(path, |k| is_prompt_key(k) || k == "backbone.pos_embed", false)
     }
 
     /// Marks every parameter but the prompt modules frozen (ViPT trains only names containing
@@ -130,7 +138,8 @@ impl OSTrack {
 
     /// Loads weights, allowing `may_be_missing` keys to be absent from the file (or of another
     /// shape, then not loaded).
-    fn load_except(&mut self, path: &Path, may_be_missing: fn(&str) -> bool) -> Result<()> {
+    /// With `resize_positions`, `pos_embed_z`/`pos_embed_x` of another square grid are resized.
+    fn load_except(&mut self, path: &Path, may_be_missing: fn(&str) -> bool, resize_positions: bool) -> Result<()> {
         let bytes = std::fs::read(path).with_context(|| format!("cannot read weights {}", path.display()))?;
         let tensors = Tensor::read_safetensors(path)
             .with_context(|| format!("{} is not a valid safetensors file ({} bytes; truncated download?)", path.display(), bytes.len()))?;
@@ -158,6 +167,13 @@ impl OSTrack {
                     seen.insert(name);
                 }
                 Some(_) if may_be_missing(&name) => {
+                    seen.insert(name);
+                }
+                Some(var) if resize_positions && let Some(resized) = resize_grid(&name, value, &var.size()) => {
+                    let side = |n: i64| (n as f64).sqrt().round() as i64;
+                    let (from, to) = (side(value.size()[1]), side(var.size()[1]));
+                    eprintln!("init: {name} resized from {from}×{from} to {to}×{to} tokens");
+                    var.copy_(&resized.to_kind(var.kind()).to_device(var.device()));
                     seen.insert(name);
                 }
                 Some(var) => {
@@ -354,4 +370,25 @@ pub fn parse_precision(name: &str, device: Device) -> Result<Kind> {
         bail!("precision `{name}` is for GPUs; on the CPU use fp32");
     }
     Ok(kind)
+}
+
+/// A position embedding `value` (1 × n × d, n a square grid) resized bicubically to the square
+/// grid of `want` (1 × m × d); `None` when `name` is no crop position embedding or a shape is
+/// not such a grid.
+fn resize_grid(name: &str, value: &Tensor, want: &[i64]) -> Option<Tensor> {
+    if !matches!(name, "backbone.pos_embed_z" | "backbone.pos_embed_x") {
+        return None;
+    }
+    let have = value.size();
+    let square = |n: i64| {
+        let s = (n as f64).sqrt().round() as i64;
+        (s * s == n).then_some(s)
+    };
+    let ([1, n, d], [1, m, e]) = (have.as_slice(), want) else { return None };
+    if d != e {
+        return None;
+    }
+    let (from, to) = (square(*n)?, square(*m)?);
+    let grid = value.to_kind(tch::Kind::Float).transpose(1, 2).reshape([1, *d, from, from]);
+    Some(grid.upsample_bicubic2d([to, to], false, None, None).flatten(2, -1).transpose(1, 2))
 }

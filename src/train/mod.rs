@@ -177,7 +177,9 @@ impl Drop for Loader {
 pub enum Init {
     /// Seeded random weights.
     Random,
-    /// A trackflow weights file or checkpoint (weights only; the optimiser starts fresh).
+    /// A trackflow weights file or checkpoint (weights only; the optimiser starts fresh). Its
+    /// position embeddings may be for other crop sizes: they are resized to this config's
+    /// ([`OSTrack::load_resizing_positions`](crate::model::OSTrack::load_resizing_positions)).
     Weights(std::path::PathBuf),
     /// Pretrained backbone weights ([`load_pretrained`]): an MAE ViT encoder
     /// (`mae_pretrain_vit_base`, converted to safetensors; its 14×14 position embedding resized
@@ -284,7 +286,7 @@ impl Trainer {
             Init::Random => {}
             // ViPT starts from an OSTrack checkpoint that has no prompt modules.
             Init::Weights(p) if prompt_tuning => model.load_foundation(p)?,
-            Init::Weights(p) => model.load(p)?,
+            Init::Weights(p) => model.load_resizing_positions(p)?,
             Init::Pretrained(p) => {
                 load_pretrained(&mut model, p)?;
             }
