@@ -465,7 +465,9 @@ fn evaluate_with_several_starts_tracks_each_sequence_from_each_start() {
     // Out of range is refused by the argument parser.
     let mut c = trackflow();
     c.args(["evaluate", "--starts", "0"]).arg(&data);
-    assert!(!c.output().unwrap().status.success());
+    let o = c.output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("--starts") && err.contains("1..=20"), "{err}");
 }
 
 /// `trackflow test --batch 2` tracks the sequences in lockstep in one process and writes

@@ -281,8 +281,18 @@ fn live_view_page_in_headless_chromium_starts_tracking_from_a_drawn_box() {
     }
     assert!(shot.is_file(), "no screenshot: {chromium_log}");
     assert!(tracking(), "the page's drawn box did not start tracking: {chromium_log}\n{}", console_text());
-    // Track a little longer, then stop the run as a user would.
-    std::thread::sleep(std::time::Duration::from_secs(1));
+    // Track a few frames on, then stop the run as a user would.
+    let boxes = rec.with_extension("boxes.txt");
+    // Read while the view writes: only whole lines count.
+    let tracked = || {
+        let text = std::fs::read_to_string(&boxes).unwrap_or_default();
+        text.split_inclusive('\n').filter(|l| l.ends_with('\n') && !l.starts_with('#') && l.split_whitespace().nth(7) == Some("0")).count()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while tracked() < 5 {
+        assert!(std::time::Instant::now() < deadline, "no boxes after the drawn one: {}", console_text());
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
     let status = flow.interrupt();
     let out = console_text();
     assert!(!status.success() && out.contains("interrupted"), "Ctrl-C is reported as such: {status:?}\n{out}");
@@ -314,6 +324,7 @@ impl Interrupting {
             }
             if began.elapsed() > std::time::Duration::from_secs(40) {
                 let _ = child.kill();
+                let _ = child.wait();
                 panic!("trackflow did not exit within 40 s of Ctrl-C");
             }
             std::thread::sleep(std::time::Duration::from_millis(100));

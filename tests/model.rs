@@ -77,6 +77,10 @@ fn test_section_overrides_only_the_tracking_crop_factors() {
     let r = parse("test {\n    size-update 1.5\n}\n").unwrap_err().render(false);
     assert!(r.contains("t.kdl:2:5: error: test.size-update 1.5 is not in (0, 1]"), "{r}");
     assert_eq!(parse("test {\n    size-update 0.25\n}\n").unwrap().test.size_update, Some(0.25));
+    // distractor-prob is a share: a percentage typo is named with its line.
+    let r = parse("data {\n    distractor-prob 25\n}\n").unwrap_err().render(false);
+    assert!(r.contains("t.kdl:2:5: error: data.distractor-prob 25 is not a share in [0, 1]"), "{r}");
+    assert_eq!(parse("data {\n    distractor-prob 0.25\n}\n").unwrap().data.distractor_prob, 0.25);
     let plain = boxes(&preset("tiny"));
     let mut one = preset("tiny");
     one.test.size_update = Some(1.0);

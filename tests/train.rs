@@ -186,7 +186,7 @@ fn distractor_is_a_recoloured_copy_and_the_box_follows_the_target() {
         assert_eq!(&out[2..], &b[2..], "the size is kept");
         // Whatever happened, the returned box holds the target's own pixels.
         assert_eq!(pixels(&im, ox, oy), target, "seed {seed}: the box is on the target");
-        // And exactly one other place in the crop holds a same-size copy that differs from it.
+        // And one other target-sized place holds a copy of other colours.
         let changed: Vec<usize> = (0..64 * 64).filter(|&i| im.data[i * 3..i * 3 + 3] != crop.data[i * 3..i * 3 + 3]).collect();
         assert!(!changed.is_empty(), "seed {seed}: a distractor was pasted");
         if (ox, oy) == (tx, ty) {
@@ -194,7 +194,11 @@ fn distractor_is_a_recoloured_copy_and_the_box_follows_the_target() {
             assert!(changed.len() <= tw * th, "only the copy's place changed");
         } else {
             moved += 1;
-            assert_ne!(pixels(&im, tx, ty), target, "the old place now shows the recoloured copy");
+            assert!(changed.len() <= 2 * tw * th, "only the two places changed");
+            let old = pixels(&im, tx, ty);
+            // The target's red channel is 200 everywhere; a permuted, rescaled copy keeps no
+            // channel at a constant 200.
+            assert!((0..3).all(|k| old.chunks(3).any(|p| p[k] != 200)), "seed {seed}: the old place shows the recoloured copy");
         }
     }
     // Both ways happen, so the pasted patch's edges do not tell which one is the target.
@@ -213,6 +217,13 @@ fn training_starts_from_weights_of_other_crop_sizes() {
     let dir = TempDir::new("resize-init");
     let cfg = small_cfg();
     let a = Trainer::new(&cfg, Device::Cpu, 7, &Init::Random).unwrap();
+    // The search grid's embedding: every channel holds the token's row, so the resized grid
+    // must still rise down the rows and stay flat along them.
+    let side = cfg.search_feat();
+    let d = cfg.model.embed_dim;
+    let ramp =
+        Tensor::arange(side, (Kind::Float, Device::Cpu)).view([side, 1, 1]).expand([side, side, d], false).reshape([1, side * side, d]);
+    tch::no_grad(|| a.model.vs.variables().get_mut("backbone.pos_embed_x").unwrap().copy_(&ramp));
     let file = dir.path().join("a.safetensors");
     a.model.save(&file).unwrap();
     let mut bigger = cfg.clone();
@@ -224,11 +235,19 @@ fn training_starts_from_weights_of_other_crop_sizes() {
     for (name, t) in &va {
         let u = &vb[name];
         if name.ends_with("pos_embed_x") || name.ends_with("pos_embed_z") {
-            let side = |t: &tch::Tensor| (t.size()[1] as f64).sqrt() as i64;
-            assert_eq!(side(u), side(t) + if name.ends_with("_x") { 2 } else { 1 }, "{name}");
+            let grid_side = |t: &Tensor| (t.size()[1] as f64).sqrt() as i64;
+            assert_eq!(grid_side(u), grid_side(t) + if name.ends_with("_x") { 2 } else { 1 }, "{name}");
             // A smooth resize keeps the embedding's scale.
-            let (ma, mb) = (t.abs().mean(tch::Kind::Float).double_value(&[]), u.abs().mean(tch::Kind::Float).double_value(&[]));
+            let (ma, mb) = (t.abs().mean(Kind::Float).double_value(&[]), u.abs().mean(Kind::Float).double_value(&[]));
             assert!((ma - mb).abs() < 0.5 * ma, "{name}: {ma} vs {mb}");
+            if name.ends_with("_x") {
+                let to = side + 2;
+                let grid = u.reshape([to, to, d]);
+                let rows: Vec<f64> = (0..to).map(|r| grid.get(r).mean(Kind::Float).double_value(&[])).collect();
+                assert!(rows.windows(2).all(|w| w[1] > w[0]), "rows rise: {rows:?}");
+                let across = (&grid - grid.mean_dim(1, true, Kind::Float)).abs().max().double_value(&[]);
+                assert!(across < 1e-4, "flat along each row: {across}");
+            }
         } else {
             assert!(t.equal(u), "{name} loaded as it is");
         }

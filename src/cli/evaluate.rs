@@ -36,8 +36,10 @@ pub struct EvaluateArgs {
     /// auto, cpu, cuda, cuda:N.
     #[arg(long, default_value = "auto")]
     pub device: String,
-    /// Runs per sequence, started at evenly spaced frames and tracked to the end: OTB-2013's
-    /// temporal robustness evaluation (TRE). 1 is one-pass evaluation (OPE). With few sequences
+    /// Runs per sequence (1 to 20), started at evenly spaced frames and tracked to the end:
+    /// OTB-2013's temporal robustness evaluation (TRE). 1 is one-pass evaluation (OPE). A start
+    /// moves on to the next frame showing the target; runs under 10 frames, or that would repeat
+    /// another's start, are left out. With few sequences
     /// a single start makes the score hinge on one early failure; several starts steady it.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=20))]
     pub starts: u32,
@@ -142,14 +144,18 @@ fn segments(data: &Path, starts: usize, dir: &Path) -> Result<PathBuf> {
             std::fs::create_dir_all(&run).with_context(|| format!("cannot create {}", run.display()))?;
             for (j, f) in files[start..n].iter().enumerate() {
                 let ext = f.extension().and_then(|e| e.to_str()).unwrap_or("jpg");
-                let target = std::path::absolute(f)?;
+                let target = std::path::absolute(f).with_context(|| format!("cannot resolve {}", f.display()))?;
                 std::os::unix::fs::symlink(&target, run.join(format!("{:08}.{ext}", j + 1)))
                     .with_context(|| format!("cannot link {}", target.display()))?;
             }
             let gt: String = seq.ground_truth[start..n].iter().map(|b| format!("{},{},{},{}\n", b[0], b[1], b[2], b[3])).collect();
-            std::fs::write(run.join("groundtruth.txt"), gt)?;
+            let write = |name: &str, text: String| {
+                let path = run.join(name);
+                std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))
+            };
+            write("groundtruth.txt", gt)?;
             let absent: String = (start..n).map(|i| if seq.visible.get(i).copied().unwrap_or(true) { "0\n" } else { "1\n" }).collect();
-            std::fs::write(run.join("absence.label"), absent)?;
+            write("absence.label", absent)?;
             runs += 1;
         }
     }

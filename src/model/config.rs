@@ -508,6 +508,15 @@ impl Config {
                 "here",
             ));
         }
+        let p = self.data.distractor_prob;
+        if !(0.0..=1.0).contains(&p) {
+            problems.push(Problem::new(
+                file,
+                span_of("data", "distractor-prob"),
+                format!("data.distractor-prob {p} is not a share in [0, 1] (0.25: a quarter of the search crops)"),
+                "here",
+            ));
+        }
         let t = &self.train;
         if t.datasets.len() != t.datasets_ratio.len() {
             problems.push(

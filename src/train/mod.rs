@@ -181,6 +181,9 @@ pub enum Init {
     /// position embeddings may be for other crop sizes: they are resized to this config's
     /// ([`OSTrack::load_resizing_positions`](crate::model::OSTrack::load_resizing_positions)).
     Weights(std::path::PathBuf),
+    /// The weights of a checkpoint being resumed: they must fit the config exactly, since the
+    /// optimiser's moments that come with them do.
+    Resume(std::path::PathBuf),
     /// Pretrained backbone weights ([`load_pretrained`]): an MAE ViT encoder
     /// (`mae_pretrain_vit_base`, converted to safetensors; its 14×14 position embedding resized
     /// bicubically to the template and search grids) or ImageNet MobileNetV2 features for the
@@ -287,6 +290,8 @@ impl Trainer {
             // ViPT starts from an OSTrack checkpoint that has no prompt modules.
             Init::Weights(p) if prompt_tuning => model.load_foundation(p)?,
             Init::Weights(p) => model.load_resizing_positions(p)?,
+            Init::Resume(p) if prompt_tuning => model.load_foundation(p)?,
+            Init::Resume(p) => model.load(p)?,
             Init::Pretrained(p) => {
                 load_pretrained(&mut model, p)?;
             }
@@ -420,7 +425,7 @@ impl Trainer {
         if state.config != cfg.name {
             eprintln!("warning: checkpoint {} was made with config `{}`, resuming with `{}`", path.display(), state.config, cfg.name);
         }
-        let mut t = Self::new(cfg, device, state.seed, &Init::Weights(path.to_path_buf()))?;
+        let mut t = Self::new(cfg, device, state.seed, &Init::Resume(path.to_path_buf()))?;
         t.optim.load_state(&checkpoint::read_tensors(path)?, state.step)?;
         t.state = TrainState { epochs: cfg.train.epochs, ..state };
         Ok(t)

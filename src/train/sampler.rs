@@ -301,20 +301,24 @@ fn crop_with_box(im: &Image, target: [f64; 4], around: [f64; 4], factor: f64, si
 /// (box `b`, normalised by the crop side) elsewhere in the search crop, and returns the target's
 /// box afterwards.
 ///
-/// Trained on a few dozen real sequences, a small one-stream model learns "the salient object
-/// near the centre" more than "the object the template shows": on OTB's Football1 it leaves a
-/// blue helmet for a white one. A copy that differs only in colour (a channel permutation and a
-/// brightness change) can only be told apart by comparing with the template. So that the pasted
-/// patch's hard edges do not give the answer away, half the time the target itself moves: its
-/// original pixels are pasted at the new place (the box follows) and the recoloured copy covers
-/// the old place. Nothing is pasted when the target is not wholly inside the crop, is under 4
-/// pixels, or leaves no free place that does not overlap it; RGB+X crops recolour the RGB
-/// channels only.
+/// Trained on a few dozen real sequences, a small one-stream model can learn "the salient object
+/// near the centre" more than "the object the template shows" (on OTB's Football1 the shipped
+/// model leaves a blue helmet for a white one). A copy that differs only in colour (a channel
+/// permutation and a brightness change) can only be told apart by comparing with the template.
+/// So that the pasted patch's hard edges do not give the answer away, half the time the target
+/// itself moves: its original pixels (the whole pixels its box touches) are pasted at the new
+/// place, the box follows, and the recoloured copy covers the old place. Nothing is pasted when
+/// the target is not wholly inside the crop, is under 4 pixels, or when 10 random places all
+/// overlap it; RGB+X crops recolour the RGB channels only.
 pub fn paste_distractor(patch: &mut Image, b: [f64; 4], rng: &mut Pcg) -> [f64; 4] {
     let (side, c) = (patch.width as f64, patch.channels);
+    if c < 3 {
+        return b;
+    }
     let [x, y, w, h] = b.map(|v| v * side);
-    let (x0, y0) = (x.round() as i64, y.round() as i64);
-    let (pw, ph) = (w.round() as i64, h.round() as i64);
+    // Every pixel the box touches, so that no sliver of the target stays behind when it moves.
+    let (x0, y0) = (x.floor() as i64, y.floor() as i64);
+    let (pw, ph) = ((x + w).ceil() as i64 - x0, (y + h).ceil() as i64 - y0);
     let (pw_u, ph_u) = (pw.max(0) as usize, ph.max(0) as usize);
     if pw < 4 || ph < 4 || x0 < 0 || y0 < 0 || x0 + pw > patch.width as i64 || y0 + ph > patch.height as i64 {
         return b;
@@ -339,7 +343,7 @@ pub fn paste_distractor(patch: &mut Image, b: [f64; 4], rng: &mut Pcg) -> [f64; 
     let gain = if rng.uniform() < 0.5 { rng.range(0.5, 0.8) } else { rng.range(1.25, 1.6) };
     let mut recoloured = original.clone();
     for (px, src) in recoloured.chunks_exact_mut(c).zip(original.chunks_exact(c)) {
-        for k in 0..3.min(c) {
+        for k in 0..3 {
             px[k] = (src[perm[k]] as f64 * gain).round().clamp(0.0, 255.0) as u8;
         }
     }
