@@ -39,8 +39,8 @@ pub struct EvaluateArgs {
     /// Runs per sequence (1 to 20), started at evenly spaced frames and tracked to the end:
     /// OTB-2013's temporal robustness evaluation (TRE). 1 is one-pass evaluation (OPE). A start
     /// moves on to the next frame showing the target; runs under 10 frames, or that would repeat
-    /// another's start, are left out. With few sequences
-    /// a single start makes the score hinge on one early failure; several starts steady it.
+    /// another's start, are left out. With few sequences a single start makes the score hinge on
+    /// one early failure; several starts steady it.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=20))]
     pub starts: u32,
 }
@@ -118,7 +118,7 @@ fn evaluate(
 /// the frames, with the ground truth and visibility (`absence.label`) from the start frame on.
 /// Every run then scores as a sequence of its own. Returns `dir`.
 fn segments(data: &Path, starts: usize, dir: &Path) -> Result<PathBuf> {
-    use crate::data::sequence::{Frames, Layout, box_visible, discover};
+    use crate::data::sequence::{Frames, Layout, discover};
     if dir.exists() {
         std::fs::remove_dir_all(dir).with_context(|| format!("cannot clear {}", dir.display()))?;
     }
@@ -130,7 +130,8 @@ fn segments(data: &Path, starts: usize, dir: &Path) -> Result<PathBuf> {
             bail!("{}: --starts reads RGB sequences only", seq.name);
         }
         let n = files.len().min(seq.ground_truth.len());
-        let visible = |i: usize| seq.visible.get(i).copied().unwrap_or(false) && box_visible(&seq.ground_truth[i]);
+        // One flag per ground-truth row: a box of positive size not marked hidden by the layout.
+        let visible = |i: usize| seq.visible[i];
         let mut taken = Vec::new();
         for k in 0..starts {
             let Some(start) = (k * n / starts..n).find(|&i| visible(i)) else { continue };
@@ -154,7 +155,7 @@ fn segments(data: &Path, starts: usize, dir: &Path) -> Result<PathBuf> {
                 std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))
             };
             write("groundtruth.txt", gt)?;
-            let absent: String = (start..n).map(|i| if seq.visible.get(i).copied().unwrap_or(true) { "0\n" } else { "1\n" }).collect();
+            let absent: String = (start..n).map(|i| if visible(i) { "0\n" } else { "1\n" }).collect();
             write("absence.label", absent)?;
             runs += 1;
         }

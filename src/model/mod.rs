@@ -389,6 +389,14 @@ fn resize_grid(name: &str, value: &Tensor, want: &[i64]) -> Option<Tensor> {
         return None;
     }
     let (from, to) = (square(*n)?, square(*m)?);
-    let grid = value.to_kind(tch::Kind::Float).transpose(1, 2).reshape([1, *d, from, from]);
-    Some(grid.upsample_bicubic2d([to, to], false, None, None).flatten(2, -1).transpose(1, 2))
+    Some(resize_token_grid(value, from, to))
+}
+
+/// Tokens `1 × side² × d` laid out on a `side × side` grid, resized bicubically to `to × to`
+/// (`1 × to² × d`, float): how position embeddings move to another crop size, from MAE's 14×14
+/// grid or from a model trained at other crop sizes.
+pub fn resize_token_grid(tokens: &Tensor, side: i64, to: i64) -> Tensor {
+    let d = tokens.size()[2];
+    let grid = tokens.to_kind(tch::Kind::Float).transpose(1, 2).reshape([1, d, side, side]);
+    grid.upsample_bicubic2d([to, to], false, None, None).flatten(2, -1).transpose(1, 2)
 }

@@ -648,12 +648,10 @@ fn load_mae(model: &mut OSTrack, path: &Path, tensors: &HashMap<String, Tensor>)
             bail!("{}: pos_embed {:?} is not 1 + a square grid of width {d}", path.display(), v.size());
         }
         let _g = tch::no_grad_guard();
-        let grid = v.narrow(1, 1, n).transpose(1, 2).reshape([1, d, side, side]).to_kind(Kind::Float);
+        let grid = v.narrow(1, 1, n);
         for (key, f) in [("pos_embed_z", cfg.template_feat()), ("pos_embed_x", cfg.search_feat())] {
             // A file from `trackflow convert mae` holds them already (resized the same way).
-            tensors
-                .entry(key.to_string())
-                .or_insert_with(|| grid.upsample_bicubic2d([f, f], false, None, None).flatten(2, -1).transpose(1, 2));
+            tensors.entry(key.to_string()).or_insert_with(|| crate::model::resize_token_grid(&grid, side, f));
         }
     }
     load_renamed(
