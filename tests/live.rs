@@ -1,7 +1,8 @@
 //! Live tracking under the real dora CLI: an MJPEG-over-HTTP camera served by the test, a
 //! played-back file, a slowed tracker that must drop frames instead of falling behind, and the
-//! live view's page driven in headless Chromium.
+//! live view's page driven in headless Chromium over the DevTools protocol (real mouse events).
 
+use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -149,7 +150,9 @@ fn live_graph_tracks_an_rtsp_stream() {
 #[test]
 fn a_slow_tracker_drops_stale_frames_instead_of_falling_behind() {
     let dir = TempDir::new("live-slow");
-    let (_, seq, init) = frames(dir.path(), 60);
+    // 4 s of camera: long enough that a tracker slow to load libtorch on a loaded machine still
+    // sees frames.
+    let (_, seq, init) = frames(dir.path(), 120);
     let video = dir.path().join("clip.mp4");
     let st = Command::new("ffmpeg")
         .args(["-v", "error", "-y", "-framerate", "30", "-i"])
@@ -181,7 +184,7 @@ fn a_slow_tracker_drops_stale_frames_instead_of_falling_behind() {
     // With newest-frame-wins the latency stays near one step (~100 ms), whatever the clip length.
     assert!(p95 < 1500.0, "latency grew: {summary}");
     let rows = box_rows(&rec.with_extension("boxes.txt"));
-    assert!(rows.len() < 60, "frames were skipped: {} boxes of 60 frames", rows.len());
+    assert!(rows.len() < 120, "frames were skipped: {} boxes of 120 frames", rows.len());
 }
 
 #[test]
@@ -256,31 +259,38 @@ fn live_view_page_in_headless_chromium_starts_tracking_from_a_drawn_box() {
     std::fs::create_dir_all(&shots).unwrap();
     let shot = shots.join("live-view.png");
     let _ = std::fs::remove_file(&shot);
-    let profile = dir.path().join("chromium-profile");
-    let mut chromium_log = String::new();
     let tracking = || state(port).is_some_and(|s| s["status"] == "tracking" || s["status"] == "LOST");
-    for _attempt in 0..4 {
-        // Bounded: a browser that never finishes its page must not hang the suite.
-        let o = Command::new("timeout")
-            .args(["90", chromium])
-            .args(["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=800,600"])
-            .arg(format!("--user-data-dir={}", profile.display()))
-            .arg("--virtual-time-budget=6000")
-            .arg(format!("--screenshot={}", shot.display()))
-            .arg(format!("http://127.0.0.1:{port}/?drag=100,80,60,60"))
-            .output()
-            .unwrap();
-        chromium_log = String::from_utf8_lossy(&o.stderr).into_owned();
-        let began = std::time::Instant::now();
-        while !tracking() && began.elapsed() < std::time::Duration::from_secs(3) {
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
-        if tracking() && shot.is_file() {
-            break;
-        }
+    let mut browser = Browser::open(chromium, &dir.path().join("chromium-profile"));
+    browser.call("Page.navigate", serde_json::json!({ "url": format!("http://127.0.0.1:{port}/") }));
+    // Real time, no virtual clock: wait for the page to show a frame (it sizes the drawing
+    // canvas over the picture then).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while browser.eval("Number(document.body.dataset.frames || 0)").as_f64().unwrap_or(0.0) < 1.0 {
+        assert!(std::time::Instant::now() < deadline, "the page never showed a frame: {}", browser.log());
+        std::thread::sleep(std::time::Duration::from_millis(200));
     }
-    assert!(shot.is_file(), "no screenshot: {chromium_log}");
-    assert!(tracking(), "the page's drawn box did not start tracking: {chromium_log}\n{}", console_text());
+    // Drag a box with the mouse, as a user does: press, move, release over the picture.
+    let at = browser.eval("(() => { const r = document.getElementById('overlay').getBoundingClientRect(); return [r.left, r.top]; })()");
+    let (left, top) = (at[0].as_f64().unwrap(), at[1].as_f64().unwrap());
+    for (kind, x, y, buttons) in [("mousePressed", 100.0, 80.0, 1), ("mouseMoved", 160.0, 140.0, 1), ("mouseReleased", 160.0, 140.0, 0)] {
+        browser.call(
+            "Input.dispatchMouseEvent",
+            serde_json::json!({ "type": kind, "x": left + x, "y": top + y, "button": "left", "buttons": buttons, "clickCount": 1 }),
+        );
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !tracking() {
+        assert!(std::time::Instant::now() < deadline, "the page's drawn box did not start tracking: {}\n{}", browser.log(), console_text());
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    // Let the page show the tracked box, then keep a screenshot for people to look at.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let png = browser.call("Page.captureScreenshot", serde_json::json!({ "format": "png" }));
+    use base64::Engine as _;
+    let png = base64::engine::general_purpose::STANDARD.decode(png["data"].as_str().expect("screenshot data")).expect("base64 screenshot");
+    assert!(png.starts_with(b"\x89PNG"), "the screenshot is a PNG");
+    std::fs::write(&shot, &png).unwrap();
+    drop(browser);
     // Track a few frames on, then stop the run as a user would.
     let boxes = rec.with_extension("boxes.txt");
     // Read while the view writes: only whole lines count.
@@ -347,15 +357,169 @@ impl Drop for Interrupting {
     }
 }
 
+/// Headless Chromium driven over the DevTools protocol: real mouse events, script evaluation
+/// and screenshots, every wait bounded. (Chromium's `--screenshot` with `--virtual-time-budget`
+/// stalled on the polling page in about one run of two; without the budget the shot came
+/// before the page had drawn anything.) Dropping it ends the browser.
+struct Browser {
+    child: std::process::Child,
+    ws: tungstenite::WebSocket<std::net::TcpStream>,
+    next_id: u64,
+    log: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Browser {
+    /// Starts Chromium on a blank page and connects to that page's DevTools socket.
+    fn open(chromium: &str, profile: &Path) -> Browser {
+        use std::io::BufRead;
+        let mut child = Command::new(chromium)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--hide-scrollbars",
+                "--window-size=800,600",
+                "--remote-debugging-port=0",
+            ])
+            .arg(format!("--user-data-dir={}", profile.display()))
+            .arg("about:blank")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            // A group of its own: Chromium's helpers (zygotes, renderers, crash handler) end with it.
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        // Chromium names its DevTools port on stderr; the rest of stderr is kept for messages.
+        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        {
+            let (stderr, log) = (child.stderr.take().unwrap(), log.clone());
+            std::thread::spawn(move || {
+                for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+                    if let Some(url) = line.split("DevTools listening on ").nth(1) {
+                        let _ = tx.send(url.trim().to_string());
+                    }
+                    let mut g = log.lock().unwrap();
+                    g.push_str(&line);
+                    g.push('\n');
+                }
+            });
+        }
+        let Ok(browser_url) = rx.recv_timeout(std::time::Duration::from_secs(60)) else {
+            // SAFETY: kill on the process group of the child spawned above.
+            unsafe { libc::kill(-(child.id() as libc::pid_t), libc::SIGKILL) };
+            let _ = child.wait();
+            panic!("Chromium named no DevTools port within 60 s: {}", log.lock().unwrap());
+        };
+        // ws://127.0.0.1:PORT/devtools/browser/ID: the page's socket is listed at /json/list.
+        let host = browser_url.trim_start_matches("ws://").split('/').next().unwrap().to_string();
+        // The blank page may be listed a moment after the port opens.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let page_url = loop {
+            let targets: Option<serde_json::Value> = http_get(&host, "/json/list").and_then(|l| serde_json::from_str(&l).ok());
+            let page = targets.as_ref().and_then(|t| t.as_array()?.iter().find(|t| t["type"] == "page")?["webSocketDebuggerUrl"].as_str());
+            if let Some(url) = page {
+                break url.to_string();
+            }
+            if std::time::Instant::now() > deadline {
+                // SAFETY: as above.
+                unsafe { libc::kill(-(child.id() as libc::pid_t), libc::SIGKILL) };
+                let _ = child.wait();
+                panic!("Chromium at {host} listed no page: {}", log.lock().unwrap());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        };
+        let stream = std::net::TcpStream::connect(&host).unwrap();
+        stream.set_read_timeout(Some(std::time::Duration::from_secs(30))).unwrap();
+        let (ws, _) = tungstenite::client(page_url.as_str(), stream).expect("DevTools WebSocket handshake");
+        Browser { child, ws, next_id: 0, log }
+    }
+
+    /// Calls a DevTools method and returns its result; events in between are skipped.
+    fn call(&mut self, method: &str, params: serde_json::Value) -> serde_json::Value {
+        self.next_id += 1;
+        let id = self.next_id;
+        let request = serde_json::json!({ "id": id, "method": method, "params": params });
+        self.ws.send(tungstenite::Message::text(request.to_string())).unwrap_or_else(|e| panic!("{method}: {e}"));
+        loop {
+            let message = self.ws.read().unwrap_or_else(|e| panic!("{method}: no answer from Chromium ({e}): {}", self.log()));
+            let tungstenite::Message::Text(text) = message else { continue };
+            let reply: serde_json::Value = serde_json::from_str(text.as_str()).unwrap();
+            if reply["id"] == id {
+                assert!(reply.get("error").is_none(), "{method}: {}", reply["error"]);
+                return reply["result"].clone();
+            }
+        }
+    }
+
+    /// The value of a JavaScript expression evaluated in the page.
+    fn eval(&mut self, expression: &str) -> serde_json::Value {
+        let r = self.call("Runtime.evaluate", serde_json::json!({ "expression": expression, "returnByValue": true }));
+        r["result"]["value"].clone()
+    }
+
+    /// What Chromium printed so far.
+    fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Browser {
+    /// Ends the whole process group: SIGTERM lets Chromium close its helpers, SIGKILL follows
+    /// after 10 s.
+    fn drop(&mut self) {
+        let group = -(self.child.id() as libc::pid_t);
+        // SAFETY: kill on the process group of a child we spawned (its pid is the group id).
+        unsafe { libc::kill(group, libc::SIGTERM) };
+        let began = std::time::Instant::now();
+        while self.child.try_wait().ok().flatten().is_none() && began.elapsed() < std::time::Duration::from_secs(10) {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        // SAFETY: as above; helpers still running are ended too.
+        unsafe { libc::kill(group, libc::SIGKILL) };
+        let _ = self.child.wait();
+    }
+}
+
+/// The body of a plain HTTP GET, or None when the server does not answer. The body ends at its
+/// Content-Length where there is one (Chromium's DevTools server keeps the connection open).
+fn http_get(host: &str, path: &str) -> Option<String> {
+    use std::io::{BufRead, Read, Write};
+    let mut s = std::net::TcpStream::connect(host).ok()?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(5))).ok()?;
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes()).ok()?;
+    let mut r = std::io::BufReader::new(s);
+    let mut length = None;
+    loop {
+        let mut line = String::new();
+        if r.read_line(&mut line).ok()? == 0 {
+            return None;
+        }
+        if line.trim().is_empty() {
+            break;
+        }
+        if let Some((name, value)) = line.split_once(':')
+            && name.eq_ignore_ascii_case("content-length")
+        {
+            length = value.trim().parse::<usize>().ok();
+        }
+    }
+    let mut body = Vec::new();
+    match length {
+        Some(n) => {
+            body.resize(n, 0);
+            r.read_exact(&mut body).ok()?;
+        }
+        None => {
+            r.read_to_end(&mut body).ok()?;
+        }
+    }
+    String::from_utf8(body).ok()
+}
+
 /// The live view's `/state` JSON, or None while it does not answer.
 fn state(port: u16) -> Option<serde_json::Value> {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(std::time::Duration::from_secs(5))).ok()?;
-    s.write_all(b"GET /state HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").ok()?;
-    let mut body = String::new();
-    s.read_to_string(&mut body).ok()?;
-    serde_json::from_str(body.split("\r\n\r\n").nth(1)?).ok()
+    serde_json::from_str(&http_get(&format!("127.0.0.1:{port}"), "/state")?).ok()
 }
 
 fn which(bin: &str) -> bool {
