@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use tch::{Device, Kind, Tensor};
-use trackflow::data::datasets::{TrainDataset, got10k};
+use trackflow::data::datasets::{PairKind, TrainDataset, got10k};
 use trackflow::model::Config;
 use trackflow::train::checkpoint;
 use trackflow::train::loss::{focal_loss, gaussian_radius, giou, heatmap};
@@ -34,7 +34,7 @@ pub(crate) fn small_cfg() -> Config {
 
 fn synth_dataset(dir: &Path, n: usize, frames: usize) -> TrainDataset {
     let data = synth(dir, n, frames, 3);
-    TrainDataset { name: "SYNTH".into(), is_image: false, sequences: got10k(&data, None, "SYNTH").unwrap() }
+    TrainDataset { name: "SYNTH".into(), pairs: PairKind::Video, sequences: got10k(&data, None, "SYNTH").unwrap() }
 }
 
 #[test]
@@ -291,7 +291,7 @@ fn unreadable_images_are_skipped_then_stop_training_with_the_list() {
     // A few bad frames: skipped with a warning, sampling goes on.
     std::fs::write(data.join("seq_0001/00000003.jpg"), b"not a jpeg").unwrap();
     let cfg = small_cfg();
-    let ds = TrainDataset { name: "SYNTH".into(), is_image: false, sequences: got10k(&data, None, "SYNTH").unwrap() };
+    let ds = TrainDataset { name: "SYNTH".into(), pairs: PairKind::Video, sequences: got10k(&data, None, "SYNTH").unwrap() };
     let mut s = PairSampler::new(vec![ds.clone()], &[1.0], &cfg).unwrap();
     s.max_bad_fraction = 0.5;
     for seed in 0..40 {
@@ -572,7 +572,7 @@ fn video_frames_become_single_image_pairs() {
     let specs = crate::common::root().join("configs/data_specs");
     let videos = trackflow::data::datasets::open("GOT10K_train_full", &roots, &specs).unwrap();
     let frames = trackflow::data::datasets::open("GOT10K_train_frames", &roots, &specs).unwrap();
-    assert!(frames.is_image && !videos.is_image);
+    assert!(frames.pairs == PairKind::Image && videos.pairs == PairKind::Video);
     let visible: usize = videos.sequences.iter().map(|s| s.visible.iter().filter(|v| **v).count()).sum();
     let all: usize = videos.sequences.iter().map(|s| s.len()).sum();
     assert!(visible <= all - 3, "absent frames are not visible");
@@ -580,6 +580,49 @@ fn video_frames_become_single_image_pairs() {
     let one = &frames.sequences[3];
     assert_eq!((one.len(), one.visible.as_slice()), (1, [true].as_slice()));
     assert_eq!(one.files()[0], videos.sequences[0].files()[one.name.rsplit('#').next().unwrap().parse::<usize>().unwrap() - 1]);
+}
+
+#[test]
+fn random_regions_prefer_what_stands_out_and_make_valid_pairs() {
+    use trackflow::base::image::Image;
+    use trackflow::base::rng::Pcg;
+    use trackflow::train::sampler::distinct_region;
+    // A flat grey 200×160 image with one red 40×40 square: a box that stands out from its ring
+    // covers part of the square, where most random boxes of the same sizes miss it.
+    let (w, h) = (200usize, 160usize);
+    let mut img = Image { width: w, height: h, channels: 3, data: vec![128; w * h * 3] };
+    for y in 90..130 {
+        for x in 130..170 {
+            img.data[(y * w + x) * 3..][..3].copy_from_slice(&[230, 20, 20]);
+        }
+    }
+    let touches = |b: [f64; 4]| b[0] < 170.0 && b[0] + b[2] > 130.0 && b[1] < 130.0 && b[1] + b[3] > 90.0;
+    let (mut chosen, mut random) = (0, 0);
+    for seed in 0..200 {
+        let b = distinct_region(&img, &mut Pcg::new(seed));
+        assert!(b[0] >= 0.0 && b[1] >= 0.0 && b[0] + b[2] <= w as f64 && b[1] + b[3] <= h as f64 && b[2] > 0.0 && b[3] > 0.0, "{b:?}");
+        chosen += touches(b) as usize;
+        // A box of the same size distribution at a uniformly random place.
+        let mut rng = Pcg::new(10_000 + seed);
+        let side = 160.0 * rng.range(0.1, 0.4);
+        let b = [rng.range(0.0, w as f64 - side), rng.range(0.0, h as f64 - side), side, side];
+        random += touches(b) as usize;
+    }
+    assert!(chosen > random + 60, "chosen boxes touch the square {chosen} times of 200, random ones {random}");
+    // Through the dataset name and the sampler: samples come (`sample` gives up after 10,000
+    // rejected draws, which regions cutting crops outside their frames would cause).
+    let dir = TempDir::new("regions");
+    let data = synth(dir.path(), 2, 25, 6);
+    let roots = trackflow::data::datasets::Roots([("got10k_train".to_string(), data)].into_iter().collect());
+    let specs = crate::common::root().join("configs/data_specs");
+    let regions = trackflow::data::datasets::open("GOT10K_train_regions", &roots, &specs).unwrap();
+    assert_eq!(regions.pairs, PairKind::Region);
+    let cfg = Config::from_name("tiny").unwrap();
+    let sampler = PairSampler::new(vec![regions], &[1.0], &cfg).unwrap();
+    for seed in 0..20 {
+        let s = sampler.sample(seed).unwrap();
+        assert!(s.search_box.iter().all(|v| v.is_finite()) && s.search_box[2] > 0.0 && s.search_box[3] > 0.0, "{:?}", s.search_box);
+    }
 }
 
 /// A live process that is not a zombie.

@@ -236,7 +236,11 @@ fn prompt_tuning_trains_only_the_prompts_on_six_channel_batches() {
     let mut cfg = base.clone();
     cfg.model.prompt = Some(trackflow::model::PromptType::Deep);
     cfg.name = "tiny_vipt".into();
-    let ds = TrainDataset { name: "SYNTH".into(), is_image: false, sequences: multimodal(&data, None, "SYNTH", 0.0).unwrap() };
+    let ds = TrainDataset {
+        name: "SYNTH".into(),
+        pairs: trackflow::data::datasets::PairKind::Video,
+        sequences: multimodal(&data, None, "SYNTH", 0.0).unwrap(),
+    };
     assert!(ds.sequences.iter().all(|s| s.aux.is_some()));
     let sampler = Arc::new(PairSampler::new(vec![ds], &[1.0], &cfg).unwrap());
     let mut trainer = Trainer::new(&cfg, Device::Cpu, 5, &Init::Weights(init.clone())).unwrap();

@@ -351,7 +351,7 @@ pub fn train(config: &str, data: Option<&Path>, workers: usize, batches: usize, 
     };
     let ds = crate::data::datasets::TrainDataset {
         name: "SYNTH".into(),
-        is_image: false,
+        pairs: crate::data::datasets::PairKind::Video,
         sequences: crate::data::datasets::got10k(&root, None, "SYNTH")?,
     };
     let sampler = Arc::new(PairSampler::new(vec![ds], &[1.0], &cfg)?);

@@ -24,10 +24,23 @@ use crate::data::sequence::{Frames, Layout, Sequence, box_visible, read_sequence
 pub struct TrainDataset {
     /// The name from the config (`GOT10K_vottrain`).
     pub name: String,
-    /// Whether every sequence is one image used as template and search (COCO).
-    pub is_image: bool,
+    /// How a sample's template and search are cut from it.
+    pub pairs: PairKind,
     /// The sequences, each with one ground-truth box per frame.
     pub sequences: Vec<Sequence>,
+}
+
+/// How the sampler cuts a training pair from a dataset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PairKind {
+    /// Template and search from two frames of one sequence (GOT-10k, LaSOT, TrackingNet).
+    Video,
+    /// Template and search from one image around its annotated box (COCO, GOT10K_train_frames).
+    Image,
+    /// Template and search from one image around a region the sampler picks at random, not an
+    /// annotated target (GOT10K_train_regions): the annotations of a few dozen sequences name a
+    /// few dozen objects, and any distinct region of their frames is one more to match.
+    Region,
 }
 
 /// The dataset names a config may list, and the `trackflow.local.kdl` root each needs.
@@ -39,6 +52,7 @@ pub const DATASET_NAMES: &[(&str, &str)] = &[
     ("GOT10K_val", "got10k_train"),
     ("GOT10K_official_val", "got10k_val"),
     ("GOT10K_train_frames", "got10k_train"),
+    ("GOT10K_train_regions", "got10k_train"),
     ("LASOT", "lasot_train"),
     ("TRACKINGNET", "trackingnet"),
     ("COCO17", "coco"),
@@ -105,33 +119,36 @@ pub fn root_of<'r>(name: &str, roots: &'r Roots) -> Result<&'r Path> {
 /// Opens a dataset by its config name.
 pub fn open(name: &str, roots: &Roots, specs: &Path) -> Result<TrainDataset> {
     let root = root_of(name, roots)?;
-    let (sequences, is_image) = match name {
-        "SYNTH" | "SYNTH2" if has_modalities(root) => (multimodal(root, None, name, 0.0)?, false),
-        "GOT10K_train_full" | "SYNTH" | "SYNTH2" | "GOT10K_official_val" => (got10k(root, None, name)?, false),
+    use PairKind::{Image, Region, Video};
+    let (sequences, pairs) = match name {
+        "SYNTH" | "SYNTH2" if has_modalities(root) => (multimodal(root, None, name, 0.0)?, Video),
+        "GOT10K_train_full" | "SYNTH" | "SYNTH2" | "GOT10K_official_val" => (got10k(root, None, name)?, Video),
         // ViPT's validity rules: DepthTrack boxes larger than 10 px, LasHeR any positive size,
         // VisEvent larger than 5 px and not marked absent.
-        "DepthTrack_train" => (multimodal(root, Some(&specs.join("depthtrack_train.txt")), name, 10.0)?, false),
-        "DepthTrack_val" => (multimodal(root, Some(&specs.join("depthtrack_val.txt")), name, 10.0)?, false),
-        "LasHeR_train" => (multimodal(root, Some(&specs.join("lasher_train.txt")), name, 0.0)?, false),
-        "LasHeR_val" => (multimodal(root, Some(&specs.join("lasher_val.txt")), name, 0.0)?, false),
-        "LasHeR_all" => (multimodal(root, Some(&specs.join("lasher_all.txt")), name, 0.0)?, false),
-        "VisEvent" => (multimodal(root, Some(&root.join("trainlist.txt")), name, 5.0)?, false),
-        "GOT10K_vottrain" => (got10k(root, Some(&specs.join("got10k_vot_train_split.txt")), name)?, false),
-        "GOT10K_votval" => (got10k(root, Some(&specs.join("got10k_vot_val_split.txt")), name)?, false),
-        "GOT10K_train" => (got10k(root, Some(&specs.join("got10k_train_split.txt")), name)?, false),
-        "GOT10K_val" => (got10k(root, Some(&specs.join("got10k_val_split.txt")), name)?, false),
-        "LASOT" => (lasot(root, &specs.join("lasot_train_split.txt"))?, false),
-        "TRACKINGNET" => (trackingnet(root)?, false),
-        "COCO17" => (coco(root)?, true),
+        "DepthTrack_train" => (multimodal(root, Some(&specs.join("depthtrack_train.txt")), name, 10.0)?, Video),
+        "DepthTrack_val" => (multimodal(root, Some(&specs.join("depthtrack_val.txt")), name, 10.0)?, Video),
+        "LasHeR_train" => (multimodal(root, Some(&specs.join("lasher_train.txt")), name, 0.0)?, Video),
+        "LasHeR_val" => (multimodal(root, Some(&specs.join("lasher_val.txt")), name, 0.0)?, Video),
+        "LasHeR_all" => (multimodal(root, Some(&specs.join("lasher_all.txt")), name, 0.0)?, Video),
+        "VisEvent" => (multimodal(root, Some(&root.join("trainlist.txt")), name, 5.0)?, Video),
+        "GOT10K_vottrain" => (got10k(root, Some(&specs.join("got10k_vot_train_split.txt")), name)?, Video),
+        "GOT10K_votval" => (got10k(root, Some(&specs.join("got10k_vot_val_split.txt")), name)?, Video),
+        "GOT10K_train" => (got10k(root, Some(&specs.join("got10k_train_split.txt")), name)?, Video),
+        "GOT10K_val" => (got10k(root, Some(&specs.join("got10k_val_split.txt")), name)?, Video),
+        "LASOT" => (lasot(root, &specs.join("lasot_train_split.txt"))?, Video),
+        "TRACKINGNET" => (trackingnet(root)?, Video),
+        "COCO17" => (coco(root)?, Image),
         // OSTrack's COCO-style pairs from video frames: every visible frame alone, template and
         // search cut (and jittered) from the same image.
-        "GOT10K_train_frames" => (single_frames(got10k(root, None, name)?), true),
+        "GOT10K_train_frames" => (single_frames(got10k(root, None, name)?), Image),
+        // The same frames, each with a region drawn at sample time (see `PairKind::Region`).
+        "GOT10K_train_regions" => (single_frames(got10k(root, None, name)?), Region),
         _ => unreachable!("every name in DATASET_NAMES is handled"),
     };
     if sequences.is_empty() {
         bail!("dataset {name} at {}: no usable sequence found", root.display());
     }
-    Ok(TrainDataset { name: name.to_string(), is_image, sequences })
+    Ok(TrainDataset { name: name.to_string(), pairs, sequences })
 }
 
 /// Every visible frame of RGB sequences `seqs` as a one-image sequence (`<seq>#<frame>`), for

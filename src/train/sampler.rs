@@ -12,7 +12,7 @@ use anyhow::{Result, bail};
 
 use crate::base::image::Image;
 use crate::base::rng::Pcg;
-use crate::data::datasets::TrainDataset;
+use crate::data::datasets::{PairKind, TrainDataset};
 use crate::model::Config;
 use crate::tracker::crop::{MEAN, STD, sample_target};
 
@@ -164,7 +164,7 @@ impl PairSampler {
     fn try_sample(&self, rng: &mut Pcg) -> std::result::Result<Option<Sample>, BadImage> {
         let ds = self.pick_dataset(rng);
         let seq = &ds.sequences[below(rng, 0, ds.sequences.len())];
-        let (t_id, s_id) = if ds.is_image {
+        let (t_id, s_id) = if ds.pairs != PairKind::Video {
             if !seq.visible[0] {
                 return Ok(None);
             }
@@ -186,7 +186,12 @@ impl PairSampler {
         };
         let mut t_img = load(t_id)?;
         let mut s_img = if s_id == t_id { t_img.clone() } else { load(s_id)? };
-        let (mut t_box, mut s_box) = (seq.ground_truth[t_id], seq.ground_truth[s_id]);
+        let (mut t_box, mut s_box) = if ds.pairs == PairKind::Region {
+            let b = distinct_region(&t_img, rng);
+            (b, b)
+        } else {
+            (seq.ground_truth[t_id], seq.ground_truth[s_id])
+        };
         // Joint transform: one draw for both frames. On RGB+X frames grayscale applies to the
         // RGB half only: the auxiliary image (a depth colormap, thermal, events) is no colour
         // photograph. (ViPT's cvtColor raises on 6 channels and the sample is silently redrawn,
@@ -361,6 +366,55 @@ pub fn paste_distractor(patch: &mut Image, b: [f64; 4], rng: &mut Pcg) -> [f64; 
         // Moved by whole pixels: the box keeps its sub-pixel offset.
         [b[0] + (nx as f64 - x0 as f64) / side, b[1] + (ny as f64 - y0 as f64) / side, b[2], b[3]]
     }
+}
+
+/// A region of `img` to track that no annotation names (`PairKind::Region`): of 8 random
+/// boxes (√(w·h) 10–40% of the image's shorter side, aspect ratio 0.6–1.65, each side at most
+/// 90% of the image's), the one whose mean colour differs most from that of the ring around it
+/// (the box doubled; its points outside the image are left out).
+/// A patch of sky or road matches itself everywhere and teaches nothing; a region that stands
+/// out from its surroundings is usually an object or a part of one.
+pub fn distinct_region(img: &Image, rng: &mut Pcg) -> [f64; 4] {
+    let (width, height) = (img.width as f64, img.height as f64);
+    let shorter = width.min(height);
+    // Replaced by the first candidate: every contrast is at least 0.
+    let mut best = ([0.0, 0.0, width, height], f64::NEG_INFINITY);
+    for _ in 0..8 {
+        let side = shorter * rng.range(0.1, 0.4);
+        let aspect = rng.range(-0.5f64, 0.5).exp();
+        let (w, h) = ((side * aspect.sqrt()).min(width * 0.9), (side / aspect.sqrt()).min(height * 0.9));
+        let b = [rng.range(0.0, width - w), rng.range(0.0, height - h), w, h];
+        let ring = [b[0] - w / 2.0, b[1] - h / 2.0, 2.0 * w, 2.0 * h];
+        let (inside, around) = (mean_colour(img, b, None), mean_colour(img, ring, Some(b)));
+        let contrast: f64 = inside.iter().zip(&around).map(|(a, b)| (a - b) * (a - b)).sum();
+        if contrast > best.1 {
+            best = (b, contrast);
+        }
+    }
+    best.0
+}
+
+/// Mean of the first three channels over a 16×16 grid of points in box `b`, leaving out the
+/// points outside the image and those inside `hole`.
+fn mean_colour(img: &Image, b: [f64; 4], hole: Option<[f64; 4]>) -> [f64; 3] {
+    let (mut sum, mut n) = ([0.0; 3], 0.0);
+    let c = img.channels;
+    for i in 0..16 {
+        for j in 0..16 {
+            let x = b[0] + b[2] * (i as f64 + 0.5) / 16.0;
+            let y = b[1] + b[3] * (j as f64 + 0.5) / 16.0;
+            let inside_hole = hole.is_some_and(|h| x >= h[0] && x < h[0] + h[2] && y >= h[1] && y < h[1] + h[3]);
+            if x < 0.0 || y < 0.0 || x >= img.width as f64 || y >= img.height as f64 || inside_hole {
+                continue;
+            }
+            let at = (y as usize * img.width + x as usize) * c;
+            for k in 0..3.min(c) {
+                sum[k] += img.data[at + k] as f64;
+            }
+            n += 1.0;
+        }
+    }
+    if n == 0.0 { [0.0; 3] } else { sum.map(|v| v / n) }
 }
 
 /// OpenCV's RGB→gray (0.299, 0.587, 0.114), replicated to every channel.
