@@ -408,8 +408,8 @@ fn mean_colour(img: &Image, b: [f64; 4], hole: Option<[f64; 4]>) -> [f64; 3] {
                 continue;
             }
             let at = (y as usize * img.width + x as usize) * c;
-            for k in 0..3.min(c) {
-                sum[k] += img.data[at + k] as f64;
+            for (total, value) in sum.iter_mut().zip(&img.data[at..at + 3.min(c)]) {
+                *total += *value as f64;
             }
             n += 1.0;
         }
