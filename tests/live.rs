@@ -232,17 +232,17 @@ fn live_view_page_in_headless_chromium_starts_tracking_from_a_drawn_box() {
         format!("{}{}", read(&console), read(&dir.path().join("console-err.txt")))
     };
     // Wait for the page to answer.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(std::time::Instant::now() < deadline, "the live view never opened its port: {}", console_text());
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
+    assert!(
+        wait_until(60, || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()),
+        "the live view never opened its port: {}",
+        console_text()
+    );
     // Wait until the view has a frame to show.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while state(port).is_none_or(|s| s["frame"].as_u64().unwrap_or(0) == 0) {
-        assert!(std::time::Instant::now() < deadline, "the live view never showed a frame: {}", console_text());
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
+    assert!(
+        wait_until(60, || state(port).is_some_and(|s| s["frame"].as_u64().unwrap_or(0) > 0)),
+        "the live view never showed a frame: {}",
+        console_text()
+    );
     // The MJPEG stream (for VLC and friends) is served so that trackflow's own camera client
     // reads it: three frames in a row.
     {
@@ -262,11 +262,8 @@ fn live_view_page_in_headless_chromium_starts_tracking_from_a_drawn_box() {
     browser.call("Page.navigate", serde_json::json!({ "url": format!("http://127.0.0.1:{port}/") }));
     // Real time, no virtual clock: wait for the page to show a frame (it sizes the drawing
     // canvas over the picture then).
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while browser.eval("Number(document.body.dataset.frames || 0)").ok().and_then(|v| v.as_f64()).unwrap_or(0.0) < 1.0 {
-        assert!(std::time::Instant::now() < deadline, "the page never showed a frame: {}", browser.log());
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
+    let page_frames = |b: &mut Browser| b.eval("Number(document.body.dataset.frames || 0)").ok().and_then(|v| v.as_f64()).unwrap_or(0.0);
+    assert!(wait_until(60, || page_frames(&mut browser) >= 1.0), "the page never showed a frame: {}", browser.log());
     // Drag a box with the mouse, as a user does: press, move, release over the picture.
     let at = browser
         .eval("(() => { const r = document.getElementById('overlay').getBoundingClientRect(); return [r.left, r.top]; })()")
@@ -279,11 +276,7 @@ fn live_view_page_in_headless_chromium_starts_tracking_from_a_drawn_box() {
         );
     }
     // Generous: on a loaded machine the tracker may still be loading its model when the box comes.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
-    while !tracking() {
-        assert!(std::time::Instant::now() < deadline, "the page's drawn box did not start tracking: {}\n{}", browser.log(), console_text());
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    assert!(wait_until(90, tracking), "the page's drawn box did not start tracking: {}\n{}", browser.log(), console_text());
     // Let the page show the tracked box, then keep a screenshot for people to look at.
     std::thread::sleep(std::time::Duration::from_millis(500));
     let png = browser.call("Page.captureScreenshot", serde_json::json!({ "format": "png" }));
@@ -299,11 +292,7 @@ fn live_view_page_in_headless_chromium_starts_tracking_from_a_drawn_box() {
         let text = std::fs::read_to_string(&boxes).unwrap_or_default();
         text.split_inclusive('\n').filter(|l| l.ends_with('\n') && !l.starts_with('#') && l.split_whitespace().nth(7) == Some("0")).count()
     };
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while tracked() < 5 {
-        assert!(std::time::Instant::now() < deadline, "no boxes after the drawn one: {}", console_text());
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
+    assert!(wait_until(60, || tracked() >= 5), "no boxes after the drawn one: {}", console_text());
     let status = flow.interrupt();
     let out = console_text();
     assert!(!status.success() && out.contains("interrupted"), "Ctrl-C is reported as such: {status:?}\n{out}");
@@ -326,35 +315,56 @@ impl Interrupting {
     /// Sends SIGINT and waits (bounded: trackflow itself gives its run 20 s) for the exit.
     fn interrupt(mut self) -> std::process::ExitStatus {
         let mut child = self.0.take().expect("running");
-        // SAFETY: kill on the pid of a child we spawned and have not reaped.
-        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
-        let began = std::time::Instant::now();
-        loop {
-            if let Some(s) = child.try_wait().unwrap() {
-                return s;
-            }
-            if began.elapsed() > std::time::Duration::from_secs(40) {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("trackflow did not exit within 40 s of Ctrl-C");
-            }
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
+        let pid = child.id() as libc::pid_t;
+        signal_and_wait(&mut child, pid, libc::SIGINT, 40).unwrap_or_else(|| {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("trackflow did not exit within 40 s of Ctrl-C")
+        })
     }
 }
 
 impl Drop for Interrupting {
     fn drop(&mut self) {
         if let Some(mut child) = self.0.take() {
-            // SAFETY: as in `interrupt`.
-            unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
-            let began = std::time::Instant::now();
-            while child.try_wait().ok().flatten().is_none() && began.elapsed() < std::time::Duration::from_secs(30) {
-                std::thread::sleep(std::time::Duration::from_millis(100));
+            let pid = child.id() as libc::pid_t;
+            if signal_and_wait(&mut child, pid, libc::SIGINT, 30).is_none() {
+                let _ = child.kill();
+                let _ = child.wait();
             }
-            let _ = child.kill();
-            let _ = child.wait();
         }
+    }
+}
+
+/// Sends `signal` to `target` (the child's pid, or minus it for its process group) and waits up
+/// to `seconds` for `child` to exit: its status, or None if it is still running.
+fn signal_and_wait(
+    child: &mut std::process::Child,
+    target: libc::pid_t,
+    signal: libc::c_int,
+    seconds: u64,
+) -> Option<std::process::ExitStatus> {
+    // SAFETY: kill on the pid (or process group) of a child we spawned and have not reaped.
+    unsafe { libc::kill(target, signal) };
+    let mut status = None;
+    wait_until(seconds, || {
+        status = child.try_wait().ok().flatten();
+        status.is_some()
+    });
+    status
+}
+
+/// Polls `ready` every 100 ms until it holds (true) or `seconds` have passed (false).
+fn wait_until(seconds: u64, mut ready: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    loop {
+        if ready() {
+            return true;
+        }
+        if std::time::Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }
 
@@ -376,14 +386,10 @@ struct ProcessGroup(std::process::Child);
 impl Drop for ProcessGroup {
     /// SIGTERM lets Chromium close its helpers; SIGKILL follows after 10 s.
     fn drop(&mut self) {
+        // The leader's pid is the group id.
         let group = -(self.0.id() as libc::pid_t);
-        // SAFETY: kill on the process group of a child we spawned (its pid is the group id).
-        unsafe { libc::kill(group, libc::SIGTERM) };
-        let began = std::time::Instant::now();
-        while self.0.try_wait().ok().flatten().is_none() && began.elapsed() < std::time::Duration::from_secs(10) {
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
-        // SAFETY: as above; helpers still running are ended too.
+        signal_and_wait(&mut self.0, group, libc::SIGTERM, 10);
+        // SAFETY: kill on the process group of a child we spawned; helpers still running end too.
         unsafe { libc::kill(group, libc::SIGKILL) };
         let _ = self.0.wait();
     }
@@ -433,16 +439,16 @@ impl Browser {
         // ws://127.0.0.1:PORT/devtools/browser/ID: the page's socket is listed at /json/list.
         let host = browser_url.trim_start_matches("ws://").split('/').next().unwrap().to_string();
         // The blank page may be listed a moment after the port opens.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        let page_url = loop {
+        let mut page_url = None;
+        let listed = wait_until(30, || {
             let targets: Option<serde_json::Value> = http_get(&host, "/json/list").and_then(|l| serde_json::from_str(&l).ok());
-            let page = targets.as_ref().and_then(|t| t.as_array()?.iter().find(|t| t["type"] == "page")?["webSocketDebuggerUrl"].as_str());
-            if let Some(url) = page {
-                break url.to_string();
-            }
-            assert!(std::time::Instant::now() < deadline, "Chromium at {host} listed no page: {}", log.lock().unwrap());
-            std::thread::sleep(std::time::Duration::from_millis(200));
-        };
+            page_url = targets
+                .as_ref()
+                .and_then(|t| t.as_array()?.iter().find(|t| t["type"] == "page")?["webSocketDebuggerUrl"].as_str().map(String::from));
+            page_url.is_some()
+        });
+        assert!(listed, "Chromium at {host} listed no page: {}", log.lock().unwrap());
+        let page_url = page_url.unwrap();
         let stream = std::net::TcpStream::connect(&host).unwrap_or_else(|e| panic!("DevTools at {host}: {e}"));
         // Each read is bounded; `try_call` bounds a whole exchange.
         stream.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
