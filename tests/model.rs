@@ -57,10 +57,14 @@ fn test_section_overrides_only_the_tracking_crop_factors() {
     let dir = crate::common::synth(dir.path(), 1, 6, 11).join("seq_0001");
     let seq = trackflow::data::sequence::read_sequence(&dir, trackflow::data::sequence::Layout::Auto).unwrap();
     let frames: Vec<_> = seq.reader().unwrap().collect::<Result<_, _>>().unwrap();
+    // Float64, and equal within 1e-6 px rather than bit for bit: libtorch splits its reductions by
+    // the threads it gets, which vary while other tests run, so two float32 runs of one model can
+    // differ in the last bits and a tracker amplifies that over frames.
     let boxes = |cfg: &Config| {
         let mut m = OSTrack::new(cfg, Parts::All, Device::Cpu);
         m.randomize(3);
-        let mut t = trackflow::tracker::Tracker::new(m, trackflow::tracker::TrackOptions::default(), Kind::Float);
+        m.set_kind(Kind::Double);
+        let mut t = trackflow::tracker::Tracker::new(m, trackflow::tracker::TrackOptions::default(), Kind::Double);
         t.initialize(&frames[0], seq.init_box().unwrap()).unwrap();
         frames[1..].iter().map(|f| t.track(f).unwrap().bbox).collect::<Vec<_>>()
     };
@@ -68,9 +72,12 @@ fn test_section_overrides_only_the_tracking_crop_factors() {
     overridden.test.search_factor = Some(3.5);
     let mut trained_at = preset("tiny");
     trained_at.data.search_factor = 3.5;
+    let same = |a: &[[f64; 4]], b: &[[f64; 4]]| {
+        a.len() == b.len() && a.iter().flatten().zip(b.iter().flatten()).all(|(x, y)| (x - y).abs() < 1e-6)
+    };
     let with_override = boxes(&overridden);
-    assert_eq!(with_override, boxes(&trained_at));
-    assert_ne!(with_override, boxes(&preset("tiny")), "the factor changes the crops, so the boxes");
+    assert!(same(&with_override, &boxes(&trained_at)), "the test factor tracks as the same training factor");
+    assert!(!same(&with_override, &boxes(&preset("tiny"))), "the factor changes the crops, so the boxes");
 
     // size-update: the new size moves part of the way from the previous box to the prediction
     // (clipping aside); 1 is the prediction itself, as without the key.
@@ -84,7 +91,7 @@ fn test_section_overrides_only_the_tracking_crop_factors() {
     let plain = boxes(&preset("tiny"));
     let mut one = preset("tiny");
     one.test.size_update = Some(1.0);
-    assert_eq!(boxes(&one), plain);
+    assert!(same(&boxes(&one), &plain), "size-update 1 is the prediction itself");
     let mut damped = preset("tiny");
     damped.test.size_update = Some(0.25);
     let (init, predicted, got) = (seq.init_box().unwrap(), plain[0], boxes(&damped)[0]);
