@@ -68,3 +68,17 @@ pub fn synth(dir: &Path, sequences: usize, frames: usize, seed: u64) -> PathBuf 
     trackflow::data::synth::generate(&out, &opts).unwrap();
     out
 }
+
+/// Polls `ready` every 100 ms until it holds (true) or `seconds` have passed (false).
+pub fn wait_until(seconds: u64, mut ready: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    loop {
+        if ready() {
+            return true;
+        }
+        if std::time::Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}

@@ -6,7 +6,7 @@ use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::common::{TempDir, run, synth, trackflow};
+use crate::common::{TempDir, run, synth, trackflow, wait_until};
 
 /// JPEG frames and the first box of a synthetic sequence.
 fn frames(dir: &Path, n: usize) -> (Vec<Vec<u8>>, PathBuf, String) {
@@ -352,20 +352,6 @@ fn signal_and_wait(
         status.is_some()
     });
     status
-}
-
-/// Polls `ready` every 100 ms until it holds (true) or `seconds` have passed (false).
-fn wait_until(seconds: u64, mut ready: impl FnMut() -> bool) -> bool {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
-    loop {
-        if ready() {
-            return true;
-        }
-        if std::time::Instant::now() > deadline {
-            return false;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
 }
 
 /// Headless Chromium driven over the DevTools protocol: real mouse events, script evaluation

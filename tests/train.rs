@@ -14,7 +14,7 @@ use trackflow::train::optim::{AdamW, ce_keep_at, lr_at};
 use trackflow::train::sampler::{PairSampler, paste_distractor};
 use trackflow::train::{Init, Loader, Trainer, train_in_process};
 
-use crate::common::{TempDir, run, synth, trackflow};
+use crate::common::{TempDir, run, synth, trackflow, wait_until};
 
 /// The demo model's first-stage preset shrunk further so a step takes milliseconds.
 pub(crate) fn small_cfg() -> Config {
@@ -674,12 +674,9 @@ fn killing_a_training_run_takes_its_whole_process_tree_down() {
         unsafe { libc::kill(child.id() as i32, signal) };
         let status = child.wait().unwrap();
         assert!(!status.success());
-        let start = std::time::Instant::now();
-        while tree.iter().any(|p| alive(*p)) {
-            let left: Vec<&i32> = tree.iter().filter(|p| alive(**p)).collect();
-            assert!(start.elapsed().as_secs() < 30, "still running 30 s after the kill: {left:?}");
-            std::thread::sleep(std::time::Duration::from_millis(200));
-        }
+        let gone = wait_until(30, || !tree.iter().any(|p| alive(*p)));
+        let left: Vec<&i32> = tree.iter().filter(|p| alive(**p)).collect();
+        assert!(gone, "still running 30 s after the kill: {left:?}");
     }
     // The lock the killed run left names only dead processes: the next run takes it over.
     let stale = dir.path().join("run-9");
