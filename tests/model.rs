@@ -88,6 +88,9 @@ fn test_section_overrides_only_the_tracking_crop_factors() {
     let r = parse("data {\n    distractor-prob 25\n}\n").unwrap_err().render(false);
     assert!(r.contains("t.kdl:2:5: error: data.distractor-prob 25 is not a share in [0, 1]"), "{r}");
     assert_eq!(parse("data {\n    distractor-prob 0.25\n}\n").unwrap().data.distractor_prob, 0.25);
+    let r = parse("data {\n    blur-prob -0.2\n}\n").unwrap_err().render(false);
+    assert!(r.contains("t.kdl:2:5: error: data.blur-prob -0.2 is not a share in [0, 1]"), "{r}");
+    assert_eq!(parse("data {\n    blur-prob 0.2\n}\n").unwrap().data.blur_prob, 0.2);
     let plain = boxes(&preset("tiny"));
     let mut one = preset("tiny");
     one.test.size_update = Some(1.0);

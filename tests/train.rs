@@ -210,6 +210,37 @@ fn distractor_is_a_recoloured_copy_and_the_box_follows_the_target() {
     assert_eq!(im.data, crop.data);
 }
 
+#[test]
+fn motion_blur_smears_along_its_direction_and_keeps_uniform_patches() {
+    use trackflow::base::image::Image;
+    use trackflow::train::sampler::motion_blur;
+    // One white pixel at (10, 10) of a black 21×21 crop.
+    let mut dot = Image { width: 21, height: 21, channels: 3, data: vec![0; 21 * 21 * 3] };
+    dot.data[(10 * 21 + 10) * 3..][..3].fill(255);
+    let lit = |im: &Image| -> Vec<(usize, usize, u8)> {
+        (0..21 * 21).filter(|i| im.data[i * 3] > 0).map(|i| (i % 21, i / 21, im.data[i * 3])).collect()
+    };
+    // Horizontal, 5 samples: five pixels of a row, a fifth of the light each.
+    let mut im = dot.clone();
+    motion_blur(&mut im, 5, 0.0);
+    assert_eq!(lit(&im), (8..13).map(|x| (x, 10, 51)).collect::<Vec<_>>());
+    // Vertical: a column.
+    let mut im = dot.clone();
+    motion_blur(&mut im, 5, std::f64::consts::FRAC_PI_2);
+    assert_eq!(lit(&im), (8..13).map(|y| (10, y, 51)).collect::<Vec<_>>());
+    // Diagonal: the main diagonal through the dot.
+    let mut im = dot.clone();
+    motion_blur(&mut im, 3, std::f64::consts::FRAC_PI_4);
+    assert_eq!(lit(&im), vec![(9, 9, 85), (10, 10, 85), (11, 11, 85)]);
+    // One sample is no blur; a uniform crop stays uniform up to its borders.
+    let mut im = dot.clone();
+    motion_blur(&mut im, 1, 0.3);
+    assert_eq!(im.data, dot.data);
+    let mut flat = Image { width: 16, height: 9, channels: 6, data: vec![77; 16 * 9 * 6] };
+    motion_blur(&mut flat, 11, 2.0);
+    assert!(flat.data.iter().all(|v| *v == 77));
+}
+
 /// A run may start from weights trained at other crop sizes: the position embeddings are resized
 /// to the new token grids; everything else loads as it is. Tracking loads stay strict.
 #[test]

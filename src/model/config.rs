@@ -112,6 +112,9 @@ pub struct DataConfig {
     /// (`distractor-prob`, 0 as upstream). Not an OSTrack option: see
     /// [`crate::train::sampler::paste_distractor`].
     pub distractor_prob: f64,
+    /// Training: share of search crops smeared by a motion blur (`blur-prob`, 0 as upstream).
+    /// Not an OSTrack option: see [`crate::train::sampler::motion_blur`].
+    pub blur_prob: f64,
 }
 
 /// Tracking-time crop factors (OSTrack `TEST.TEMPLATE_FACTOR`, `TEST.SEARCH_FACTOR`). A factor
@@ -212,6 +215,7 @@ impl Default for Config {
                 center_jitter: 3.0,
                 scale_jitter: 0.25,
                 distractor_prob: 0.0,
+                blur_prob: 0.0,
             },
             train: TrainConfig {
                 lr: 4e-4,
@@ -358,6 +362,7 @@ impl Config {
                         "center-jitter" => r.float(node, &mut d.center_jitter),
                         "scale-jitter" => r.float(node, &mut d.scale_jitter),
                         "distractor-prob" => r.float(node, &mut d.distractor_prob),
+                        "blur-prob" => r.float(node, &mut d.blur_prob),
                         _ => return false,
                     }
                     true
@@ -508,14 +513,15 @@ impl Config {
                 "here",
             ));
         }
-        let p = self.data.distractor_prob;
-        if !(0.0..=1.0).contains(&p) {
-            problems.push(Problem::new(
-                file,
-                span_of("data", "distractor-prob"),
-                format!("data.distractor-prob {p} is not a share in [0, 1] (0.25: a quarter of the search crops)"),
-                "here",
-            ));
+        for (key, p) in [("distractor-prob", self.data.distractor_prob), ("blur-prob", self.data.blur_prob)] {
+            if !(0.0..=1.0).contains(&p) {
+                problems.push(Problem::new(
+                    file,
+                    span_of("data", key),
+                    format!("data.{key} {p} is not a share in [0, 1] (0.25: a quarter of the search crops)"),
+                    "here",
+                ));
+            }
         }
         let t = &self.train;
         if t.datasets.len() != t.datasets_ratio.len() {
