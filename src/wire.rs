@@ -1,17 +1,21 @@
 //! The wire format: every port's Arrow layout and metadata keys, defined once, with an
 //! `encode`/`decode` pair per message. Nodes never downcast ad hoc.
 //!
-//! | message  | Arrow payload                          | metadata                                       |
-//! |----------|----------------------------------------|------------------------------------------------|
-//! | frame    | UInt8, H·W·C, row-major HWC, RGB(+X)   | header, `width`, `height`, `channels`, `init_box` on frame 0 |
-//! | crop     | UInt8, S·S·C (HWC, as cut; normalised where the network runs) | header, `role`, `size`, `channels`, geometry, `init_box` |
-//! | features | Float32, D·F·F (search feature map)    | header, `dims`, geometry, `init_box` (frame 0: empty payload) |
-//! | box      | Float64, [x, y, w, h, score]           | header, `elapsed`, `lost` (live only)          |
-//! | control  | empty                                  | `role` (`init`, `pause`, `resume`), `init_box` |
-//! | request  | empty                                  | `epoch`, `batch`, `size`                       |
-//! | batch    | Float32, templates · searches · boxes ([`crate::train::Batch`]) | `epoch`, `batch`, `size`, `template_size`, `search_size` |
-//! | metrics  | UInt8, one JSON object                 | `epoch`, `batch`                               |
-//! | checkpoint | UInt8, a safetensors file            | `epoch`, `role` (`checkpoint` or `final`)      |
+//! | message  | Arrow payload                          | metadata                                       | size bound |
+//! |----------|----------------------------------------|------------------------------------------------|------------|
+//! | frame    | UInt8, H·W·C, row-major HWC, RGB(+X); empty when sent by reference | header, `width`, `height`, `channels`, `init_box` on frame 0; by reference: `file` (+ `aux_file`, `aux_modality`, `depth_clip`) | inline ≤ [`FRAME_INLINE_MAX`] bytes, else by reference (no pixels) |
+//! | crop     | UInt8, S·S·C (HWC, as cut; normalised where the network runs) | header, `role`, `size`, `channels`, geometry, `init_box` | S·S·C bytes, bounded by the crop size |
+//! | features | Float32, D·F·F (search feature map)    | header, `dims`, geometry, `init_box` (frame 0: empty payload) | D·F·F floats |
+//! | box      | Float64, [x, y, w, h, score]           | header, `elapsed`, `lost` (live only)          | fixed: 5 floats |
+//! | control  | empty                                  | `role` (`init`, `pause`, `resume`), `init_box` | empty |
+//! | request  | empty                                  | `epoch`, `batch`, `size`                       | empty |
+//! | batch    | Float32, templates · searches · boxes ([`crate::train::Batch`]) | `epoch`, `batch`, `size`, `template_size`, `search_size` | B·(C·(T²+S²)+4) floats, bounded by batch size × crop sizes |
+//! | metrics  | UInt8, one JSON object                 | `epoch`, `batch`                               | one small JSON object |
+//! | checkpoint | a notice (path, size, digest), never the file | `epoch`, `role` (`checkpoint` or `final`) | a notice (path, size, digest), never the file |
+//!
+//! Every message must fit one dora message (see [`FRAME_INLINE_MAX`] for dora's limits): all
+//! but frames are bounded by the model's sizes, and a frame too big to carry inline travels by
+//! reference, naming the image file(s) the receiver decodes itself.
 //!
 //! Training messages (the last four) are numbered by epoch and batch instead of the header.
 //!
@@ -22,6 +26,7 @@
 
 use dora_node_api::{DoraArray, MetadataParameters, Parameter};
 
+use crate::data::modality::Modality;
 use crate::tracker::crop::CropGeometry;
 
 /// Metadata keys, in one place.
@@ -70,7 +75,39 @@ pub mod keys {
     pub const LOST: &str = "lost";
     /// Box: the tracker's confidence (the Hann-windowed peak ViPT reports to VOT).
     pub const CONFIDENCE: &str = "confidence";
+    /// Batch: this message's part number, from 0.
+    pub const PART: &str = "part";
+    /// Batch: how many messages the batch was cut into.
+    pub const PARTS: &str = "parts";
+    /// Checkpoint notice: the file's absolute path.
+    pub const PATH: &str = "path";
+    /// Checkpoint notice: the file's size in bytes.
+    pub const BYTES: &str = "bytes";
+    /// Checkpoint notice: the file's SHA-256, hex.
+    pub const SHA256: &str = "sha256";
+    /// Frame sent by reference: the RGB image file to decode, an absolute path.
+    pub const FILE: &str = "file";
+    /// Frame sent by reference, RGB+X: the auxiliary image file, an absolute path.
+    pub const AUX_FILE: &str = "aux_file";
+    /// Frame sent by reference, RGB+X: the auxiliary modality (`depth`, `thermal` or `event`).
+    pub const AUX_MODALITY: &str = "aux_modality";
+    /// Frame sent by reference, RGB-D: clip far depth before scaling (ViPT's `depth_clip`).
+    pub const DEPTH_CLIP: &str = "depth_clip";
 }
+
+/// The most pixel bytes (W·H·C) a frame message carries inline; a larger frame travels by
+/// reference ([`FramePixels::File`]).
+///
+/// dora 1.1 IPC-encodes a UInt8 payload to about 1.125× its size (a validity bit per byte plus
+/// padding) and refuses a message over 64 MiB (`dora_message::MAX_MESSAGE_BYTES`) when it goes
+/// through the daemon, as it does in `trackflow test`'s generated graph, and over 256 MiB on the
+/// shared-memory path. 48 MiB × 1.125 = 54 MiB stays under the smaller limit with room for the
+/// metadata, whichever path dora picks. It still carries a 4K frame inline, RGB
+/// (3840×2160×3 ≈ 23.7 MiB) and RGB+X (×6 ≈ 47.5 MiB) alike.
+pub const FRAME_INLINE_MAX: usize = 48 << 20;
+
+// The bound must hold after encoding, or frames just under it would fail on the daemon path.
+const _: () = assert!(FRAME_INLINE_MAX + FRAME_INLINE_MAX / 8 + (1 << 20) < dora_message::MAX_MESSAGE_BYTES);
 
 /// A message that does not match the wire format.
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -152,7 +189,11 @@ impl CropGeometry {
     }
 }
 
-/// A decoded image.
+/// A decoded image, the `frame` message.
+///
+/// Size bound: its pixels travel inline when they are at most [`FRAME_INLINE_MAX`] bytes, else
+/// by reference (an empty payload naming the file(s) to decode, [`FrameFile`]), so a frame
+/// message never exceeds what dora carries.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Frame<P> {
     /// Common fields.
@@ -165,12 +206,135 @@ pub struct Frame<P> {
     pub channels: u32,
     /// Init box on frame 0.
     pub init_box: Option<[f64; 4]>,
-    /// Pixels, row-major H×W×C.
+    /// Pixels, row-major H×W×C (a byte buffer), or, as decoded, [`FramePixels`].
     pub pixels: P,
 }
 
-impl<P: AsRef<[u8]>> Frame<P> {
-    /// The metadata for this frame (the payload is sent separately, ideally in place).
+/// Where a frame sent by reference is read from. The receiver decodes the file(s) as the source
+/// would have (`crate::data::modality::load_frame_at`), so the pixels are the same; it must see
+/// the same file system as the source (nodes of one machine), which is why paths are absolute.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FrameFile {
+    /// The RGB image, an absolute path (metadata strings are UTF-8, so the path must be too).
+    pub path: String,
+    /// RGB+X frames: the auxiliary image merged after the RGB channels (6 channels in all).
+    pub aux: Option<AuxFile>,
+}
+
+/// The auxiliary image of an RGB+X frame sent by reference.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuxFile {
+    /// The image, an absolute path.
+    pub path: String,
+    /// How it is read (a depth PNG becomes a colormap; thermal and event images are RGB).
+    pub modality: Modality,
+    /// RGB-D: clip far depth before scaling.
+    pub depth_clip: bool,
+}
+
+impl FrameFile {
+    fn write(&self, p: &mut MetadataParameters) {
+        p.insert(keys::FILE.into(), Parameter::String(self.path.clone()));
+        if let Some(a) = &self.aux {
+            p.insert(keys::AUX_FILE.into(), Parameter::String(a.path.clone()));
+            p.insert(keys::AUX_MODALITY.into(), Parameter::String(modality_name(a.modality).into()));
+            p.insert(keys::DEPTH_CLIP.into(), Parameter::Bool(a.depth_clip));
+        }
+    }
+
+    /// The reference in a frame's metadata; `None` for a frame whose pixels are inline.
+    fn read(msg: &'static str, p: &MetadataParameters) -> Result<Option<Self>, WireError> {
+        if !p.contains_key(keys::FILE) {
+            // An auxiliary file without its RGB file is a broken reference, not an inline frame.
+            if p.contains_key(keys::AUX_FILE) {
+                return Err(WireError::Metadata { msg, key: keys::FILE, want: "a path (`aux_file` names only the auxiliary image)" });
+            }
+            return Ok(None);
+        }
+        let path = non_empty(msg, p, keys::FILE)?;
+        let aux = if p.contains_key(keys::AUX_FILE) {
+            let modality = match string(msg, p, keys::AUX_MODALITY)? {
+                "depth" => Modality::Depth,
+                "thermal" => Modality::Thermal,
+                "event" => Modality::Event,
+                _ => return Err(WireError::Metadata { msg, key: keys::AUX_MODALITY, want: "depth, thermal or event" }),
+            };
+            let depth_clip = match p.get(keys::DEPTH_CLIP) {
+                Some(Parameter::Bool(b)) => *b,
+                _ => return Err(WireError::Metadata { msg, key: keys::DEPTH_CLIP, want: "a bool" }),
+            };
+            Some(AuxFile { path: non_empty(msg, p, keys::AUX_FILE)?, modality, depth_clip })
+        } else {
+            None
+        };
+        Ok(Some(Self { path, aux }))
+    }
+
+    /// Channels of the image these files decode to: RGB, or RGB and the auxiliary image.
+    pub fn channels(&self) -> u32 {
+        if self.aux.is_some() { 6 } else { 3 }
+    }
+}
+
+impl std::fmt::Display for FrameFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.aux {
+            None => write!(f, "{}", self.path),
+            Some(a) => write!(f, "{} + {} ({})", self.path, a.path, modality_name(a.modality)),
+        }
+    }
+}
+
+/// The wire name of a modality, as [`Modality::parse`] also reads it.
+fn modality_name(m: Modality) -> &'static str {
+    match m {
+        Modality::Depth => "depth",
+        Modality::Thermal => "thermal",
+        Modality::Event => "event",
+    }
+}
+
+/// A received frame's pixels: inline, borrowed from the Arrow buffer, or a reference to the
+/// file(s) the receiver decodes (`crate::nodes::frame_image` turns either into an image).
+#[derive(Debug, Clone, PartialEq)]
+pub enum FramePixels<'a> {
+    /// H×W×C bytes, borrowed from the message (no copy).
+    Inline(&'a [u8]),
+    /// A frame over [`FRAME_INLINE_MAX`]: the message carries no pixels, only where they are.
+    File(FrameFile),
+}
+
+/// What a [`Frame`] can carry when it is encoded: pixels (any byte buffer, sent as the payload)
+/// or a reference ([`FramePixels::File`], sent with an empty payload).
+pub trait FramePayload {
+    /// The file(s) the frame is read from when it travels by reference.
+    fn file(&self) -> Option<&FrameFile>;
+}
+
+impl FramePayload for &[u8] {
+    fn file(&self) -> Option<&FrameFile> {
+        None
+    }
+}
+
+impl FramePayload for Vec<u8> {
+    fn file(&self) -> Option<&FrameFile> {
+        None
+    }
+}
+
+impl FramePayload for FramePixels<'_> {
+    fn file(&self) -> Option<&FrameFile> {
+        match self {
+            Self::Inline(_) => None,
+            Self::File(f) => Some(f),
+        }
+    }
+}
+
+impl<P: FramePayload> Frame<P> {
+    /// The metadata for this frame (the payload is sent separately, ideally in place; empty for
+    /// a frame sent by reference).
     pub fn encode(&self) -> MetadataParameters {
         let mut p = MetadataParameters::default();
         self.header.write("frame", &mut p);
@@ -180,7 +344,15 @@ impl<P: AsRef<[u8]>> Frame<P> {
         if let Some(b) = self.init_box {
             p.insert(keys::INIT_BOX.into(), Parameter::ListFloat(b.to_vec()));
         }
+        if let Some(f) = self.pixels.file() {
+            f.write(&mut p);
+        }
         p
+    }
+
+    /// The pixel bytes the frame stands for (W·H·C), whether or not they travel inline.
+    pub fn pixel_bytes(&self) -> usize {
+        self.width as usize * self.height as usize * self.channels as usize
     }
 }
 
@@ -196,17 +368,41 @@ impl<P: AsRef<[u8]>> Frame<P> {
     }
 }
 
-impl<'a> Frame<&'a [u8]> {
-    /// Reads a frame, borrowing the pixels from the Arrow buffer (no copy).
+impl<'a> Frame<FramePixels<'a>> {
+    /// Reads a frame: inline pixels are borrowed from the Arrow buffer (no copy); a frame sent
+    /// by reference must have an empty payload and a file to read, with as many channels as
+    /// that file (and its auxiliary image) decode to.
     pub fn decode(p: &MetadataParameters, data: &'a DoraArray) -> Result<Self, WireError> {
         const M: &str = "frame";
         let header = Header::read(M, p)?;
         let (width, height, channels) = (uint(M, p, keys::WIDTH)?, uint(M, p, keys::HEIGHT)?, uint(M, p, keys::CHANNELS)?);
-        let pixels: &[u8] = data.try_into().map_err(|e| payload(M, format!("is not UInt8: {e}")))?;
+        let bytes: &[u8] = data.try_into().map_err(|e| payload(M, format!("is not UInt8: {e}")))?;
         let want = width as usize * height as usize * channels as usize;
-        if pixels.len() != want {
-            return Err(payload(M, format!("has {} bytes, expected {width}×{height}×{channels} = {want}", pixels.len())));
-        }
+        let pixels = match FrameFile::read(M, p)? {
+            None if bytes.len() != want => {
+                // The likely cause of an empty payload for a big frame: a sender that dropped the
+                // reference; say so rather than only counting bytes.
+                let hint = if bytes.is_empty() && want > FRAME_INLINE_MAX {
+                    format!(" (a frame over {FRAME_INLINE_MAX} bytes travels by reference, but metadata `{}` is missing)", keys::FILE)
+                } else {
+                    String::new()
+                };
+                return Err(payload(M, format!("has {} bytes, expected {width}×{height}×{channels} = {want}{hint}", bytes.len())));
+            }
+            None => FramePixels::Inline(bytes),
+            Some(file) if !bytes.is_empty() => {
+                let n = bytes.len();
+                return Err(payload(M, format!("has {n} bytes, but the frame is sent by reference to {file}: it must be empty")));
+            }
+            Some(file) if file.channels() != channels => {
+                return Err(WireError::Metadata {
+                    msg: M,
+                    key: keys::CHANNELS,
+                    want: "3 for a frame sent by reference to an RGB file, 6 with an auxiliary file",
+                });
+            }
+            Some(file) => FramePixels::File(file),
+        };
         Ok(Self { header, width, height, channels, init_box: opt_box4(M, p, keys::INIT_BOX)?, pixels })
     }
 }
@@ -221,6 +417,9 @@ pub enum CropRole {
 }
 
 /// A crop, S×S×C bytes as cut and resized.
+///
+/// Size bound: S·S·C bytes, bounded by the config's crop size (under 1 MiB even for a 384-pixel
+/// RGB+X search region), whatever the frame's size.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Crop<D> {
     /// Common fields.
@@ -288,6 +487,9 @@ impl<'a> Crop<&'a [u8]> {
 }
 
 /// Backbone output for one frame: the search feature map, or for frame 0 only the init box.
+///
+/// Size bound: D·F·F floats, fixed by the model (768×24×24 floats ≈ 1.7 MiB for a 384-pixel
+/// search region); frame 0 has none.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Features<D> {
     /// Common fields.
@@ -335,6 +537,8 @@ impl<'a> Features<&'a [f32]> {
 }
 
 /// A tracked box.
+///
+/// Size bound: fixed, 5 floats.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BoxMsg {
     /// Common fields.
@@ -382,6 +586,8 @@ impl BoxMsg {
 }
 
 /// Trainer → sampler: make batch `batch` of epoch `epoch` with `size` samples.
+///
+/// Size bound: an empty payload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Request {
     /// Epoch, from 1.
@@ -424,17 +630,38 @@ impl Request {
 }
 
 /// Encodes a training batch: metadata and its Float32 payload.
-pub fn encode_batch(b: &crate::train::Batch) -> MetadataParameters {
+///
+/// Most bytes of samples one `batch` message carries. A batch is B·(C·(T²+S²)+4) floats: 32 RGB
+/// samples at 128/256 pixels are 31 MB, but OSTrack's global batch of 128 at 192/384 pixels
+/// (`--gpus 4`) is 283 MB, over dora's 256 MiB cap. So the sampler sends a larger batch as
+/// consecutive parts of whole samples, each at most this size (under the 64 MiB daemon-path cap
+/// with its encoding overhead), and the trainer joins them ([`crate::train::Batch::join`]).
+pub const BATCH_PART_MAX: usize = 48 << 20;
+
+/// Samples per `batch` message for batches of this shape: as many as fit [`BATCH_PART_MAX`], at
+/// least one.
+pub fn batch_part_samples(b: &crate::train::Batch) -> i64 {
+    (BATCH_PART_MAX / (b.floats_per_sample() * 4)).max(1) as i64
+}
+
+/// Metadata of part `part` (0-based) of `parts` of a training batch; `b` is that part.
+///
+/// Size bound: at most [`BATCH_PART_MAX`] bytes of samples (one sample more only when a single
+/// sample is larger), whatever the batch size.
+pub fn encode_batch(b: &crate::train::Batch, part: i64, parts: i64) -> MetadataParameters {
     let mut p = train_header("batch", b.epoch, b.index);
     p.insert(keys::SIZE.into(), Parameter::Integer(b.size));
     p.insert(keys::TEMPLATE_SIZE.into(), Parameter::Integer(b.template_size));
     p.insert(keys::SEARCH_SIZE.into(), Parameter::Integer(b.search_size));
     p.insert(keys::CHANNELS.into(), Parameter::Integer(b.channels));
+    p.insert(keys::PART.into(), Parameter::Integer(part));
+    p.insert(keys::PARTS.into(), Parameter::Integer(parts));
     p
 }
 
-/// Reads a training batch (copying its floats) and checks its length.
-pub fn decode_batch(p: &MetadataParameters, data: &DoraArray) -> Result<crate::train::Batch, WireError> {
+/// Reads a training batch part (copying its floats) and checks its length; returns it with its
+/// part number and the number of parts (a message without them is a whole batch: 0 of 1).
+pub fn decode_batch(p: &MetadataParameters, data: &DoraArray) -> Result<(crate::train::Batch, i64, i64), WireError> {
     const M: &str = "batch";
     check_type(M, p)?;
     let values: &[f32] = data.try_into().map_err(|e| payload(M, format!("is not Float32: {e}")))?;
@@ -448,19 +675,27 @@ pub fn decode_batch(p: &MetadataParameters, data: &DoraArray) -> Result<crate::t
         data: values.to_vec(),
     };
     b.validate().map_err(|e| payload(M, format!("{e}")))?;
-    Ok(b)
+    let (part, parts) = match (p.get(keys::PART), p.get(keys::PARTS)) {
+        (None, None) => (0, 1),
+        _ => (int(M, p, keys::PART)?, int(M, p, keys::PARTS)?),
+    };
+    if parts < 1 || !(0..parts).contains(&part) {
+        return Err(WireError::Metadata { msg: M, key: keys::PART, want: "a part number below `parts`" });
+    }
+    Ok((b, part, parts))
 }
 
-/// A byte message of the training dataflow (`metrics` JSON, `checkpoint` safetensors).
+/// A byte message of the training dataflow: `metrics` (one JSON object, a few hundred bytes) and
+/// the checkpoint node's empty `ack`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Bytes<D> {
-    /// `metrics` or `checkpoint`.
+    /// `metrics` or `ack`.
     pub ty: &'static str,
     /// Epoch, from 1.
     pub epoch: i64,
     /// Batch index (metrics) or 0.
     pub batch: i64,
-    /// For checkpoints: `checkpoint` (resumable) or `final` (weights only).
+    /// For acks: the role of the checkpoint acknowledged (`checkpoint` or `final`).
     pub role: String,
     /// The bytes.
     pub data: D,
@@ -490,7 +725,68 @@ impl<'a> Bytes<&'a [u8]> {
     }
 }
 
+/// A checkpoint the trainer has written: a notice, never the file.
+///
+/// Size bound: a few hundred bytes of metadata and an empty payload, whatever the model. ViT-B's
+/// weights with AdamW's moments are 1.1 GB, over dora's 256 MiB message cap (and its 64 MiB
+/// daemon-path cap), so the trainer writes the file itself (temporary file, fsync, rename) and
+/// only then announces it; a notice therefore always names a complete file, and the digest lets
+/// the receiver prove it reads the bytes that were announced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckpointNotice {
+    /// Epochs finished when it was written, from 1.
+    pub epoch: i64,
+    /// `checkpoint` (weights, AdamW moments and run state: resumable) or `final` (weights only).
+    pub role: String,
+    /// Absolute path of the file, already in place under its final name.
+    pub path: String,
+    /// File size in bytes.
+    pub bytes: u64,
+    /// SHA-256 of the file, lowercase hex.
+    pub sha256: String,
+}
+
+impl CheckpointNotice {
+    /// Metadata (the payload is empty).
+    pub fn encode(&self) -> MetadataParameters {
+        let mut p = train_header("checkpoint", self.epoch, 0);
+        p.insert(keys::ROLE.into(), Parameter::String(self.role.clone()));
+        p.insert(keys::PATH.into(), Parameter::String(self.path.clone()));
+        // dora's metadata integers are i64; no file comes near 2^63 bytes.
+        p.insert(keys::BYTES.into(), Parameter::Integer(self.bytes as i64));
+        p.insert(keys::SHA256.into(), Parameter::String(self.sha256.clone()));
+        p
+    }
+
+    /// Reads a notice; a payload is refused (an old trainer sending the file itself).
+    pub fn decode(p: &MetadataParameters, data: &DoraArray) -> Result<Self, WireError> {
+        const M: &str = "checkpoint";
+        check_type(M, p)?;
+        if !data.is_empty() {
+            return Err(payload(M, format!("has {} bytes; a checkpoint notice carries none (the file is on disk)", data.len())));
+        }
+        let bytes = int(M, p, keys::BYTES)?;
+        let role = string(M, p, keys::ROLE)?;
+        if role != "checkpoint" && role != "final" {
+            return Err(WireError::Metadata { msg: M, key: keys::ROLE, want: "\"checkpoint\" or \"final\"" });
+        }
+        let sha256 = string(M, p, keys::SHA256)?;
+        if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(WireError::Metadata { msg: M, key: keys::SHA256, want: "64 hex digits" });
+        }
+        Ok(Self {
+            epoch: int(M, p, keys::EPOCH)?,
+            role: role.to_string(),
+            path: string(M, p, keys::PATH)?.to_string(),
+            bytes: u64::try_from(bytes).map_err(|_| WireError::Metadata { msg: M, key: keys::BYTES, want: "a size ≥ 0" })?,
+            sha256: sha256.to_ascii_lowercase(),
+        })
+    }
+}
+
 /// A command from the live view to a live tracker.
+///
+/// Size bound: an empty payload.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Control {
     /// Start (or restart) tracking this box `[x, y, w, h]` on the next frame.
@@ -538,6 +834,13 @@ fn string<'p>(msg: &'static str, p: &'p MetadataParameters, key: &'static str) -
     match p.get(key) {
         Some(Parameter::String(s)) => Ok(s),
         _ => Err(WireError::Metadata { msg, key, want: "a string" }),
+    }
+}
+
+fn non_empty(msg: &'static str, p: &MetadataParameters, key: &'static str) -> Result<String, WireError> {
+    match string(msg, p, key)? {
+        "" => Err(WireError::Metadata { msg, key, want: "a non-empty path" }),
+        s => Ok(s.to_string()),
     }
 }
 

@@ -8,7 +8,9 @@ pub struct TempDir(pub PathBuf);
 
 impl TempDir {
     pub fn new(tag: &str) -> Self {
-        let n = std::sync::atomic::AtomicUsize::new(0);
+        // One counter for the whole test binary: two tests with the same tag never share a folder.
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = &N;
         let base = std::env::temp_dir().join(format!(
             "trackflow-test-{tag}-{}-{}",
             std::process::id(),

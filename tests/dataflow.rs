@@ -356,6 +356,11 @@ fn the_console_shows_node_lines_and_dora_problems_only() {
         Some("[source] 1 sequence(s), 120 frames")
     );
     assert_eq!(console_line("\u{1b}[2m23:45:41\u{1b}[0m stdout writer: [writer] a: b").as_deref(), Some("[writer] a: b"));
+    // Library warnings carry no node id of their own: the console line gets it, so LogTail shows it.
+    assert_eq!(
+        console_line("23:45:41 stdout sampler: warning: skipping unreadable image /d/1.jpg: bad").as_deref(),
+        Some("[sampler] warning: skipping unreadable image /d/1.jpg: bad")
+    );
     assert_eq!(console_line("23:45:39 INFO   crop: spawner spawning `x` in `y`"), None);
     assert_eq!(console_line("20:28:38 DEBUG  checkpoint: daemon::spawner spawning node"), None);
     assert_eq!(console_line("checkpoint: DEBUG    building node"), None);
@@ -372,4 +377,125 @@ fn an_unknown_kind_is_reported_once() {
     let all = problems.render(false);
     assert!(all.contains("unknown node kind `sourse`") && all.contains("did you mean `source`"), "{all}");
     assert!(!all.contains("not in this dataflow"), "{all}");
+}
+
+/// Numeric parameters declare their range with their kind; a value out of it is a located
+/// error, whether written in the file or given with `--set` (a port no longer wraps to u16).
+#[test]
+fn parameters_out_of_range_are_located_errors() {
+    let sets = |v: &[&str]| v.iter().map(|s| ParamOverride { text: s.to_string() }).collect::<Vec<_>>();
+    let live = root().join("dataflows/live.kdl");
+    let r = load(&live, &sets(&["view.port=70000"])).unwrap_err().render(false);
+    assert!(r.contains("--set:1:11: error: parameter `port` of `live-view` = 70000 is out of range 0..=65535"), "{r}");
+    assert!(load(&live, &sets(&["view.port=0"])).is_ok(), "0: any free port");
+
+    // The trainer's overrides: 0 keeps the config's value, a negative one is refused.
+    let train = root().join("dataflows/train.kdl");
+    let flow = load(&train, &sets(&["trainer.batch-size=0", "trainer.epochs=0"])).unwrap_or_else(|p| panic!("{}", p.render(false)));
+    assert_eq!(flow.node("trainer").unwrap().params["batch-size"], serde_json::json!(0));
+    let r = load(&train, &sets(&["trainer.batch-size=-1", "trainer.epochs=-1", "trainer.threads=100000", "sampler.workers=0"]))
+        .unwrap_err()
+        .render(false);
+    for want in [
+        "parameter `batch-size` of `trainer` = -1 is out of range 0..=65536",
+        "parameter `epochs` of `trainer` = -1 is out of range 0..=1000000",
+        "parameter `threads` of `trainer` = 100000 is out of range 0..=4096",
+        "parameter `workers` of `sampler` = 0 is out of range 1..=256",
+    ] {
+        assert!(r.contains(want), "missing `{want}` in:\n{r}");
+    }
+
+    // In the file: pointed at the value, with the parameter's doc as help.
+    let text = GOOD.replace("param path=\"../demo/sequence\"", "param path=\"../demo/sequence\" credits=0 idle-timeout=#inf");
+    let p = problems(&text);
+    assert_problem(&p, "parameter `credits` of `source` = 0 is out of range 1..=1024", 2, 35);
+    assert_problem(&p, "parameter `idle-timeout` of `source` = inf is out of range (0, 1000000000]", 2, 45);
+}
+
+/// Every built-in default lies in its parameter's range (a default that did not would be
+/// dropped silently before; now it is reported, and this keeps it from happening).
+#[test]
+fn every_default_is_in_its_range() {
+    for kind in trackflow::dataflow::kinds::KINDS {
+        let required: Vec<String> = kind.params.iter().filter(|p| p.default.is_none()).map(|p| format!("{}=\"x\"", p.name)).collect();
+        if let Err(p) = trackflow::dataflow::node_params(kind.name, &required.join(" ")) {
+            panic!("kind `{}`:\n{}", kind.name, p.render(false));
+        }
+    }
+}
+
+/// A node whose program does not exist is reported with the other problems, located at the
+/// `kind=` or `path=` that names it.
+#[test]
+fn missing_programs_are_reported_with_the_rest() {
+    let dir = crate::common::TempDir::new("programs");
+    let text = "node \"w\" kind=\"writer\" {\n    param colour=1\n    input \"box\" from=\"mine/box\"\n}\nnode \"mine\" path=\"bin/my-node\" {\n    output \"box\" type=\"box\"\n}\n";
+    let file = dir.path().join("flow.kdl");
+    std::fs::write(&file, text).unwrap();
+    let bins = BinDir(dir.path().join("no-bin"));
+    let p = trackflow::dataflow::load_for_run(&file, &[], &bins).unwrap_err();
+    assert_problem(&p, "node `w`: its program", 1, 10);
+    assert_problem(&p, "node `mine`: its program", 5, 13);
+    assert_problem(&p, "has no parameter `colour`", 2, 11);
+    let r = p.render(false);
+    assert!(r.contains("trackflow-node-writer does not exist") && r.contains("scripts/setup"), "{r}");
+    // With the programs in place only the parameter is wrong; `load` does not look for programs.
+    std::fs::create_dir_all(dir.path().join("bin")).unwrap();
+    std::fs::write(dir.path().join("bin/my-node"), "").unwrap();
+    std::fs::create_dir_all(&bins.0).unwrap();
+    std::fs::write(bins.0.join("trackflow-node-writer"), "").unwrap();
+    let p = trackflow::dataflow::load_for_run(&file, &[], &bins).unwrap_err();
+    assert_eq!(p.len(), 1, "{}", p.render(false));
+    assert_eq!(load(&file, &[]).unwrap_err().len(), 1);
+}
+
+/// Thousands of problems are found and rendered in time linear in their number: locating each
+/// one used to scan the file from its start (20,000 bad nodes took over two minutes).
+#[test]
+fn many_problems_are_checked_and_rendered_quickly() {
+    let n = 10_000;
+    let mut text = String::new();
+    for i in 0..n {
+        text.push_str(&format!(
+            "node \"n{i}\" kind=\"writer\" {{\n    param stamps=3\n    input \"box\" from=\"n{}/box\"\n}}\n",
+            (i + 1) % n
+        ));
+    }
+    // And as many duplicate ids, overrides and removals of nodes that do not exist.
+    for i in 0..n {
+        text.push_str(&format!("node \"n{i}\" kind=\"writer\"\noverride \"ghost{i}\" {{ }}\n"));
+    }
+    let started = std::time::Instant::now();
+    let p = load_text(&root().join("dataflows/_many.kdl"), &text, &[]).unwrap_err();
+    let rendered = p.render(false);
+    let took = started.elapsed();
+    assert!(p.len() >= 3 * n, "{} problems", p.len());
+    assert!(took < std::time::Duration::from_secs(60), "{n} × 3 problems took {took:?}");
+    // Snippet headers and summary lines agree on where the last problem is.
+    let last_line = 6 * n;
+    assert!(rendered.contains(&format!("_many.kdl:{last_line}:10: error: `override` names node `ghost{}`", n - 1)), "summary line");
+    assert!(rendered.contains(&format!("_many.kdl:{last_line}:10]")), "snippet header");
+    // Help lines stay short however many nodes there are.
+    let help = rendered.lines().find(|l| l.contains("nodes defined so far")).unwrap();
+    assert!(help.len() < 400 && help.contains(&format!("({n} in all)")), "{help}");
+}
+
+/// A long chain of nodes is checked without recursion (a deep search would overflow the stack).
+#[test]
+fn a_long_chain_is_checked_without_recursion() {
+    let n = 20_000;
+    let mut text = String::from("node \"n0\" path=\"x\" {\n    output \"o\"\n}\n");
+    for i in 1..n {
+        text.push_str(&format!("node \"n{i}\" path=\"x\" {{\n    input \"i\" from=\"n{}/o\"\n    output \"o\"\n}}\n", i - 1));
+    }
+    // Closing the loop makes one cycle through every node.
+    text = text.replacen("output \"o\"\n}\n", &format!("input \"i\" from=\"n{}/o\"\n    output \"o\"\n}}\n", n - 1), 1);
+    // 1 MiB: a recursive search needs a frame per node, megabytes for this chain.
+    let p = std::thread::Builder::new()
+        .stack_size(1024 * 1024)
+        .spawn(move || load_text(&root().join("dataflows/_chain.kdl"), &text, &[]).map(|f| f.nodes.len()).map_err(|p| p.len()))
+        .unwrap()
+        .join()
+        .expect("the checker does not overflow a small stack");
+    assert_eq!(p, Err(1), "one cycle");
 }

@@ -194,55 +194,12 @@ fn live_view_page_in_headless_chromium_starts_tracking_from_a_drawn_box() {
     };
     let dir = TempDir::new("live-page");
     let (_, seq, _) = frames(dir.path(), 60);
-    let video = dir.path().join("clip.mp4");
-    assert!(
-        Command::new("ffmpeg")
-            .args(["-v", "error", "-y", "-framerate", "30", "-i"])
-            .arg(seq.join("%08d.jpg"))
-            .args(["-pix_fmt", "yuv420p"])
-            .arg(&video)
-            .status()
-            .unwrap()
-            .success()
-    );
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let video = clip(&seq, dir.path());
     let rec = dir.path().join("page.mp4");
-    // No init box: tracking must start from the box drawn on the page. The camera loops without
-    // end, so the run outlives however slowly Chromium starts on a loaded machine (a run bounded
-    // by camera time was once over before the page loaded); the test ends it with Ctrl-C, the
-    // way a user ends live tracking.
-    let mut c = trackflow();
-    c.args(["run", "dataflows/live.kdl", "--timeout", "600", "--set", "tracker.config=tiny", "--set", "tracker.init-box=\"\""]);
-    for s in [
-        format!("camera.url={}", video.display()),
-        "camera.loop=#true".into(),
-        "camera.max-frames=0".into(),
-        format!("view.port={port}"),
-        format!("view.record={}", rec.display()),
-    ] {
-        c.arg("--set").arg(s);
-    }
-    // The run's console goes to a file: a pipe nobody reads while the run goes on could fill and
-    // block it.
-    let console = dir.path().join("console.txt");
-    c.stdout(std::fs::File::create(&console).unwrap()).stderr(std::fs::File::create(dir.path().join("console-err.txt")).unwrap());
-    let flow = Interrupting(Some(c.spawn().unwrap()));
-    let console_text = || {
-        let read = |p: &Path| std::fs::read_to_string(p).unwrap_or_default();
-        format!("{}{}", read(&console), read(&dir.path().join("console-err.txt")))
-    };
-    // Wait for the page to answer.
-    assert!(
-        wait_until(60, || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()),
-        "the live view never opened its port: {}",
-        console_text()
-    );
-    // Wait until the view has a frame to show.
-    assert!(
-        wait_until(60, || state(port).is_some_and(|s| s["frame"].as_u64().unwrap_or(0) > 0)),
-        "the live view never showed a frame: {}",
-        console_text()
-    );
+    // No init box: tracking must start from the box drawn on the page.
+    let (flow, port) = start_looping_live(dir.path(), &video, &rec);
+    let console_text = || console(dir.path());
+    wait_for_a_frame(port, &console_text);
     // The MJPEG stream (for VLC and friends) is served so that trackflow's own camera client
     // reads it: three frames in a row.
     {
@@ -276,7 +233,11 @@ fn live_view_page_in_headless_chromium_starts_tracking_from_a_drawn_box() {
         );
     }
     // Generous: on a loaded machine the tracker may still be loading its model when the box comes.
-    assert!(wait_until(90, tracking), "the page's drawn box did not start tracking: {}\n{}", browser.log(), console_text());
+    if !wait_until(90, tracking) {
+        // The page shows the view's answer when it refuses (a missing token, a bad box).
+        let answer = browser.eval("document.getElementById('message').textContent").unwrap_or_default();
+        panic!("the page's drawn box did not start tracking (the view answered: {answer}): {}\n{}", browser.log(), console_text());
+    }
     // Let the page show the tracked box, then keep a screenshot for people to look at.
     std::thread::sleep(std::time::Duration::from_millis(500));
     let png = browser.call("Page.captureScreenshot", serde_json::json!({ "format": "png" }));
@@ -305,6 +266,66 @@ fn live_view_page_in_headless_chromium_starts_tracking_from_a_drawn_box() {
     assert!(out.contains("init box"), "the tracker logged the box from the view");
     // The recording was closed properly on Ctrl-C: it has the frames up to the stop.
     assert!(video_frames(&rec) > init, "the recording survived the stop: {out}");
+}
+
+/// A 30 fps MP4 of a synthetic sequence's frames, written to `dir`.
+fn clip(seq: &Path, dir: &Path) -> PathBuf {
+    let video = dir.join("clip.mp4");
+    assert!(
+        Command::new("ffmpeg")
+            .args(["-v", "error", "-y", "-framerate", "30", "-i"])
+            .arg(seq.join("%08d.jpg"))
+            .args(["-pix_fmt", "yuv420p"])
+            .arg(&video)
+            .status()
+            .unwrap()
+            .success()
+    );
+    video
+}
+
+/// Starts the live graph on `video` looped without end, with no init box, its view on a free
+/// port (returned) and recording to `rec`, its console in `dir` ([`console`]). The camera never
+/// runs out, so the run outlives however slowly the test's clients start on a loaded machine (a
+/// run bounded by camera time was once over before Chromium's page loaded); the test ends it
+/// with Ctrl-C, the way a user ends live tracking.
+fn start_looping_live(dir: &Path, video: &Path, rec: &Path) -> (Interrupting, u16) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut c = trackflow();
+    c.args(["run", "dataflows/live.kdl", "--timeout", "600", "--set", "tracker.config=tiny", "--set", "tracker.init-box=\"\""]);
+    for s in [
+        format!("camera.url={}", video.display()),
+        "camera.loop=#true".into(),
+        "camera.max-frames=0".into(),
+        format!("view.port={port}"),
+        format!("view.record={}", rec.display()),
+    ] {
+        c.arg("--set").arg(s);
+    }
+    // The run's console goes to files: a pipe nobody reads while the run goes on could fill and
+    // block it.
+    c.stdout(std::fs::File::create(dir.join("console.txt")).unwrap()).stderr(std::fs::File::create(dir.join("console-err.txt")).unwrap());
+    (Interrupting(Some(c.spawn().unwrap())), port)
+}
+
+/// What a run started by [`start_looping_live`] in `dir` printed so far.
+fn console(dir: &Path) -> String {
+    let read = |p: PathBuf| std::fs::read_to_string(p).unwrap_or_default();
+    format!("{}{}", read(dir.join("console.txt")), read(dir.join("console-err.txt")))
+}
+
+/// Waits for the live view on `port` to answer and to have a frame to show.
+fn wait_for_a_frame(port: u16, console_text: &dyn Fn() -> String) {
+    assert!(
+        wait_until(60, || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()),
+        "the live view never opened its port: {}",
+        console_text()
+    );
+    assert!(
+        wait_until(60, || state(port).is_some_and(|s| s["frame"].as_u64().unwrap_or(0) > 0)),
+        "the live view never showed a frame: {}",
+        console_text()
+    );
 }
 
 /// A `trackflow run` the test stops with SIGINT, also when the test fails half-way (no run is
@@ -528,6 +549,235 @@ fn state(port: u16) -> Option<serde_json::Value> {
 
 fn which(bin: &str) -> bool {
     std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(bin).is_file()))
+}
+
+/// An answer from the live view: status and body.
+struct Answer {
+    status: u16,
+    body: Vec<u8>,
+}
+
+impl Answer {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// Sends `raw` (a whole request) to the live view on `port` and reads its answer to the end (the
+/// view closes every connection after answering). Status 0: no answer.
+fn send_raw(port: u16, raw: &[u8]) -> Answer {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(15))).unwrap();
+    s.write_all(raw).unwrap();
+    let mut buf = Vec::new();
+    // A reset after the answer (the view closing on unread input) still leaves the answer read.
+    let _ = s.read_to_end(&mut buf);
+    let end = buf.windows(4).position(|w| w == b"\r\n\r\n").map_or(buf.len(), |i| i + 4);
+    let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+    Answer { status: head.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0), body: buf[end..].to_vec() }
+}
+
+/// A request to the live view on `port` with the given headers; `Host: 127.0.0.1:port` unless
+/// they name another.
+fn request(port: u16, method: &str, target: &str, headers: &[(&str, &str)]) -> Answer {
+    let mut r = format!("{method} {target} HTTP/1.1\r\nConnection: close\r\n");
+    if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("host")) {
+        r.push_str(&format!("Host: 127.0.0.1:{port}\r\n"));
+    }
+    for (n, v) in headers {
+        r.push_str(&format!("{n}: {v}\r\n"));
+    }
+    if method == "POST" {
+        r.push_str("Content-Length: 0\r\n");
+    }
+    r.push_str("\r\n");
+    send_raw(port, r.as_bytes())
+}
+
+/// Hostile requests to a running live view, all on one run: a foreign Host (DNS rebinding) is
+/// refused on every path, a cross-site or token-less POST changes nothing, and boxes that once
+/// killed the tracker (infinite, off the image, vanishingly small, overflowing) are refused
+/// with the reason. Through all of it the camera, the tracker, the view and the recording keep
+/// going: a good box afterwards starts tracking, and the run ends only at Ctrl-C.
+#[test]
+fn live_view_refuses_hostile_requests_and_the_run_goes_on() {
+    let dir = TempDir::new("live-hostile");
+    let (_, seq, init) = frames(dir.path(), 60);
+    let video = clip(&seq, dir.path());
+    let rec = dir.path().join("hostile.mp4");
+    let (mut flow, port) = start_looping_live(dir.path(), &video, &rec);
+    let console_text = || console(dir.path());
+    wait_for_a_frame(port, &console_text);
+
+    // DNS rebinding: a page on attacker.example re-pointed at 127.0.0.1 sends its own name.
+    let foreign = format!("attacker.example:{port}");
+    for (path, host) in
+        [("/frame.jpg", "attacker.example"), ("/frame.jpg", &foreign), ("/", &foreign), ("/state", &foreign), ("/stream", &foreign)]
+    {
+        let a = request(port, "GET", path, &[("Host", host)]);
+        assert_eq!(a.status, 403, "GET {path} with Host {host}: {}", a.text());
+        assert!(a.text().contains("attacker.example"), "the refusal names the Host: {}", a.text());
+    }
+    assert_eq!(send_raw(port, b"GET /frame.jpg HTTP/1.0\r\n\r\n").status, 403, "no Host at all");
+
+    // The page carries this run's token; POSTs need it.
+    let page = request(port, "GET", "/", &[]);
+    assert_eq!(page.status, 200);
+    let token =
+        page.text().split("name=\"trackflow-token\" content=\"").nth(1).and_then(|t| t.split('"').next()).unwrap_or_default().to_string();
+    assert!(token.len() == 32 && token.bytes().all(|b| b.is_ascii_hexdigit()), "the page carries a token: `{token}`");
+    let origin = format!("http://127.0.0.1:{port}");
+    let good = [("Origin", origin.as_str()), ("X-Trackflow-Token", token.as_str())];
+    let post = |target: &str, headers: &[(&str, &str)]| request(port, "POST", target, headers);
+    let init_target = format!("/init?box={init}");
+    for (what, headers) in [
+        ("no token", vec![("Origin", origin.as_str())]),
+        ("a wrong token", vec![("X-Trackflow-Token", "0123456789abcdef0123456789abcdef")]),
+    ] {
+        let a = post(&init_target, &headers);
+        assert_eq!(a.status, 403, "POST /init with {what}: {}", a.text());
+        assert!(a.text().contains("X-Trackflow-Token"), "{}", a.text());
+    }
+
+    // Boxes that took the run down, and other malformed ones: 400 with the reason.
+    let too_long = format!("/init?box={}", "1,".repeat(400));
+    for (target, status, reason) in [
+        ("/init?box=1e309,1,1,1", 400, "not a finite number"),
+        ("/init?box=5000,5000,10,10", 400, "outside the 160×120 frame"),
+        ("/init?box=10,10,1e-300,1e-300", 400, "at least 2 px"),
+        ("/init?box=0,0,1e308,1e308", 400, "larger than the 160×120 frame"),
+        ("/init?box=NaN,1,5,5", 400, "not a finite number"),
+        ("/init?box=1,2,3", 400, "has 3 values"),
+        ("/init?box=a,1,5,5", 400, "not a number"),
+        ("/init", 400, "give box=x,y,w,h"),
+        ("/init?box=1,1,5,5&box=2,2,5,5", 400, "more than once"),
+        ("/init?box=1,1,5,5&speed=9", 400, "unknown parameter"),
+        ("/pause?now=1", 400, "no parameters"),
+        (too_long.as_str(), 414, "at most 512"),
+    ] {
+        let a = post(target, &good);
+        assert_eq!(a.status, status, "POST {target}: {}", a.text());
+        assert!(a.text().contains(reason), "POST {target}: `{}` should say `{reason}`", a.text());
+    }
+
+    // Requests past the reader's bounds are answered, not let grow.
+    let huge_header = format!("GET /state HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nX-Pad: {}\r\n\r\n", "a".repeat(20_000));
+    assert_eq!(send_raw(port, huge_header.as_bytes()).status, 431);
+    let huge_line = format!("GET /{} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n", "a".repeat(5000));
+    assert_eq!(send_raw(port, huge_line.as_bytes()).status, 414);
+    let big_body =
+        format!("POST /pause HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nX-Trackflow-Token: {token}\r\nContent-Length: 100000\r\n\r\n");
+    assert_eq!(send_raw(port, big_body.as_bytes()).status, 413);
+    let chunked = format!(
+        "POST /pause HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nX-Trackflow-Token: {token}\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+    );
+    assert_eq!(send_raw(port, chunked.as_bytes()).status, 411);
+
+    // None of it reached the tracker, which is still alive: a good box (from a client without
+    // Origin, as curl sends it) starts tracking.
+    let a = post(&init_target, &[("X-Trackflow-Token", token.as_str())]);
+    assert_eq!(a.status, 200, "a good box with the token: {}", a.text());
+    let tracking = || state(port).is_some_and(|s| s["status"] == "tracking" || s["status"] == "LOST");
+    assert!(wait_until(90, tracking), "the good box did not start tracking: {}", console_text());
+
+    // A cross-site pause (with a stolen token, even) is refused and pauses nothing.
+    let a = post("/pause", &[("Origin", "http://evil.example"), ("X-Trackflow-Token", token.as_str())]);
+    assert_eq!(a.status, 403, "cross-site POST /pause: {}", a.text());
+    assert!(a.text().contains("evil.example"), "{}", a.text());
+    let a = post("/pause", &[("Origin", &format!("http://127.0.0.1:{}", port.wrapping_add(1))), ("X-Trackflow-Token", token.as_str())]);
+    assert_eq!(a.status, 403, "a page on another local port is another site: {}", a.text());
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(state(port).expect("state")["paused"], false, "the refused pause paused the tracker");
+    // The page's own pause and resume work.
+    assert_eq!(post("/pause", &good).status, 200);
+    assert!(wait_until(10, || state(port).is_some_and(|s| s["paused"] == true)), "pause from the page");
+    assert_eq!(post("/resume", &good).status, 200);
+    assert!(wait_until(10, || state(port).is_some_and(|s| s["paused"] == false)), "resume from the page");
+
+    // The view still serves frames, and new ones.
+    let a = request(port, "GET", "/frame.jpg", &[]);
+    assert!(a.status == 200 && a.body.starts_with(&[0xff, 0xd8]), "a JPEG frame after the attacks: {}", a.status);
+    let frame = |s: serde_json::Value| s["frame"].as_u64().unwrap_or(0);
+    let before = frame(state(port).expect("state"));
+    assert!(wait_until(20, || state(port).is_some_and(|s| frame(s) != before)), "the view's frames stopped: {}", console_text());
+    // The recording holds tracked boxes after the good one.
+    let boxes = rec.with_extension("boxes.txt");
+    let tracked = || {
+        let text = std::fs::read_to_string(&boxes).unwrap_or_default();
+        text.split_inclusive('\n').filter(|l| l.ends_with('\n') && !l.starts_with('#') && l.split_whitespace().nth(7) == Some("0")).count()
+    };
+    assert!(wait_until(60, || tracked() >= 3), "no tracked boxes recorded: {}", console_text());
+    // Still running (the camera loops without end): only Ctrl-C ends it.
+    assert!(flow.0.as_mut().unwrap().try_wait().unwrap().is_none(), "the run ended under attack: {}", console_text());
+    let status = flow.interrupt();
+    let out = console_text();
+    assert!(!status.success() && out.contains("interrupted"), "Ctrl-C is reported as such: {status:?}\n{out}");
+    assert!(!out.contains("NaN or infinity") && !out.contains("panicked"), "a bad box reached the tracker: {out}");
+    let from_view = out.lines().filter(|l| l.contains("init box") && l.contains("from the view")).count();
+    assert_eq!(from_view, 1, "only the good box reached the tracker: {out}");
+}
+
+/// The rules the live view holds requests to, without a server: boxes, names, tokens, queries.
+#[test]
+fn live_view_request_rules() {
+    use trackflow::nodes::live_view::guard::{Allowlist, check_init_box, expect_params, new_token, query_pairs, token_matches};
+    let frame = Some((640, 480));
+    assert_eq!(check_init_box("10,20,30,40", frame), Ok([10.0, 20.0, 30.0, 40.0]));
+    // Partly outside: clipped to the visible part.
+    assert_eq!(check_init_box("-10, 470, 30, 40", frame), Ok([0.0, 470.0, 20.0, 10.0]));
+    assert_eq!(check_init_box("10,20,30,40", None).unwrap_err().status, 409, "no frame shown yet");
+    for bad in [
+        "1e309,1,1,1",
+        "inf,1,5,5",
+        "1,2,3,4,5",
+        "",
+        "5000,5000,10,10",
+        "10,10,1e-300,1e-300",
+        "0,0,1e308,1e308",
+        "639,479,2,2",
+        "0,0,641,10",
+    ] {
+        let r = check_init_box(bad, frame).unwrap_err();
+        assert_eq!(r.status, 400, "{bad}: {r:?}");
+        assert!(!r.reason.is_empty() && r.reason.len() < 300, "{bad}: a short reason: {}", r.reason);
+    }
+
+    let allow = Allowlist::new(8090, "127.0.0.1", "tracker.lan, robot.local:80").unwrap();
+    for host in ["127.0.0.1:8090", "localhost:8090", "LOCALHOST:8090", "[::1]:8090", "127.0.0.1", "tracker.lan:8090", "robot.local"] {
+        assert!(allow.host_allowed(host), "{host}");
+    }
+    for host in [
+        "attacker.example",
+        "attacker.example:8090",
+        "127.0.0.1:8091",
+        "localhost.evil:8090",
+        "",
+        "127.0.0.1:8090/x",
+        "user@localhost:8090",
+    ] {
+        assert!(!allow.host_allowed(host), "{host}");
+    }
+    for origin in ["http://127.0.0.1:8090", "http://localhost:8090", "http://[::1]:8090", "http://robot.local"] {
+        assert!(allow.origin_allowed(origin), "{origin}");
+    }
+    for origin in ["http://evil.example", "null", "http://127.0.0.1", "http://localhost:3000", "file://", "ftp://127.0.0.1:8090"] {
+        assert!(!allow.origin_allowed(origin), "{origin}");
+    }
+    // Serving on a LAN address allows that address; a bad allow-hosts entry fails the start.
+    assert!(Allowlist::new(8090, "192.168.1.5", "").unwrap().host_allowed("192.168.1.5:8090"));
+    assert!(!Allowlist::new(8090, "0.0.0.0", "").unwrap().host_allowed("0.0.0.0:8090"));
+    assert!(Allowlist::new(8090, "127.0.0.1", "http://x/").is_err());
+
+    let (a, b) = (new_token(), new_token());
+    assert!(a.len() == 32 && a != b, "tokens are random: {a} {b}");
+    assert!(token_matches(&a, Some(&a)) && !token_matches(&a, Some(&b)) && !token_matches(&a, None) && !token_matches(&a, Some("")));
+
+    let pairs = query_pairs("box=1%2C2%2C3%2C4&t=5").unwrap();
+    assert_eq!(pairs, vec![("box".to_string(), "1,2,3,4".to_string()), ("t".to_string(), "5".to_string())]);
+    assert_eq!(query_pairs("box=%zz").unwrap_err().status, 400);
+    assert_eq!(query_pairs(&"a".repeat(600)).unwrap_err().status, 414);
+    assert!(expect_params(&pairs, &["box"], "/init").is_err(), "an unknown parameter is refused");
 }
 
 #[test]

@@ -49,7 +49,7 @@ fn test_section_overrides_only_the_tracking_crop_factors() {
     assert_eq!(c.test_template_factor(), c.data.template_factor, "a factor left out is the training one");
     assert_eq!(preset("tiny").test_search_factor(), 4.0);
     let r = parse("test {\n    search-factor 0\n    crop-size 3\n}\n").unwrap_err().render(false);
-    assert!(r.contains("t.kdl:2:5: error: test.search-factor 0 is not a positive number"), "{r}");
+    assert!(r.contains("t.kdl:2:19: error: test.search-factor 0 is out of range (0, 100]"), "{r}");
     assert!(r.contains("t.kdl:3:5: error: unknown key `crop-size` in section `test`"), "{r}");
 
     // The fused tracker crops with the test factor: data 4.0 + test 3.5 tracks exactly as data 3.5.
@@ -82,14 +82,14 @@ fn test_section_overrides_only_the_tracking_crop_factors() {
     // size-update: the new size moves part of the way from the previous box to the prediction
     // (clipping aside); 1 is the prediction itself, as without the key.
     let r = parse("test {\n    size-update 1.5\n}\n").unwrap_err().render(false);
-    assert!(r.contains("t.kdl:2:5: error: test.size-update 1.5 is not in (0, 1]"), "{r}");
+    assert!(r.contains("t.kdl:2:17: error: test.size-update 1.5 is out of range (0, 1]"), "{r}");
     assert_eq!(parse("test {\n    size-update 0.25\n}\n").unwrap().test.size_update, Some(0.25));
     // distractor-prob is a share: a percentage typo is named with its line.
     let r = parse("data {\n    distractor-prob 25\n}\n").unwrap_err().render(false);
-    assert!(r.contains("t.kdl:2:5: error: data.distractor-prob 25 is not a share in [0, 1]"), "{r}");
+    assert!(r.contains("t.kdl:2:21: error: data.distractor-prob 25 is out of range [0, 1]"), "{r}");
     assert_eq!(parse("data {\n    distractor-prob 0.25\n}\n").unwrap().data.distractor_prob, 0.25);
     let r = parse("data {\n    blur-prob -0.2\n}\n").unwrap_err().render(false);
-    assert!(r.contains("t.kdl:2:5: error: data.blur-prob -0.2 is not a share in [0, 1]"), "{r}");
+    assert!(r.contains("t.kdl:2:15: error: data.blur-prob -0.2 is out of range [0, 1]"), "{r}");
     assert_eq!(parse("data {\n    blur-prob 0.2\n}\n").unwrap().data.blur_prob, 0.2);
     let plain = boxes(&preset("tiny"));
     let mut one = preset("tiny");
@@ -104,6 +104,92 @@ fn test_section_overrides_only_the_tracking_crop_factors() {
             assert!((got[k] - want).abs() < 1e-3, "size {k}: {} instead of {want}", got[k]);
         }
     }
+}
+
+/// A config from text, as if read from `t.kdl`.
+fn parse_text(text: &str) -> Result<Config, trackflow::base::diagnostic::Problems> {
+    Config::parse(std::sync::Arc::new(trackflow::base::diagnostic::SourceFile::from_text(Path::new("t.kdl"), text.into())))
+}
+
+/// The rendered problems of a config that must not parse.
+fn config_errors(text: &str) -> String {
+    parse_text(text).map(|_| panic!("expected problems in:\n{text}")).unwrap_err().render(false)
+}
+
+/// Shape parameters that would divide by zero or build an empty layer are errors naming the
+/// file, line, key and range, found while reading (the network is never built from them).
+#[test]
+fn bad_model_shapes_are_located_errors() {
+    let r = config_errors("model {\n    num-heads 0\n}\n");
+    assert!(r.contains("t.kdl:2:15: error: model.num-heads 0 is out of range 1..=1024"), "{r}");
+    assert!(!r.contains("divisible"), "a refused key keeps its default and is left out of the cross checks:\n{r}");
+    let r = config_errors("model {\n    patch-size 0\n}\n");
+    assert!(r.contains("t.kdl:2:16: error: model.patch-size 0 is out of range 1..=1024"), "{r}");
+    let r = config_errors("model {\n    depth 0\n    mlp-ratio 0\n    drop-path 1.0\n    head-channels 4\n}\n");
+    for want in [
+        "t.kdl:2:11: error: model.depth 0 is out of range 1..=1024",
+        "t.kdl:3:15: error: model.mlp-ratio 0 is out of range (0, 64]",
+        "t.kdl:4:15: error: model.drop-path 1 is out of range [0, 1)",
+        "t.kdl:5:19: error: model.head-channels 4 is out of range 8..=65536",
+    ] {
+        assert!(r.contains(want), "missing `{want}` in:\n{r}");
+    }
+    // Each list entry is checked, and pointed at.
+    let r = config_errors("model {\n    ce-keep-ratio 0.7 0 0.7\n}\n");
+    assert!(r.contains("t.kdl:2:23: error: model.ce-keep-ratio 0 is out of range (0, 1]"), "{r}");
+    // An integer beyond i64 is out of range, not wrapped into one that fits.
+    let r = config_errors("model {\n    embed-dim 18446744073709551680\n}\n");
+    assert!(r.contains("model.embed-dim 18446744073709551680 is out of range 1..=65536"), "{r}");
+    let r = config_errors("model {\n    mlp-ratio #nan\n}\n");
+    assert!(r.contains("model.mlp-ratio NaN is out of range (0, 64]"), "{r}");
+    // Checks between keys: located at one of them.
+    let r = config_errors("model {\n    embed-dim 100\n    num-heads 12\n}\n");
+    assert!(r.contains("t.kdl:3:5: error: embed-dim 100 is not divisible by num-heads 12"), "{r}");
+    let r = config_errors("model {\n    patch-size 16\n}\ndata {\n    search-size 250\n}\n");
+    assert!(r.contains("t.kdl:5:5: error: data.search-size 250 is not a multiple of model.patch-size 16"), "{r}");
+    let r = config_errors("model {\n    depth 4\n    ce-loc 1 5\n    ce-keep-ratio 0.7 0.7\n}\n");
+    assert!(r.contains("t.kdl:3:5: error: ce-loc 5 is not a block index (0..4)"), "{r}");
+}
+
+/// Training numbers: batch and sample counts are positive, and an epoch is whole batches.
+#[test]
+fn bad_training_numbers_are_located_errors() {
+    let r = config_errors("train {\n    batch-size 0\n    epochs -1\n    lr 0\n}\n");
+    for want in [
+        "t.kdl:2:16: error: train.batch-size 0 is out of range 1..=65536",
+        "t.kdl:3:12: error: train.epochs -1 is out of range 1..=1000000",
+        "t.kdl:4:8: error: train.lr 0 is out of range (0, 10]",
+    ] {
+        assert!(r.contains(want), "missing `{want}` in:\n{r}");
+    }
+    let r = config_errors("train {\n    batch-size 4\n    sample-per-epoch 18\n}\n");
+    assert!(
+        r.contains(
+            "t.kdl:3:5: error: train.sample-per-epoch 18 is not a multiple of train.batch-size 4: an epoch trains whole batches, 16 samples"
+        ),
+        "{r}"
+    );
+    assert!(r.contains("write 16 or 20"), "{r}");
+    let r = config_errors("train {\n    datasets \"A\" \"B\"\n    datasets-ratio 0 0\n}\n");
+    assert!(r.contains("t.kdl:3:5: error: train.datasets-ratio is all zeros"), "{r}");
+    assert!(parse_text("train {\n    batch-size 4\n    sample-per-epoch 16\n}\n").is_ok());
+}
+
+/// The trainer's overrides (0 keeps the config's value) and how an epoch splits into batches.
+#[test]
+fn training_overrides_and_schedule() {
+    let t = preset("tiny").train;
+    assert_eq!(t.overridden(0, 0, 0), t, "0 keeps every value");
+    let o = t.overridden(2, 18, 4);
+    assert_eq!((o.epochs, o.sample_per_epoch, o.batch_size), (2, 18, 4));
+    let s = o.schedule(1).unwrap();
+    assert_eq!((s.global_batch, s.batches, s.samples()), (4, 4, 16));
+    assert_eq!(o.schedule(2).unwrap().samples(), 16, "2 devices × 4: 2 batches of 8");
+    let e = t.overridden(0, 2, 4).schedule(1).unwrap_err();
+    assert!(e.contains("sample-per-epoch 2 is smaller than the global batch 4"), "{e}");
+    let mut zero = t.clone();
+    zero.batch_size = 0;
+    assert!(zero.schedule(1).is_err(), "a zero batch is an error, not a division by zero");
 }
 
 fn random_crops(cfg: &Config, seed: i64) -> (Tensor, Tensor) {

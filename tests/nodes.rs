@@ -7,7 +7,7 @@ use trackflow::model::{Config, Parts, Weights, load_tracking_model};
 use trackflow::nodes::testing::{NodeInput, run_node};
 use trackflow::tracker::crop::CropGeometry;
 use trackflow::tracker::{head_box, prepare_crop};
-use trackflow::wire::{BoxMsg, Features, Frame, Header};
+use trackflow::wire::{BoxMsg, Features, Frame, FrameFile, FramePixels, Header};
 
 fn header(seq: &str, index: u32, frames: u32) -> Header {
     Header { seq: seq.into(), index, frames, t0: 0 }
@@ -138,6 +138,106 @@ fn source_node_sends_every_frame_and_names_a_missing_one() {
     let run = run_node("source", trackflow::nodes::source::run, &params, &[], vec![]).unwrap();
     let e = format!("{:#}", run.result.unwrap_err());
     assert!(e.contains("00000003.jpg"), "{e}");
+}
+
+/// Writes a `width`×`height` RGB image (a smooth pattern: small on disk, quick to encode); the
+/// format follows the extension.
+fn write_image(path: &std::path::Path, width: u32, height: u32) {
+    let im = image::RgbImage::from_fn(width, height, |x, y| image::Rgb([(x / 17) as u8, (y / 13) as u8, ((x + y) / 29) as u8]));
+    im.save(path).unwrap();
+}
+
+/// A frame message sent by reference to `path`, as the source sends frames over the inline limit.
+fn reference_input(
+    seq: &str,
+    index: u32,
+    frames: u32,
+    (width, height): (u32, u32),
+    path: &std::path::Path,
+    init_box: Option<[f64; 4]>,
+) -> NodeInput {
+    let file = FrameFile { path: std::path::absolute(path).unwrap().to_str().unwrap().into(), aux: None };
+    let f = Frame { header: header(seq, index, frames), width, height, channels: 3, init_box, pixels: FramePixels::File(file) };
+    NodeInput::bytes("frame", f.encode(), &[])
+}
+
+/// A frame over `FRAME_INLINE_MAX` (4200×4200 RGB, 53 MB; dora's daemon path refuses 64 MiB
+/// after encoding) goes out by reference, with no pixels, and the crop node decodes the file
+/// itself: its crops are the ones cut from the decoded frame.
+#[test]
+fn a_frame_over_the_inline_limit_travels_by_reference() {
+    let dir = crate::common::TempDir::new("big-frame");
+    let seq = dir.path().join("big");
+    std::fs::create_dir_all(&seq).unwrap();
+    let side = 4200;
+    assert!((side * side * 3) as usize > trackflow::wire::FRAME_INLINE_MAX);
+    let (f1, f2) = (seq.join("00000001.jpg"), seq.join("00000002.jpg"));
+    write_image(&f1, side, side);
+    std::fs::copy(&f1, &f2).unwrap();
+    std::fs::write(seq.join("groundtruth.txt"), "2000,2000,200,150\n").unwrap();
+
+    let params = format!("path={:?}", seq.display().to_string());
+    let run = run_node("source", trackflow::nodes::source::run, &params, &[], vec![]).unwrap();
+    run.result.unwrap();
+    assert_eq!(run.outputs.len(), 2);
+    assert!(run.outputs.iter().all(|o| o.id == "frame" && o.bytes().is_empty()), "a frame over the limit carries no pixels");
+
+    let cfg = Config::from_name("tiny").unwrap();
+    let init = [2000.0, 2000.0, 200.0, 150.0];
+    let fed_back = [2010.0, 1995.0, 205.0, 150.0];
+    let inputs = vec![
+        reference_input("big", 0, 2, (side, side), &f1, Some(init)),
+        reference_input("big", 1, 2, (side, side), &f2, None),
+        box_input("big", 0, 2, fed_back),
+    ];
+    let run = run_node("crop", trackflow::nodes::crop::run, r#"config="tiny""#, &["frame", "box"], inputs).unwrap();
+    run.result.unwrap();
+    let im = trackflow::base::imageio::load_rgb(&f1).unwrap();
+    let z = prepare_crop(&im, init, cfg.test_template_factor(), cfg.data.template_size as usize).unwrap();
+    let x = prepare_crop(&im, fed_back, cfg.test_search_factor(), cfg.data.search_size as usize).unwrap();
+    assert_eq!(run.outputs[0].bytes(), z.patch.data, "template");
+    assert_eq!(run.outputs[1].bytes(), x.patch.data, "search region");
+}
+
+/// A video frame over the inline limit has no file to send by reference: its sequence fails
+/// with one error naming the sequence, the frame, its size and the limit, and the node reports
+/// it rather than dying on dora's refusal to carry the frame.
+#[test]
+fn a_video_frame_over_the_inline_limit_fails_its_sequence_by_name() {
+    let dir = crate::common::TempDir::new("big-video");
+    let video = dir.path().join("big.mp4");
+    let st = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-f", "lavfi", "-i", "color=c=gray:s=4200x4200:r=1", "-frames:v", "1"])
+        .args(["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"])
+        .arg(&video)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let params = format!(r#"path={:?} init-box="2000,2000,200,150""#, video.display().to_string());
+    let run = run_node("source", trackflow::nodes::source::run, &params, &[], vec![]).unwrap();
+    let e = format!("{:#}", run.result.unwrap_err());
+    let limit = format!("{}-byte limit", trackflow::wire::FRAME_INLINE_MAX);
+    assert!(e.contains("big: frame 1 is 4200×4200×3 = 52920000 bytes") && e.contains(&limit) && e.contains("video frame"), "{e}");
+    assert!(run.outputs.is_empty());
+}
+
+/// A frame sent by reference whose file is missing, or decodes to another size than the message
+/// says, is an error naming the file, not a crop of the wrong image.
+#[test]
+fn a_frame_reference_to_a_wrong_file_names_it() {
+    let dir = crate::common::TempDir::new("bad-reference");
+    let small = dir.path().join("small.png");
+    write_image(&small, 32, 24);
+    let init = Some([4.0, 4.0, 8.0, 8.0]);
+    let crop = |input| run_node("crop", trackflow::nodes::crop::run, r#"config="tiny""#, &["frame", "box"], vec![input]).unwrap();
+    let run = crop(reference_input("s", 0, 2, (64, 48), &small, init));
+    let e = format!("{:#}", run.result.unwrap_err());
+    assert!(e.contains("small.png decodes to 32×24×3") && e.contains("64×48×3") && e.contains("s frame 1"), "{e}");
+
+    let gone = dir.path().join("gone.jpg");
+    let run = crop(reference_input("s", 0, 2, (64, 48), &gone, init));
+    let e = format!("{:#}", run.result.unwrap_err());
+    assert!(e.contains("gone.jpg") && e.contains("s frame 1"), "{e}");
 }
 
 /// A camera that answers HTTP 200 and then never sends a frame fails the camera node, naming

@@ -264,3 +264,133 @@ fn otb100_as_downloaded_gets_its_official_ranges_and_both_targets() {
     assert_eq!(seqs[2].ground_truth[0][0], 1000.0, "Jogging-2 reads groundtruth_rect.2.txt");
     assert_eq!(seqs[3].len(), 3);
 }
+
+/// Init boxes that are not boxes are refused with the value and the rule: non-finite, zero,
+/// negative or sub-pixel sizes, boxes off the frame, and boxes many times the frame (before,
+/// 1e308 overflowed the crop's size and 30000 px tried to allocate a 10.8 GB crop).
+#[test]
+fn hostile_init_boxes_are_refused_naming_value_and_limit() {
+    use trackflow::tracker::{MAX_BOX_SCALE, check_box, parse_box};
+    let err = |b: [f64; 4]| format!("{:#}", validate_init_box(b, 160, 120).unwrap_err());
+    let e = err([0.0, 0.0, 1e308, 1e308]);
+    assert!(e.contains("1e308") && e.contains(&format!("{MAX_BOX_SCALE}×")) && e.contains("2560 px"), "{e}");
+    let e = err([0.0, 0.0, 30000.0, 30000.0]);
+    assert!(e.contains("30000") && e.contains("2560 px"), "{e}");
+    assert!(err([0.0, 0.0, f64::INFINITY, 5.0]).contains("infinity"));
+    assert!(err([0.0, 0.0, -5.0, 5.0]).contains("zero or negative"));
+    assert!(err([0.0, 0.0, 0.5, 5.0]).contains("at least 1 px"));
+    assert!(err([-50.0, 0.0, 20.0, 20.0]).contains("outside"));
+    assert!(err([10.0, 500.0, 20.0, 20.0]).contains("outside"));
+    // A box larger than the frame but within the bound is a box (the target fills the view).
+    assert_eq!(validate_init_box([-10.0, -10.0, 400.0, 300.0], 160, 120).unwrap(), [-10.0, -10.0, 400.0, 300.0]);
+    // parse_box applies the frame-free checks, and names the text when it is not 4 numbers.
+    assert!(format!("{:#}", parse_box("0,0,nan,5").unwrap_err()).contains("NaN"));
+    assert!(format!("{:#}", parse_box("1,2,3").unwrap_err()).contains("3 numbers"));
+    assert!(format!("{:#}", parse_box(&"1,".repeat(100_000)).unwrap_err()).contains("100001 numbers"));
+    assert!(format!("{:#}", parse_box("1,2,x,4").unwrap_err()).contains("`x` is not a number"));
+    assert_eq!(parse_box(" 1, 2 ,3,4 ").unwrap(), [1.0, 2.0, 3.0, 4.0]);
+    assert!(check_box([0.0, 0.0, 1.0, 1.0]).is_ok());
+    // Frames too small to track in are refused at the init box too.
+    assert!(format!("{:#}", validate_init_box([0.0, 0.0, 1.0, 1.0], 1, 1).unwrap_err()).contains("1×1"));
+}
+
+/// A crop around a huge box costs its output, not the padded square: a 400000-px square is read
+/// through a window onto the 50×50 image, and what is over the caps is an error, not a panic.
+#[test]
+fn a_huge_crop_allocates_only_its_output() {
+    use trackflow::tracker::crop::MAX_CROP_SIDE;
+    let im = ramp(50, 50);
+    let started = std::time::Instant::now();
+    let r = sample_target(&im, [0.0, 0.0, 1e5, 1e5], 4.0, 32).unwrap();
+    assert_eq!((r.crop_size, r.patch.data.len()), (4e5, 32 * 32 * 3));
+    assert!(started.elapsed().as_secs_f64() < 1.0, "the crop's work follows its output size");
+    let e = format!("{:#}", sample_target(&im, [0.0, 0.0, 1e308, 1e308], 2.0, 32).unwrap_err());
+    assert!(e.contains(&MAX_CROP_SIDE.to_string()), "{e}");
+    assert!(sample_target(&im, [1e300, 0.0, 10.0, 10.0], 2.0, 32).is_err());
+    assert!(sample_target(&im, [0.0, 0.0, 10.0, 10.0], f64::NAN, 32).is_err());
+    assert!(sample_target(&im, [0.0, 0.0, 10.0, 10.0], 2.0, 0).is_err());
+    // A crop wholly off the image is padding, as before.
+    let r = sample_target(&im, [5000.0, 5000.0, 10.0, 10.0], 2.0, 16).unwrap();
+    assert!(r.patch.data.iter().all(|&v| v == 0));
+}
+
+/// Frame sizes the tracker refuses: too small to hold a clipped box, over the decoder caps, or
+/// another size than the sequence's first frame.
+#[test]
+fn frames_the_tracker_cannot_track_in_are_named() {
+    use trackflow::base::image::{MAX_IMAGE_SIDE, check_image_size};
+    use trackflow::tracker::{check_frame, check_same_size};
+    assert!(format!("{:#}", check_frame(1, 1).unwrap_err()).contains("1×1"));
+    assert!(check_frame(10, 10).is_ok());
+    let e = format!("{:#}", check_frame(MAX_IMAGE_SIDE + 1, 10).unwrap_err());
+    assert!(e.contains(&MAX_IMAGE_SIDE.to_string()), "{e}");
+    assert!(format!("{:#}", check_image_size(1 << 15, 1 << 15).unwrap_err()).contains("pixels"));
+    assert!(check_image_size(0, 5).is_err());
+    let e = format!("{:#}", check_same_size((160, 120), 1, 1).unwrap_err());
+    assert!(e.contains("1×1") && e.contains("160×120"), "{e}");
+    assert!(check_same_size((160, 120), 160, 120).is_ok());
+}
+
+/// Runs `trackflow track` with the demo weights on `data`, with `extra` arguments.
+fn track_cli(data: &std::path::Path, out: &std::path::Path, extra: &[&str]) -> (Option<i32>, String) {
+    let mut c = crate::common::trackflow();
+    c.args(["track", "--config", "demo", "--device", "cpu", "--threads", "1"]).arg(data).arg("--out").arg(out).args(extra);
+    let o = c.output().unwrap();
+    (o.status.code(), String::from_utf8_lossy(&o.stderr).into_owned())
+}
+
+/// `track --init-box` with a box of 1e308 or 30000 px on a 160×120 sequence: a clear error and
+/// exit code 1, not a panic (101) on overflow or an abort on a 10.8 GB allocation.
+#[test]
+fn track_refuses_huge_init_boxes_with_exit_code_1() {
+    let dir = crate::common::TempDir::new("hugebox");
+    let data = crate::common::synth(dir.path(), 1, 3, 8);
+    for (arg, shown) in [("0,0,1e308,1e308", "1e308"), ("0,0,30000,30000", "30000")] {
+        let (code, err) = track_cli(&data, &dir.path().join("out"), &["--init-box", arg]);
+        assert_eq!(code, Some(1), "{arg}: {err}");
+        assert!(err.contains(shown) && err.contains("2560 px") && err.contains("--init-box"), "{arg}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    let (code, err) = track_cli(&data, &dir.path().join("out"), &["--init-box", "0,0,nan,5"]);
+    assert!(code == Some(1) && err.contains("NaN"), "{err}");
+}
+
+/// The same huge box as the first row of groundtruth.txt: the error names the file and line,
+/// one sequence at a time and in lockstep batches; a NaN row is named the same way.
+#[test]
+fn a_huge_ground_truth_box_names_its_file_and_line() {
+    let dir = crate::common::TempDir::new("hugegt");
+    let data = crate::common::synth(dir.path(), 1, 3, 9);
+    let gt = data.join("seq_0001/groundtruth.txt");
+    let text = std::fs::read_to_string(&gt).unwrap();
+    let rest: String = text.lines().skip(1).map(|l| format!("{l}\n")).collect();
+    std::fs::write(&gt, format!("0,0,30000,30000\n{rest}")).unwrap();
+    for extra in [&[][..], &["--batch", "2"][..]] {
+        let (code, err) = track_cli(&data, &dir.path().join("out"), extra);
+        assert_eq!(code, Some(1), "{extra:?}: {err}");
+        assert!(err.contains("groundtruth.txt:1") && err.contains("30000") && err.contains("2560 px"), "{extra:?}: {err}");
+    }
+    std::fs::write(&gt, format!("\nnan,0,20,20\n{rest}")).unwrap();
+    let seq = trackflow::data::sequence::read_sequence(&data.join("seq_0001"), trackflow::data::sequence::Layout::Auto).unwrap();
+    let e = format!("{:#}", seq.init_box().unwrap_err());
+    assert!(e.contains("groundtruth.txt:2") && e.contains("NaN"), "{e}");
+}
+
+/// A 1×1 frame in the middle of a sequence ends it with an error naming the file and both sizes;
+/// the frames before it are kept as partial results, instead of the box derailing to the corner
+/// for the rest of the sequence.
+#[test]
+fn a_one_pixel_frame_is_named_not_tracked_through() {
+    let dir = crate::common::TempDir::new("onepixel");
+    let data = crate::common::synth(dir.path(), 1, 5, 10);
+    let frame = data.join("seq_0001/00000003.jpg");
+    image::save_buffer_with_format(&frame, &[200, 10, 10], 1, 1, image::ExtendedColorType::Rgb8, image::ImageFormat::Jpeg).unwrap();
+    for (extra, out) in [(&[][..], "fused"), (&["--batch", "2"][..], "batched")] {
+        let out = dir.path().join(out);
+        let (code, err) = track_cli(&data, &out, extra);
+        assert_eq!(code, Some(1), "{extra:?}: {err}");
+        assert!(err.contains("00000003.jpg") && err.contains("1×1") && err.contains("160×120"), "{extra:?}: {err}");
+        let partial = std::fs::read_to_string(out.join("seq_0001.partial.txt")).unwrap();
+        assert_eq!(partial.lines().count(), 2, "{extra:?}: frames 1 and 2 are kept");
+    }
+}

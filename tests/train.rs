@@ -361,7 +361,7 @@ fn training_lowers_the_loss_and_resume_is_exact() {
     train_in_process(&mut b, &mut lb, 1, batches, 2).unwrap();
     let path = dir.path().join("checkpoints").join(checkpoint::file_name(1));
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    trackflow::base::fs::write_atomic(&path, &b.checkpoint_bytes().unwrap()).unwrap();
+    b.write_checkpoint(&path).unwrap();
     drop(b);
     let (found, state) = checkpoint::latest(&dir.path().join("checkpoints")).unwrap().unwrap();
     assert_eq!(found, path);
@@ -380,7 +380,7 @@ fn training_lowers_the_loss_and_resume_is_exact() {
     }
     // The weights file a run ends with loads into a tracker as is.
     let w = dir.path().join("w.safetensors");
-    trackflow::base::fs::write_atomic(&w, &c.weights_bytes().unwrap()).unwrap();
+    c.write_weights(&w).unwrap();
     let mut m = trackflow::model::OSTrack::new(&cfg, trackflow::model::Parts::All, Device::Cpu);
     m.load(&w).unwrap();
     // And a checkpoint (with optimizer state) loads too.
@@ -500,6 +500,8 @@ fn lasot_trackingnet_and_coco_layouts_are_read() {
     assert!(s[0].files()[0].ends_with("TRAIN_3/frames/abc/0.jpg"));
     // COCO: each non-crowd object is a one-frame sequence.
     std::fs::create_dir_all(root.join("coco/annotations")).unwrap();
+    std::fs::create_dir_all(root.join("coco/images/train2017")).unwrap();
+    std::fs::write(root.join("coco/images/train2017/a.jpg"), b"").unwrap();
     std::fs::write(
         root.join("coco/annotations/instances_train2017.json"),
         r#"{"images":[{"id":7,"file_name":"a.jpg","width":9}],"annotations":[
@@ -656,6 +658,107 @@ fn random_regions_prefer_what_stands_out_and_make_valid_pairs() {
     }
 }
 
+/// A checkpoint that cannot be written (a full or read-only disk; here its file name is taken by
+/// a folder, which root cannot write through either) stops the run with an error naming the
+/// path, leaves the previous checkpoint whole and no partial file, and never says "Finished
+/// training".
+#[test]
+fn a_checkpoint_that_cannot_be_written_stops_training_and_keeps_the_last_one() {
+    let dir = TempDir::new("ckpt-fail");
+    let data = synth(dir.path(), 3, 25, 23);
+    let save = dir.path().join("out");
+    let train = |epochs: &str, resume: bool| {
+        let mut c = trackflow();
+        c.args(["train", "ostrack", "tiny", "--device", "cpu", "--epochs", epochs])
+            .args(["--set", "trainer.sample-per-epoch=4", "--set", "trainer.batch-size=2", "--save-dir"])
+            .arg(&save)
+            .arg("--root")
+            .arg(format!("synth={}", data.display()));
+        if resume {
+            c.arg("--resume");
+        }
+        c.output().unwrap()
+    };
+    assert!(train("1", false).status.success());
+    let ckpts = save.join("checkpoints");
+    let first = ckpts.join(checkpoint::file_name(1));
+    let before = checkpoint::digest(&first).unwrap();
+    let blocked = ckpts.join(checkpoint::file_name(2));
+    std::fs::create_dir_all(&blocked).unwrap();
+    let o = train("2", true);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{err}");
+    assert!(!err.contains("Finished training"), "{err}");
+    assert!(err.contains(&blocked.display().to_string()), "the error names the checkpoint's path: {err}");
+    assert_eq!(checkpoint::digest(&first).unwrap(), before, "the previous checkpoint is untouched");
+    let left: Vec<String> = std::fs::read_dir(&ckpts)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tmp"))
+        .collect();
+    assert!(left.is_empty(), "partial files left behind: {left:?}");
+}
+
+/// A COCO file with crowd regions, zero-size and out-of-image boxes, an image missing from the
+/// folder and a category the file does not list: each such box is skipped (and counted on the
+/// console), the good ones train.
+#[test]
+fn coco_boxes_that_cannot_be_targets_are_skipped() {
+    let dir = TempDir::new("coco-bad");
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("images/train2017")).unwrap();
+    std::fs::create_dir_all(root.join("annotations")).unwrap();
+    let img = trackflow::base::image::Image { width: 64, height: 48, channels: 3, data: vec![128; 64 * 48 * 3] };
+    trackflow::base::draw::save_png(&img, &root.join("images/train2017/a.png")).unwrap();
+    let file = serde_json::json!({
+        "images": [
+            {"id": 1, "file_name": "a.png", "width": 64, "height": 48},
+            {"id": 2, "file_name": "gone.jpg", "width": 64, "height": 48}
+        ],
+        "categories": [{"id": 1, "name": "person"}],
+        "annotations": [
+            {"image_id": 1, "bbox": [4, 4, 20, 20], "iscrowd": 0, "category_id": 1},
+            {"image_id": 1, "bbox": [30, 10, 10, 12], "iscrowd": 0, "category_id": 1},
+            {"image_id": 1, "bbox": [4, 4, 20, 20], "iscrowd": 1, "category_id": 1},
+            {"image_id": 1, "bbox": [4, 4, 0, 20], "iscrowd": 0, "category_id": 1},
+            {"image_id": 1, "bbox": [60, 40, 30, 30], "iscrowd": 0, "category_id": 1},
+            {"image_id": 2, "bbox": [4, 4, 20, 20], "iscrowd": 0, "category_id": 1},
+            {"image_id": 1, "bbox": [4, 4, 20, 20], "iscrowd": 0, "category_id": 99},
+            {"image_id": 7, "bbox": [4, 4, 20, 20], "iscrowd": 0, "category_id": 1}
+        ]
+    });
+    std::fs::write(root.join("annotations/instances_train2017.json"), file.to_string()).unwrap();
+    let seqs = trackflow::data::datasets::coco(root).unwrap();
+    let boxes: Vec<[f64; 4]> = seqs.iter().map(|s| s.ground_truth[0]).collect();
+    assert_eq!(boxes, [[4.0, 4.0, 20.0, 20.0], [30.0, 10.0, 10.0, 12.0]]);
+}
+
+/// Runs started at the same instant into one folder: exactly one gets it, every other is refused
+/// naming the folder's run (the lock is one atomic `flock`, not a check and then a write).
+#[test]
+fn a_folder_is_locked_by_exactly_one_of_simultaneous_runs() {
+    use trackflow::base::fs::RunLock;
+    let dir = TempDir::new("lock-race");
+    for round in 0..20 {
+        let folder = dir.path().join(format!("round-{round}"));
+        let start = Arc::new(std::sync::Barrier::new(6));
+        let runs: Vec<_> = (0..6)
+            .map(|_| {
+                let (folder, start) = (folder.clone(), start.clone());
+                std::thread::spawn(move || {
+                    start.wait();
+                    RunLock::acquire(&folder, "training run")
+                })
+            })
+            .collect();
+        let results: Vec<_> = runs.into_iter().map(|r| r.join().unwrap()).collect();
+        assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1, "round {round}: exactly one run holds the folder");
+        for e in results.iter().filter_map(|r| r.as_ref().err()) {
+            assert!(format!("{e:#}").contains("is in use by another training run"), "{e:#}");
+        }
+    }
+}
+
 /// A live process that is not a zombie.
 fn alive(pid: i32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'))
@@ -718,6 +821,30 @@ fn killing_a_training_run_takes_its_whole_process_tree_down() {
     assert!(!stale.join(".trackflow.lock").exists());
 }
 
+/// A batch larger than one dora message travels as parts of whole samples and joins back
+/// exactly; OSTrack's global batch of 128 at 384 pixels (283 MB) goes in parts under the bound.
+#[test]
+fn a_batch_split_into_message_parts_joins_back_exactly() {
+    use trackflow::wire::{BATCH_PART_MAX, array_f32, batch_part_samples, decode_batch, encode_batch};
+    let cfg = Config::from_name("tiny").unwrap();
+    let b = random_batch(&cfg, 2, 3, 5, 11);
+    let parts = b.split(2);
+    assert_eq!(parts.iter().map(|p| p.size).collect::<Vec<_>>(), [2, 2, 1]);
+    let (meta, data) = (encode_batch(&parts[1], 1, 3), array_f32(parts[1].data.clone()));
+    let (back, k, n) = decode_batch(&meta, &data).unwrap();
+    assert_eq!((back.epoch, back.index, back.size, k, n), (2, 3, 2, 1, 3));
+    assert_eq!(back.data, parts[1].data);
+    let joined = trackflow::train::Batch::join(parts).unwrap();
+    assert_eq!((joined.size, joined.epoch, joined.index), (5, 2, 3));
+    assert!(joined.data == b.data, "the joined batch differs from the one split");
+    let big = Config::from_name("vitb_384_mae_ce_32x4_ep300").unwrap();
+    let shape = trackflow::train::Batch { epoch: 1, index: 0, size: 128, template_size: 192, search_size: 384, channels: 3, data: vec![] };
+    let k = batch_part_samples(&shape);
+    assert!(k >= 1 && (k as usize) * shape.floats_per_sample() * 4 <= BATCH_PART_MAX);
+    assert!(128 * shape.floats_per_sample() * 4 > 256 << 20, "the whole batch would not fit one message");
+    assert_eq!(big.data.search_size, 384);
+}
+
 /// A batch of `size` random crops with boxes near the search centre, reproducible from `seed`.
 fn random_batch(cfg: &Config, epoch: i64, index: i64, size: i64, seed: i64) -> trackflow::train::Batch {
     tch::manual_seed(seed);
@@ -776,7 +903,7 @@ fn a_resumed_data_parallel_run_continues_exactly() {
         run.step(&random_batch(&cfg, 1, step, 4, 200 + step)).unwrap();
     }
     let ckpt = dir.path().join("ckpt.safetensors");
-    std::fs::write(&ckpt, run.checkpoint_bytes().unwrap()).unwrap();
+    run.write_checkpoint(&ckpt).unwrap();
     let mut resumed = Trainer::resume(&cfg, Device::Cpu, &ckpt).unwrap();
     resumed.set_devices(&devices).unwrap();
     for step in 2..4 {

@@ -1,6 +1,8 @@
 //! Every message type survives encode → Arrow → decode unchanged, and malformed messages are
 //! rejected with an error that names the problem.
 
+use dora_node_api::Parameter;
+use trackflow::data::modality::Modality;
 use trackflow::tracker::crop::CropGeometry;
 use trackflow::wire::*;
 
@@ -27,7 +29,87 @@ fn frame_round_trip() {
     let back = Frame::decode(&meta, &arr).unwrap();
     assert_eq!(back.header, f.header);
     assert_eq!((back.width, back.height, back.channels, back.init_box), (4, 3, 3, Some([1.5, 2.0, 3.0, 4.0])));
-    assert_eq!(back.pixels, &pixels[..]);
+    assert_eq!(back.pixels, FramePixels::Inline(&pixels[..]));
+}
+
+fn rgb_file() -> FrameFile {
+    FrameFile { path: "/data/big/00000001.jpg".into(), aux: None }
+}
+
+/// A frame sent by reference: what `trackflow`'s source sends for a frame over
+/// `FRAME_INLINE_MAX`.
+fn by_reference(file: FrameFile) -> Frame<FramePixels<'static>> {
+    let channels = file.channels();
+    Frame { header: header(0), width: 8000, height: 8000, channels, init_box: Some([1.0, 2.0, 3.0, 4.0]), pixels: FramePixels::File(file) }
+}
+
+#[test]
+fn frame_by_reference_round_trip() {
+    let f = by_reference(rgb_file());
+    let meta = f.encode();
+    let empty = array_u8(vec![]);
+    let back = Frame::decode(&meta, &empty).unwrap();
+    assert_eq!(back, f);
+    assert_eq!(back.pixel_bytes(), 8000 * 8000 * 3);
+
+    let aux = AuxFile { path: "/data/rgbd/depth/00000001.png".into(), modality: Modality::Depth, depth_clip: true };
+    let f = by_reference(FrameFile { path: "/data/rgbd/color/00000001.jpg".into(), aux: Some(aux) });
+    let back = Frame::decode(&f.encode(), &empty).unwrap();
+    assert_eq!(back, f, "RGB+X references keep the auxiliary file, its modality and depth clipping");
+    assert_eq!(back.channels, 6);
+}
+
+#[test]
+fn frame_inline_bound_fits_dora_and_4k() {
+    // dora IPC-encodes UInt8 to ~1.125× and refuses over 64 MiB on its daemon path.
+    const { assert!(FRAME_INLINE_MAX * 9 / 8 < 64 << 20) };
+    const { assert!(3840 * 2160 * 6 <= FRAME_INLINE_MAX, "4K RGB+X still travels inline") };
+    const { assert!(8000 * 8000 * 3 > FRAME_INLINE_MAX) };
+}
+
+#[test]
+fn frame_reference_with_pixels_is_rejected() {
+    let f = by_reference(rgb_file());
+    let err = Frame::decode(&f.encode(), &array_u8(vec![0; 12])).unwrap_err();
+    assert!(matches!(err, WireError::Payload { .. }), "{err}");
+    assert!(err.to_string().contains("12 bytes") && err.to_string().contains("/data/big/00000001.jpg"), "{err}");
+}
+
+#[test]
+fn frame_reference_without_its_file_is_rejected() {
+    // A big frame whose reference was dropped: an empty payload, no `file`.
+    let f = by_reference(rgb_file());
+    let mut meta = f.encode();
+    meta.remove(keys::FILE);
+    let err = Frame::decode(&meta, &array_u8(vec![])).unwrap_err();
+    assert!(err.to_string().contains("0 bytes, expected 8000×8000×3") && err.to_string().contains("`file` is missing"), "{err}");
+
+    // An auxiliary file alone is not a reference to decode.
+    let aux = AuxFile { path: "/d/infrared/1.jpg".into(), modality: Modality::Thermal, depth_clip: false };
+    let mut meta = by_reference(FrameFile { path: "/d/visible/1.jpg".into(), aux: Some(aux) }).encode();
+    meta.remove(keys::FILE);
+    let err = Frame::decode(&meta, &array_u8(vec![])).unwrap_err();
+    assert!(matches!(err, WireError::Metadata { key: "file", .. }), "{err}");
+
+    // An empty path names nothing.
+    let f = by_reference(FrameFile { path: String::new(), aux: None });
+    let err = Frame::decode(&f.encode(), &array_u8(vec![])).unwrap_err();
+    assert!(matches!(err, WireError::Metadata { key: "file", .. }), "{err}");
+}
+
+#[test]
+fn frame_reference_with_bad_metadata_is_rejected() {
+    // RGB files decode to 3 channels: a reference claiming 6 without an auxiliary file is wrong.
+    let mut f = by_reference(rgb_file());
+    f.channels = 6;
+    let err = Frame::decode(&f.encode(), &array_u8(vec![])).unwrap_err();
+    assert!(matches!(err, WireError::Metadata { key: "channels", .. }), "{err}");
+
+    let aux = AuxFile { path: "/d/depth/1.png".into(), modality: Modality::Depth, depth_clip: false };
+    let mut meta = by_reference(FrameFile { path: "/d/color/1.jpg".into(), aux: Some(aux) }).encode();
+    meta.insert(keys::AUX_MODALITY.into(), Parameter::String("sonar".into()));
+    let err = Frame::decode(&meta, &array_u8(vec![])).unwrap_err();
+    assert!(matches!(err, WireError::Metadata { key: "aux_modality", .. }), "{err}");
 }
 
 #[test]

@@ -1,5 +1,37 @@
 //! The 8-bit image every stage passes around, and OpenCV's linear resize of it, exact to the
 //! pixel (the crop, the contact sheets and the live view all resize through it).
+//!
+//! Sizes that come from input (a decoder's header, a camera's parameters) are checked against
+//! [`MAX_IMAGE_SIDE`] and [`MAX_IMAGE_PIXELS`] before anything is allocated for them
+//! ([`check_image_size`]), and the crop resizes through a [`Window`] onto the image rather than
+//! a copy of its padded square, so no input can make either allocate more than its output.
+
+use anyhow::{Result, bail};
+
+/// The largest frame side accepted from a decoder or a camera, in pixels (2^15 = 32768): no
+/// tracking benchmark or camera comes close, and it keeps every product of sides far from
+/// overflow.
+pub const MAX_IMAGE_SIDE: usize = 1 << 15;
+
+/// The most pixels a frame may have (2^27 ≈ 134 M, 16384×8192): 0.4 GB as RGB, 0.8 GB as
+/// RGB+X. A header that claims more is refused before its pixels are allocated.
+pub const MAX_IMAGE_PIXELS: usize = 1 << 27;
+
+/// Checks a frame size from input against [`MAX_IMAGE_SIDE`] and [`MAX_IMAGE_PIXELS`], and that
+/// it has pixels at all. The error names the size and the cap; callers add the file or URL.
+pub fn check_image_size(width: usize, height: usize) -> Result<()> {
+    if width == 0 || height == 0 {
+        bail!("the image is {width}×{height}: it has no pixels");
+    }
+    if width > MAX_IMAGE_SIDE || height > MAX_IMAGE_SIDE {
+        bail!("the image is {width}×{height}, larger than the cap of {MAX_IMAGE_SIDE} px a side");
+    }
+    // Both sides are at most 2^15 here, so the product cannot overflow.
+    if width * height > MAX_IMAGE_PIXELS {
+        bail!("the image is {width}×{height} = {} pixels, more than the cap of {MAX_IMAGE_PIXELS}", width * height);
+    }
+    Ok(())
+}
 
 /// An 8-bit image, row-major H×W×C.
 #[derive(Debug, Clone, PartialEq)]
@@ -15,9 +47,25 @@ pub struct Image {
 }
 
 impl Image {
-    /// A black image.
+    /// A black image. Panics, naming the size, when W·H·C overflows `usize`; sizes that come
+    /// from input go through [`check_image_size`] (or [`Image::try_zeros`]) first.
     pub fn zeros(width: usize, height: usize, channels: usize) -> Self {
-        Self { width, height, channels, data: vec![0; width * height * channels] }
+        let n = width
+            .checked_mul(height)
+            .and_then(|n| n.checked_mul(channels))
+            .unwrap_or_else(|| panic!("a {width}×{height}×{channels} image does not fit in memory"));
+        Self { width, height, channels, data: vec![0; n] }
+    }
+
+    /// A black image of a size that came from input: refused (naming it and the cap) beyond
+    /// [`check_image_size`]'s caps or with more than 6 channels, instead of an allocation that
+    /// aborts the process.
+    pub fn try_zeros(width: usize, height: usize, channels: usize) -> Result<Self> {
+        check_image_size(width, height)?;
+        if channels == 0 || channels > 6 {
+            bail!("an image with {channels} channels: expected 1 to 6");
+        }
+        Ok(Self::zeros(width, height, channels))
     }
 }
 
@@ -30,6 +78,56 @@ pub fn split_rgbx(im: &Image) -> (Image, Image) {
         b.extend_from_slice(&px[3..6]);
     }
     (Image { width: im.width, height: im.height, channels: 3, data: a }, Image { width: im.width, height: im.height, channels: 3, data: b })
+}
+
+/// A `width`×`height` picture seen through a window onto an image, zero wherever it does not
+/// show the image: window pixel (u, v) is image pixel (u + `x0`, v + `y0`) when that pixel lies
+/// in the shown columns and rows, and 0 otherwise.
+///
+/// It is the crop's zero-padded square without the square: [`resize_window`] reads the pixels
+/// it needs through the window, so a crop costs its output size whatever the size of the square
+/// (a huge box used to allocate the square first: 10.8 GB for a 30000-px init box).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    /// Image column of the window's left edge (negative: the window starts left of the image).
+    pub x0: i64,
+    /// Image row of the window's top edge (negative: the window starts above the image).
+    pub y0: i64,
+    /// Window width.
+    pub width: usize,
+    /// Window height.
+    pub height: usize,
+    /// Image columns `[begin, end)` the window shows; the rest is padding. Clipped to the image.
+    pub cols: (i64, i64),
+    /// Image rows `[begin, end)` the window shows; the rest is padding. Clipped to the image.
+    pub rows: (i64, i64),
+}
+
+impl Window {
+    /// The whole of `im`, as it is.
+    pub fn whole(im: &Image) -> Self {
+        let (w, h) = (im.width as i64, im.height as i64);
+        Self { x0: 0, y0: 0, width: im.width, height: im.height, cols: (0, w), rows: (0, h) }
+    }
+
+    /// The window with its shown columns and rows clipped to `im`, so that every index it
+    /// yields is inside the image whatever the caller put in it.
+    fn clipped_to(&self, im: &Image) -> Self {
+        let clip = |(a, b): (i64, i64), n: usize| (a.max(0), b.min(n as i64));
+        Self { cols: clip(self.cols, im.width), rows: clip(self.rows, im.height), ..*self }
+    }
+
+    /// The image column under window column `u`, or `None` where the window shows padding.
+    fn col(&self, u: usize) -> Option<usize> {
+        let x = (u as i64).saturating_add(self.x0);
+        (x >= self.cols.0 && x < self.cols.1).then_some(x as usize)
+    }
+
+    /// The image row under window row `v`, or `None` where the window shows padding.
+    fn row(&self, v: usize) -> Option<usize> {
+        let y = (v as i64).saturating_add(self.y0);
+        (y >= self.rows.0 && y < self.rows.1).then_some(y as usize)
+    }
 }
 
 const COEF_BITS: i32 = 11;
@@ -68,34 +166,67 @@ fn linear_taps(src: usize, dst: usize, clamp: bool) -> Vec<(i64, i16, i16)> {
 /// exact 2× downscale goes through OpenCV's area path, as OpenCV itself does. Checked pixel for
 /// pixel against `cv2.resize` by the golden tests.
 pub fn resize_linear(src: &Image, out_w: usize, out_h: usize) -> Image {
-    if src.width == out_w && src.height == out_h {
-        return src.clone();
-    }
-    if src.width == 2 * out_w && src.height == 2 * out_h {
-        return resize_area_2x(src);
-    }
+    resize_window(src, &Window::whole(src), out_w, out_h)
+}
+
+/// [`resize_linear`] of the picture `win` shows of `src` (zero where it shows no image), read
+/// through the window: the same pixels as resizing that picture once materialised, for the
+/// memory of the output alone. The work is proportional to the output too: one horizontal
+/// pass per output row's two source rows, whatever the window's size.
+///
+/// An empty window or output gives a black (or empty) image rather than indexing out of range.
+pub fn resize_window(src: &Image, win: &Window, out_w: usize, out_h: usize) -> Image {
     let c = src.channels;
-    let xt = linear_taps(src.width, out_w, true);
-    let yt = linear_taps(src.height, out_h, false);
-    let row_w = out_w * c;
-    // Horizontal pass for one source row.
-    let hrow = |sy: usize, out: &mut Vec<i32>| {
-        out.clear();
-        let row = &src.data[sy * src.width * c..(sy + 1) * src.width * c];
-        for &(sx, a0, a1) in &xt {
+    // Far beyond any crop (sample_target caps its side at 2^22): the f64 and i64 arithmetic of
+    // the taps stays exact below this.
+    assert!(win.width <= 1 << 40 && win.height <= 1 << 40, "a {}×{} resize window", win.width, win.height);
+    let win = win.clipped_to(src);
+    if win.width == 0 || win.height == 0 || out_w == 0 || out_h == 0 {
+        return Image::zeros(out_w, out_h, c);
+    }
+    if win.width == out_w && win.height == out_h {
+        return materialize(src, &win);
+    }
+    if win.width == 2 * out_w && win.height == 2 * out_h {
+        return resize_area_2x(src, &win, out_w, out_h);
+    }
+    // Per output column: the image byte offsets of its two source pixels and their weights,
+    // worked out once per resize rather than once per row. A tap on padding (or the second tap
+    // past the window's right edge, where OpenCV uses the first alone) reads pixel 0 with
+    // weight 0: the same zero, without a branch in the loop over pixels.
+    let tap = |u: Option<usize>, a: i16| u.map_or((0, 0), |x| (x * c, a as i32));
+    let taps: Vec<(usize, i32, usize, i32)> = linear_taps(win.width, out_w, true)
+        .into_iter()
+        .map(|(sx, a0, a1)| {
             let sx = sx as usize;
+            let (i0, a0) = tap(win.col(sx), a0);
+            let (i1, a1) = tap(if sx + 1 < win.width { win.col(sx + 1) } else { None }, a1);
+            (i0, a0, i1, a1)
+        })
+        .collect();
+    let yt = linear_taps(win.height, out_h, false);
+    let row_w = out_w * c;
+    let src_row_len = src.width * c;
+    // Whether the window shows any column of the image (if not, every row is padding).
+    let shows_cols = win.cols.0 < win.cols.1;
+    // Horizontal pass for one window row; a row of padding is zeros.
+    let hrow = |v: usize, out: &mut Vec<i32>| {
+        out.clear();
+        let Some(y) = win.row(v).filter(|_| shows_cols) else {
+            out.resize(row_w, 0);
+            return;
+        };
+        let row = &src.data[y * src_row_len..(y + 1) * src_row_len];
+        for &(i0, a0, i1, a1) in &taps {
             for k in 0..c {
-                let p0 = row[sx * c + k] as i32;
-                // At the right edge OpenCV uses only the first tap (a1 is 0 there anyway).
-                let p1 = if sx + 1 < src.width { row[(sx + 1) * c + k] as i32 } else { 0 };
-                out.push(p0 * a0 as i32 + p1 * a1 as i32);
+                out.push(row[i0 + k] as i32 * a0 + row[i1 + k] as i32 * a1);
             }
         }
     };
     let mut dst = Image::zeros(out_w, out_h, c);
     // Output rows use source rows (sy, sy + 1) with sy non-decreasing: keep the last two.
     let (mut a, mut b) = ((usize::MAX, Vec::with_capacity(row_w)), (usize::MAX, Vec::with_capacity(row_w)));
-    let clip = |y: i64| y.clamp(0, src.height as i64 - 1) as usize;
+    let clip = |y: i64| y.clamp(0, win.height as i64 - 1) as usize;
     for (dy, &(sy, b0, b1)) in yt.iter().enumerate() {
         let (sy, sy1) = (clip(sy), clip(sy + 1));
         if a.0 != sy {
@@ -115,6 +246,28 @@ pub fn resize_linear(src: &Image, out_w: usize, out_h: usize) -> Image {
     dst
 }
 
+/// The picture a window shows, as an image of the window's size (the identity resize).
+fn materialize(src: &Image, win: &Window) -> Image {
+    let c = src.channels;
+    let mut dst = Image::zeros(win.width, win.height, c);
+    // The shown columns form one run of the window's columns: copy it row by row.
+    let (u0, u1) = (win.cols.0.saturating_sub(win.x0).max(0), win.cols.1.saturating_sub(win.x0).min(win.width as i64));
+    if u1 <= u0 {
+        return dst;
+    }
+    let (u0, u1) = (u0 as usize, u1 as usize);
+    let x = win.col(u0).expect("shown column");
+    for v in 0..win.height {
+        if let Some(y) = win.row(v) {
+            let src_at = (y * src.width + x) * c;
+            let dst_at = (v * win.width + u0) * c;
+            let n = (u1 - u0) * c;
+            dst.data[dst_at..dst_at + n].copy_from_slice(&src.data[src_at..src_at + n]);
+        }
+    }
+    dst
+}
+
 /// OpenCV's vertical linear pass (`VResizeLinearVec_32s8u`): `v_pack(S >> 4)` saturates to
 /// i16, `v_mul_hi` keeps the high 16 bits of each product, the two are added with i16
 /// saturation, and `v_rshr_pack_u<2>` rounds, shifts and saturates to u8.
@@ -127,12 +280,15 @@ fn vresize_row(s0: &[i32], s1: &[i32], b0: i16, b1: i16, out: &mut [u8]) {
     }
 }
 
-/// OpenCV's `resizeAreaFast` for an exact 2× downscale: the rounded mean of each 2×2 block.
-fn resize_area_2x(src: &Image) -> Image {
+/// OpenCV's `resizeAreaFast` for an exact 2× downscale (the window is 2·`w` × 2·`h`): the
+/// rounded mean of each 2×2 block.
+fn resize_area_2x(src: &Image, win: &Window, w: usize, h: usize) -> Image {
     let c = src.channels;
-    let (w, h) = (src.width / 2, src.height / 2);
     let mut dst = Image::zeros(w, h, c);
-    let at = |x: usize, y: usize, k: usize| src.data[(y * src.width + x) * c + k] as u32;
+    let at = |u: usize, v: usize, k: usize| match (win.col(u), win.row(v)) {
+        (Some(x), Some(y)) => src.data[(y * src.width + x) * c + k] as u32,
+        _ => 0,
+    };
     for y in 0..h {
         for x in 0..w {
             for k in 0..c {

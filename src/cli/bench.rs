@@ -53,6 +53,56 @@ pub enum BenchCmd {
         /// Device for the trainer.
         #[arg(long, default_value = "auto")]
         device: String,
+        /// The recipe's cost instead: for each of these presets (comma-separated, e.g.
+        /// `vitb_256_mae_ce_32x4_ep300,vitb_384_mae_ce_32x4_ep300`) and each `--batch-sizes`,
+        /// the median time of a whole training step (forward, loss, backward, AdamW) and the
+        /// peak memory, each row in a process of its own so that its peak is its own.
+        #[arg(long, value_delimiter = ',')]
+        presets: Vec<String>,
+        /// Batch sizes for `--presets`.
+        #[arg(long, value_delimiter = ',', default_value = "1,2,4")]
+        batch_sizes: Vec<i64>,
+    },
+    /// trackflow beside NanoTrack v2 (OpenCV's `TrackerNano`, the CPU tracker robotics users run)
+    /// on the same sequences in one command, runs alternating: success AUC, OP75 and precision
+    /// (OTB protocol, as `trackflow analyze`), frames/s per frame and for the whole process
+    /// (start-up and JPEG decoding included), one table.
+    Peers {
+        /// A folder of annotated sequences (any layout `track` reads).
+        dataset: PathBuf,
+        /// Only the sequences this file names, one per line (e.g. real-train's val-list.txt).
+        #[arg(long)]
+        list: Option<PathBuf>,
+        /// The folder holding NanoTrack v2's nanotrack_backbone_sim.onnx and nanotrack_head_sim.onnx.
+        #[arg(long)]
+        nanotrack: PathBuf,
+        /// trackflow's model preset or config file.
+        #[arg(long, default_value = "mobile")]
+        config: String,
+        /// Weights (default: the preset's own).
+        #[arg(long)]
+        weights: Option<PathBuf>,
+        /// libtorch CPU threads for trackflow (0: libtorch's default, all cores).
+        #[arg(long, default_value_t = 0)]
+        threads: i32,
+        /// Rounds; each runs both trackers once, in alternating order. Times are the best round's.
+        #[arg(long, default_value_t = 2)]
+        rounds: usize,
+        /// Where results and the table go.
+        #[arg(long, default_value = "output/bench-peers")]
+        out: PathBuf,
+    },
+    /// One row of `bench train --presets` (run by it in a child process).
+    #[command(hide = true)]
+    TrainRow {
+        /// Preset.
+        preset: String,
+        /// Batch size.
+        batch_size: i64,
+        /// Timed steps (after one warm-up step).
+        steps: usize,
+        /// Device.
+        device: String,
     },
     /// The same sequence through the fused tracker and the dataflow: latency, fps, overhead.
     Track {
@@ -130,8 +180,21 @@ impl BenchCmd {
                 live(&config, &device, fps, seconds)?;
                 Ok(ExitCode::SUCCESS)
             }
-            BenchCmd::Train { config, data, workers, batches, batch_size, device } => {
+            BenchCmd::Train { presets, batch_sizes, batches, device, .. } if !presets.is_empty() => {
+                train_steps(&presets, &batch_sizes, batches, &device)?;
+                Ok(ExitCode::SUCCESS)
+            }
+            BenchCmd::Train { config, data, workers, batches, batch_size, device, .. } => {
                 train(&config, data.as_deref(), workers, batches, batch_size, &device)?;
+                Ok(ExitCode::SUCCESS)
+            }
+            BenchCmd::Peers { dataset, list, nanotrack, config, weights, threads, rounds, out } => {
+                peers(&PeersRun { dataset, list, nanotrack, config, weights, threads, rounds: rounds.max(1), out })?;
+                Ok(ExitCode::SUCCESS)
+            }
+            BenchCmd::TrainRow { preset, batch_size, steps, device } => {
+                let row = train_row(&preset, batch_size, steps, &device)?;
+                println!("{}", serde_json::to_string(&row)?);
                 Ok(ExitCode::SUCCESS)
             }
             BenchCmd::Track { sequence, dataflow, config, device, frames, rounds, sets } => {
@@ -396,6 +459,261 @@ pub fn train(config: &str, data: Option<&Path>, workers: usize, batches: usize, 
         if produce >= consume { "the trainer is not starved" } else { "the trainer would wait for data: add loader threads" }
     );
     Ok(())
+}
+
+/// What `bench peers` compares.
+#[derive(Debug, Clone)]
+pub struct PeersRun {
+    /// Annotated sequences.
+    pub dataset: PathBuf,
+    /// Sequence list within `dataset`.
+    pub list: Option<PathBuf>,
+    /// NanoTrack v2's ONNX folder.
+    pub nanotrack: PathBuf,
+    /// trackflow's config.
+    pub config: String,
+    /// trackflow's weights.
+    pub weights: Option<PathBuf>,
+    /// trackflow's libtorch threads.
+    pub threads: i32,
+    /// Rounds of both trackers.
+    pub rounds: usize,
+    /// Output folder.
+    pub out: PathBuf,
+}
+
+/// The NanoTrack v2 runner: the peer side of `bench peers`, embedded so that an installed
+/// binary has it too; written next to the results before each run.
+const NANOTRACK_PEER: &str = include_str!("../../python/nanotrack_peer.py");
+
+/// `trackflow bench peers`: both trackers over the same frames, alternating, then one table.
+pub fn peers(run: &PeersRun) -> Result<()> {
+    use crate::data::sequence::{Frames, Layout, discover};
+    use crate::eval::analyze::{Protocol, analyze};
+    // What is missing is said before anything runs, in one line each.
+    for f in ["nanotrack_backbone_sim.onnx", "nanotrack_head_sim.onnx"] {
+        if !run.nanotrack.join(f).is_file() {
+            bail!("--nanotrack {}: no {f} there; pass the folder holding NanoTrack v2's two ONNX files", run.nanotrack.display());
+        }
+    }
+    let py = crate::base::python::interpreter()?;
+    let probe = std::process::Command::new(&py).args(["-c", "import cv2; cv2.TrackerNano_create"]).output();
+    if !probe.is_ok_and(|o| o.status.success()) {
+        bail!(
+            "bench peers runs NanoTrack v2 through OpenCV's contrib trackers, which {} lacks: {} -m pip install opencv-contrib-python-headless==5.0.0.93 (scripts/setup installs it)",
+            py.display(),
+            py.display()
+        );
+    }
+    std::fs::create_dir_all(&run.out).with_context(|| format!("cannot create {}", run.out.display()))?;
+    let out = std::path::absolute(&run.out)?;
+    let data = match &run.list {
+        None => std::path::absolute(&run.dataset)?,
+        Some(list) => super::evaluate::select(&run.dataset, list, &out.join("sequences"))?,
+    };
+    // The peer reads the frames and first boxes trackflow's readers find: the same input.
+    let seqs = discover(&data, Layout::Auto)?;
+    let mut manifest = Vec::new();
+    let mut frames = 0usize;
+    for s in &seqs {
+        let Frames::Files(files) = &s.frames else { bail!("{}: bench peers reads image sequences, not videos", s.name) };
+        let files: Vec<String> =
+            files.iter().map(|f| std::path::absolute(f).map(|f| f.display().to_string())).collect::<std::io::Result<_>>()?;
+        frames += files.len();
+        manifest.push(serde_json::json!({"name": s.name, "frames": files, "init": s.init_box()?}));
+    }
+    let manifest_path = out.join("manifest.json");
+    crate::base::fs::write_atomic(&manifest_path, serde_json::json!({ "sequences": manifest }).to_string().as_bytes())?;
+    let script = out.join("nanotrack_peer.py");
+    crate::base::fs::write_atomic(&script, NANOTRACK_PEER.as_bytes())?;
+    let exe = std::env::current_exe().context("cannot find the trackflow executable")?;
+    let (ours, theirs) = (out.join("trackflow"), out.join("nanotrack"));
+    let mut walls = [f64::INFINITY; 2];
+    eprintln!("{} sequence(s), {frames} frames; {} round(s) of both trackers", seqs.len(), run.rounds);
+    for round in 0..run.rounds {
+        for k in 0..2 {
+            // Alternate who goes first, so that neither always runs on a warmer cache.
+            let which = (k + round) % 2;
+            let mut c = if which == 0 {
+                let mut c = std::process::Command::new(&exe);
+                c.arg("track").arg(&data).args(["--config", &run.config, "--threads", &run.threads.to_string(), "--out"]).arg(&ours);
+                if let Some(w) = &run.weights {
+                    c.arg("--weights").arg(w);
+                }
+                c
+            } else {
+                let mut c = std::process::Command::new(&py);
+                c.arg(&script).arg(&manifest_path).arg(std::path::absolute(&run.nanotrack)?).arg(&theirs);
+                c
+            };
+            let started = Instant::now();
+            let o = c.stdout(std::process::Stdio::null()).output().context("cannot start a tracker")?;
+            let wall = started.elapsed().as_secs_f64();
+            if !o.status.success() {
+                bail!("{} failed ({}):\n{}", ["trackflow", "NanoTrack v2"][which], o.status, String::from_utf8_lossy(&o.stderr).trim());
+            }
+            walls[which] = walls[which].min(wall);
+            eprintln!("round {}: {} {wall:.1} s", round + 1, ["trackflow", "NanoTrack v2"][which]);
+        }
+    }
+    let name = Path::new(&run.config).file_stem().map_or(run.config.clone(), |s| s.to_string_lossy().into_owned());
+    let trackers = [(format!("trackflow {name}"), ours.clone()), ("NanoTrack v2".to_string(), theirs.clone())];
+    let scores = analyze(Protocol::OTB, &data, &trackers)?;
+    let col = |t: &crate::eval::analyze::TrackerScores, c: &str| {
+        Protocol::OTB.columns().iter().position(|x| *x == c).and_then(|i| t.values.get(i).copied()).unwrap_or(f64::NAN)
+    };
+    let mut table = format!(
+        "{} sequence(s), {frames} frames ({}); OTB protocol; frames/s: per frame from the result times, whole process from the best of {} run(s), start-up and decoding included\n\n",
+        seqs.len(),
+        data.display(),
+        run.rounds
+    );
+    table.push_str("| tracker | AUC | OP75 | P@20 | frames/s per frame | frames/s whole process |\n|---|---|---|---|---|---|\n");
+    for ((t, (_, dir)), wall) in scores.iter().zip(&trackers).zip(walls) {
+        let seconds: f64 = seqs
+            .iter()
+            .map(|s| std::fs::read_to_string(dir.join(format!("{}_time.txt", s.name))).unwrap_or_default())
+            .flat_map(|text| text.lines().filter_map(|l| l.trim().parse::<f64>().ok()).collect::<Vec<_>>())
+            .sum();
+        table.push_str(&format!(
+            "| {} | {:.1} | {:.1} | {:.1} | {:.0} | {:.0} |\n",
+            t.name,
+            col(t, "AUC"),
+            col(t, "OP75"),
+            col(t, "P@20"),
+            frames as f64 / seconds.max(1e-9),
+            frames as f64 / wall
+        ));
+    }
+    print!("{table}");
+    crate::base::fs::write_atomic(&out.join("table.md"), table.as_bytes())?;
+    Ok(())
+}
+
+/// One row of the recipe's cost: a training step's median time and the process's peak memory.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct TrainRow {
+    /// Preset name.
+    pub preset: String,
+    /// Samples per step.
+    pub batch_size: i64,
+    /// Device, as libtorch names it.
+    pub device: String,
+    /// Median milliseconds of one step (forward, loss, backward, AdamW).
+    pub step_ms: f64,
+    /// Peak resident memory of the process, bytes (`VmHWM`).
+    pub peak_rss: u64,
+    /// Peak GPU memory, bytes, when the device reports it (`nvidia-smi`); 0 otherwise.
+    pub peak_gpu: u64,
+}
+
+/// `trackflow bench train --presets …`: every preset × batch size in a child process of its own
+/// (peak memory is per process), then one markdown table.
+pub fn train_steps(presets: &[String], batch_sizes: &[i64], steps: usize, device: &str) -> Result<()> {
+    for &b in batch_sizes {
+        if b < 1 {
+            bail!("--batch-sizes: {b} is not a batch size (1 or more)");
+        }
+    }
+    let exe = std::env::current_exe().context("cannot find the trackflow executable")?;
+    let mut rows = Vec::new();
+    for preset in presets {
+        // A bad preset name fails here, before any child starts.
+        Config::from_name(preset).with_context(|| format!("--presets: `{preset}`"))?;
+        for &b in batch_sizes {
+            eprintln!("timing {preset} at batch {b} on {device} ({} steps after one warm-up)...", steps.max(1));
+            let o = std::process::Command::new(&exe)
+                .args(["bench", "train-row", preset, &b.to_string(), &steps.max(1).to_string(), device])
+                .stderr(std::process::Stdio::inherit())
+                .output()
+                .context("cannot start the benchmark row")?;
+            if !o.status.success() {
+                bail!("{preset} at batch {b}: the benchmark process failed ({})", o.status);
+            }
+            let text = String::from_utf8_lossy(&o.stdout);
+            let line = text.lines().last().unwrap_or_default();
+            rows.push(
+                serde_json::from_str::<TrainRow>(line).with_context(|| format!("{preset} at batch {b}: unexpected output `{line}`"))?,
+            );
+        }
+    }
+    let threads = tch::get_num_threads();
+    println!("training step, random weights and data, {threads} CPU thread(s) where on the CPU:\n");
+    println!("| preset | batch | device | step (ms, median) | samples/s | peak host memory (GiB) | peak GPU memory (GiB) |");
+    println!("|---|---|---|---|---|---|---|");
+    for r in &rows {
+        let gpu = if r.peak_gpu > 0 { format!("{:.2}", r.peak_gpu as f64 / (1u64 << 30) as f64) } else { "–".into() };
+        println!(
+            "| {} | {} | {} | {:.0} | {:.2} | {:.2} | {gpu} |",
+            r.preset,
+            r.batch_size,
+            r.device,
+            r.step_ms,
+            r.batch_size as f64 * 1e3 / r.step_ms,
+            r.peak_rss as f64 / (1u64 << 30) as f64
+        );
+    }
+    Ok(())
+}
+
+/// Times `steps` training steps of `preset` at `batch_size` on random crops and boxes.
+pub fn train_row(preset: &str, batch_size: i64, steps: usize, device: &str) -> Result<TrainRow> {
+    use crate::train::{Batch, Init, Trainer};
+    let cfg = Config::from_name(preset)?;
+    let device = parse_device(device)?;
+    let (t, s, c) = (cfg.data.template_size, cfg.data.search_size, cfg.input_channels() as i64);
+    // Boxes near the search centre, as the sampler's are; the values do not change the cost.
+    tch::manual_seed(7);
+    let crops = Tensor::randn([batch_size * c * (t * t + s * s)], (Kind::Float, Device::Cpu));
+    let boxes = Tensor::rand([batch_size, 4], (Kind::Float, Device::Cpu)) * 0.1 + Tensor::from_slice(&[0.4f32, 0.4, 0.15, 0.15]);
+    let mut data: Vec<f32> = Vec::try_from(crops)?;
+    data.extend(Vec::<f32>::try_from(boxes.flatten(0, -1))?);
+    let batch = Batch { epoch: 1, index: 0, size: batch_size, template_size: t, search_size: s, channels: c, data };
+    let mut trainer = Trainer::new(&cfg, device, 7, &Init::Random)?;
+    let sync = || {
+        if let Device::Cuda(i) = device {
+            tch::Cuda::synchronize(i as i64);
+        }
+    };
+    trainer.step(&batch)?; // warm-up: allocations, kernel choices
+    sync();
+    let mut times = Vec::new();
+    for _ in 0..steps.max(1) {
+        let started = Instant::now();
+        trainer.step(&batch)?;
+        sync();
+        times.push(started.elapsed().as_secs_f64() * 1e3);
+    }
+    Ok(TrainRow {
+        preset: cfg.name.clone(),
+        batch_size,
+        device: format!("{device:?}"),
+        step_ms: median(times),
+        peak_rss: peak_rss().unwrap_or(0),
+        peak_gpu: if matches!(device, Device::Cuda(_)) { gpu_memory_used().unwrap_or(0) } else { 0 },
+    })
+}
+
+/// This process's peak resident memory (`VmHWM` in /proc/self/status), bytes.
+fn peak_rss() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kb: u64 = status.lines().find_map(|l| l.strip_prefix("VmHWM:"))?.trim().trim_end_matches("kB").trim().parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// GPU memory this process holds now, bytes, from `nvidia-smi` (libtorch's allocator statistics
+/// are not reachable through tch); measured right after the last step, the caching allocator
+/// still holds the step's peak.
+fn gpu_memory_used() -> Option<u64> {
+    let o = std::process::Command::new("nvidia-smi")
+        .args(["--query-compute-apps=pid,used_memory", "--format=csv,noheader,nounits"])
+        .output()
+        .ok()?;
+    let me = std::process::id().to_string();
+    String::from_utf8_lossy(&o.stdout).lines().find_map(|l| {
+        let (pid, mib) = l.split_once(',')?;
+        (pid.trim() == me).then(|| mib.trim().parse::<u64>().ok().map(|m| m << 20)).flatten()
+    })
 }
 
 /// `trackflow bench live`: a 640×480 clip played as a camera at `fps` through

@@ -73,26 +73,9 @@ fn evaluate(
 ) -> Result<()> {
     use crate::eval::analyze::{Protocol, analyze, render, write_report};
     let name = name.unwrap_or_else(|| Path::new(config).file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or(config.into()));
-    // A list selects sequences through a folder of links, so that tracking and scoring both see
-    // exactly those sequences.
     let data = match list {
         None => dataset.to_path_buf(),
-        Some(list) => {
-            let text = std::fs::read_to_string(list).with_context(|| format!("cannot read sequence list {}", list.display()))?;
-            let dir = out.join("sequences");
-            if dir.exists() {
-                std::fs::remove_dir_all(&dir).with_context(|| format!("cannot clear {}", dir.display()))?;
-            }
-            std::fs::create_dir_all(&dir)?;
-            for (i, seq) in text.lines().map(str::trim).enumerate().filter(|(_, l)| !l.is_empty()) {
-                let src = std::path::absolute(dataset.join(seq))?;
-                if !src.is_dir() {
-                    bail!("{}:{}: sequence `{seq}` is not a folder under {}", list.display(), i + 1, dataset.display());
-                }
-                std::os::unix::fs::symlink(&src, dir.join(seq)).with_context(|| format!("cannot link {}", src.display()))?;
-            }
-            dir
-        }
+        Some(list) => select(dataset, list, &out.join("sequences"))?,
     };
     let data = if starts > 1 { segments(&data, starts, &out.join("segments"))? } else { data };
     let runs = [(name.clone(), weights.map_or(Weights::Preset, Weights::File)), ("untrained".to_string(), Weights::Random)];
@@ -110,6 +93,25 @@ fn evaluate(
     let files = write_report(Protocol::OTB, &data, &scores, &report)?;
     println!("report: {} ({} files)", report.display(), files.len());
     Ok(())
+}
+
+/// The sequences of `dataset` that `list` names (one per line), as a folder `dir` of links to
+/// them, so that tracking and scoring both see exactly those sequences; returns `dir`. An entry
+/// that is not a folder is an error naming the list's line.
+pub(crate) fn select(dataset: &Path, list: &Path, dir: &Path) -> Result<PathBuf> {
+    let text = std::fs::read_to_string(list).with_context(|| format!("cannot read sequence list {}", list.display()))?;
+    if dir.exists() {
+        std::fs::remove_dir_all(dir).with_context(|| format!("cannot clear {}", dir.display()))?;
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    for (i, seq) in text.lines().map(str::trim).enumerate().filter(|(_, l)| !l.is_empty()) {
+        let src = std::path::absolute(dataset.join(seq))?;
+        if !src.is_dir() {
+            bail!("{}:{}: sequence `{seq}` is not a folder under {}", list.display(), i + 1, dataset.display());
+        }
+        std::os::unix::fs::symlink(&src, dir.join(seq)).with_context(|| format!("cannot link {}", src.display()))?;
+    }
+    Ok(dir.to_path_buf())
 }
 
 /// OTB-2013's temporal robustness evaluation: each sequence of `data` cut into `starts` runs that

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -128,6 +129,23 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Checks that this machine has `n` usable GPUs, before a command starts anything that would
+/// need them (`flag` names the option that asked, for the message). `n == 0` (the CPU) always
+/// passes. Shared by `train --gpus` and `test --gpus`.
+pub fn check_gpus(n: usize, flag: &str) -> Result<()> {
+    if n == 0 {
+        return Ok(());
+    }
+    let visible = match crate::base::cuda::probe(0, Duration::from_secs(30))? {
+        crate::base::cuda::CudaState::Usable(v) => v,
+        crate::base::cuda::CudaState::Absent(reason) => anyhow::bail!("{flag} {n}: CUDA is not usable here ({reason})"),
+    };
+    if n > visible {
+        anyhow::bail!("{flag} {n}: this machine has {visible} visible GPU(s)");
+    }
+    Ok(())
 }
 
 fn dispatch(cmd: Cmd) -> Result<ExitCode> {

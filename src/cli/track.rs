@@ -6,9 +6,10 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 
+use crate::base::image::Image;
 use crate::model::{Config, Parts, Weights, load_tracking_model, parse_device, parse_precision, require_trained};
 use crate::tracker::batch::BatchTracker;
-use crate::tracker::{TrackOptions, Tracker};
+use crate::tracker::{InitBoxError, TrackOptions, Tracker, check_frame, check_same_size};
 
 /// `trackflow track`: the fused tracker over a sequence, a video or a folder of sequences.
 #[derive(Debug, clap::Args)]
@@ -176,12 +177,18 @@ pub fn track_lockstep_sequences(
     let mut frames = 0;
     let mut failures = Vec::new();
     let mut inputs = Vec::new();
+    // Each sequence by name, to say where a refused init box came from.
+    let mut by_name = std::collections::HashMap::new();
     for seq in seqs {
         let n = if max_frames > 0 { seq.len().min(max_frames) } else { seq.len() };
         frames += n;
         let start = init_box.map(Ok).unwrap_or_else(|| seq.init_box()).and_then(|b| Ok((b, seq.reader()?)));
         match start {
-            Ok((b, reader)) => inputs.push(LockstepInput { name: seq.name.clone(), init_box: b, frames: reader.take(n) }),
+            Ok((b, reader)) => {
+                let frames = checked_frames(reader.take(n), seq.files().to_vec());
+                inputs.push(LockstepInput { name: seq.name.clone(), init_box: b, frames });
+                by_name.insert(seq.name.clone(), seq);
+            }
             Err(e) => failures.push(format!("{}: {e:#}", seq.name)),
         }
     }
@@ -207,6 +214,11 @@ pub fn track_lockstep_sequences(
             written = Err(e);
         }
         if let Some(e) = error {
+            let e = name_init_origin(e, || match (init_box, by_name.get(name)) {
+                (Some(_), _) => "--init-box".to_string(),
+                (None, Some(seq)) => seq.init_box_origin(),
+                (None, None) => name.to_string(),
+            });
             bar.suspend(|| eprintln!("error: {name}: {e:#} (results so far kept as {name}.partial.txt)"));
             failures.push(format!("{name}: {e:#}"));
         }
@@ -240,7 +252,7 @@ pub fn track_sequences(tracker: &mut Tracker, job: &TrackJob) -> Result<()> {
         );
         let mut r = SequenceResult::default();
         let result = (|| -> Result<()> {
-            for (i, im) in seq.reader()?.take(n).enumerate() {
+            for (i, im) in checked_frames(seq.reader()?.take(n), seq.files().to_vec()).enumerate() {
                 let im = im?;
                 let t = std::time::Instant::now();
                 let (b, score) = if i == 0 {
@@ -248,7 +260,12 @@ pub fn track_sequences(tracker: &mut Tracker, job: &TrackJob) -> Result<()> {
                         Some(b) => b,
                         None => seq.init_box()?,
                     };
-                    tracker.initialize(&im, b).with_context(|| format!("{}: frame 1", seq.name))?;
+                    tracker
+                        .initialize(&im, b)
+                        .map_err(|e| {
+                            name_init_origin(e, || if init_box.is_some() { "--init-box".to_string() } else { seq.init_box_origin() })
+                        })
+                        .with_context(|| format!("{}: frame 1", seq.name))?;
                     (b, 1.0)
                 } else {
                     let t = tracker.track(&im).with_context(|| format!("{}: frame {}", seq.name, i + 1))?;
@@ -278,4 +295,29 @@ pub fn track_sequences(tracker: &mut Tracker, job: &TrackJob) -> Result<()> {
         bail!("{} of {total} sequences failed:\n  {}", failures.len(), failures.join("\n  "));
     }
     Ok(())
+}
+
+/// Adds where a refused init box came from (`origin`: a ground-truth file's `file:line`, or
+/// `--init-box`) to an error that is an [`InitBoxError`]; any other error is returned as it is.
+fn name_init_origin(e: anyhow::Error, origin: impl FnOnce() -> String) -> anyhow::Error {
+    if e.downcast_ref::<InitBoxError>().is_some() { e.context(origin()) } else { e }
+}
+
+/// A sequence's frames with the checks the tracker makes of them done first, naming the file
+/// (`files[i]`; the frame's number for a video): every frame passes [`check_frame`] and has the
+/// first frame's size ([`check_same_size`]). A broken or placeholder frame (1×1, another size)
+/// then ends its sequence with an error that says which file, instead of moving the box to the
+/// wrong place for every frame after it.
+fn checked_frames(frames: impl Iterator<Item = Result<Image>>, files: Vec<PathBuf>) -> impl Iterator<Item = Result<Image>> {
+    let mut first = None;
+    frames.enumerate().map(move |(i, im)| {
+        let im = im?;
+        let size = *first.get_or_insert((im.width, im.height));
+        // The size first: a 1×1 frame in a 160×120 sequence is named with both sizes.
+        check_same_size(size, im.width, im.height).and_then(|()| check_frame(im.width, im.height)).with_context(|| match files.get(i) {
+            Some(p) => p.display().to_string(),
+            None => format!("frame {}", i + 1),
+        })?;
+        Ok(im)
+    })
 }

@@ -5,6 +5,7 @@
 //! It says "Finished training" only when the dataflow exited cleanly and the final weights are
 //! on disk for the last epoch; anything else is an error naming the log.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -15,6 +16,7 @@ use crate::data::datasets::Roots;
 use crate::dataflow::ParamOverride;
 use crate::dataflow::dora::{BinDir, write_yaml};
 use crate::model::Config;
+use crate::model::config::Schedule;
 use crate::train::checkpoint;
 
 /// What to train.
@@ -50,37 +52,13 @@ pub fn train(run: &TrainRun) -> Result<PathBuf> {
             .with_context(|| format!("config `{}` (dataset folders: {})", cfg.name, run.local.display()))?;
     }
     let save_dir = std::path::absolute(&run.save_dir)?;
-    std::fs::create_dir_all(&save_dir)?;
-    // One run per save folder: a second one (a `--resume` while the first still runs) is refused.
-    let mut lock = crate::base::fs::RunLock::acquire(&save_dir, "training run")?;
-    let existing = checkpoint::latest(&save_dir.join("checkpoints"))?;
-    if let (false, Some((p, s))) = (run.resume, &existing) {
-        bail!(
-            "{} already holds a checkpoint of epoch {} ({}); pass --resume to continue it, or choose another --save-dir",
-            save_dir.display(),
-            s.epoch,
-            p.display()
-        );
+    // Every setting is checked before the save folder is made or locked, and before dora starts.
+    let (flow, bins, plan) = checked_flow(run, &cfg, &config_path, &save_dir)?;
+    let mut lock = claim_save_dir(run, &cfg, &save_dir)?;
+    if let Some(note) = &plan.note {
+        eprintln!("note: {note}");
     }
-    let abs = |p: &Path| std::path::absolute(p).map(|p| p.display().to_string());
-    let mut sets = vec![
-        format!("sampler.config={:?}", config_path),
-        format!("trainer.config={:?}", config_path),
-        format!("sampler.roots={:?}", absolute_roots(&run.roots)?.join(",")),
-        format!("sampler.local={:?}", abs(&run.local)?),
-        format!("checkpoint.out={:?}", save_dir.display().to_string()),
-        format!("checkpoint.name={:?}", cfg.name),
-        format!("metrics.out={:?}", save_dir.display().to_string()),
-    ];
-    if run.resume {
-        sets.push(format!("trainer.resume={:?}", save_dir.display().to_string()));
-    }
-    sets.extend(run.sets.iter().cloned());
-    let sets: Vec<ParamOverride> = sets.into_iter().map(|text| ParamOverride { text }).collect();
-    let bins = BinDir::current()?;
-    let flow = crate::dataflow::launch::prepare(&run.dataflow, &sets, &bins)?;
-    let epochs =
-        flow.node("trainer").and_then(|n| n.params.get("epochs")).and_then(|v| v.as_i64()).filter(|e| *e > 0).unwrap_or(cfg.train.epochs);
+    let epochs = plan.epochs;
     let yaml = write_yaml(&flow, &bins)?;
     let dora = crate::dataflow::launch::find_dora()?;
     crate::dataflow::launch::check_dora_version(&dora)?;
@@ -113,6 +91,102 @@ pub fn train(run: &TrainRun) -> Result<PathBuf> {
     }
     eprintln!("Finished training: weights {}, curves {}", weights.display(), save_dir.join("loss.svg").display());
     Ok(weights)
+}
+
+/// The training dataflow with this run's settings, checked (types, ranges, node programs), and
+/// the trainer's [`Plan`].
+fn checked_flow(run: &TrainRun, cfg: &Config, config_path: &str, save_dir: &Path) -> Result<(crate::dataflow::Dataflow, BinDir, Plan)> {
+    let abs = |p: &Path| std::path::absolute(p).map(|p| p.display().to_string());
+    let mut sets = vec![
+        format!("sampler.config={:?}", config_path),
+        format!("trainer.config={:?}", config_path),
+        format!("sampler.roots={:?}", absolute_roots(&run.roots)?.join(",")),
+        format!("sampler.local={:?}", abs(&run.local)?),
+        format!("trainer.out={:?}", save_dir.display().to_string()),
+        format!("trainer.name={:?}", cfg.name),
+        format!("metrics.out={:?}", save_dir.display().to_string()),
+    ];
+    if run.resume {
+        sets.push(format!("trainer.resume={:?}", save_dir.display().to_string()));
+    }
+    sets.extend(run.sets.iter().cloned());
+    let sets: Vec<ParamOverride> = sets.into_iter().map(|text| ParamOverride { text }).collect();
+    let bins = BinDir::current()?;
+    let flow = crate::dataflow::launch::prepare(&run.dataflow, &sets, &bins)?;
+    let trainer = flow.node("trainer").with_context(|| format!("{} has no `trainer` node", run.dataflow.display()))?;
+    let plan = plan(cfg, &trainer.params)?;
+    Ok((flow, bins, plan))
+}
+
+/// Makes the save folder and locks it for this run (one run per folder: a `--resume` while the
+/// first still runs is refused); a folder with checkpoints needs `--resume`, and resuming needs
+/// the preset that wrote them.
+fn claim_save_dir(run: &TrainRun, cfg: &Config, save_dir: &Path) -> Result<crate::base::fs::RunLock> {
+    std::fs::create_dir_all(save_dir)?;
+    let lock = crate::base::fs::RunLock::acquire(save_dir, "training run")?;
+    let existing = checkpoint::latest(&save_dir.join("checkpoints"))?;
+    if let (false, Some((p, s))) = (run.resume, &existing) {
+        bail!(
+            "{} already holds a checkpoint of epoch {} ({}); pass --resume to continue it, or choose another --save-dir",
+            save_dir.display(),
+            s.epoch,
+            p.display()
+        );
+    }
+    if let (true, Some((p, s))) = (run.resume, &existing)
+        && s.config != cfg.name
+    {
+        bail!(
+            "cannot resume: {} was written by preset `{}`, and this run is preset `{}`; resume with `{}` or choose another --save-dir",
+            p.display(),
+            s.config,
+            cfg.name,
+            s.config
+        );
+    }
+    Ok(lock)
+}
+
+/// What the trainer node will train, worked out here from its parameters and the config with
+/// the node's own rules, so a combination it would fail on is refused before dora starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    /// Epochs to train (the `epochs` parameter, or the config's when it is 0).
+    pub epochs: i64,
+    /// How each epoch splits into batches.
+    pub schedule: Schedule,
+    /// Said before training when an epoch trains fewer samples than `sample-per-epoch` asks
+    /// for (whole global batches only).
+    pub note: Option<String>,
+}
+
+/// The [`Plan`] of a trainer node with `params` (as checked by the dataflow checker: 0 keeps
+/// the config's epochs, samples per epoch and batch size) training `cfg`. An error when an
+/// epoch would hold no whole batch.
+pub fn plan(cfg: &Config, params: &BTreeMap<String, serde_json::Value>) -> Result<Plan> {
+    let int = |key: &str| params.get(key).and_then(serde_json::Value::as_i64).unwrap_or(0);
+    let devices = params.get("devices").and_then(serde_json::Value::as_str).unwrap_or("");
+    // The trainer runs one replica per listed device, or one on `device`.
+    let replicas = devices.split(',').filter(|d| !d.trim().is_empty()).count().max(1) as i64;
+    let t = cfg.train.overridden(int("epochs"), int("sample-per-epoch"), int("batch-size"));
+    let schedule = t.schedule(replicas).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot train `{}`: {e}
+the values are the config's unless set with --epochs or --set trainer.epochs=, trainer.sample-per-epoch=, trainer.batch-size=",
+            cfg.name
+        )
+    })?;
+    let note = (schedule.samples() != t.sample_per_epoch).then(|| {
+        format!(
+            "sample-per-epoch {} is not a multiple of the global batch {} ({replicas} device(s) × batch-size {}): each epoch trains {} batches, {} samples",
+            t.sample_per_epoch,
+            schedule.global_batch,
+            t.batch_size,
+            schedule.batches,
+            schedule.samples()
+        )
+    });
+    Ok(Plan { epochs: t.epochs, schedule, note })
 }
 
 /// Makes the paths in `key=path` items absolute (the nodes run in another folder).
@@ -239,8 +313,8 @@ pub struct TrainArgs {
     /// The training dataflow.
     #[arg(long, default_value = "dataflows/train.kdl")]
     pub dataflow: PathBuf,
-    /// Override the config's epochs.
-    #[arg(long)]
+    /// Override the config's epochs (at least 1).
+    #[arg(long, allow_negative_numbers = true, value_parser = epochs_flag)]
     pub epochs: Option<i64>,
     /// Start from trackflow weights.
     #[arg(long)]
@@ -340,6 +414,17 @@ impl TrainArgs {
     }
 }
 
+/// `--epochs N`: a whole number of at least 1. The trainer reads its `epochs` parameter 0 as
+/// "the config's", so a 0 (or a negative) typed here would otherwise train the config's count
+/// without a word.
+pub fn epochs_flag(text: &str) -> std::result::Result<i64, String> {
+    match text.trim().parse::<i64>() {
+        Ok(n) if n >= 1 => Ok(n),
+        Ok(n) => Err(format!("{n} epochs: train at least 1 (leave --epochs out to train the config's epochs)")),
+        Err(e) => Err(format!("`{text}` is not a whole number of epochs: {e}")),
+    }
+}
+
 /// The GPU count of `--gpus N` or upstream's `--mode multiple --nproc-per-node N`, checked
 /// against the GPUs this machine has before anything starts.
 fn data_parallel_gpus(gpus: Option<usize>, mode: Option<&str>, nproc: Option<usize>) -> Result<Option<usize>> {
@@ -356,12 +441,6 @@ fn data_parallel_gpus(gpus: Option<usize>, mode: Option<&str>, nproc: Option<usi
     if n == 0 {
         bail!("--gpus 0: data-parallel training needs at least one GPU (leave the flag out to train on --device)");
     }
-    let visible = match crate::base::cuda::probe(0, Duration::from_secs(30))? {
-        crate::base::cuda::CudaState::Usable(v) => v,
-        crate::base::cuda::CudaState::Absent(reason) => bail!("--gpus {n}: CUDA is not usable here ({reason})"),
-    };
-    if n > visible {
-        bail!("--gpus {n}: this machine has {visible} visible GPU(s)");
-    }
+    crate::cli::check_gpus(n, "--gpus")?;
     Ok(Some(n))
 }

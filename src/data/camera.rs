@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
-use crate::base::image::Image;
+use crate::base::image::{Image, check_image_size};
 use crate::base::time::now_ns;
 
 /// Where frames come from, parsed from the camera node's `url`.
@@ -131,109 +131,273 @@ pub fn open(url: &CameraUrl, width: usize, height: usize, fps: f64, looped: bool
     })
 }
 
-/// MJPEG over HTTP (`multipart/x-mixed-replace`), as IP cameras and `mjpg-streamer` serve it.
+/// The longest header line (status line, response or part header) the MJPEG reader takes,
+/// 8 KiB: the one limit HTTP servers commonly apply. A camera, or whatever answers on its port,
+/// is a network peer: each of these limits bounds memory its bytes would otherwise decide (one
+/// endless header line used to grow a buffer to 17 GB and abort the node).
+pub const MJPEG_MAX_LINE: usize = 8 << 10;
+
+/// The most header lines of the response or of one part (100; cameras send a handful).
+pub const MJPEG_MAX_HEADERS: usize = 100;
+
+/// The largest part (one JPEG) the reader allocates for, 64 MiB: an 8K frame at top quality is
+/// a few megabytes.
+pub const MJPEG_MAX_PART: usize = 64 << 20;
+
+/// The most bytes the reader skips looking for the next part's boundary line (a part's
+/// trailing CRLF, an epilogue, the rest of a part whose Content-Length was short), 64 MiB:
+/// beyond that the stream has no boundaries. Skipped bytes are not kept.
+pub const MJPEG_MAX_SKIP: usize = 64 << 20;
+
+/// The latest `X-Timestamp` taken as a capture time, in seconds since the Unix epoch (year
+/// 2096): later ones (and negative or non-finite ones) are ignored for the arrival time, so
+/// that no peer's clock can overflow the nanosecond stamps downstream arithmetic subtracts.
+pub const MJPEG_MAX_STAMP_S: f64 = 4e9;
+
+/// MJPEG over HTTP (`multipart/x-mixed-replace`), as IP cameras and `mjpg-streamer` serve it:
+/// [`MjpegReader`] over a TCP connection (`MjpegStream::connect`).
 ///
 /// Written on a std `TcpStream` rather than an HTTP client crate because the stream never ends:
 /// a stalled camera is caught by a per-read socket timeout, which ureq's whole-phase timeouts
 /// (its body timeout bounds the entire body) cannot express. It asks with HTTP/1.0, so servers
 /// answer without chunked encoding.
-pub struct MjpegStream {
-    reader: BufReader<TcpStream>,
+pub type MjpegStream = MjpegReader<BufReader<TcpStream>>;
+
+/// The MJPEG reader over any byte stream: the response's status line and headers, then one
+/// part per frame. Every line, header count, part size and boundary search is bounded
+/// ([`MJPEG_MAX_LINE`], [`MJPEG_MAX_HEADERS`], [`MJPEG_MAX_PART`], [`MJPEG_MAX_SKIP`]), and a
+/// JPEG's declared size is checked before it is decoded, so what the peer sends decides no
+/// allocation beyond those bounds; errors name the URL and the limit. Generic over the reader
+/// so that tests feed it bytes.
+pub struct MjpegReader<R> {
+    reader: R,
+    /// The camera's URL, for messages.
+    url: String,
     boundary: String,
     /// Undecodable parts skipped so far (garbage from the camera).
     pub skipped: u64,
+}
+
+/// One part of an MJPEG stream.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MjpegPart {
+    /// The part's bytes (a JPEG, normally).
+    pub body: Vec<u8>,
+    /// Its `X-Timestamp` in ns since the Unix epoch, when it has a usable one.
+    pub stamp: Option<i64>,
 }
 
 impl MjpegStream {
     /// Connects and reads the response headers (5 s timeouts, so a dead camera is an error).
     pub fn connect(host: &str, port: u16, path: &str) -> Result<Self> {
         use std::net::ToSocketAddrs;
+        let url = format!("http://{host}:{port}{path}");
         let addr = (host, port).to_socket_addrs()?.next().with_context(|| format!("cannot resolve {host}"))?;
         let mut s =
             TcpStream::connect_timeout(&addr, Duration::from_secs(5)).with_context(|| format!("cannot connect to {host}:{port}"))?;
         s.set_read_timeout(Some(Duration::from_secs(5)))?;
         write!(s, "GET {path} HTTP/1.0\r\nHost: {host}\r\nUser-Agent: trackflow\r\n\r\n")?;
-        let mut reader = BufReader::new(s);
-        let mut status = String::new();
-        reader.read_line(&mut status)?;
+        MjpegReader::open(BufReader::new(s), url)
+    }
+}
+
+impl<R: BufRead> MjpegReader<R> {
+    /// Reads the response's status line and headers from `reader` (the bytes after the
+    /// request); `url` names the camera in errors. The answer must be `200` with a
+    /// `multipart/x-mixed-replace` content type and a boundary.
+    pub fn open(mut reader: R, url: impl Into<String>) -> Result<Self> {
+        let url = url.into();
+        let mut status = Vec::new();
+        match read_line_bounded(&mut reader, &mut status, MJPEG_MAX_LINE).with_context(|| format!("{url}: no answer"))? {
+            Line::Eof => bail!("{url}: the server closed the connection without answering"),
+            Line::TooLong => bail!("{url}: the status line is longer than {MJPEG_MAX_LINE} bytes (the limit): not an HTTP server"),
+            Line::Complete | Line::Unterminated => {}
+        }
+        let status = String::from_utf8_lossy(&status);
         if !status.contains(" 200") {
-            bail!("http://{host}:{port}{path}: the server answered `{}`", status.trim());
+            bail!("{url}: the server answered `{}`", excerpt(status.trim()));
         }
         let mut boundary = None;
-        for line in header_lines(&mut reader)? {
-            let lower = line.to_ascii_lowercase();
-            if lower.starts_with("content-type:") {
-                if !lower.contains("multipart/x-mixed-replace") {
-                    bail!("http://{host}:{port}{path}: `{}` is not an MJPEG stream", line.trim());
+        for line in read_headers(&mut reader, &url)? {
+            let Some((name, value)) = line.split_once(':') else { continue };
+            if name.trim().eq_ignore_ascii_case("content-type") {
+                if !value.to_ascii_lowercase().contains("multipart/x-mixed-replace") {
+                    bail!("{url}: `{}` is not an MJPEG stream", excerpt(line.trim()));
                 }
-                boundary = line.split("boundary=").nth(1).map(|b| b.trim().trim_matches('"').trim_start_matches("--").to_string());
+                boundary = value.split("boundary=").nth(1).map(|b| b.trim().trim_matches('"').trim_start_matches("--").to_string());
             }
         }
-        let boundary = boundary.with_context(|| format!("http://{host}:{port}{path}: no multipart boundary in the response"))?;
-        Ok(Self { reader, boundary, skipped: 0 })
+        let boundary = boundary.with_context(|| format!("{url}: no multipart boundary in the response"))?;
+        if boundary.is_empty() {
+            bail!("{url}: the multipart boundary is empty");
+        }
+        Ok(Self { reader, url, boundary, skipped: 0 })
     }
 
     /// The next part's bytes and its `X-Timestamp` (seconds since the Unix epoch, as cameras
-    /// and mjpg-streamer send it) in ns, or `None` when the stream closed.
-    fn next_part(&mut self) -> Result<Option<(Vec<u8>, Option<i64>)>> {
-        // Skip to the boundary line, read the part's headers, then its body.
+    /// and mjpg-streamer send it, within [`MJPEG_MAX_STAMP_S`]) in ns, or `None` when the
+    /// stream closed.
+    pub fn next_part(&mut self) -> Result<Option<MjpegPart>> {
+        let url = &self.url;
+        // Skip to the boundary line, read the part's headers, then its body. A line longer than
+        // MJPEG_MAX_LINE is not the boundary: it is skipped in pieces, the pieces after the
+        // first not being line starts, so only the bytes skipped in all are bounded.
+        let mut line = Vec::new();
+        let (mut skipped, mut at_line_start) = (0usize, true);
         loop {
-            let mut line = String::new();
-            if self.reader.read_line(&mut line).context("MJPEG stream stalled or closed")? == 0 {
+            let kind = read_line_bounded(&mut self.reader, &mut line, MJPEG_MAX_LINE)
+                .with_context(|| format!("{url}: MJPEG stream stalled or closed"))?;
+            if kind == Line::Eof {
                 return Ok(None);
             }
-            if line.trim().trim_start_matches("--") == self.boundary {
+            if at_line_start && is_boundary(&line, &self.boundary) {
                 break;
             }
+            skipped += line.len();
+            if skipped > MJPEG_MAX_SKIP {
+                bail!("{url}: no MJPEG boundary `--{}` within {MJPEG_MAX_SKIP} bytes (the limit)", excerpt(&self.boundary));
+            }
+            at_line_start = kind != Line::TooLong;
         }
-        let headers = header_lines(&mut self.reader)?;
-        let len = headers
-            .iter()
-            .find_map(|h| h.to_ascii_lowercase().strip_prefix("content-length:").and_then(|v| v.trim().parse::<usize>().ok()))
-            .context("MJPEG part without Content-Length")?;
-        if len > 64 << 20 {
-            bail!("MJPEG part of {len} bytes: not a frame");
+        let headers = read_headers(&mut self.reader, url)?;
+        let len = header_value(&headers, "content-length").with_context(|| format!("{url}: MJPEG part without Content-Length"))?;
+        let len: u64 =
+            len.parse().map_err(|_| anyhow::anyhow!("{url}: MJPEG part with Content-Length `{}`: not a byte count", excerpt(len)))?;
+        if len > MJPEG_MAX_PART as u64 {
+            bail!("{url}: MJPEG part of {len} bytes, more than the {MJPEG_MAX_PART} bytes a frame may have: not a frame");
         }
-        let stamp = headers.iter().find_map(|h| {
-            let v = h.to_ascii_lowercase().strip_prefix("x-timestamp:")?.trim().parse::<f64>().ok()?;
-            Some((v * 1e9) as i64)
-        });
-        let mut body = vec![0u8; len];
-        self.reader.read_exact(&mut body).context("MJPEG stream ended inside a frame")?;
-        Ok(Some((body, stamp)))
+        let stamp = header_value(&headers, "x-timestamp")
+            .and_then(|v| v.parse::<f64>().ok())
+            .filter(|v| (0.0..MJPEG_MAX_STAMP_S).contains(v))
+            .map(|v| (v * 1e9) as i64);
+        let mut body = vec![0u8; len as usize];
+        self.reader.read_exact(&mut body).with_context(|| format!("{url}: MJPEG stream ended inside a frame"))?;
+        Ok(Some(MjpegPart { body, stamp }))
     }
 }
 
-fn header_lines(r: &mut impl BufRead) -> Result<Vec<String>> {
-    let mut out = Vec::new();
+/// How [`read_line_bounded`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Line {
+    /// End of stream before any byte.
+    Eof,
+    /// A line, through its `\n`.
+    Complete,
+    /// The stream's last bytes, without a `\n`.
+    Unterminated,
+    /// The limit's worth of bytes without a `\n`; the rest of the line is left unread.
+    TooLong,
+}
+
+/// Reads the next line, through its `\n`, into `buf` (cleared first), reading at most `max`
+/// bytes: a longer line leaves its rest unread and says so, so a peer that never sends a
+/// newline cannot grow the buffer (`BufRead::read_line` would, without end). Bytes are taken as
+/// they are; lines are compared as bytes, so a binary line is no error either.
+fn read_line_bounded(r: &mut impl BufRead, buf: &mut Vec<u8>, max: usize) -> std::io::Result<Line> {
+    buf.clear();
     loop {
-        let mut line = String::new();
-        if r.read_line(&mut line)? == 0 {
-            bail!("the stream ended inside a header");
+        let available = match r.fill_buf() {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if available.is_empty() {
+            return Ok(if buf.is_empty() { Line::Eof } else { Line::Unterminated });
         }
-        if line.trim().is_empty() {
+        let room = &available[..available.len().min(max - buf.len())];
+        if let Some(i) = room.iter().position(|&b| b == b'\n') {
+            buf.extend_from_slice(&room[..=i]);
+            r.consume(i + 1);
+            return Ok(Line::Complete);
+        }
+        let n = room.len();
+        buf.extend_from_slice(room);
+        r.consume(n);
+        if buf.len() >= max {
+            return Ok(Line::TooLong);
+        }
+    }
+}
+
+/// Whether a line is the part boundary `--<boundary>` (leading dashes and surrounding
+/// whitespace aside, as servers differ there).
+fn is_boundary(line: &[u8], boundary: &str) -> bool {
+    let mut l = line.trim_ascii();
+    while let Some(rest) = l.strip_prefix(b"--") {
+        l = rest;
+    }
+    l == boundary.as_bytes()
+}
+
+/// The header lines of a response or part, up to the blank line that ends them: at most
+/// [`MJPEG_MAX_HEADERS`] lines of at most [`MJPEG_MAX_LINE`] bytes each, else an error naming
+/// `url` and the limit.
+fn read_headers(r: &mut impl BufRead, url: &str) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    let mut line = Vec::new();
+    loop {
+        match read_line_bounded(r, &mut line, MJPEG_MAX_LINE).with_context(|| format!("{url}: MJPEG stream stalled or closed"))? {
+            Line::Eof | Line::Unterminated => bail!("{url}: the stream ended inside a header"),
+            Line::TooLong => bail!("{url}: a header line longer than {MJPEG_MAX_LINE} bytes (the limit): not an MJPEG stream"),
+            Line::Complete => {}
+        }
+        let text = String::from_utf8_lossy(&line);
+        if text.trim().is_empty() {
             return Ok(out);
         }
-        out.push(line);
+        if out.len() == MJPEG_MAX_HEADERS {
+            bail!("{url}: more than {MJPEG_MAX_HEADERS} header lines (the limit): not an MJPEG stream");
+        }
+        out.push(text.into_owned());
     }
 }
 
-impl FrameSource for MjpegStream {
+/// The value of header `name` (case-insensitive), trimmed: the first such header's.
+fn header_value<'a>(headers: &'a [String], name: &str) -> Option<&'a str> {
+    headers.iter().find_map(|h| {
+        let (n, v) = h.split_once(':')?;
+        n.trim().eq_ignore_ascii_case(name).then_some(v.trim())
+    })
+}
+
+/// At most 80 characters of something a peer sent, for a message.
+fn excerpt(s: &str) -> String {
+    match s.char_indices().nth(80) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_string(),
+    }
+}
+
+/// Decodes one MJPEG part: a JPEG's declared size is checked against
+/// [`check_image_size`]'s caps from its header before libjpeg-turbo allocates for it (a 1 KB
+/// JPEG may declare 65535×65535, 12 GB of pixels); anything else is decoded by the `image`
+/// crate, which bounds its own allocations, and checked after.
+pub fn decode_part(bytes: &[u8]) -> Result<Image> {
+    if crate::base::imageio::is_jpeg(bytes) {
+        let header = turbojpeg::read_header(bytes).context("libjpeg-turbo cannot read its header")?;
+        check_image_size(header.width, header.height)?;
+    }
+    let image = crate::base::imageio::decode_rgb(bytes)?;
+    check_image_size(image.width, image.height)?;
+    Ok(image)
+}
+
+impl<R: BufRead + Send> FrameSource for MjpegReader<R> {
     fn next_frame(&mut self) -> Result<Option<Captured>> {
         // A part that does not decode is skipped and counted; 30 in a row is a broken stream.
         for _ in 0..30 {
-            let Some((body, camera_stamp)) = self.next_part()? else { return Ok(None) };
+            let Some(MjpegPart { body, stamp: camera_stamp }) = self.next_part()? else { return Ok(None) };
             // The camera's own clock when it says; the arrival time otherwise.
             let stamp = camera_stamp.unwrap_or_else(now_ns);
-            match crate::base::imageio::decode_rgb(&body) {
+            match decode_part(&body) {
                 Ok(image) => return Ok(Some(Captured { image, stamp })),
                 Err(e) => {
                     self.skipped += 1;
-                    eprintln!("warning: skipping an undecodable MJPEG part ({} bytes): {e}", body.len());
+                    eprintln!("warning: {}: skipping an undecodable MJPEG part ({} bytes): {e:#}", self.url, body.len());
                 }
             }
         }
-        bail!("30 undecodable MJPEG parts in a row: the stream sends garbage")
+        bail!("{}: 30 undecodable MJPEG parts in a row: the stream sends garbage", self.url)
     }
 }
 
@@ -315,6 +479,8 @@ impl FfmpegStream {
         if width == 0 || height == 0 {
             bail!("give the camera node `width` and `height` for devices and RTSP streams");
         }
+        // Each frame is read into a width×height×3 buffer: bound it before FFmpeg starts.
+        check_image_size(width, height).context("the camera node's `width` and `height`")?;
         // `level+info` tags every log line with its level, so the frame times (info) can be read
         // and everything at warning level or worse passed on to the console, as before;
         // `-nostats` keeps the progress line (ended by a carriage return) out of the log.

@@ -376,11 +376,18 @@ pub fn trackingnet(root: &Path) -> Result<Vec<Sequence>> {
 struct CocoFile {
     images: Vec<CocoImage>,
     annotations: Vec<CocoAnnotation>,
+    /// Left out by some exports; then every category is accepted.
+    #[serde(default)]
+    categories: Option<Vec<CocoCategory>>,
 }
 #[derive(serde::Deserialize)]
 struct CocoImage {
     id: u64,
     file_name: String,
+    #[serde(default)]
+    width: Option<f64>,
+    #[serde(default)]
+    height: Option<f64>,
 }
 #[derive(serde::Deserialize)]
 struct CocoAnnotation {
@@ -388,10 +395,43 @@ struct CocoAnnotation {
     bbox: [f64; 4],
     #[serde(default)]
     iscrowd: u8,
+    #[serde(default)]
+    category_id: Option<u64>,
+}
+#[derive(serde::Deserialize)]
+struct CocoCategory {
+    id: u64,
+}
+
+/// Why a COCO box is not a training object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum CocoSkip {
+    Crowd,
+    NoSize,
+    OutsideImage,
+    UnknownImage,
+    MissingFile,
+    UnknownCategory,
+}
+
+impl CocoSkip {
+    fn describe(self) -> &'static str {
+        match self {
+            Self::Crowd => "crowd regions",
+            Self::NoSize => "zero-size or non-finite boxes",
+            Self::OutsideImage => "boxes outside their image",
+            Self::UnknownImage => "boxes of an image id the file does not list",
+            Self::MissingFile => "boxes whose image file is missing",
+            Self::UnknownCategory => "boxes of a category the file does not list",
+        }
+    }
 }
 
 /// COCO 2017 train: `annotations/instances_train2017.json` and `images/train2017/` (or
-/// `train2017/`). Every non-crowd object is a one-frame sequence.
+/// `train2017/`). Every non-crowd object is a one-frame sequence. Boxes that cannot be a target
+/// (crowd regions, zero-size or non-finite boxes, boxes outside their image, unknown image ids
+/// or categories, image files not on disk) are counted and skipped, and the console names the
+/// first few of each kind; only a file that is not COCO at all is an error.
 pub fn coco(root: &Path) -> Result<Vec<Sequence>> {
     let ann = root.join("annotations/instances_train2017.json");
     let file = std::fs::File::open(&ann).with_context(|| format!("cannot open {}", ann.display()))?;
@@ -399,18 +439,60 @@ pub fn coco(root: &Path) -> Result<Vec<Sequence>> {
         serde_json::from_reader(std::io::BufReader::new(file)).with_context(|| format!("{}: not a COCO annotation file", ann.display()))?;
     let images =
         ["images/train2017", "train2017"].iter().map(|d| root.join(d)).find(|d| d.is_dir()).unwrap_or(root.join("images/train2017"));
-    let names: HashMap<u64, &str> = parsed.images.iter().map(|i| (i.id, i.file_name.as_str())).collect();
+    let by_id: HashMap<u64, &CocoImage> = parsed.images.iter().map(|i| (i.id, i)).collect();
+    let categories: Option<std::collections::HashSet<u64>> = parsed.categories.as_ref().map(|c| c.iter().map(|c| c.id).collect());
+    // One stat per image, not per box (an image has seven boxes on average).
+    let mut on_disk: HashMap<u64, bool> = HashMap::new();
+    let mut skipped: std::collections::BTreeMap<CocoSkip, Vec<String>> = Default::default();
     let mut seqs = Vec::new();
-    for (k, a) in parsed.annotations.iter().enumerate().filter(|(_, a)| a.iscrowd == 0) {
-        let Some(file) = names.get(&a.image_id) else { continue };
+    for (k, a) in parsed.annotations.iter().enumerate() {
+        let image = by_id.get(&a.image_id);
+        let what =
+            |why| (why, format!("box {} of image {}", k + 1, image.map_or_else(|| format!("id {}", a.image_id), |i| i.file_name.clone())));
+        let skip = if a.iscrowd != 0 {
+            Some(what(CocoSkip::Crowd))
+        } else if !box_visible(&a.bbox) {
+            Some(what(CocoSkip::NoSize))
+        } else if categories.as_ref().is_some_and(|c| a.category_id.is_some_and(|id| !c.contains(&id))) {
+            Some(what(CocoSkip::UnknownCategory))
+        } else {
+            match image {
+                None => Some(what(CocoSkip::UnknownImage)),
+                Some(i) if outside(&a.bbox, i) => Some(what(CocoSkip::OutsideImage)),
+                Some(i) if !*on_disk.entry(i.id).or_insert_with(|| images.join(&i.file_name).is_file()) => {
+                    Some(what(CocoSkip::MissingFile))
+                }
+                Some(_) => None,
+            }
+        };
+        if let Some((why, name)) = skip {
+            skipped.entry(why).or_default().push(name);
+            continue;
+        }
+        let file = &image.expect("checked above").file_name;
         seqs.push(Sequence {
             name: format!("coco_{k}"),
             frames: Frames::Files(vec![images.join(file)]),
             ground_truth: vec![a.bbox],
             gt_path: Some(ann.clone()),
             aux: None,
-            visible: vec![box_visible(&a.bbox)],
+            visible: vec![true],
         });
     }
+    let total: usize = skipped.values().map(Vec::len).sum();
+    if total > 0 {
+        eprintln!("warning: COCO17: {total} of {} boxes in {} skipped:", parsed.annotations.len(), ann.display());
+        for (why, names) in &skipped {
+            let shown: Vec<&str> = names.iter().take(3).map(String::as_str).collect();
+            let more = if names.len() > 3 { format!(", … {} more", names.len() - 3) } else { String::new() };
+            eprintln!("warning:   {} {} ({}{more})", names.len(), why.describe(), shown.join(", "));
+        }
+    }
     Ok(seqs)
+}
+
+/// Whether a box lies (by more than a pixel) outside its image, where the file gives the size.
+fn outside(b: &[f64; 4], image: &CocoImage) -> bool {
+    let (Some(w), Some(h)) = (image.width, image.height) else { return false };
+    b[0] < -1.0 || b[1] < -1.0 || b[0] + b[2] > w + 1.0 || b[1] + b[3] > h + 1.0
 }

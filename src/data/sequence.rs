@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
-use crate::base::image::Image;
+use crate::base::image::{Image, check_image_size};
 use crate::data::modality::AuxFrames;
 use crate::data::video::{VideoReader, is_video};
 
@@ -91,17 +91,33 @@ impl Sequence {
         }
     }
 
-    /// The box to start tracking from: the first ground-truth row.
+    /// The box to start tracking from: the first ground-truth row, checked as an init box
+    /// ([`crate::tracker::check_box`]: finite, at least a pixel wide and high); the error names
+    /// the ground-truth file and line ([`Self::init_box_origin`]). The checks that need the frame
+    /// ([`crate::tracker::validate_init_box`]) come when the first frame is read.
     pub fn init_box(&self) -> Result<[f64; 4]> {
-        let gt = self.gt_path.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| self.name.clone());
         let b = *self
             .ground_truth
             .first()
-            .with_context(|| format!("{gt}: no ground truth to start from (give the init box as a parameter)"))?;
-        if b.iter().any(|v| !v.is_finite()) {
-            bail!("{gt}:1: the init box {b:?} contains NaN");
+            .with_context(|| format!("{}: no ground truth to start from (give the init box as a parameter)", self.init_box_origin()))?;
+        crate::tracker::check_box(b).with_context(|| self.init_box_origin())
+    }
+
+    /// Where the init box comes from, for messages: `file:line` of the ground-truth row it was
+    /// read from (found again by its value, so leading rows a layout skips, as OTB's Tiger1
+    /// does, are counted), the file alone when that row cannot be found, or the sequence's name
+    /// when there is no ground-truth file. Reads the file, so meant for error paths.
+    pub fn init_box_origin(&self) -> String {
+        let Some(path) = &self.gt_path else { return self.name.clone() };
+        let Some(first) = self.ground_truth.first() else { return path.display().to_string() };
+        let same = |a: &[f64; 4]| a.iter().zip(first).all(|(x, y)| x == y || x.is_nan() && y.is_nan());
+        let line = read_text_capped(path, MAX_ANNOTATION_BYTES)
+            .ok()
+            .and_then(|text| box_rows(&text).find_map(|(line, row)| row.ok().filter(same).map(|_| line)));
+        match line {
+            Some(line) => format!("{}:{line}", path.display()),
+            None => path.display().to_string(),
         }
-        Ok(b)
     }
 
     /// Decodes the frames in order.
@@ -121,7 +137,8 @@ impl Sequence {
     }
 }
 
-/// Decoded frames of a sequence, in order.
+/// Decoded frames of a sequence, in order. A frame beyond [`check_image_size`]'s caps (or
+/// without pixels) is an error naming its file.
 pub enum FrameReader {
     /// Image files, merged with their auxiliary images (6 channels) when there are some.
     Files {
@@ -144,7 +161,9 @@ impl Iterator for FrameReader {
                 let i = *next;
                 (i < frames.len()).then(|| {
                     *next += 1;
-                    crate::data::modality::load_frame_at(frames, aux.as_ref(), i)
+                    let im = crate::data::modality::load_frame_at(frames, aux.as_ref(), i)?;
+                    check_image_size(im.width, im.height).with_context(|| format!("frame {}", frames[i].display()))?;
+                    Ok(im)
                 })
             }
             Self::Video(v, left) => {
@@ -152,7 +171,10 @@ impl Iterator for FrameReader {
                     return None;
                 }
                 *left -= 1;
-                v.next_frame()
+                Some(v.next_frame()?.and_then(|im| {
+                    check_image_size(im.width, im.height).context("video frame")?;
+                    Ok(im)
+                }))
             }
         }
     }
@@ -284,7 +306,7 @@ pub fn discover(path: &Path, layout: Layout) -> Result<Vec<Sequence>> {
         list
     };
     if list.is_file() {
-        let text = std::fs::read_to_string(&list).with_context(|| format!("cannot read {}", list.display()))?;
+        let text = read_text_capped(&list, MAX_ANNOTATION_BYTES)?;
         let listed: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
         // LaSOT names `airplane-1`, which lives in the class folder `airplane/`.
         let locate = |n: &str| -> PathBuf {
@@ -381,7 +403,7 @@ impl TableRow {
             return Ok(None);
         }
         let (nz, ext) = (self.digits, &self.ext);
-        let frames = (self.first + self.omit..=self.last).map(|k| dir.join(format!("{k:0nz$}.{ext}"))).collect();
+        let frames = (self.first.saturating_add(self.omit)..=self.last).map(|k| dir.join(format!("{k:0nz$}.{ext}"))).collect();
         let ground_truth: Vec<[f64; 4]> = read_boxes(&gt_path)?.into_iter().skip(self.omit).collect();
         let visible = ground_truth.iter().map(box_visible).collect();
         Ok(Some(Sequence {
@@ -410,12 +432,14 @@ fn table_rows(table: &str) -> Result<Vec<TableRow>> {
             _ => return Err(bad()),
         };
         let num = |s: &str| s.parse::<usize>().map_err(|_| bad());
+        let (first, last, digits) = (num(first)?, num(last)?, num(nz)?);
+        check_frame_range(first as u64, last as u64, digits, &format!("{}:{}", table_path.display(), i + 1))?;
         rows.push(TableRow {
             name: name.to_string(),
             folder: folder.to_string(),
-            first: num(first)?,
-            last: num(last)?,
-            digits: num(nz)?,
+            first,
+            last,
+            digits,
             ext: ext.to_string(),
             annotation: anno.to_string(),
             omit: num(omit)?,
@@ -549,14 +573,74 @@ pub fn target_visibility(dir: &Path, gt_path: &Path, boxes: &[[f64; 4]]) -> Resu
 
 /// Integer labels, one per frame, separated by newlines or commas (LaSOT writes one line).
 pub fn read_labels(path: &Path) -> Result<Vec<i64>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    parse_labels(&read_text_capped(path, MAX_ANNOTATION_BYTES)?, &path.display().to_string())
+}
+
+/// [`read_labels`] on text read from `origin` (named in errors as `origin:line`).
+pub fn parse_labels(text: &str, origin: &str) -> Result<Vec<i64>> {
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
         for item in line.split([',', ' ', '\t']).map(str::trim).filter(|s| !s.is_empty()) {
-            out.push(item.parse::<i64>().with_context(|| format!("{}:{}: `{item}` is not an integer label", path.display(), i + 1))?);
+            out.push(item.parse::<i64>().map_err(|_| anyhow::anyhow!("{origin}:{}: `{}` is not an integer label", i + 1, excerpt(item)))?);
         }
     }
     Ok(out)
+}
+
+/// The largest annotation file (ground truth, labels, result boxes) read, 256 MiB: some
+/// hundred times the longest benchmark's ground truth. Anything larger is not one, and reading
+/// it whole would take that much memory.
+pub const MAX_ANNOTATION_BYTES: u64 = 256 << 20;
+
+/// The longest frame range a layout's table or `cfg.json` may describe (2^21 frames, over 19
+/// hours at 30 fps): the frame list is built before any frame is read, so a mistyped range
+/// would otherwise allocate a path per frame of it.
+pub const MAX_SEQUENCE_FRAMES: usize = 1 << 21;
+
+/// The most digits a frame file's number is padded to (`nz` in OTB's `cfg.json`, the tables'
+/// digits column). Frame names use at most 8; a width of a billion would make every path a
+/// gigabyte.
+pub const MAX_NAME_DIGITS: usize = 16;
+
+/// Reads a text file of at most `cap` bytes; a larger one is an error naming the file, its size
+/// and the cap, before any of it is read into memory.
+pub fn read_text_capped(path: &Path, cap: u64) -> Result<String> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    // The length check covers regular files; the bounded read covers the rest (a pipe, a
+    // device, a file that grows while it is read).
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    if len > cap {
+        bail!("{} is {len} bytes, more than the {cap} bytes an annotation file may have", path.display());
+    }
+    let mut bytes = Vec::new();
+    file.take(cap + 1).read_to_end(&mut bytes).with_context(|| format!("cannot read {}", path.display()))?;
+    if bytes.len() as u64 > cap {
+        bail!("{} is more than the {cap} bytes an annotation file may have", path.display());
+    }
+    String::from_utf8(bytes).with_context(|| format!("{} is not UTF-8 text", path.display()))
+}
+
+/// A frame range `first..=last` with names padded to `digits`, checked against
+/// [`MAX_SEQUENCE_FRAMES`] and [`MAX_NAME_DIGITS`] before its frame list is built; `what` names
+/// the file that described it.
+fn check_frame_range(first: u64, last: u64, digits: usize, what: &str) -> Result<()> {
+    if digits > MAX_NAME_DIGITS {
+        bail!("{what}: frame names padded to {digits} digits, more than the cap of {MAX_NAME_DIGITS}");
+    }
+    if last >= first && last - first >= MAX_SEQUENCE_FRAMES as u64 {
+        bail!("{what}: frames {first} to {last} are more than the cap of {MAX_SEQUENCE_FRAMES} frames a sequence");
+    }
+    Ok(())
+}
+
+/// At most 40 characters of a malformed item, for an error message: a line of a megabyte is not
+/// repeated whole.
+fn excerpt(s: &str) -> String {
+    match s.char_indices().nth(40) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_string(),
+    }
 }
 
 /// Reads one sequence folder.
@@ -586,10 +670,12 @@ pub fn read_sequence(dir: &Path, layout: Layout) -> Result<Sequence> {
 
 /// OTB's `cfg.json`: frames `startFrame..=endFrame` named with `nz` digits and `ext`.
 fn otb_frames(cfg: &Path, img_dir: &Path) -> Result<Vec<PathBuf>> {
-    let text = std::fs::read_to_string(cfg).with_context(|| format!("cannot read {}", cfg.display()))?;
+    let text = read_text_capped(cfg, 1 << 20)?;
     let v: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("{}: invalid JSON", cfg.display()))?;
     let get = |k: &str| v.get(k).and_then(serde_json::Value::as_u64).with_context(|| format!("{}: missing integer `{k}`", cfg.display()));
-    let (start, end, nz) = (get("startFrame")?, get("endFrame")?, get("nz")? as usize);
+    let (start, end, nz) = (get("startFrame")?, get("endFrame")?, get("nz")?);
+    let nz = usize::try_from(nz).unwrap_or(usize::MAX);
+    check_frame_range(start, end, nz, &cfg.display().to_string())?;
     let ext = v.get("ext").and_then(|e| e.as_str()).unwrap_or("jpg");
     Ok((start..=end).map(|i| img_dir.join(format!("{i:0nz$}.{ext}"))).collect())
 }
@@ -651,26 +737,40 @@ fn renumbered(like: &Path, n: u64) -> PathBuf {
 }
 
 /// Reads a box file: one `x,y,w,h` row per line, separated by commas, tabs or spaces. `NaN`
-/// rows are kept (absent targets); a malformed row is an error naming the file and line.
+/// rows are kept (absent targets); a malformed row is an error naming the file and line. A file
+/// over [`MAX_ANNOTATION_BYTES`] is refused unread.
 pub fn read_boxes(path: &Path) -> Result<Vec<[f64; 4]>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let mut out = Vec::new();
-    for (i, line) in text.lines().enumerate() {
+    parse_boxes(&read_text_capped(path, MAX_ANNOTATION_BYTES)?, &path.display().to_string())
+}
+
+/// [`read_boxes`] on text read from `origin` (named in errors as `origin:line`).
+pub fn parse_boxes(text: &str, origin: &str) -> Result<Vec<[f64; 4]>> {
+    box_rows(text).map(|(line, row)| row.map_err(|e| anyhow::anyhow!("{origin}:{line}: {e}"))).collect()
+}
+
+/// The box rows of a box file's text with their 1-based line numbers, blank lines skipped; each
+/// row is the box or what is wrong with it. Nothing but the rows is allocated, whatever the
+/// text: a row's items are counted, not collected.
+fn box_rows(text: &str) -> impl Iterator<Item = (usize, std::result::Result<[f64; 4], String>)> + '_ {
+    text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()).map(|(i, line)| {
         let line = line.trim();
-        if line.is_empty() {
-            continue;
-        }
-        let vals: Vec<&str> = line.split([',', '\t', ' ']).filter(|s| !s.is_empty()).collect();
-        if vals.len() != 4 {
-            bail!("{}:{}: expected 4 numbers (x, y, w, h), found {}: `{line}`", path.display(), i + 1, vals.len());
-        }
+        let mut items = line.split([',', '\t', ' ']).filter(|s| !s.is_empty());
         let mut b = [0.0; 4];
-        for (k, s) in vals.iter().enumerate() {
-            b[k] = s.parse::<f64>().with_context(|| format!("{}:{}: `{s}` is not a number", path.display(), i + 1))?;
+        for (k, v) in b.iter_mut().enumerate() {
+            let Some(s) = items.next() else {
+                return (i + 1, Err(format!("expected 4 numbers (x, y, w, h), found {k}: `{}`", excerpt(line))));
+            };
+            match s.parse::<f64>() {
+                Ok(x) => *v = x,
+                Err(_) => return (i + 1, Err(format!("`{}` is not a number", excerpt(s)))),
+            }
         }
-        out.push(b);
-    }
-    Ok(out)
+        let extra = items.count();
+        if extra > 0 {
+            return (i + 1, Err(format!("expected 4 numbers (x, y, w, h), found {}: `{}`", 4 + extra, excerpt(line))));
+        }
+        (i + 1, Ok(b))
+    })
 }
 
 /// Decodes a JPEG or PNG frame to RGB, JPEGs exactly as OpenCV's `cv2.imread` does (see

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use kdl::{KdlDocument, KdlEntry, KdlNode, KdlValue};
 use miette::SourceSpan;
 
-use crate::base::diagnostic::{Problem, Problems, SourceFile};
+use crate::base::diagnostic::{FloatRange, IntRange, Problem, Problems, SourceFile};
 use crate::base::kdl::{kdl_value_text, nesting_problem};
 
 /// A value with the file and span it came from.
@@ -322,6 +322,12 @@ fn decode_body(file: &Arc<SourceFile>, node: &KdlNode, problems: &mut Problems) 
     body
 }
 
+/// Queue lengths dora is asked for: it allocates them, and a typo of a few more digits would
+/// take the machine's memory.
+const QUEUE: IntRange = IntRange::new(1, 100_000);
+/// Input stall deadlines, in seconds: positive, and finite so dora can hold them.
+const TIMEOUT: FloatRange = FloatRange::above(0.0, 1e9);
+
 fn decode_input(file: &Arc<SourceFile>, child: &KdlNode, problems: &mut Problems) -> Option<RawInput> {
     let id = node_id(file, child, problems)?;
     let (mut from, mut queue, mut policy, mut feedback, mut timeout, mut ty) = (None, None, None, false, None, None);
@@ -332,15 +338,27 @@ fn decode_input(file: &Arc<SourceFile>, child: &KdlNode, problems: &mut Problems
             ("from", _) => from = string_prop(file, e, problems),
             ("policy", _) => policy = string_prop(file, e, problems),
             ("type", _) => ty = string_prop(file, e, problems),
-            ("queue", KdlValue::Integer(n)) if *n >= 1 => queue = Some(here(*n)),
-            ("queue", _) => {
-                problems.push(Problem::new(file, e.span(), "`queue` is a whole number of messages, at least 1", "expected an integer >= 1"))
-            }
+            ("queue", KdlValue::Integer(n)) if i64::try_from(*n).is_ok_and(|n| QUEUE.contains(n)) => queue = Some(here(*n)),
+            ("queue", _) => problems.push(Problem::new(
+                file,
+                e.span(),
+                format!("`queue` is a whole number of messages in {QUEUE}"),
+                format!("expected an integer in {QUEUE}"),
+            )),
             ("feedback", KdlValue::Bool(b)) => feedback = *b,
             ("feedback", _) => problems.push(Problem::new(file, e.span(), "`feedback` is #true or #false", "expected a boolean")),
-            ("timeout", KdlValue::Integer(n)) if *n > 0 => timeout = Some(Located { value: *n as f64, file: file.clone(), span: e.span() }),
-            ("timeout", KdlValue::Float(x)) if *x > 0.0 => timeout = Some(Located { value: *x, file: file.clone(), span: e.span() }),
-            ("timeout", _) => problems.push(Problem::new(file, e.span(), "`timeout` is a positive number of seconds", "expected seconds")),
+            ("timeout", KdlValue::Integer(n)) if TIMEOUT.contains(*n as f64) => {
+                timeout = Some(Located { value: *n as f64, file: file.clone(), span: e.span() })
+            }
+            ("timeout", KdlValue::Float(x)) if TIMEOUT.contains(*x) => {
+                timeout = Some(Located { value: *x, file: file.clone(), span: e.span() })
+            }
+            ("timeout", _) => problems.push(Problem::new(
+                file,
+                e.span(),
+                format!("`timeout` is a positive number of seconds in {TIMEOUT}"),
+                "expected seconds",
+            )),
             (other, _) => problems.push(
                 Problem::new(file, e.span(), format!("unknown input property `{other}`"), "unknown property")
                     .help("inputs take `from`, `queue`, `policy`, `feedback`, `timeout` and `type`"),

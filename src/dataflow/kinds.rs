@@ -1,7 +1,10 @@
 //! The built-in node kinds: for each role, its binary, its ports with their message types, and
-//! its typed parameters. The checker validates dataflows against this table before anything runs.
+//! its typed parameters (numbers with the range they accept). The checker validates dataflows
+//! against this table before anything runs.
 
 use std::fmt;
+
+use crate::base::diagnostic::{FloatRange, IntRange};
 
 /// What travels on a port. Ports connect only when their types agree.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -20,7 +23,8 @@ pub enum MessageType {
     Batch,
     /// Training numbers of one step, as JSON ([`crate::wire::Bytes`]).
     Metrics,
-    /// A checkpoint as safetensors bytes ([`crate::wire::Bytes`]).
+    /// A notice that a checkpoint file is written and in place: path, size, SHA-256; the file
+    /// itself never travels ([`crate::wire::CheckpointNotice`]).
     Checkpoint,
     /// "Written": the checkpoint node's acknowledgement of a checkpoint ([`crate::wire::Bytes`], empty).
     Ack,
@@ -71,8 +75,9 @@ impl fmt::Display for MessageType {
     }
 }
 
-/// The type of a node parameter.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The type of a node parameter. Numbers carry the range they accept, so a parameter cannot be
+/// declared without one and the checker refuses a value out of it before anything starts.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum ParamType {
     /// Any string.
     Str,
@@ -83,10 +88,10 @@ pub enum ParamType {
     /// A URL (`http://`, `rtsp://`), an absolute path (`/dev/video0`) or a file path relative to
     /// the KDL file.
     Url,
-    /// A whole number.
-    Int,
-    /// A number (integers are accepted too).
-    Float,
+    /// A whole number within the range.
+    Int(IntRange),
+    /// A number within the range (integers are accepted too).
+    Float(FloatRange),
     /// `#true` or `#false`.
     Bool,
     /// One of a fixed list of strings.
@@ -100,8 +105,9 @@ impl fmt::Display for ParamType {
             Self::Path => f.write_str("a path (string)"),
             Self::Config => f.write_str("a preset name or config path (string)"),
             Self::Url => f.write_str("a URL, device or file path (string)"),
-            Self::Int => f.write_str("an integer"),
-            Self::Float => f.write_str("a number"),
+            Self::Int(r) if r.is_any() => f.write_str("an integer"),
+            Self::Int(r) => write!(f, "an integer in {r}"),
+            Self::Float(r) => write!(f, "a number in {r}"),
             Self::Bool => f.write_str("#true or #false"),
             Self::Choice(c) => write!(f, "one of {}", c.iter().map(|s| format!("\"{s}\"")).collect::<Vec<_>>().join(", ")),
         }
@@ -177,6 +183,20 @@ const fn output(name: &'static str, ty: MessageType) -> PortSpec {
 const fn param(name: &'static str, ty: ParamType, default: Option<&'static str>, doc: &'static str) -> ParamSpec {
     ParamSpec { name, ty, default, doc }
 }
+/// A whole-number parameter accepting `min..=max`.
+const fn int(min: i64, max: i64) -> ParamType {
+    ParamType::Int(IntRange::new(min, max))
+}
+/// A number parameter accepting `range`.
+const fn float(range: FloatRange) -> ParamType {
+    ParamType::Float(range)
+}
+/// No upper end for counts whose size only costs time (frames, checkpoints kept).
+const MAX: i64 = i64::MAX;
+/// Frame rates: a video at more than 1000 fps is a typo.
+const FPS: FloatRange = FloatRange::above(0.0, 1000.0);
+/// Shares and thresholds.
+const SHARE: FloatRange = FloatRange::closed(0.0, 1.0);
 
 /// Parameters shared by every node that runs the model.
 const DEVICE: ParamSpec = param("device", ParamType::Str, Some("\"auto\""), "`auto`, `cpu` or `cuda:N`");
@@ -196,12 +216,13 @@ const UNTRAINED: ParamSpec = param(
 );
 const CE: ParamSpec = param("ce", ParamType::Bool, Some("#true"), "candidate elimination; #false keeps every search token");
 const HANN: ParamSpec = param("hann", ParamType::Bool, Some("#true"), "weight the score map with a Hann window before the argmax");
-const SEED: ParamSpec = param("seed", ParamType::Int, Some("0"), "seed for random weights when no file is given");
+const SEED: ParamSpec = param("seed", ParamType::Int(IntRange::ANY), Some("0"), "seed for random weights when no file is given");
 const PRECISION: ParamSpec =
     param("precision", ParamType::Choice(&["fp32", "fp16", "bf16"]), Some("\"fp32\""), "compute precision (fp16/bf16 on GPU only)");
+/// Up to about 30 years: beyond that `Duration` overflows, and nobody means it.
 const IDLE_TIMEOUT: ParamSpec = param(
     "idle-timeout",
-    ParamType::Float,
+    float(FloatRange::above(0.0, 1e9)),
     Some("120.0"),
     "seconds without input before the node gives up and reports its upstream as dead",
 );
@@ -222,10 +243,15 @@ pub static KINDS: &[NodeKind] = &[
                 Some("\"auto\""),
                 "sequence layout; `auto` detects it",
             ),
-            param("credits", ParamType::Int, Some("2"), "frames sent ahead of the last box, so decoding overlaps the forward pass"),
+            param("credits", int(1, 1024), Some("2"), "frames sent ahead of the last box, so decoding overlaps the forward pass"),
             param("init-box", ParamType::Str, Some("\"\""), "\"x,y,w,h\" init box, overriding the ground truth"),
-            param("max-frames", ParamType::Int, Some("0"), "stop each sequence after this many frames (0 = all)"),
-            param("sequences", ParamType::Str, Some("\"\""), "comma-separated sequence names to run (empty = all)"),
+            param("max-frames", int(0, MAX), Some("0"), "stop each sequence after this many frames (0 = all)"),
+            param(
+                "sequences",
+                ParamType::Str,
+                Some("\"\""),
+                "sequence names to run: a JSON array of names (kept exactly, commas and spaces included) or comma-separated names (empty = all)",
+            ),
             IDLE_TIMEOUT,
         ],
     },
@@ -275,11 +301,11 @@ pub static KINDS: &[NodeKind] = &[
                 "camera mode: frames may be skipped (counted), init from `init-box` or a control message",
             ),
             param("init-box", ParamType::Str, Some("\"\""), "live: \"x,y,w,h\" to start tracking on the first frame"),
-            param("lost-threshold", ParamType::Float, Some("0.3"), "live: peak score under which a frame counts towards `lost`"),
-            param("lost-frames", ParamType::Int, Some("5"), "live: consecutive low-score frames before the box is flagged lost"),
+            param("lost-threshold", float(SHARE), Some("0.3"), "live: peak score under which a frame counts towards `lost`"),
+            param("lost-frames", int(1, 1_000_000), Some("5"), "live: consecutive low-score frames before the box is flagged lost"),
             param(
                 "delay-ms",
-                ParamType::Float,
+                float(FloatRange::closed(0.0, 3_600_000.0)),
                 Some("0.0"),
                 "live: extra time per frame (simulates a slower model, for tests and benchmarks)",
             ),
@@ -294,12 +320,12 @@ pub static KINDS: &[NodeKind] = &[
         outputs: &[output("frame", MessageType::Frame)],
         params: &[
             param("url", ParamType::Url, None, "http://host:port/path (MJPEG), rtsp://..., /dev/videoN, or a video file"),
-            param("width", ParamType::Int, Some("0"), "frame width (devices, RTSP: required; 0 keeps the source's)"),
-            param("height", ParamType::Int, Some("0"), "frame height"),
-            param("fps", ParamType::Float, Some("0.0"), "frame rate (0 keeps the source's)"),
+            param("width", int(0, 16384), Some("0"), "frame width (devices, RTSP: required; 0 keeps the source's)"),
+            param("height", int(0, 16384), Some("0"), "frame height"),
+            param("fps", float(FloatRange::closed(0.0, 1000.0)), Some("0.0"), "frame rate (0 keeps the source's)"),
             param("loop", ParamType::Bool, Some("#false"), "video files: start again at the end"),
-            param("max-frames", ParamType::Int, Some("0"), "stop after this many frames (0 = run until stopped or the source ends)"),
-            param("retries", ParamType::Int, Some("5"), "reconnect attempts, with doubling backoff, after the source fails or stalls"),
+            param("max-frames", int(0, MAX), Some("0"), "stop after this many frames (0 = run until stopped or the source ends)"),
+            param("retries", int(0, 1000), Some("5"), "reconnect attempts, with doubling backoff, after the source fails or stalls"),
             param(
                 "format",
                 ParamType::Choice(&["auto", "mjpeg", "yuyv"]),
@@ -316,9 +342,15 @@ pub static KINDS: &[NodeKind] = &[
         outputs: &[output("control", MessageType::Control)],
         params: &[
             param("bind", ParamType::Str, Some("\"127.0.0.1\""), "address the page is served on (loopback by default)"),
-            param("port", ParamType::Int, Some("8090"), "port of the page (0: any free port, printed at start)"),
+            param(
+                "allow-hosts",
+                ParamType::Str,
+                Some("\"\""),
+                "more names the page may be reached by, comma-separated `name` or `name:port` (loopback names and `bind` always are); checked against each request's Host and Origin",
+            ),
+            param("port", int(0, 65535), Some("8090"), "port of the page (0: any free port, printed at start)"),
             param("record", ParamType::Path, Some("\"\""), "record the annotated stream to this .mp4 and the boxes to <name>.boxes.txt"),
-            param("fps", ParamType::Float, Some("30.0"), "frame rate of the recording"),
+            param("fps", float(FPS), Some("30.0"), "frame rate of the recording"),
             IDLE_TIMEOUT,
         ],
     },
@@ -332,8 +364,8 @@ pub static KINDS: &[NodeKind] = &[
             param("out", ParamType::Path, Some("\"results/view\""), "folder for <seq>.mp4 and <seq>_sheet.png"),
             param("video", ParamType::Bool, Some("#true"), "write the annotated video"),
             param("sheet", ParamType::Bool, Some("#true"), "write the contact sheet"),
-            param("sheet-frames", ParamType::Int, Some("12"), "frames on the contact sheet, evenly spaced"),
-            param("fps", ParamType::Float, Some("15.0"), "frame rate of the annotated video"),
+            param("sheet-frames", int(1, 1000), Some("12"), "frames on the contact sheet, evenly spaced"),
+            param("fps", float(FPS), Some("15.0"), "frame rate of the annotated video"),
             IDLE_TIMEOUT,
         ],
     },
@@ -366,9 +398,9 @@ pub static KINDS: &[NodeKind] = &[
             param("roots", ParamType::Str, Some("\"\""), "dataset folders as key=path,key=path (over trackflow.local.kdl)"),
             param("local", ParamType::Path, Some("\"../trackflow.local.kdl\""), "machine-local file naming dataset folders"),
             param("data-specs", ParamType::Path, Some("\"../configs/data_specs\""), "folder of split files (GOT-10k, LaSOT)"),
-            param("workers", ParamType::Int, Some("2"), "loader threads"),
-            param("seed", ParamType::Int, Some("42"), "run seed: batch b of epoch e is a function of it"),
-            param("max-bad-fraction", ParamType::Float, Some("0.05"), "stop when more sample attempts than this hit unreadable images"),
+            param("workers", int(1, 256), Some("2"), "loader threads"),
+            param("seed", ParamType::Int(IntRange::ANY), Some("42"), "run seed: batch b of epoch e is a function of it"),
+            param("max-bad-fraction", float(SHARE), Some("0.05"), "stop when more sample attempts than this hit unreadable images"),
             IDLE_TIMEOUT,
         ],
     },
@@ -385,16 +417,18 @@ pub static KINDS: &[NodeKind] = &[
         params: &[
             CONFIG,
             DEVICE,
-            param("seed", ParamType::Int, Some("42"), "run seed (weights init, drop path, sampling)"),
+            param("seed", ParamType::Int(IntRange::ANY), Some("42"), "run seed (weights init, drop path, sampling)"),
             param("init", ParamType::Path, Some("\"\""), "start from these trackflow weights (empty: random)"),
             param("pretrained", ParamType::Path, Some("\"\""), "MAE ViT encoder weights (safetensors) for the backbone"),
             param("resume", ParamType::Path, Some("\"\""), "checkpoint folder to continue from (empty: start fresh)"),
-            param("epochs", ParamType::Int, Some("0"), "override the config's epochs (0: keep)"),
-            param("sample-per-epoch", ParamType::Int, Some("0"), "override the config's samples per epoch (0: keep)"),
-            param("batch-size", ParamType::Int, Some("0"), "override the config's batch size (0: keep)"),
-            param("checkpoint-every", ParamType::Int, Some("1"), "epochs between checkpoints (the last epoch always gets one)"),
-            param("prefetch", ParamType::Int, Some("4"), "batches asked for ahead of the one being trained on"),
-            param("threads", ParamType::Int, Some("0"), "libtorch CPU threads (0: libtorch's default)"),
+            // 0 keeps the config's value, so these start at 0; the effective values (config or
+            // override) are checked against each other by `trackflow train` before dora starts.
+            param("epochs", int(0, 1_000_000), Some("0"), "override the config's epochs (0: keep)"),
+            param("sample-per-epoch", int(0, 1_000_000_000), Some("0"), "override the config's samples per epoch (0: keep)"),
+            param("batch-size", int(0, 65536), Some("0"), "override the config's batch size, per device (0: keep)"),
+            param("checkpoint-every", int(1, 1_000_000), Some("1"), "epochs between checkpoints (the last epoch always gets one)"),
+            param("prefetch", int(1, 1024), Some("4"), "batches asked for ahead of the one being trained on"),
+            param("threads", int(0, 4096), Some("0"), "libtorch CPU threads (0: libtorch's default)"),
             param(
                 "precision",
                 ParamType::Choice(&["fp32", "fp16", "bf16"]),
@@ -407,24 +441,30 @@ pub static KINDS: &[NodeKind] = &[
                 Some("\"\""),
                 "data-parallel devices, comma-separated (\"cuda:0,cuda:1\"): one replica each, global batch = replicas × batch-size (empty: `device` alone)",
             ),
+            param(
+                "out",
+                ParamType::Path,
+                Some("\"../output\""),
+                "save folder: the trainer writes checkpoints/OSTrack_epNNNN.safetensors and <name>.safetensors there itself, and announces each on `checkpoint`",
+            ),
+            param("name", ParamType::Str, Some("\"model\""), "file stem of the final weights"),
             IDLE_TIMEOUT,
         ],
     },
     NodeKind {
         name: "checkpoint",
         binary: "trackflow-node-checkpoint",
-        doc: "writes checkpoints and the final weights atomically, keeping the newest few",
+        doc: "checks each checkpoint the trainer announces (size, SHA-256), keeps the newest few, and confirms it",
         inputs: &[input("checkpoint", MessageType::Checkpoint, true)],
         outputs: &[output("saved", MessageType::Ack)],
         params: &[
-            param("out", ParamType::Path, Some("\"../output\""), "save folder: checkpoints/ and <config>.safetensors"),
-            param("keep", ParamType::Int, Some("3"), "checkpoints to keep"),
-            param("name", ParamType::Str, Some("\"model\""), "file stem of the final weights"),
+            param("keep", int(1, 1_000_000), Some("3"), "checkpoints to keep"),
+            param("verify", ParamType::Bool, Some("#true"), "re-read each announced file and compare its SHA-256 with the notice's"),
             // Checkpoints come once per epoch or less often, which can be hours apart; a trainer
             // that dies is reported by dora at once, so this wait only needs to bound a hang.
             param(
                 "idle-timeout",
-                ParamType::Float,
+                float(FloatRange::above(0.0, 1e9)),
                 Some("604800.0"),
                 "seconds without a checkpoint before the node gives up (default a week: epochs can be long)",
             ),

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 
 use crate::dataflow::dora::{BinDir, write_yaml};
-use crate::dataflow::{Dataflow, ParamOverride, Problems, Target, load};
+use crate::dataflow::{Dataflow, ParamOverride, Problems};
 
 /// The dora version trackflow's nodes are built against.
 pub const DORA_VERSION: &str = "1.1.0";
@@ -87,34 +87,15 @@ pub enum PrepareError {
         /// Their rendering (with colour when stderr is a terminal).
         rendered: String,
     },
-    /// Node programs that are not built.
-    #[error(
-        "node programs are missing:\n{}\nbuild them with `scripts/setup` (or `cargo build --workspace`)",
-        .0.iter().map(|(id, p)| format!("  node `{id}`: {} does not exist", p.display())).collect::<Vec<_>>().join("\n")
-    )]
-    MissingPrograms(Vec<(String, PathBuf)>),
 }
 
 /// Loads and checks a dataflow, and checks that every node's program exists.
 pub fn prepare(kdl: &Path, sets: &[ParamOverride], bins: &BinDir) -> std::result::Result<Dataflow, PrepareError> {
-    let flow = load(kdl, sets).map_err(|problems: Problems| {
+    // A node program that is not built is one more located problem, reported with the others.
+    crate::dataflow::load_for_run(kdl, sets, bins).map_err(|problems: Problems| {
         let rendered = problems.render(color());
         PrepareError::Invalid { problems, rendered }
-    })?;
-    let mut missing = Vec::new();
-    for n in &flow.nodes {
-        let path = match &n.target {
-            Target::Kind(k) => bins.binary(k.binary),
-            Target::Path(p) => p.clone(),
-        };
-        if !path.is_file() {
-            missing.push((n.id.clone(), path));
-        }
-    }
-    if !missing.is_empty() {
-        return Err(PrepareError::MissingPrograms(missing));
-    }
-    Ok(flow)
+    })
 }
 
 /// Whether to color diagnostics (stderr is a terminal and NO_COLOR is unset).
@@ -199,7 +180,13 @@ pub fn console_line(line: &str) -> Option<String> {
     // "HH:MM:SS stdout <node>: <text>"
     let after_time = rest.split_once(' ').map_or(rest, |(t, r)| if t.contains(':') && t.len() <= 12 { r.trim_start() } else { rest });
     if let Some(node_line) = after_time.strip_prefix("stdout ") {
-        return Some(node_line.split_once(": ").map_or(node_line, |(_, text)| text).to_string());
+        return Some(match node_line.split_once(": ") {
+            // Library code (dataset readers, the sampler) warns without knowing its node's id:
+            // the node's name goes in front, so the console shows and attributes it.
+            Some((node, text)) if ["warning:", "note:", "error:"].iter().any(|k| text.starts_with(k)) => format!("[{node}] {text}"),
+            Some((_, text)) => text.to_string(),
+            None => node_line.to_string(),
+        });
     }
     let level = after_time.split_whitespace().next().unwrap_or("");
     let tracing_level = rest.split_whitespace().nth(1).unwrap_or("");

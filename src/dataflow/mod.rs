@@ -9,8 +9,9 @@
 //! ```
 //!
 //! Stages: [`decode`] turns text into raw items keeping every span; [`load`] applies includes,
-//! `override` and `remove`, then checks kinds, parameters, ports, types and cycles, collecting
-//! every problem; [`dora`] writes the YAML dora runs.
+//! `override` and `remove`, then checks kinds, parameters (types and the ranges declared in
+//! [`kinds`]), ports, types and cycles, collecting every problem; [`load_for_run`] also checks
+//! that every node's program exists; [`dora`] writes the YAML dora runs.
 
 pub mod decode;
 pub mod dora;
@@ -19,7 +20,7 @@ pub mod kinds;
 pub mod launch;
 pub mod supervise;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -128,8 +129,54 @@ struct Pending {
     body: RawBody,
 }
 
+/// The nodes declared so far, in order, with an index by id: a dataflow of thousands of nodes
+/// must not search the whole list once per statement (that made `check` quadratic).
+#[derive(Debug, Default)]
+struct Declared {
+    /// In declaration order; `None` where a node was removed.
+    list: Vec<Option<Pending>>,
+    /// Position in `list` of each live node.
+    index: HashMap<String, usize>,
+}
+
+impl Declared {
+    fn get(&self, id: &str) -> Option<&Pending> {
+        self.index.get(id).and_then(|&i| self.list[i].as_ref())
+    }
+    fn get_mut(&mut self, id: &str) -> Option<&mut Pending> {
+        self.index.get(id).and_then(|&i| self.list[i].as_mut())
+    }
+    fn add(&mut self, p: Pending) {
+        self.index.insert(p.id.value.clone(), self.list.len());
+        self.list.push(Some(p));
+    }
+    fn remove(&mut self, id: &str) -> bool {
+        self.index.remove(id).map(|i| self.list[i] = None).is_some()
+    }
+    fn ids(&self) -> impl Iterator<Item = &str> {
+        self.list.iter().flatten().map(|p| p.id.value.as_str())
+    }
+    fn into_nodes(self) -> Vec<Pending> {
+        self.list.into_iter().flatten().collect()
+    }
+}
+
+/// Where node programs are looked for, when the caller wants them checked.
+type Programs<'a> = Option<&'a dora::BinDir>;
+
 /// Loads, resolves and checks a dataflow file. Every problem is reported at once.
 pub fn load(path: &Path, overrides: &[ParamOverride]) -> Result<Dataflow, Problems> {
+    load_with(path, overrides, None)
+}
+
+/// Like [`load`], and every node's program must exist too (a built-in kind's binary in `bins`,
+/// or a `path=` executable): what running needs. A missing one is reported with the other
+/// problems, at the `kind=` or `path=` that names it.
+pub fn load_for_run(path: &Path, overrides: &[ParamOverride], bins: &dora::BinDir) -> Result<Dataflow, Problems> {
+    load_with(path, overrides, Some(bins))
+}
+
+fn load_with(path: &Path, overrides: &[ParamOverride], programs: Programs) -> Result<Dataflow, Problems> {
     let mut problems = Problems::default();
     let file = match SourceFile::read(path) {
         Ok(f) => Arc::new(f),
@@ -139,49 +186,61 @@ pub fn load(path: &Path, overrides: &[ParamOverride]) -> Result<Dataflow, Proble
             return Err(problems);
         }
     };
-    load_source(file, overrides, problems)
+    load_source(file, overrides, problems, programs)
 }
 
 /// Like [`load`], for text already in memory (tests, docs).
 pub fn load_text(path: &Path, text: &str, overrides: &[ParamOverride]) -> Result<Dataflow, Problems> {
-    load_source(Arc::new(SourceFile::from_text(path, text.to_string())), overrides, Problems::default())
+    load_source(Arc::new(SourceFile::from_text(path, text.to_string())), overrides, Problems::default(), None)
 }
 
-fn load_source(file: Arc<SourceFile>, overrides: &[ParamOverride], mut problems: Problems) -> Result<Dataflow, Problems> {
+fn load_source(
+    file: Arc<SourceFile>,
+    overrides: &[ParamOverride],
+    mut problems: Problems,
+    programs: Programs,
+) -> Result<Dataflow, Problems> {
     let mut items = Vec::new();
     decode::decode_file(file.clone(), &mut Vec::new(), &mut items, &mut problems);
-    let mut pending: Vec<Pending> = Vec::new();
-    for item in items {
-        match item {
-            RawItem::Node { id, body } => {
-                if let Some(first) = pending.iter().find(|p| p.id.value == id.value) {
-                    let (l, c) = first.id.file.line_col(first.id.span.offset());
-                    problems.push(id.problem(format!("duplicate node id `{}`", id.value), "defined again here").help(format!(
-                        "first defined at {}:{l}:{c}; to change that node write `override \"{}\" {{ ... }}`, or pick another id",
-                        first.id.file.display, id.value
-                    )));
-                } else {
-                    pending.push(Pending { id, body });
-                }
-            }
-            RawItem::Override { id, body } => match pending.iter_mut().find(|p| p.id.value == id.value) {
-                Some(p) => merge(&mut p.body, body),
-                None => problems.push(unknown_node(&id, &pending, "override")),
-            },
-            RawItem::Remove { id } => match pending.iter().position(|p| p.id.value == id.value) {
-                Some(i) => {
-                    pending.remove(i);
-                }
-                None => problems.push(unknown_node(&id, &pending, "remove")),
-            },
-        }
-    }
+    let mut declared = declare(items, &mut problems);
     for o in overrides {
-        apply_cli_override(o, &mut pending, &mut problems);
+        apply_cli_override(o, &mut declared, &mut problems);
     }
-    let nodes: Vec<Node> = pending.iter().filter_map(|p| check_node(p, &mut problems)).collect();
+    let pending = declared.into_nodes();
+    let nodes: Vec<Node> = pending.iter().filter_map(|p| check_node(p, programs, &mut problems)).collect();
     check_graph(&pending, &nodes, &mut problems);
     if problems.is_empty() { Ok(Dataflow { path: file.path.clone(), overridden: !overrides.is_empty(), nodes }) } else { Err(problems) }
+}
+
+/// Applies `node`, `override` and `remove` statements in order.
+fn declare(items: Vec<RawItem>, problems: &mut Problems) -> Declared {
+    let mut declared = Declared::default();
+    for item in items {
+        match item {
+            RawItem::Node { id, body } => match declared.get(&id.value) {
+                Some(first) => problems.push(duplicate(&id, &first.id)),
+                None => declared.add(Pending { id, body }),
+            },
+            RawItem::Override { id, body } => match declared.get_mut(&id.value) {
+                Some(p) => merge(&mut p.body, body),
+                None => problems.push(unknown_node(&id, &declared, "override")),
+            },
+            RawItem::Remove { id } => {
+                if !declared.remove(&id.value) {
+                    problems.push(unknown_node(&id, &declared, "remove"));
+                }
+            }
+        }
+    }
+    declared
+}
+
+fn duplicate(id: &Located<String>, first: &Located<String>) -> Problem {
+    let (l, c) = first.file.line_col(first.span.offset());
+    id.problem(format!("duplicate node id `{}`", id.value), "defined again here").help(format!(
+        "first defined at {}:{l}:{c}; to change that node write `override \"{}\" {{ ... }}`, or pick another id",
+        first.file.display, id.value
+    ))
 }
 
 /// The parameters a node of the built-in `kind` gets from `params` (what follows `param` in a
@@ -204,10 +263,13 @@ pub fn node_params(kind: &str, params: &str) -> Result<BTreeMap<String, serde_js
     if problems.is_empty() { Ok(out) } else { Err(problems) }
 }
 
-fn unknown_node(id: &Located<String>, pending: &[Pending], what: &str) -> Problem {
-    let known: Vec<&str> = pending.iter().map(|p| p.id.value.as_str()).collect();
-    id.problem(format!("`{what}` names node `{}`, which is not defined", id.value), "no such node")
-        .help(format!("nodes defined so far: {}", known.join(", ")))
+fn unknown_node(id: &Located<String>, declared: &Declared, what: &str) -> Problem {
+    let ids: Vec<&str> = declared.ids().take(SUGGEST_AMONG + 1).collect();
+    id.problem(format!("`{what}` names node `{}`, which is not defined", id.value), "no such node").help(format!(
+        "{}nodes defined so far: {}",
+        did_you_mean(&id.value, &ids),
+        name_list(declared.ids(), declared.index.len())
+    ))
 }
 
 /// Later statements win: properties replace, params replace by name, inputs and outputs by id.
@@ -241,9 +303,10 @@ fn merge(base: &mut RawBody, over: RawBody) {
 }
 
 /// `--set node.param=value`: the value is read as a KDL value (`3`, `0.5`, `#false`, `"text"`),
-/// and anything that is not valid KDL is taken as a plain string.
-fn apply_cli_override(o: &ParamOverride, pending: &mut [Pending], problems: &mut Problems) {
-    let file = Arc::new(SourceFile { display: "--set".into(), path: PathBuf::from("."), text: Arc::new(o.text.clone()) });
+/// and anything that is not valid KDL is taken as a plain string. The value is then checked as
+/// one written in the file is (type and range), located in the `--set` text.
+fn apply_cli_override(o: &ParamOverride, declared: &mut Declared, problems: &mut Problems) {
+    let file = Arc::new(SourceFile::named("--set", PathBuf::from("."), o.text.clone()));
     let whole = SourceSpan::from(0..o.text.len());
     let Some((target, value)) = o.text.split_once('=') else {
         problems.push(Problem::new(&file, whole, "a parameter override is written `node.param=value`", "missing `=`"));
@@ -253,11 +316,10 @@ fn apply_cli_override(o: &ParamOverride, pending: &mut [Pending], problems: &mut
         problems.push(Problem::new(&file, (0..target.len()).into(), "name the node and the parameter: `node.param`", "missing `.`"));
         return;
     };
-    let Some(p) = pending.iter_mut().find(|p| p.id.value == node) else {
-        let known: Vec<&str> = pending.iter().map(|p| p.id.value.as_str()).collect();
+    let Some(p) = declared.get_mut(node) else {
         problems.push(
             Problem::new(&file, (0..node.len()).into(), format!("no node `{node}` in this dataflow"), "unknown node")
-                .help(format!("nodes: {}", known.join(", "))),
+                .help(format!("nodes: {}", name_list(declared.ids(), declared.index.len()))),
         );
         return;
     };
@@ -279,38 +341,87 @@ fn apply_cli_override(o: &ParamOverride, pending: &mut [Pending], problems: &mut
 
 use miette::SourceSpan;
 
-fn check_node(p: &Pending, problems: &mut Problems) -> Option<Node> {
-    let id = &p.id;
-    let target = match (&p.body.kind, &p.body.path) {
-        (Some(kind), _) => match NodeKind::get(&kind.value) {
-            Some(k) => Target::Kind(k),
-            None => {
+fn check_node(p: &Pending, programs: Programs, problems: &mut Problems) -> Option<Node> {
+    let target = resolve_target(p, problems)?;
+    if let Some(bins) = programs {
+        check_program(p, &target, bins, problems);
+    }
+    let params = check_params(p, &target, problems);
+    let inputs = p.body.inputs.iter().filter_map(|i| check_input(i, problems)).collect();
+    let outputs = check_outputs(p, &target, problems);
+    if let Target::Kind(k) = &target {
+        check_required_inputs(p, k, problems);
+    }
+    Some(Node {
+        id: p.id.value.clone(),
+        target,
+        params,
+        inputs,
+        outputs,
+        machine: p.body.machine.as_ref().map(|m| m.value.clone()),
+        env: p.body.env.iter().map(|(k, v)| (k.value.clone(), v.value.clone())).collect(),
+        args: p.body.args.as_ref().map(|a| a.value.clone()),
+    })
+}
+
+/// What runs a node: its kind, or its `path=` made absolute against the file that wrote it.
+fn resolve_target(p: &Pending, problems: &mut Problems) -> Option<Target> {
+    match (&p.body.kind, &p.body.path) {
+        (Some(kind), _) => {
+            let found = NodeKind::get(&kind.value).map(Target::Kind);
+            if found.is_none() {
                 let names: Vec<&str> = kinds::KINDS.iter().map(|k| k.name).collect();
                 problems.push(kind.problem(format!("unknown node kind `{}`", kind.value), "unknown kind").help(format!(
                     "{}known kinds: {}; or run your own executable with `path=\"...\"`",
-                    suggest(&kind.value, &names).map(|s| format!("did you mean `{s}`? ")).unwrap_or_default(),
+                    did_you_mean(&kind.value, &names),
                     names.join(", ")
                 )));
-                return None;
             }
-        },
-        (None, Some(path)) => Target::Path(crate::base::paths::normalize(&path.file.dir().join(&path.value))),
+            found
+        }
+        (None, Some(path)) => Some(Target::Path(crate::base::paths::normalize(&path.file.dir().join(&path.value)))),
         (None, None) => {
             problems.push(
-                id.problem(format!("node `{}` has neither `kind` nor `path`", id.value), "what runs this node?")
+                p.id.problem(format!("node `{}` has neither `kind` nor `path`", p.id.value), "what runs this node?")
                     .help("write `node \"crop\" kind=\"crop\"` or `node \"mine\" path=\"../bin/my-node\"`"),
             );
-            return None;
+            None
         }
+    }
+}
+
+/// The program that runs a node must exist. Reported with every other problem, at the `kind=`
+/// or `path=` that names it, instead of alone and unlocated once everything else passed.
+fn check_program(p: &Pending, target: &Target, bins: &dora::BinDir, problems: &mut Problems) {
+    let (program, at, label, help) = match target {
+        Target::Kind(k) => (
+            bins.binary(k.binary),
+            p.body.kind.as_ref(),
+            "not built",
+            "build the node programs with `scripts/setup` (or `cargo build --workspace`)".to_string(),
+        ),
+        Target::Path(path) => (
+            path.clone(),
+            p.body.path.as_ref(),
+            "no such file",
+            format!("`path` is relative to the file that sets it ({})", p.body.path.as_ref().map_or(&p.id, |l| l).file.dir().display()),
+        ),
     };
-    let params = check_params(p, &target, problems);
-    let inputs = p.body.inputs.iter().filter_map(|i| check_input(i, problems)).collect();
-    let mut outputs: Vec<String> = match &target {
+    if program.is_file() {
+        return;
+    }
+    let message = format!("node `{}`: its program {} does not exist", p.id.value, program.display());
+    problems.push(at.unwrap_or(&p.id).problem(message, label).help(help));
+}
+
+/// Output ids: a kind's own, plus those declared (which must exist on a kind and name a type).
+fn check_outputs(p: &Pending, target: &Target, problems: &mut Problems) -> Vec<String> {
+    let mut outputs: Vec<String> = match target {
         Target::Kind(k) => k.outputs.iter().map(|o| o.name.to_string()).collect(),
         Target::Path(_) => Vec::new(),
     };
     for o in &p.body.outputs {
-        if let Target::Kind(k) = &target
+        if let Target::Kind(k) = target
             && k.output(&o.id.value).is_none()
         {
             problems.push(
@@ -327,26 +438,18 @@ fn check_node(p: &Pending, problems: &mut Problems) -> Option<Node> {
             outputs.push(o.id.value.clone());
         }
     }
-    if let Target::Kind(k) = &target {
-        for req in k.inputs.iter().filter(|i| i.required) {
-            if !p.body.inputs.iter().any(|i| i.id.value == req.name) {
-                problems.push(
-                    id.problem(format!("node `{}` ({}) needs input `{}`", id.value, k.name, req.name), "input not connected")
-                        .help(format!("add `input \"{}\" from=\"<node>/<output>\"` (a {} message)", req.name, req.ty)),
-                );
-            }
+    outputs
+}
+
+fn check_required_inputs(p: &Pending, k: &NodeKind, problems: &mut Problems) {
+    for req in k.inputs.iter().filter(|i| i.required) {
+        if !p.body.inputs.iter().any(|i| i.id.value == req.name) {
+            problems.push(
+                p.id.problem(format!("node `{}` ({}) needs input `{}`", p.id.value, k.name, req.name), "input not connected")
+                    .help(format!("add `input \"{}\" from=\"<node>/<output>\"` (a {} message)", req.name, req.ty)),
+            );
         }
     }
-    Some(Node {
-        id: id.value.clone(),
-        target,
-        params,
-        inputs,
-        outputs,
-        machine: p.body.machine.as_ref().map(|m| m.value.clone()),
-        env: p.body.env.iter().map(|(k, v)| (k.value.clone(), v.value.clone())).collect(),
-        args: p.body.args.as_ref().map(|a| a.value.clone()),
-    })
 }
 
 fn unknown_type(ty: &Located<String>) -> Problem {
@@ -369,25 +472,21 @@ fn check_params(p: &Pending, target: &Target, problems: &mut Problems) -> BTreeM
     for (key, value) in &p.body.params {
         let Some(spec) = kind.param(&key.value) else {
             let names: Vec<&str> = kind.params.iter().map(|p| p.name).collect();
-            problems.push(key.problem(format!("kind `{}` has no parameter `{}`", kind.name, key.value), "unknown parameter").help(
-                format!(
+            problems.push(
+                key.problem(format!("kind `{}` has no parameter `{}`", kind.name, key.value), "unknown parameter").help(format!(
                     "{}parameters of `{}`: {}",
-                    suggest(&key.value, &names).map(|s| format!("did you mean `{s}`? ")).unwrap_or_default(),
+                    did_you_mean(&key.value, &names),
                     kind.name,
                     names.join(", ")
-                ),
-            ));
+                )),
+            );
             continue;
         };
         match typed_value(spec.ty, value) {
             Ok(v) => {
                 out.insert(key.value.clone(), v);
             }
-            Err(msg) => problems.push(
-                value
-                    .problem(format!("parameter `{}` of `{}` must be {}", key.value, kind.name, spec.ty), msg)
-                    .help(format!("`{}`: {}", spec.name, spec.doc)),
-            ),
+            Err(e) => problems.push(bad_value(kind, spec, value, e)),
         }
     }
     for spec in kind.params {
@@ -398,8 +497,12 @@ fn check_params(p: &Pending, target: &Target, problems: &mut Problems) -> BTreeM
             Some(default) => {
                 let v = format!("v {default}").parse::<kdl::KdlNode>().expect("built-in defaults are valid KDL");
                 let located = Located { value: v.entries()[0].value().clone(), file: p.id.file.clone(), span: p.id.span };
-                if let Ok(v) = typed_value(spec.ty, &located) {
-                    out.insert(spec.name.to_string(), v);
+                match typed_value(spec.ty, &located) {
+                    Ok(v) => {
+                        out.insert(spec.name.to_string(), v);
+                    }
+                    // A declaration bug, not the user's: said out loud rather than dropped.
+                    Err(e) => problems.push(bad_value(kind, spec, &located, e).help(format!("the built-in default {default} is invalid"))),
                 }
             }
             None => problems.push(
@@ -411,10 +514,51 @@ fn check_params(p: &Pending, target: &Target, problems: &mut Problems) -> BTreeM
     out
 }
 
-/// Checks one parameter value against its type; paths become absolute, presets become files.
-fn typed_value(ty: ParamType, v: &Located<KdlValue>) -> Result<serde_json::Value, &'static str> {
+/// Why a parameter value was refused.
+enum Invalid {
+    /// Not of the parameter's type; the label says what it is instead.
+    Type(&'static str),
+    /// Of the right type, outside the declared range.
+    Range {
+        /// The value as written.
+        value: String,
+        /// The declared range.
+        range: String,
+    },
+}
+
+fn bad_value(kind: &NodeKind, spec: &kinds::ParamSpec, value: &Located<KdlValue>, e: Invalid) -> Problem {
+    let problem = match e {
+        Invalid::Type(label) => value.problem(format!("parameter `{}` of `{}` must be {}", spec.name, kind.name, spec.ty), label),
+        Invalid::Range { value: shown, range } => value
+            .problem(format!("parameter `{}` of `{}` = {shown} is out of range {range}", spec.name, kind.name), format!("not in {range}")),
+    };
+    problem.help(format!("`{}`: {}", spec.name, spec.doc))
+}
+
+/// Checks one parameter value against its type and range; paths become absolute, presets
+/// become files.
+fn typed_value(ty: ParamType, v: &Located<KdlValue>) -> Result<serde_json::Value, Invalid> {
     use serde_json::Value as J;
+    let within = |ok: bool, shown: String, range: &dyn std::fmt::Display| -> Result<(), Invalid> {
+        if ok { Ok(()) } else { Err(Invalid::Range { value: shown, range: range.to_string() }) }
+    };
     match (ty, &v.value) {
+        (ParamType::Int(r), KdlValue::Integer(i)) => {
+            let n = i64::try_from(*i).ok().filter(|n| r.contains(*n));
+            within(n.is_some(), i.to_string(), &r)?;
+            Ok(J::from(n.unwrap_or_default()))
+        }
+        (ParamType::Float(r), KdlValue::Integer(i)) => within(r.contains(*i as f64), i.to_string(), &r).map(|()| J::from(*i as f64)),
+        (ParamType::Float(r), KdlValue::Float(f)) => within(r.contains(*f), f.to_string(), &r).map(|()| J::from(*f)),
+        (ty, value) => typed_text(ty, v, value).map_err(Invalid::Type),
+    }
+}
+
+/// The non-numeric part of [`typed_value`]: strings, paths, presets, booleans, choices.
+fn typed_text(ty: ParamType, v: &Located<KdlValue>, value: &KdlValue) -> Result<serde_json::Value, &'static str> {
+    use serde_json::Value as J;
+    match (ty, value) {
         (ParamType::Str, KdlValue::String(s)) => Ok(J::String(s.clone())),
         (ParamType::Path, KdlValue::String(s)) if s.is_empty() => Ok(J::String(String::new())),
         (ParamType::Path, KdlValue::String(s)) => Ok(J::String(crate::base::paths::normalize(&v.file.dir().join(s)).display().to_string())),
@@ -424,15 +568,12 @@ fn typed_value(ty: ParamType, v: &Located<KdlValue>) -> Result<serde_json::Value
             crate::base::presets::PresetError::NoSuchFile => "no such config file",
             crate::base::presets::PresetError::NoSuchPreset => "no preset with this name (see configs/)",
         }),
-        (ParamType::Int, KdlValue::Integer(i)) => i64::try_from(*i).map(J::from).map_err(|_| "integer out of range"),
-        (ParamType::Float, KdlValue::Integer(i)) => Ok(J::from(*i as f64)),
-        (ParamType::Float, KdlValue::Float(f)) => Ok(J::from(*f)),
         (ParamType::Bool, KdlValue::Bool(b)) => Ok(J::Bool(*b)),
         (ParamType::Choice(choices), KdlValue::String(s)) if choices.contains(&s.as_str()) => Ok(J::String(s.clone())),
         (ParamType::Choice(_), KdlValue::String(_)) => Err("not one of the choices"),
         (ParamType::Bool, KdlValue::String(s)) if s == "true" || s == "false" => Err("write #true or #false, without quotes"),
         (ParamType::Config, _) => Err("expected a string"),
-        (ParamType::Int, KdlValue::Float(_)) => Err("expected an integer"),
+        (ParamType::Int(_), KdlValue::Float(_)) => Err("expected an integer"),
         (_, KdlValue::String(_)) => Err("wrong type: a string"),
         (_, KdlValue::Integer(_)) => Err("wrong type: an integer"),
         (_, KdlValue::Float(_)) => Err("wrong type: a number"),
@@ -525,121 +666,162 @@ fn input_type(raw: &RawInput, node: &Node) -> Option<MessageType> {
     }
 }
 
+/// A node of the graph check: its declaration (spans) and its checked form.
+type Entry<'a> = (&'a Pending, &'a Node);
+
+/// Edges between nodes, with their message types, and loops not marked `feedback`.
 fn check_graph(pending: &[Pending], nodes: &[Node], problems: &mut Problems) {
-    let by_id: HashMap<&str, (&Pending, &Node)> =
-        pending.iter().filter_map(|p| nodes.iter().find(|n| n.id == p.id.value).map(|n| (p.id.value.as_str(), (p, n)))).collect();
+    let checked: HashMap<&str, &Node> = nodes.iter().map(|n| (n.id.as_str(), n)).collect();
+    let declared: HashSet<&str> = pending.iter().map(|p| p.id.value.as_str()).collect();
+    let by_id: HashMap<&str, Entry<'_>> =
+        pending.iter().filter_map(|p| checked.get(p.id.value.as_str()).map(|n| (p.id.value.as_str(), (p, *n)))).collect();
+    let mut ids: Vec<&str> = by_id.keys().copied().collect();
+    ids.sort();
+    // The help line for an unknown source names the nodes; built once, not once per problem.
+    let listing = name_list(ids.iter().copied(), ids.len());
     // Non-feedback edges, for the cycle check: node -> the nodes it reads from, with the input entry.
     let mut edges: HashMap<&str, Vec<(&str, &RawInput)>> = HashMap::new();
     for (p, node) in by_id.values() {
         for raw in &p.body.inputs {
-            if let Target::Kind(k) = &node.target
-                && k.input(&raw.id.value).is_none()
-            {
-                problems.push(
-                    raw.id
-                        .problem(format!("kind `{}` has no input `{}`", k.name, raw.id.value), "unknown input")
-                        .help(format!("its inputs: {}", k.inputs.iter().map(|i| i.name).collect::<Vec<_>>().join(", "))),
-                );
-                continue;
-            }
-            let Some((src, out)) = raw.from.value.split_once('/') else { continue };
-            if src == "dora" {
-                continue;
-            }
-            let Some((sp, sn)) = by_id.get(src) else {
+            let Some(src) = check_edge(raw, node, &by_id, problems, |src| {
                 // A node that is defined but failed its own checks (an unknown kind) is already
                 // reported; the edges from it are not errors of their own.
-                if pending.iter().any(|p| p.id.value == src) {
-                    continue;
-                }
-                let known: Vec<&str> = by_id.keys().copied().collect();
-                problems.push(
-                    raw.from
-                        .problem(format!("input `{}` reads from node `{src}`, which is not in this dataflow", raw.id.value), "no such node")
-                        .help(format!("{}nodes: {}", suggest(src, &known).map(|s| format!("did you mean `{s}`? ")).unwrap_or_default(), {
-                            let mut k = known.clone();
-                            k.sort();
-                            k.join(", ")
-                        })),
-                );
+                (!declared.contains(src)).then(|| format!("{}nodes: {listing}", did_you_mean(src, &ids)))
+            }) else {
                 continue;
             };
-            if !sn.outputs.iter().any(|o| o == out) {
-                problems.push(
-                    raw.from
-                        .problem(format!("node `{src}` has no output `{out}`"), "no such output")
-                        .help(format!("outputs of `{src}`: {}", if sn.outputs.is_empty() { "none".into() } else { sn.outputs.join(", ") })),
-                );
-                continue;
-            }
-            if let (Some(want), Some(got)) = (input_type(raw, node), output_type(sp, sn, out))
-                && want != got
-            {
-                problems.push(
-                    raw.from
-                        .problem(
-                            format!(
-                                "input `{}` of `{}` takes {want} messages, but `{src}/{out}` sends {got} messages",
-                                raw.id.value, node.id
-                            ),
-                            "message types disagree",
-                        )
-                        .help(format!("connect an output that sends {want} messages")),
-                );
-            }
             if !raw.feedback {
                 edges.entry(node.id.as_str()).or_default().push((src, raw));
             }
         }
     }
-    // Cycles not marked as feedback: depth-first search over the non-feedback edges.
-    let mut state: HashMap<&str, u8> = HashMap::new(); // 1 = on stack, 2 = done
-    let mut ids: Vec<&str> = by_id.keys().copied().collect();
-    ids.sort();
-    for start in ids {
-        let mut path: Vec<(&str, Option<&RawInput>)> = Vec::new();
-        visit(start, None, &edges, &mut state, &mut path, problems);
+    find_cycles(&ids, &edges, problems);
+}
+
+/// Checks one input's edge: the input exists, its source node and output exist, and their
+/// message types agree. Returns the source node's id when the edge is between two nodes.
+/// `unknown_source` gives the help line for a source that is not a node (`None`: say nothing).
+fn check_edge<'a>(
+    raw: &'a RawInput,
+    node: &Node,
+    by_id: &HashMap<&str, Entry<'_>>,
+    problems: &mut Problems,
+    unknown_source: impl Fn(&str) -> Option<String>,
+) -> Option<&'a str> {
+    if let Target::Kind(k) = &node.target
+        && k.input(&raw.id.value).is_none()
+    {
+        problems.push(
+            raw.id
+                .problem(format!("kind `{}` has no input `{}`", k.name, raw.id.value), "unknown input")
+                .help(format!("its inputs: {}", k.inputs.iter().map(|i| i.name).collect::<Vec<_>>().join(", "))),
+        );
+        return None;
+    }
+    let (src, out) = raw.from.value.split_once('/')?;
+    if src == "dora" {
+        return None;
+    }
+    let Some((sp, sn)) = by_id.get(src) else {
+        if let Some(help) = unknown_source(src) {
+            problems.push(
+                raw.from
+                    .problem(format!("input `{}` reads from node `{src}`, which is not in this dataflow", raw.id.value), "no such node")
+                    .help(help),
+            );
+        }
+        return None;
+    };
+    if !sn.outputs.iter().any(|o| o == out) {
+        problems.push(
+            raw.from
+                .problem(format!("node `{src}` has no output `{out}`"), "no such output")
+                .help(format!("outputs of `{src}`: {}", if sn.outputs.is_empty() { "none".into() } else { sn.outputs.join(", ") })),
+        );
+        return None;
+    }
+    if let (Some(want), Some(got)) = (input_type(raw, node), output_type(sp, sn, out))
+        && want != got
+    {
+        problems.push(
+            raw.from
+                .problem(
+                    format!("input `{}` of `{}` takes {want} messages, but `{src}/{out}` sends {got} messages", raw.id.value, node.id),
+                    "message types disagree",
+                )
+                .help(format!("connect an output that sends {want} messages")),
+        );
+    }
+    Some(src)
+}
+
+/// Cycles not marked as feedback: a depth-first search over the non-feedback edges, from each
+/// node in id order. It keeps its own stack rather than recursing, so a chain of thousands of
+/// nodes cannot overflow the thread's stack. Each edge that closes a loop is reported once.
+fn find_cycles<'a>(ids: &[&'a str], edges: &HashMap<&'a str, Vec<(&'a str, &'a RawInput)>>, problems: &mut Problems) {
+    // Position on the current path while a node is being explored; `None` once it is done.
+    let mut state: HashMap<&str, Option<usize>> = HashMap::new();
+    for &start in ids {
+        if state.contains_key(start) {
+            continue;
+        }
+        // The current path: each node with the index of its next edge to follow.
+        let mut path: Vec<(&str, usize)> = vec![(start, 0)];
+        state.insert(start, Some(0));
+        while let Some(&(node, next)) = path.last() {
+            let Some(&(src, raw)) = edges.get(node).and_then(|e| e.get(next)) else {
+                state.insert(node, None);
+                path.pop();
+                continue;
+            };
+            if let Some(top) = path.last_mut() {
+                top.1 += 1;
+            }
+            match state.get(src) {
+                Some(None) => {}
+                Some(Some(at)) => {
+                    // Edges point from reader to source; show the loop in data-flow order.
+                    let mut cycle: Vec<&str> = path[*at..].iter().map(|(n, _)| *n).collect();
+                    cycle.push(src);
+                    cycle.reverse();
+                    problems.push(
+                        raw.from
+                            .problem(format!("cycle in the dataflow: {}", cycle.join(" → ")), "this edge closes a loop")
+                            .help("if the loop is intended (a box fed back to the source), mark the edge `feedback=#true`"),
+                    );
+                }
+                None => {
+                    state.insert(src, Some(path.len()));
+                    path.push((src, 0));
+                }
+            }
+        }
     }
 }
 
-fn visit<'a>(
-    node: &'a str,
-    via: Option<&'a RawInput>,
-    edges: &HashMap<&'a str, Vec<(&'a str, &'a RawInput)>>,
-    state: &mut HashMap<&'a str, u8>,
-    path: &mut Vec<(&'a str, Option<&'a RawInput>)>,
-    problems: &mut Problems,
-) {
-    match state.get(node) {
-        Some(2) => return,
-        Some(1) => {
-            let start = path.iter().position(|(n, _)| *n == node).unwrap_or(0);
-            let mut cycle: Vec<&str> = path[start..].iter().map(|(n, _)| *n).collect();
-            cycle.push(node);
-            cycle.reverse(); // edges point from reader to source; show data flow order
-            if let Some(raw) = via {
-                problems.push(
-                    raw.from
-                        .problem(format!("cycle in the dataflow: {}", cycle.join(" → ")), "this edge closes a loop")
-                        .help("if the loop is intended (a box fed back to the source), mark the edge `feedback=#true`"),
-                );
-            }
-            return;
-        }
-        _ => {}
-    }
-    state.insert(node, 1);
-    path.push((node, via));
-    for (src, raw) in edges.get(node).map(Vec::as_slice).unwrap_or_default() {
-        visit(src, Some(raw), edges, state, path, problems);
-    }
-    path.pop();
-    state.insert(node, 2);
+/// Above this many names a "did you mean" is not attempted: each guess costs a pass over every
+/// name, and one per problem in a dataflow of thousands of nodes made `check` quadratic.
+const SUGGEST_AMONG: usize = 256;
+
+/// `did you mean `x`? ` when a name within edit distance 2 exists, else nothing.
+fn did_you_mean(word: &str, candidates: &[&str]) -> String {
+    suggest(word, candidates).map(|s| format!("did you mean `{s}`? ")).unwrap_or_default()
 }
 
 /// The closest name within edit distance 2, for "did you mean" hints.
 fn suggest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    if candidates.len() > SUGGEST_AMONG {
+        return None;
+    }
     candidates.iter().map(|c| (levenshtein(word, c), *c)).filter(|(d, _)| *d <= 2).min().map(|(_, c)| c)
+}
+
+/// Names for a help line: all of them when few, else the first ones and how many there are
+/// (`count`), so a help line stays short however large the dataflow.
+fn name_list<'a>(names: impl Iterator<Item = &'a str>, count: usize) -> String {
+    const SHOWN: usize = 12;
+    let shown: Vec<&str> = names.take(SHOWN).collect();
+    if count > SHOWN { format!("{}, … ({count} in all)", shown.join(", ")) } else { shown.join(", ") }
 }
 
 fn levenshtein(a: &str, b: &str) -> usize {

@@ -9,48 +9,133 @@
 //! | `otb`, `lasot` | pytracking `extract_results` | frame 0 forced to GT; invalid GT (any of x,y,w,h ≤ 0, LaSOT: not visible) fails | `+1`-pixel form | sequence mean of the 21-point success curve (`>`), P@20 px, P_norm@0.20 |
 //! | `trackingnet` | TrackingNet-devkit `metrics.py` | frame 0 forced to GT | integers (`np.round`), `+1` form | trapezoid AUCs of success (`>=`), precision and normalised precision |
 //!
-//! Bad predictions are not silent: [`Issues`] names every row that was NaN, negative, of zero
-//! size, missing or extra, with the treatment the protocol applies.
+//! Every function here is total: any float (NaN, ±∞, huge, negative), any lengths, no panic.
+//! Rows that are not boxes are never silent: [`Issues`] names each one (frame, what, and how the
+//! protocol counted it). Whether such a row is an error is the caller's call ([`Severity`]):
+//! `trackflow analyze` refuses to score results with a [`Severity::Problem`] unless asked for a
+//! partial score (see [`super::analyze`]).
 
 use std::fmt;
 
 /// A box `[x, y, w, h]`.
 pub type Rect = [f64; 4];
 
-/// What a protocol did to rows it could not use as written.
+/// Whether an [`Issue`] makes the results incomplete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    /// The results are incomplete or malformed here (a row that is not a box, rows missing or
+    /// extra): the score is not the toolkit's score of complete results.
+    Problem,
+    /// The toolkit's own handling of an input it accepts (a zero-size prediction, a ground-truth
+    /// row without a target): said, never an error.
+    Note,
+}
+
+/// One thing a protocol did to a row it could not use as written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Issue {
+    /// 0-based frame index (row of the result file; for [`Issue::ground_truth`], of the ground
+    /// truth).
+    pub frame: usize,
+    /// Whether it makes the results incomplete.
+    pub severity: Severity,
+    /// Whether it is about the ground truth rather than the results (the same for every
+    /// tracker, so shown once).
+    pub ground_truth: bool,
+    /// What was wrong.
+    pub what: String,
+    /// How the protocol counted it.
+    pub treatment: String,
+}
+
+/// What a protocol did to rows it could not use as written, in frame order.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Issues {
-    /// (0-based frame index, what was wrong and what was done). Shown 1-based, as the frame's
-    /// line in the result file and its number in GOT-10k's and OTB's file names.
-    pub rows: Vec<(usize, String)>,
+    /// The issues.
+    pub rows: Vec<Issue>,
 }
 
 impl Issues {
-    fn note(&mut self, frame: usize, what: impl Into<String>) {
-        self.rows.push((frame, what.into()));
+    fn push(&mut self, frame: usize, severity: Severity, ground_truth: bool, what: impl Into<String>, treatment: impl Into<String>) {
+        self.rows.push(Issue { frame, severity, ground_truth, what: what.into(), treatment: treatment.into() });
+    }
+    fn problem(&mut self, frame: usize, what: impl Into<String>, treatment: impl Into<String>) {
+        self.push(frame, Severity::Problem, false, what, treatment);
+    }
+    fn note(&mut self, frame: usize, what: impl Into<String>, treatment: impl Into<String>) {
+        self.push(frame, Severity::Note, false, what, treatment);
+    }
+    fn gt_note(&mut self, frame: usize, what: impl Into<String>, treatment: impl Into<String>) {
+        self.push(frame, Severity::Note, true, what, treatment);
+    }
+    /// Names every row of `pred` that is not a box ([`box_problem`]), each counted as
+    /// `treatment(frame)` says. Shared by the protocols so that they agree on what a bad row is.
+    pub fn bad_rows(&mut self, pred: &[Rect], treatment: impl Fn(usize) -> String) {
+        for (i, r) in pred.iter().enumerate() {
+            if let Some(what) = box_problem(r) {
+                self.problem(i, what, treatment(i));
+            }
+        }
     }
     /// Whether nothing was wrong.
     pub fn is_empty(&self) -> bool {
         self.rows.is_empty()
     }
+    /// Whether any issue makes the results incomplete.
+    pub fn has_problems(&self) -> bool {
+        self.rows.iter().any(|i| i.severity == Severity::Problem)
+    }
 }
 
 impl fmt::Display for Issues {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, w) in &self.rows {
-            writeln!(f, "  frame {} (line {}): {w}", i + 1, i + 1)?;
+        for i in &self.rows {
+            let whose = if i.ground_truth { "ground truth, " } else { "" };
+            // 1-based, as the result file's lines and GOT-10k's and OTB's frame file names.
+            writeln!(f, "  {whose}frame {}: {}: {}", i.frame + 1, i.what, i.treatment)?;
         }
         Ok(())
     }
+}
+
+/// What [`box_problem`] says of a row with a NaN or infinite value (which is also what a line
+/// that did not parse becomes).
+pub const NOT_FINITE: &str = "not a box (NaN or infinite value)";
+
+/// Why a predicted row is not a box, if it is not: a NaN or infinite value (pytracking refuses
+/// such a file), or a negative width or height (pytracking refuses it; GOT-10k clips it to an
+/// empty box). Zero sizes are boxes: every toolkit has a rule for them.
+pub fn box_problem(r: &Rect) -> Option<&'static str> {
+    if r.iter().any(|v| !v.is_finite()) {
+        Some(NOT_FINITE)
+    } else if r[2] < 0.0 || r[3] < 0.0 {
+        Some("negative width or height")
+    } else {
+        None
+    }
+}
+
+/// Whether a ground-truth row is a finite box (its size may still be zero or negative: each
+/// protocol says what that means).
+fn finite(r: &Rect) -> bool {
+    r.iter().all(|v| v.is_finite())
+}
+
+/// `v` limited to `[lo, hi]` without `f64::clamp`'s panic (on NaN bounds or `lo > hi`): NaN
+/// becomes `lo`, and an empty range gives `hi`.
+fn clip(v: f64, lo: f64, hi: f64) -> f64 {
+    v.max(lo).min(hi)
 }
 
 // ------------------------------------------------------------------------------------------
 // GOT-10k
 
 /// GOT-10k's IoU (`rect_iou`), on boxes already clipped to the image when a bound is given.
+/// Values the toolkit would make NaN (0/0 from overflowing areas) count as 0.
 pub fn got10k_iou(a: Rect, b: Rect) -> f64 {
     let (inter, union) = continuous_overlap(a, b);
-    (inter / (union + f64::EPSILON)).clamp(0.0, 1.0)
+    let iou = inter / (union + f64::EPSILON);
+    if iou.is_nan() { 0.0 } else { iou.clamp(0.0, 1.0) }
 }
 
 /// Intersection and union areas of two boxes as continuous regions (no +1 pixel), as the
@@ -63,11 +148,13 @@ pub fn continuous_overlap(a: Rect, b: Rect) -> (f64, f64) {
 }
 
 /// GOT-10k's image-bound clipping: `x = clip(x, 0, W); w = clip(w, 0, W − x)`, same for y, h.
+/// Equal to `np.clip` on finite boxes within a positive bound; on anything else (NaN, a bound
+/// that is not positive) it gives some box rather than `f64::clamp`'s panic.
 pub fn got10k_clip(r: Rect, width: f64, height: f64) -> Rect {
-    let x = r[0].clamp(0.0, width);
-    let w = r[2].clamp(0.0, width - x);
-    let y = r[1].clamp(0.0, height);
-    let h = r[3].clamp(0.0, height - y);
+    let x = clip(r[0], 0.0, width);
+    let w = clip(r[2], 0.0, width - x);
+    let y = clip(r[1], 0.0, height);
+    let h = clip(r[3], 0.0, height - y);
     [x, y, w, h]
 }
 
@@ -118,9 +205,20 @@ pub enum ScoreError {
 
 /// One GOT-10k sequence: the IoUs that count (frame 0 and `cover == 0` frames dropped).
 ///
-/// The toolkit asserts equal lengths; here a length mismatch is an error. NaN predictions
-/// make the toolkit's mean NaN; here they score IoU 0 and are reported.
+/// The toolkit asserts equal lengths; here a length mismatch is an error, as is an empty ground
+/// truth. Where the toolkit's arithmetic would give NaN and poison the dataset's mean:
+///
+/// - a predicted row that is not a box ([`box_problem`]) scores IoU 0 (the least a frame can
+///   score; for a negative size it is also what the toolkit's clipping gives) and is a
+///   [`Severity::Problem`];
+/// - a ground-truth row with a NaN or infinite value is dropped as a `cover == 0` frame is (no
+///   target to score against), and noted.
+///
+/// A `bound` that is not a positive finite size is not applied (noted).
 pub fn got10k_sequence(pred: &[Rect], gt: &[Rect], cover: &[u8], bound: Option<(f64, f64)>) -> Result<(Vec<f64>, Issues), ScoreError> {
+    if gt.is_empty() {
+        return Err(ScoreError::EmptyGroundTruth);
+    }
     if pred.len() != gt.len() {
         return Err(ScoreError::Rows {
             rows: pred.len(),
@@ -132,19 +230,35 @@ pub fn got10k_sequence(pred: &[Rect], gt: &[Rect], cover: &[u8], bound: Option<(
         return Err(ScoreError::Cover { rows: cover.len(), frames: gt.len() });
     }
     let mut issues = Issues::default();
+    let usable = |(w, h): (f64, f64)| w.is_finite() && h.is_finite() && w > 0.0 && h > 0.0;
+    if let Some(b) = bound.filter(|b| !usable(*b)) {
+        issues.gt_note(0, format!("image size {b:?} is not a positive size"), "boxes are not clipped to the image");
+    }
+    let bound = bound.filter(|b| usable(*b));
+    issues.bad_rows(pred, |i| {
+        if i == 0 {
+            "not scored: the toolkit drops frame 1".into()
+        } else if cover[i] == 0 {
+            "not scored: the target is fully covered there (cover.label 0)".into()
+        } else if !finite(&gt[i]) {
+            "not scored: the ground truth has no box there".into()
+        } else {
+            "scored as IoU 0".into()
+        }
+    });
     let mut ious = Vec::new();
     for i in 1..gt.len() {
         if cover[i] == 0 {
             continue;
         }
         let (mut p, mut g) = (pred[i], gt[i]);
-        if p.iter().any(|v| !v.is_finite()) {
-            issues.note(i, "prediction is NaN or infinite: scored as IoU 0");
-            ious.push(0.0);
+        if !finite(&g) {
+            issues.gt_note(i, "no box (NaN or infinite value)", "frame not scored, as a cover.label 0 frame");
             continue;
         }
-        if p[2] < 0.0 || p[3] < 0.0 {
-            issues.note(i, "negative width or height: clipped to an empty box as the toolkit does (IoU 0)");
+        if box_problem(&p).is_some() {
+            ious.push(0.0);
+            continue;
         }
         if let Some((w, h)) = bound {
             p = got10k_clip(p, w, h);
@@ -205,26 +319,31 @@ pub struct Curves {
     pub norm_precision: Vec<f64>,
 }
 
+/// `100 · curve[k]`, NaN where the curve is shorter (the mean of no sequence is empty).
+fn at(curve: &[f64], k: usize) -> f64 {
+    100.0 * curve.get(k).copied().unwrap_or(f64::NAN)
+}
+
 impl Curves {
-    /// Success AUC ×100 (mean of the 21 success values).
+    /// Success AUC ×100 (mean of the 21 success values; NaN for an empty curve).
     pub fn auc(&self) -> f64 {
         100.0 * self.success.iter().sum::<f64>() / self.success.len() as f64
     }
     /// OP50 ×100.
     pub fn op50(&self) -> f64 {
-        100.0 * self.success[10]
+        at(&self.success, 10)
     }
     /// OP75 ×100.
     pub fn op75(&self) -> f64 {
-        100.0 * self.success[15]
+        at(&self.success, 15)
     }
     /// Precision at 20 px ×100.
     pub fn prec20(&self) -> f64 {
-        100.0 * self.precision[20]
+        at(&self.precision, 20)
     }
     /// Normalised precision at 0.20 ×100.
     pub fn norm_prec20(&self) -> f64 {
-        100.0 * self.norm_precision[20]
+        at(&self.norm_precision, 20)
     }
 
     /// Mean of several sequences' curves (pytracking's dataset curve).
@@ -238,10 +357,13 @@ impl Curves {
 }
 
 /// The point-wise mean of one curve over sequences (every toolkit averages sequences with equal
-/// weight); empty without sequences.
+/// weight); empty without sequences. Curves are as long as the first one; a shorter one (never
+/// made here) counts NaN where it ends rather than panicking.
 pub fn mean_curve<T>(all: &[T], curve: impl Fn(&T) -> &[f64]) -> Vec<f64> {
     let Some(first) = all.first() else { return Vec::new() };
-    (0..curve(first).len()).map(|k| all.iter().map(|c| curve(c)[k]).sum::<f64>() / all.len() as f64).collect()
+    (0..curve(first).len())
+        .map(|k| all.iter().map(|c| curve(c).get(k).copied().unwrap_or(f64::NAN)).sum::<f64>() / all.len() as f64)
+        .collect()
 }
 
 fn centre(r: Rect) -> (f64, f64) {
@@ -264,6 +386,13 @@ pub fn pytracking_iou(a: Rect, b: Rect) -> f64 {
 
 /// One sequence's curves under pytracking's rules. `visible` (LaSOT) marks frames whose target
 /// is in view; `None` means all.
+///
+/// Where pytracking raises, this scores and says so: a predicted row that is not a box
+/// ([`box_problem`]; pytracking refuses the whole file) fails its frame, as an invalid
+/// ground-truth frame does (IoU −1, infinite errors) — a [`Severity::Problem`]; a NaN in the
+/// ground truth (pytracking raises except on UAV123) is an invalid frame, which fails. Short
+/// results are padded with failing zero boxes and long ones truncated, as pytracking does
+/// (problems too); for LaSOT, where pytracking refuses short results, they are an error.
 pub fn pytracking_sequence(
     pred: &[Rect],
     gt: &[Rect],
@@ -274,32 +403,47 @@ pub fn pytracking_sequence(
     if n == 0 {
         return Err(ScoreError::EmptyGroundTruth);
     }
+    if pred.len() < n && ds == PytrackingDataset::Lasot {
+        return Err(ScoreError::Rows { rows: pred.len(), frames: n, rule: "frames (LaSOT results must cover every frame)" });
+    }
     let mut issues = Issues::default();
+    issues.bad_rows(pred, |i| {
+        if i == 0 {
+            "replaced by the ground truth, as pytracking does with frame 1".into()
+        } else if i >= n {
+            "ignored (beyond the last frame)".into()
+        } else {
+            "scored as a failure (pytracking refuses the whole file)".into()
+        }
+    });
     let mut p: Vec<Rect> = pred.to_vec();
     // In pytracking's order: invalid values, zero sizes, then lengths, then frame 0.
-    for (i, r) in p.iter_mut().enumerate().skip(1) {
-        if r.iter().any(|v| v.is_nan()) || r[2] < 0.0 || r[3] < 0.0 {
-            // pytracking refuses the whole file ('Invalid results'); we fail only the frame.
-            issues.note(i, "prediction is NaN or has a negative size (pytracking would refuse the file): scored as a failure");
+    for r in p.iter_mut().skip(1) {
+        if box_problem(r).is_some() {
             *r = [f64::NAN; 4];
         }
     }
-    for i in 1..p.len() {
+    for i in 1..p.len().min(n) {
         let r = p[i];
-        if (r[2] == 0.0 || r[3] == 0.0) && gt.get(i).is_some_and(|g| g.iter().all(|v| !v.is_nan())) {
-            issues.note(i, "prediction has zero size: replaced by the previous frame's box, as pytracking does");
+        if (r[2] == 0.0 || r[3] == 0.0) && !gt[i].iter().any(|v| v.is_nan()) {
+            issues.note(i, "prediction has zero size", "replaced by the previous frame's box, as pytracking does");
             p[i] = p[i - 1];
         }
     }
     if p.len() > n {
-        issues.note(n, format!("{} extra rows: ignored", p.len() - n));
+        issues.problem(
+            n,
+            format!("{} row(s) beyond the last frame ({} rows for {n} frames)", p.len() - n, p.len()),
+            "ignored, as pytracking truncates",
+        );
         p.truncate(n);
     }
     if p.len() < n {
-        if ds == PytrackingDataset::Lasot {
-            return Err(ScoreError::Rows { rows: p.len(), frames: n, rule: "frames (LaSOT results must cover every frame)" });
-        }
-        issues.note(p.len(), format!("{} rows missing: filled with zero boxes (failures)", n - p.len()));
+        issues.problem(
+            p.len(),
+            format!("{} row(s) missing ({} rows for {n} frames)", n - p.len(), p.len()),
+            "scored as failures (pytracking pads with zero boxes)",
+        );
         p.resize(n, [0.0; 4]);
     }
     p[0] = gt[0];
@@ -308,11 +452,12 @@ pub fn pytracking_sequence(
     let mut nerrs = Vec::with_capacity(n);
     for i in 0..n {
         let (a, g) = (p[i], gt[i]);
-        let valid = g.iter().all(|&v| v > 0.0) && visible.is_none_or(|v| v.get(i).copied().unwrap_or(true));
+        let seen = visible.is_none_or(|v| v.get(i).copied().unwrap_or(true));
+        // `v > 0` is false for NaN: a NaN ground truth is an invalid frame.
+        let valid = g.iter().all(|&v| v > 0.0) && seen;
         if !valid {
             ious.push(-1.0);
             errs.push(if ds == PytrackingDataset::Uav { -1.0 } else { f64::INFINITY });
-            let seen = visible.is_none_or(|v| v.get(i).copied().unwrap_or(true));
             nerrs.push(if ds == PytrackingDataset::Lasot && !seen { f64::INFINITY } else { -1.0 });
             continue;
         }
@@ -328,6 +473,7 @@ pub fn pytracking_sequence(
         let (dx, dy) = (pc.0 / g[2] - gc.0 / g[2], pc.1 / g[3] - gc.1 / g[3]);
         nerrs.push((dx * dx + dy * dy).sqrt());
     }
+    // NaN (from overflowing arithmetic on huge boxes) fails every comparison: a failure.
     let frac = |pred: &dyn Fn(usize) -> bool| (0..n).filter(|&i| pred(i)).count() as f64 / n as f64;
     let success = (0..21).map(|k| k as f64 * 0.05).map(|t| frac(&|i| ious[i] > t)).collect();
     let precision = (0..51).map(|t| frac(&|i| errs[i] <= t as f64)).collect();
@@ -354,25 +500,42 @@ pub struct TrackingNetCurves {
     pub norm_precision: Vec<f64>,
 }
 
-/// One TrackingNet sequence. A missing submission is all-zero boxes, as the devkit does.
+/// One TrackingNet sequence. A missing submission is all-zero boxes and missing rows are
+/// failures, as the devkit scores them; both are [`Severity::Problem`]s. A predicted row that
+/// is not a box ([`box_problem`]) fails at every threshold, as the devkit scores a NaN row (for
+/// a negative size the devkit's arithmetic would give something else; such a row is a tracker
+/// bug, never rewarded). Extra rows are ignored (a problem too).
 pub fn trackingnet_sequence(pred: Option<&[Rect]>, gt: &[Rect]) -> (TrackingNetCurves, Issues) {
     let n = gt.len();
     let mut issues = Issues::default();
     let mut p: Vec<Rect> = match pred {
         Some(p) => {
+            issues.bad_rows(p, |i| {
+                if i == 0 {
+                    "replaced by the ground truth, as the devkit does with frame 1".into()
+                } else if i >= n {
+                    "ignored (beyond the last frame)".into()
+                } else {
+                    "scored as a failure at every threshold (as the devkit scores a NaN row)".into()
+                }
+            });
             if p.len() > n {
-                issues.note(n, format!("{} extra rows: ignored", p.len() - n));
+                issues.problem(n, format!("{} row(s) beyond the last frame ({} rows for {n} frames)", p.len() - n, p.len()), "ignored");
             }
-            p.iter().take(n).copied().collect()
+            p.iter().take(n).map(|r| if box_problem(r).is_some() { [f64::NAN; 4] } else { *r }).collect()
         }
         None => {
-            issues.note(0, "no result file: every frame scored with a zero box, as the devkit does");
+            issues.problem(0, "no result file", "every frame scored with a zero box, as the devkit does");
             vec![[0.0; 4]; n]
         }
     };
     if p.len() < n {
         // The devkit aligns the two files by row index, so missing rows are NaN: failures.
-        issues.note(p.len(), format!("{} rows missing: scored as failures, as the devkit does", n - p.len()));
+        issues.problem(
+            p.len(),
+            format!("{} row(s) missing ({} rows for {n} frames)", n - p.len(), p.len()),
+            "scored as failures, as the devkit does",
+        );
         p.resize(n, [f64::NAN; 4]);
     }
     let g: Vec<Rect> = gt.iter().map(|r| r.map(np_round)).collect();
@@ -409,16 +572,17 @@ pub fn linspace21(hi: f64) -> Vec<f64> {
     (0..21).map(|k| if k == 20 { hi } else { k as f64 * step }).collect()
 }
 
-/// `np.trapz(y, x=linspace(0, 1, 21))`.
+/// `np.trapz(y, x=linspace(0, 1, 21))` for the 21-value curves; of another length, over the
+/// first `min(len, 21)` values (0 for fewer than two) instead of NumPy's shape error.
 pub fn trapz21(y: &[f64]) -> f64 {
     let x = linspace21(1.0);
-    (0..y.len() - 1).map(|i| (x[i + 1] - x[i]) * (y[i] + y[i + 1]) / 2.0).sum()
+    x.windows(2).zip(y.windows(2)).map(|(x, y)| (x[1] - x[0]) * (y[0] + y[1]) / 2.0).sum()
 }
 
 /// TrackingNet's dataset scores ×100: (success, precision, normalised precision).
 pub fn trackingnet_score(all: &[TrackingNetCurves]) -> (f64, f64, f64) {
     let mean = |f: fn(&TrackingNetCurves) -> &Vec<f64>| -> Vec<f64> {
-        (0..21).map(|k| all.iter().map(|c| f(c)[k]).sum::<f64>() / all.len().max(1) as f64).collect()
+        (0..21).map(|k| all.iter().map(|c| f(c).get(k).copied().unwrap_or(f64::NAN)).sum::<f64>() / all.len().max(1) as f64).collect()
     };
     (100.0 * trapz21(&mean(|c| &c.success)), 100.0 * trapz21(&mean(|c| &c.precision)), 100.0 * trapz21(&mean(|c| &c.norm_precision)))
 }

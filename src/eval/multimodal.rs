@@ -44,9 +44,9 @@ impl MaxCurves {
     pub fn msr(&self) -> f64 {
         100.0 * self.success.iter().sum::<f64>() / self.success.len() as f64
     }
-    /// MPR ×100: precision at 20 px.
+    /// MPR ×100: precision at 20 px (NaN for the empty mean of no sequence).
     pub fn mpr(&self) -> f64 {
-        100.0 * self.precision[20]
+        100.0 * self.precision.get(20).copied().unwrap_or(f64::NAN)
     }
     /// The frame-count-independent mean over sequences.
     pub fn mean(all: &[MaxCurves]) -> MaxCurves {
@@ -55,7 +55,9 @@ impl MaxCurves {
 }
 
 /// RGBT234's maximum precision / success on one sequence. Frame 0 (the given box) counts, as
-/// in the toolkit. Errors name the first mismatch in lengths.
+/// in the toolkit. Errors name the first mismatch in lengths. A predicted row with a NaN fails
+/// its frame (no overlap, no centre within any distance); frames where neither ground truth is
+/// a box are not counted.
 pub fn rgbt_sequence(pred: &[Rect], gt_visible: &[Rect], gt_infrared: &[Rect]) -> Result<MaxCurves, ScoreError> {
     if gt_visible.len() != gt_infrared.len() {
         return Err(ScoreError::Modalities { visible: gt_visible.len(), infrared: gt_infrared.len() });
@@ -80,12 +82,15 @@ pub fn rgbt_sequence(pred: &[Rect], gt_visible: &[Rect], gt_infrared: &[Rect]) -
 
 /// The VOT toolkit's confidence thresholds: +∞, up to `resolution − 2` quantiles of the
 /// confidences (descending), −∞.
+/// A `resolution` under 3 leaves no room for quantiles: only ±∞.
 pub fn vot_thresholds(confidences: &[f64], resolution: usize) -> Vec<f64> {
     let mut s: Vec<f64> = confidences.iter().copied().filter(|c| !c.is_nan()).collect();
     s.sort_by(|a, b| b.total_cmp(a));
-    let mut t = if s.len() > resolution - 2 {
-        let delta = (s.len() / (resolution - 2)) as f64;
-        let k = resolution - 2;
+    let k = resolution.saturating_sub(2);
+    let mut t = if k == 0 {
+        Vec::new()
+    } else if s.len() > k {
+        let delta = (s.len() / k) as f64;
         (0..k)
             .map(|i| {
                 let x = delta + (s.len() as f64 - 2.0 * delta) * i as f64 / (k - 1) as f64;
@@ -131,12 +136,13 @@ pub fn pr_sequence(pred: &[Rect], confidence: &[f64], gt: &[Rect], thresholds: &
 }
 
 /// (precision, recall, F-score) ×100 from per-sequence curves at shared thresholds.
+/// Curves of unequal lengths (never made here) are read up to the shortest.
 pub fn f_score(curves: &[(Vec<f64>, Vec<f64>)]) -> (f64, f64, f64) {
     if curves.is_empty() {
         return (f64::NAN, f64::NAN, f64::NAN);
     }
     let n = curves.len() as f64;
-    let k = curves[0].0.len();
+    let k = curves.iter().map(|c| c.0.len().min(c.1.len())).min().unwrap_or(0);
     let mut best = (0.0, 0.0, -1.0);
     for i in 0..k {
         let pr = curves.iter().map(|c| c.0[i]).sum::<f64>() / n;

@@ -10,14 +10,19 @@
 //! }
 //! data { search-size 256; search-factor 4.0 }
 //! ```
-//! Every key is typed; an unknown key or a wrong type is an error with its line and column.
+//! Every key is typed and declares the values it accepts (its row in a section table below); an
+//! unknown key, a wrong type or a value out of range is an error with its line and column, and
+//! so is a disagreement between keys (embed-dim and num-heads, crop sizes and patch size).
 
+use std::collections::HashSet;
+use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
 
-use kdl::{KdlDocument, KdlNode, KdlValue};
+use kdl::{KdlDocument, KdlEntry, KdlNode, KdlValue};
+use miette::SourceSpan;
 
-use crate::base::diagnostic::{Problem, Problems, SourceFile};
+use crate::base::diagnostic::{FloatRange, IntRange, Problem, Problems, SourceFile};
 
 /// The network's shape (OSTrack `MODEL.*`).
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -282,279 +287,332 @@ impl Config {
         Self::parse(file)
     }
 
-    /// Parses a config already in memory.
+    /// Parses a config already in memory: every key read through its section's table (type and
+    /// range), then the checks between keys. Every problem is reported at once.
     pub fn parse(file: Arc<SourceFile>) -> Result<Self, Problems> {
-        let mut problems = Problems::default();
         let mut cfg =
             Config { name: file.path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(), ..Config::default() };
+        let mut r = Reader { file: &file, problems: Problems::default(), section: "", failed: HashSet::new() };
         if let Some(p) = crate::base::kdl::nesting_problem(&file) {
-            problems.push(p);
-            return Err(problems);
+            r.problems.push(p);
+            return Err(r.problems);
         }
         let doc = match KdlDocument::parse_v2(&file.text) {
             Ok(d) => d,
             Err(e) => {
                 for d in e.diagnostics {
-                    problems.push(Problem::new(&file, d.span, format!("invalid KDL: {}", d.message.unwrap_or_default()), "here"));
+                    r.problems.push(Problem::new(&file, d.span, format!("invalid KDL: {}", d.message.unwrap_or_default()), "here"));
                 }
-                return Err(problems);
+                return Err(r.problems);
             }
         };
         for section in doc.nodes() {
-            let r = Reader { file: &file, problems: &mut problems };
             match section.name().value() {
-                "model" => r.section(section, |r, key, node| {
-                    let m = &mut cfg.model;
-                    match key {
-                        "embed-dim" => r.int(node, &mut m.embed_dim),
-                        "depth" => r.int(node, &mut m.depth),
-                        "num-heads" => r.int(node, &mut m.num_heads),
-                        "mlp-ratio" => r.float(node, &mut m.mlp_ratio),
-                        "patch-size" => r.int(node, &mut m.patch_size),
-                        "drop-path" => r.float(node, &mut m.drop_path),
-                        "ce-loc" => r.ints(node, &mut m.ce_loc),
-                        "ce-keep-ratio" => r.floats(node, &mut m.ce_keep_ratio),
-                        "head-channels" => r.int(node, &mut m.head_channels),
-                        "pretrain-img-size" => r.int(node, &mut m.pretrain_img_size),
-                        "prompt-hidden" => r.int(node, &mut m.prompt_hidden),
-                        "stem-layers" => r.int(node, &mut m.stem_layers),
-                        "stem-frozen" => r.int(node, &mut m.stem_frozen),
-                        "stem" => {
-                            let mut v = Vec::new();
-                            r.strings(node, &mut v);
-                            match v.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
-                                ["patch"] => m.stem = Stem::Patch,
-                                ["mobilenetv2"] => m.stem = Stem::MobileNetV2,
-                                _ => r.bad(node, "one of \"patch\" or \"mobilenetv2\""),
-                            }
-                        }
-                        "prompt" => {
-                            let mut v = Vec::new();
-                            r.strings(node, &mut v);
-                            match v.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
-                                ["vipt_deep"] => m.prompt = Some(PromptType::Deep),
-                                ["vipt_shaw"] => m.prompt = Some(PromptType::Shaw),
-                                ["none"] => m.prompt = None,
-                                _ => r.bad(node, "one of \"vipt_deep\", \"vipt_shaw\" or \"none\""),
-                            }
-                        }
-                        "weights" => {
-                            let mut v = Vec::new();
-                            r.strings(node, &mut v);
-                            match v.as_slice() {
-                                [one] => {
-                                    m.weights = Some(crate::base::paths::normalize(&file.path.parent().unwrap_or(Path::new(".")).join(one)))
-                                }
-                                _ => r.bad(node, "one path string"),
-                            }
-                        }
-                        _ => return false,
-                    }
-                    true
-                }),
-                "data" => r.section(section, |r, key, node| {
-                    let d = &mut cfg.data;
-                    match key {
-                        "template-size" => r.int(node, &mut d.template_size),
-                        "template-factor" => r.float(node, &mut d.template_factor),
-                        "search-size" => r.int(node, &mut d.search_size),
-                        "search-factor" => r.float(node, &mut d.search_factor),
-                        "center-jitter" => r.float(node, &mut d.center_jitter),
-                        "scale-jitter" => r.float(node, &mut d.scale_jitter),
-                        "distractor-prob" => r.float(node, &mut d.distractor_prob),
-                        "blur-prob" => r.float(node, &mut d.blur_prob),
-                        _ => return false,
-                    }
-                    true
-                }),
-                "train" => r.section(section, |r, key, node| {
-                    let t = &mut cfg.train;
-                    match key {
-                        "lr" => r.float(node, &mut t.lr),
-                        "backbone-multiplier" => r.float(node, &mut t.backbone_multiplier),
-                        "weight-decay" => r.float(node, &mut t.weight_decay),
-                        "epochs" => r.int(node, &mut t.epochs),
-                        "lr-drop-epoch" => r.int(node, &mut t.lr_drop_epoch),
-                        "batch-size" => r.int(node, &mut t.batch_size),
-                        "grad-clip-norm" => r.float(node, &mut t.grad_clip_norm),
-                        "giou-weight" => r.float(node, &mut t.giou_weight),
-                        "l1-weight" => r.float(node, &mut t.l1_weight),
-                        "ce-start-epoch" => r.int(node, &mut t.ce_start_epoch),
-                        "ce-warm-epoch" => r.int(node, &mut t.ce_warm_epoch),
-                        "sample-per-epoch" => r.int(node, &mut t.sample_per_epoch),
-                        "max-sample-interval" => r.int(node, &mut t.max_sample_interval),
-                        "datasets" => r.strings(node, &mut t.datasets),
-                        "datasets-ratio" => r.floats(node, &mut t.datasets_ratio),
-                        _ => return false,
-                    }
-                    true
-                }),
-                "test" => r.section(section, |r, key, node| {
-                    let (slot, fallback) = match key {
-                        "template-factor" => (&mut cfg.test.template_factor, cfg.data.template_factor),
-                        "search-factor" => (&mut cfg.test.search_factor, cfg.data.search_factor),
-                        "size-update" => (&mut cfg.test.size_update, 1.0),
-                        _ => return false,
-                    };
-                    let mut v = fallback;
-                    r.float(node, &mut v);
-                    *slot = Some(v);
-                    true
-                }),
+                "model" => r.section(section, MODEL_KEYS, &mut cfg.model),
+                "data" => r.section(section, DATA_KEYS, &mut cfg.data),
+                "train" => r.section(section, TRAIN_KEYS, &mut cfg.train),
+                "test" => r.section(section, TEST_KEYS, &mut cfg.test),
                 other => r.problems.push(
                     Problem::new(&file, section.name().span(), format!("unknown config section `{other}`"), "unknown section")
                         .help("sections: model, data, train, test"),
                 ),
             }
         }
-        cfg.validate(&file, &doc, &mut problems);
-        if problems.is_empty() { Ok(cfg) } else { Err(problems) }
+        let mut checks = Checks { file: &file, doc: &doc, failed: &r.failed, problems: &mut r.problems };
+        cfg.validate(&mut checks);
+        if r.problems.is_empty() { Ok(cfg) } else { Err(r.problems) }
     }
 
-    fn validate(&self, file: &Arc<SourceFile>, doc: &KdlDocument, problems: &mut Problems) {
-        let span_of = |section: &str, key: &str| {
-            doc.get(section).and_then(|s| s.children()).and_then(|c| c.get(key)).map(|n| n.span()).unwrap_or_else(|| (0..0).into())
-        };
-        let m = &self.model;
-        if m.embed_dim % m.num_heads != 0 {
-            problems.push(Problem::new(
-                file,
-                span_of("model", "num-heads"),
-                format!("embed-dim {} is not divisible by num-heads {}", m.embed_dim, m.num_heads),
-                "here",
-            ));
+    /// Every key a config may set, as `(section, key)`: for tests and docs.
+    pub fn keys() -> Vec<(&'static str, &'static str)> {
+        fn names<T>(section: &'static str, table: Table<T>) -> Vec<(&'static str, &'static str)> {
+            table.iter().map(|(k, _)| (section, *k)).collect()
         }
-        if m.ce_loc.len() != m.ce_keep_ratio.len() {
-            problems.push(
-                Problem::new(
-                    file,
-                    span_of("model", "ce-keep-ratio"),
-                    format!("ce-loc has {} entries but ce-keep-ratio has {}", m.ce_loc.len(), m.ce_keep_ratio.len()),
-                    "lengths differ",
-                )
-                .help("give one keep ratio per candidate-elimination block"),
+        [names("model", MODEL_KEYS), names("data", DATA_KEYS), names("train", TRAIN_KEYS), names("test", TEST_KEYS)].concat()
+    }
+
+    /// The checks between keys (ranges of single keys are the tables' job).
+    fn validate(&self, c: &mut Checks) {
+        self.validate_model(c);
+        self.validate_crops(c);
+        self.validate_train(c);
+    }
+
+    fn validate_model(&self, c: &mut Checks) {
+        let m = &self.model;
+        if c.read(&["model.embed-dim", "model.num-heads"]) && m.embed_dim % m.num_heads.max(1) != 0 {
+            let msg = format!("embed-dim {} is not divisible by num-heads {}", m.embed_dim, m.num_heads);
+            c.push(&["model.num-heads", "model.embed-dim"], msg, "each head takes embed-dim / num-heads channels");
+        }
+        if c.read(&["model.embed-dim", "model.mlp-ratio"]) && (m.embed_dim as f64 * m.mlp_ratio) < 1.0 {
+            let msg = format!("embed-dim {} × mlp-ratio {} leaves the MLP no hidden unit", m.embed_dim, m.mlp_ratio);
+            c.push(&["model.mlp-ratio", "model.embed-dim"], msg, "here");
+        }
+        if c.read(&["model.ce-loc", "model.ce-keep-ratio"]) && m.ce_loc.len() != m.ce_keep_ratio.len() {
+            let msg = format!("ce-loc has {} entries but ce-keep-ratio has {}", m.ce_loc.len(), m.ce_keep_ratio.len());
+            c.push_help(
+                &["model.ce-keep-ratio", "model.ce-loc"],
+                msg,
+                "lengths differ",
+                "give one keep ratio per candidate-elimination block",
             );
         }
-        if let Some(bad) = m.ce_loc.iter().find(|&&l| l < 0 || l >= m.depth) {
-            problems.push(Problem::new(
-                file,
-                span_of("model", "ce-loc"),
-                format!("ce-loc {bad} is not a block index (0..{})", m.depth),
-                "here",
-            ));
+        if c.read(&["model.ce-loc", "model.depth"])
+            && let Some(bad) = m.ce_loc.iter().find(|&&l| l >= m.depth)
+        {
+            c.push(&["model.ce-loc"], format!("ce-loc {bad} is not a block index (0..{})", m.depth), "here");
         }
         if m.stem == Stem::MobileNetV2 {
-            // features.11 ..= features.13 (the 96-channel group) and features.7 ..= 10 end at stride 16.
-            if !(8..=14).contains(&m.stem_layers) {
-                problems.push(
-                    Problem::new(
-                        file,
-                        span_of("model", "stem-layers"),
-                        format!("stem-layers {} does not end MobileNetV2 at stride 16", m.stem_layers),
-                        "here",
-                    )
-                    .help("use 8 to 14 (14: up to features.13, 96 channels)"),
-                );
-            }
-            if m.patch_size != 16 {
-                problems.push(Problem::new(
-                    file,
-                    span_of("model", "patch-size"),
-                    format!("patch-size {} with stem \"mobilenetv2\": the stem's stride is 16", m.patch_size),
-                    "here",
-                ));
+            if c.read(&["model.patch-size"]) && m.patch_size != 16 {
+                let msg = format!("patch-size {} with stem \"mobilenetv2\": the stem's stride is 16", m.patch_size);
+                c.push(&["model.patch-size"], msg, "here");
             }
             if m.prompt.is_some() {
-                problems.push(Problem::new(
-                    file,
-                    span_of("model", "stem"),
-                    "the mobilenetv2 stem has no ViPT prompt variant yet".to_string(),
-                    "here",
-                ));
+                c.push(&["model.stem"], "the mobilenetv2 stem has no ViPT prompt variant yet".into(), "here");
             }
         }
-        if m.stem_frozen < 0 {
-            problems.push(Problem::new(
-                file,
-                span_of("model", "stem-frozen"),
-                format!("stem-frozen {} is negative", m.stem_frozen),
-                "here",
-            ));
-        }
-        for (key, size) in [("template-size", self.data.template_size), ("search-size", self.data.search_size)] {
-            if size <= 0 || size % m.patch_size != 0 {
-                problems.push(Problem::new(
-                    file,
-                    span_of("data", key),
-                    format!("{key} {size} is not a positive multiple of patch-size {}", m.patch_size),
-                    "here",
-                ));
+    }
+
+    /// Crops are cut into whole patches: each crop side is a multiple of the patch size.
+    fn validate_crops(&self, c: &mut Checks) {
+        let patch = self.model.patch_size;
+        for (key, size) in [("data.template-size", self.data.template_size), ("data.search-size", self.data.search_size)] {
+            if c.read(&[key, "model.patch-size"]) && size % patch.max(1) != 0 {
+                let msg = format!("{key} {size} is not a multiple of model.patch-size {patch}");
+                c.push_help(&[key, "model.patch-size"], msg, "not whole patches", "the crop is cut into patch-size × patch-size tokens");
             }
         }
-        let mut factors = vec![("data", "template-factor", self.data.template_factor), ("data", "search-factor", self.data.search_factor)];
-        factors.extend(self.test.template_factor.map(|f| ("test", "template-factor", f)));
-        factors.extend(self.test.search_factor.map(|f| ("test", "search-factor", f)));
-        for (section, key, factor) in factors {
-            // A crop factor sizes the crop from the box: zero, negative or NaN would crop nothing.
-            if !(factor > 0.0 && factor.is_finite()) {
-                problems.push(Problem::new(
-                    file,
-                    span_of(section, key),
-                    format!("{section}.{key} {factor} is not a positive number"),
-                    "here",
-                ));
-            }
-        }
-        if let Some(rate) = self.test.size_update.filter(|r| !(*r > 0.0 && *r <= 1.0)) {
-            problems.push(Problem::new(
-                file,
-                span_of("test", "size-update"),
-                format!("test.size-update {rate} is not in (0, 1] (1 takes each predicted size as it is)"),
-                "here",
-            ));
-        }
-        for (key, p) in [("distractor-prob", self.data.distractor_prob), ("blur-prob", self.data.blur_prob)] {
-            if !(0.0..=1.0).contains(&p) {
-                problems.push(Problem::new(
-                    file,
-                    span_of("data", key),
-                    format!("data.{key} {p} is not a share in [0, 1] (0.25: a quarter of the search crops)"),
-                    "here",
-                ));
-            }
-        }
+    }
+
+    fn validate_train(&self, c: &mut Checks) {
         let t = &self.train;
-        if t.datasets.len() != t.datasets_ratio.len() {
-            problems.push(
-                Problem::new(
-                    file,
-                    span_of("train", "datasets-ratio"),
-                    format!(
-                        "train.datasets lists {} datasets ({}) but train.datasets-ratio has {} ratios",
-                        t.datasets.len(),
-                        t.datasets.join(", "),
-                        t.datasets_ratio.len()
-                    ),
-                    "one ratio per dataset",
-                )
-                .help("edit the two lists together"),
+        if c.read(&["train.datasets"]) && t.datasets.is_empty() {
+            c.push(&["train.datasets"], "train.datasets names no dataset".into(), "nothing to train on");
+        }
+        if c.read(&["train.datasets", "train.datasets-ratio"]) && t.datasets.len() != t.datasets_ratio.len() {
+            let msg = format!(
+                "train.datasets lists {} datasets ({}) but train.datasets-ratio has {} ratios",
+                t.datasets.len(),
+                t.datasets.join(", "),
+                t.datasets_ratio.len()
             );
+            c.push_help(&["train.datasets-ratio", "train.datasets"], msg, "one ratio per dataset", "edit the two lists together");
+        } else if c.read(&["train.datasets-ratio"]) && !t.datasets_ratio.is_empty() && t.datasets_ratio.iter().sum::<f64>() <= 0.0 {
+            c.push(&["train.datasets-ratio"], "train.datasets-ratio is all zeros: no dataset would be drawn".into(), "here");
+        }
+        if c.read(&["train.sample-per-epoch", "train.batch-size"]) && t.sample_per_epoch % t.batch_size.max(1) != 0 {
+            let trained = t.sample_per_epoch / t.batch_size.max(1) * t.batch_size;
+            let msg = format!(
+                "train.sample-per-epoch {} is not a multiple of train.batch-size {}: an epoch trains whole batches, {trained} samples",
+                t.sample_per_epoch, t.batch_size
+            );
+            let help = match trained {
+                0 => format!("write {} or more", t.batch_size),
+                n => format!("write {n} or {}", n + t.batch_size),
+            };
+            c.push_help(&["train.sample-per-epoch", "train.batch-size"], msg, "not whole batches", &help);
         }
     }
 }
 
+impl TrainConfig {
+    /// This recipe with a run's overrides: each of `epochs`, `sample_per_epoch` and `batch_size`
+    /// that is positive replaces the config's value, and 0 keeps it, as the trainer node's
+    /// parameters of the same names do.
+    pub fn overridden(&self, epochs: i64, sample_per_epoch: i64, batch_size: i64) -> TrainConfig {
+        let pick = |over: i64, own: i64| if over > 0 { over } else { own };
+        TrainConfig {
+            epochs: pick(epochs, self.epochs),
+            sample_per_epoch: pick(sample_per_epoch, self.sample_per_epoch),
+            batch_size: pick(batch_size, self.batch_size),
+            ..self.clone()
+        }
+    }
+
+    /// How an epoch splits into batches over `replicas` data-parallel devices (`batch_size` is
+    /// per device, as upstream's DDP), or why it cannot: what the trainer will do, known before
+    /// it starts.
+    pub fn schedule(&self, replicas: i64) -> Result<Schedule, String> {
+        if self.epochs < 1 {
+            return Err(format!("epochs {}: train at least 1 epoch", self.epochs));
+        }
+        if self.batch_size < 1 || replicas < 1 {
+            return Err(format!("batch-size {} on {replicas} device(s): a batch needs at least one sample", self.batch_size));
+        }
+        let global_batch = self
+            .batch_size
+            .checked_mul(replicas)
+            .ok_or_else(|| format!("batch-size {} × {replicas} devices is too large", self.batch_size))?;
+        let batches = self.sample_per_epoch / global_batch;
+        if batches < 1 {
+            return Err(format!(
+                "sample-per-epoch {} is smaller than the global batch {global_batch} ({replicas} device(s) × batch-size {}): an epoch would have no batch to train",
+                self.sample_per_epoch, self.batch_size
+            ));
+        }
+        Ok(Schedule { global_batch, batches })
+    }
+}
+
+/// How one epoch is trained: [`TrainConfig::schedule`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Schedule {
+    /// Samples per optimiser step, over all devices.
+    pub global_batch: i64,
+    /// Steps per epoch: whole global batches (a remainder of `sample_per_epoch` is not trained).
+    pub batches: i64,
+}
+
+impl Schedule {
+    /// Samples an epoch really trains (`sample_per_epoch` rounded down to whole batches).
+    pub fn samples(&self) -> i64 {
+        self.global_batch * self.batches
+    }
+}
+
+/// How one config key is read: its type, the values it accepts, and the field it sets. The
+/// range is part of the key's row in its section's table, so a key cannot be added without one.
+enum Key<T> {
+    /// One integer.
+    Int(fn(&mut T) -> &mut i64, IntRange),
+    /// One number (integers accepted).
+    Float(fn(&mut T) -> &mut f64, FloatRange),
+    /// One number that, when given, replaces a fallback taken from elsewhere (`test` factors).
+    MaybeFloat(fn(&mut T) -> &mut Option<f64>, FloatRange),
+    /// Integers, each in the range.
+    Ints(fn(&mut T) -> &mut Vec<i64>, IntRange),
+    /// Numbers, each in the range.
+    Floats(fn(&mut T) -> &mut Vec<f64>, FloatRange),
+    /// Strings.
+    Strings(fn(&mut T) -> &mut Vec<String>),
+    /// A key with a reader of its own (a word from a fixed list, a path).
+    Custom(fn(&mut Reader<'_>, &KdlNode, &mut T)),
+}
+
+/// A section's keys: name and how it is read.
+type Table<T> = &'static [(&'static str, Key<T>)];
+
+/// `model { … }`. Upper ends are far beyond any real network: they catch typos (an extra digit)
+/// before they become allocations.
+const MODEL_KEYS: Table<ModelConfig> = &[
+    ("embed-dim", Key::Int(|m| &mut m.embed_dim, IntRange::new(1, 65536))),
+    ("depth", Key::Int(|m| &mut m.depth, IntRange::new(1, 1024))),
+    ("num-heads", Key::Int(|m| &mut m.num_heads, IntRange::new(1, 1024))),
+    ("mlp-ratio", Key::Float(|m| &mut m.mlp_ratio, FloatRange::above(0.0, 64.0))),
+    ("patch-size", Key::Int(|m| &mut m.patch_size, IntRange::new(1, 1024))),
+    // Below 1: a block dropped with probability 1 would divide by its keep probability, 0.
+    ("drop-path", Key::Float(|m| &mut m.drop_path, FloatRange::below(0.0, 1.0))),
+    ("ce-loc", Key::Ints(|m| &mut m.ce_loc, IntRange::new(0, 1023))),
+    ("ce-keep-ratio", Key::Floats(|m| &mut m.ce_keep_ratio, FloatRange::above(0.0, 1.0))),
+    // The head's towers halve it three times (C/8 channels last).
+    ("head-channels", Key::Int(|m| &mut m.head_channels, IntRange::new(8, 65536))),
+    ("pretrain-img-size", Key::Int(|m| &mut m.pretrain_img_size, IntRange::new(1, 8192))),
+    ("prompt-hidden", Key::Int(|m| &mut m.prompt_hidden, IntRange::new(1, 4096))),
+    // MobileNetV2 ends at stride 16 after 8 to 14 `features` blocks (14: up to features.13, 96 channels).
+    ("stem-layers", Key::Int(|m| &mut m.stem_layers, IntRange::new(8, 14))),
+    ("stem-frozen", Key::Int(|m| &mut m.stem_frozen, IntRange::new(0, 14))),
+    ("stem", Key::Custom(read_stem)),
+    ("prompt", Key::Custom(read_prompt)),
+    ("weights", Key::Custom(read_weights)),
+];
+
+/// `data { … }`. Crop factors are positive (a factor sizes the crop from the box).
+const DATA_KEYS: Table<DataConfig> = &[
+    ("template-size", Key::Int(|d| &mut d.template_size, IntRange::new(1, 4096))),
+    ("template-factor", Key::Float(|d| &mut d.template_factor, FACTOR)),
+    ("search-size", Key::Int(|d| &mut d.search_size, IntRange::new(1, 4096))),
+    ("search-factor", Key::Float(|d| &mut d.search_factor, FACTOR)),
+    ("center-jitter", Key::Float(|d| &mut d.center_jitter, FloatRange::closed(0.0, 100.0))),
+    ("scale-jitter", Key::Float(|d| &mut d.scale_jitter, FloatRange::closed(0.0, 10.0))),
+    ("distractor-prob", Key::Float(|d| &mut d.distractor_prob, SHARE)),
+    ("blur-prob", Key::Float(|d| &mut d.blur_prob, SHARE)),
+];
+
+/// `train { … }`.
+const TRAIN_KEYS: Table<TrainConfig> = &[
+    ("lr", Key::Float(|t| &mut t.lr, FloatRange::above(0.0, 10.0))),
+    ("backbone-multiplier", Key::Float(|t| &mut t.backbone_multiplier, FloatRange::closed(0.0, 100.0))),
+    ("weight-decay", Key::Float(|t| &mut t.weight_decay, FloatRange::closed(0.0, 10.0))),
+    ("epochs", Key::Int(|t| &mut t.epochs, EPOCHS)),
+    ("lr-drop-epoch", Key::Int(|t| &mut t.lr_drop_epoch, EPOCHS)),
+    ("batch-size", Key::Int(|t| &mut t.batch_size, IntRange::new(1, 65536))),
+    // 0 would scale every gradient to nothing.
+    ("grad-clip-norm", Key::Float(|t| &mut t.grad_clip_norm, FloatRange::above(0.0, 1e6))),
+    ("giou-weight", Key::Float(|t| &mut t.giou_weight, FloatRange::closed(0.0, 1000.0))),
+    ("l1-weight", Key::Float(|t| &mut t.l1_weight, FloatRange::closed(0.0, 1000.0))),
+    ("ce-start-epoch", Key::Int(|t| &mut t.ce_start_epoch, IntRange::new(0, 1_000_000))),
+    ("ce-warm-epoch", Key::Int(|t| &mut t.ce_warm_epoch, IntRange::new(0, 1_000_000))),
+    ("sample-per-epoch", Key::Int(|t| &mut t.sample_per_epoch, IntRange::new(1, 1_000_000_000))),
+    ("max-sample-interval", Key::Int(|t| &mut t.max_sample_interval, IntRange::new(1, 1_000_000))),
+    ("datasets", Key::Strings(|t| &mut t.datasets)),
+    ("datasets-ratio", Key::Floats(|t| &mut t.datasets_ratio, FloatRange::closed(0.0, 1e6))),
+];
+
+/// `test { … }`: tracking-time factors, each replacing the training one when given.
+const TEST_KEYS: Table<TestConfig> = &[
+    ("template-factor", Key::MaybeFloat(|t| &mut t.template_factor, FACTOR)),
+    ("search-factor", Key::MaybeFloat(|t| &mut t.search_factor, FACTOR)),
+    // 1 takes each predicted size as it is; 0 would never move the box size.
+    ("size-update", Key::MaybeFloat(|t| &mut t.size_update, FloatRange::above(0.0, 1.0))),
+];
+
+/// Crop side relative to the box size.
+const FACTOR: FloatRange = FloatRange::above(0.0, 100.0);
+/// Shares of samples.
+const SHARE: FloatRange = FloatRange::closed(0.0, 1.0);
+/// Epoch counts and epoch numbers.
+const EPOCHS: IntRange = IntRange::new(1, 1_000_000);
+
+fn read_stem(r: &mut Reader<'_>, node: &KdlNode, m: &mut ModelConfig) {
+    match r.word(node, &["patch", "mobilenetv2"]) {
+        Some("patch") => m.stem = Stem::Patch,
+        Some(_) => m.stem = Stem::MobileNetV2,
+        None => {}
+    }
+}
+
+fn read_prompt(r: &mut Reader<'_>, node: &KdlNode, m: &mut ModelConfig) {
+    match r.word(node, &["vipt_deep", "vipt_shaw", "none"]) {
+        Some("vipt_deep") => m.prompt = Some(PromptType::Deep),
+        Some("vipt_shaw") => m.prompt = Some(PromptType::Shaw),
+        Some(_) => m.prompt = None,
+        None => {}
+    }
+}
+
+/// `weights "path"`, relative to the config file.
+fn read_weights(r: &mut Reader<'_>, node: &KdlNode, m: &mut ModelConfig) {
+    let mut v = Vec::new();
+    if r.strings(node, &mut v) {
+        match v.as_slice() {
+            [one] => m.weights = Some(crate::base::paths::normalize(&r.file.dir().join(one))),
+            _ => {
+                r.bad(node, "one path string");
+            }
+        }
+    }
+}
+
+/// Reads keys through the section tables, collecting problems.
 struct Reader<'a> {
     file: &'a Arc<SourceFile>,
-    problems: &'a mut Problems,
+    problems: Problems,
+    /// The section being read, to name keys `section.key` in messages.
+    section: &'static str,
+    /// Keys whose value was refused, as `section.key`. They keep their defaults, so the checks
+    /// between keys leave them out rather than report values the file never had.
+    failed: HashSet<String>,
 }
 
 impl Reader<'_> {
-    fn section(mut self, section: &KdlNode, mut f: impl FnMut(&mut Self, &str, &KdlNode) -> bool) {
+    fn section<T>(&mut self, section: &KdlNode, keys: Table<T>, target: &mut T) {
         let Some(children) = section.children() else { return };
+        self.section = ["model", "data", "train", "test"].into_iter().find(|s| *s == section.name().value()).unwrap_or("");
         for node in children.nodes() {
             let key = node.name().value();
-            if !f(&mut self, key, node) {
-                self.problems.push(
+            match keys.iter().find(|(k, _)| *k == key) {
+                Some((_, how)) => self.key(node, how, target),
+                None => self.problems.push(
                     Problem::new(
                         self.file,
                         node.name().span(),
@@ -562,60 +620,200 @@ impl Reader<'_> {
                         "unknown key",
                     )
                     .help("see configs/ostrack/vitb_256_mae_ce_32x4_ep300.kdl for every key"),
-                );
+                ),
             }
         }
     }
-    fn args<'n>(&mut self, node: &'n KdlNode) -> Vec<&'n kdl::KdlEntry> {
-        node.entries().iter().filter(|e| e.name().is_none()).collect()
+
+    fn key<T>(&mut self, node: &KdlNode, how: &Key<T>, target: &mut T) {
+        match how {
+            Key::Int(field, range) => {
+                self.int_in(node, field(target), *range);
+            }
+            Key::Float(field, range) => {
+                self.float_in(node, field(target), *range);
+            }
+            Key::MaybeFloat(field, range) => {
+                let mut v = 0.0;
+                if self.float_in(node, &mut v, *range) {
+                    *field(target) = Some(v);
+                }
+            }
+            Key::Ints(field, range) => {
+                self.ints_in(node, field(target), *range);
+            }
+            Key::Floats(field, range) => {
+                self.floats_in(node, field(target), *range);
+            }
+            Key::Strings(field) => {
+                self.strings(node, field(target));
+            }
+            Key::Custom(read) => read(self, node, target),
+        }
     }
-    fn bad(&mut self, node: &KdlNode, want: &str) {
+
+    /// A value of the wrong type or shape; returns false, for the readers' results.
+    fn bad(&mut self, node: &KdlNode, want: &str) -> bool {
+        self.failed.insert(format!("{}.{}", self.section, node.name().value()));
         self.problems.push(Problem::new(
             self.file,
             node.span(),
             format!("`{}` takes {want}", node.name().value()),
             format!("expected {want}"),
         ));
+        false
     }
-    fn int(&mut self, node: &KdlNode, out: &mut i64) {
-        match self.args(node).as_slice() {
-            [e] => match e.value() {
-                KdlValue::Integer(i) => *out = *i as i64,
-                _ => self.bad(node, "one integer"),
-            },
-            _ => self.bad(node, "one integer"),
+
+    /// A value of the right type outside the key's range, pointed at; returns false.
+    fn out_of_range(&mut self, node: &KdlNode, entry: &KdlEntry, shown: impl fmt::Display, range: impl fmt::Display) -> bool {
+        let key = format!("{}.{}", self.section, node.name().value());
+        self.problems.push(Problem::new(
+            self.file,
+            entry.span(),
+            format!("{key} {shown} is out of range {range}"),
+            format!("not in {range}"),
+        ));
+        self.failed.insert(key);
+        false
+    }
+
+    /// One integer in `range` into `out`.
+    fn int_in(&mut self, node: &KdlNode, out: &mut i64, range: impl Into<IntRange>) -> bool {
+        let [e] = args(node)[..] else { return self.bad(node, "one integer") };
+        let Some(i) = e.value().as_integer() else { return self.bad(node, "one integer") };
+        let range = range.into();
+        match i64::try_from(i).ok().filter(|v| range.contains(*v)) {
+            Some(v) => {
+                *out = v;
+                true
+            }
+            None => self.out_of_range(node, e, i, range),
         }
     }
-    fn float(&mut self, node: &KdlNode, out: &mut f64) {
-        match self.args(node).as_slice() {
-            [e] => match e.value() {
-                KdlValue::Integer(i) => *out = *i as f64,
-                KdlValue::Float(f) => *out = *f,
-                _ => self.bad(node, "one number"),
-            },
-            _ => self.bad(node, "one number"),
+
+    /// One number in `range` into `out` (an integer is a number too).
+    fn float_in(&mut self, node: &KdlNode, out: &mut f64, range: impl Into<FloatRange>) -> bool {
+        let [e] = args(node)[..] else { return self.bad(node, "one number") };
+        let Some(v) = number(e) else { return self.bad(node, "one number") };
+        let range = range.into();
+        if !range.contains(v) {
+            return self.out_of_range(node, e, v, range);
         }
+        *out = v;
+        true
     }
-    fn ints(&mut self, node: &KdlNode, out: &mut Vec<i64>) {
-        let v: Option<Vec<i64>> = self.args(node).iter().map(|e| e.value().as_integer().map(|i| i as i64)).collect();
-        match v {
-            Some(v) => *out = v,
-            None => self.bad(node, "integers"),
+
+    /// Integers, each in `range`, into `out`; each one out of range is reported.
+    fn ints_in(&mut self, node: &KdlNode, out: &mut Vec<i64>, range: impl Into<IntRange>) -> bool {
+        let entries = args(node);
+        let Some(values) = entries.iter().map(|e| e.value().as_integer()).collect::<Option<Vec<i128>>>() else {
+            return self.bad(node, "integers");
+        };
+        let range = range.into();
+        let mut ok = true;
+        for (e, i) in entries.iter().zip(&values) {
+            if !i64::try_from(*i).is_ok_and(|v| range.contains(v)) {
+                ok = self.out_of_range(node, e, i, range);
+            }
         }
-    }
-    fn floats(&mut self, node: &KdlNode, out: &mut Vec<f64>) {
-        let v: Option<Vec<f64>> =
-            self.args(node).iter().map(|e| e.value().as_float().or(e.value().as_integer().map(|i| i as f64))).collect();
-        match v {
-            Some(v) => *out = v,
-            None => self.bad(node, "numbers"),
+        if ok {
+            *out = values.into_iter().map(|i| i as i64).collect();
         }
+        ok
     }
-    fn strings(&mut self, node: &KdlNode, out: &mut Vec<String>) {
-        let v: Option<Vec<String>> = self.args(node).iter().map(|e| e.value().as_string().map(str::to_string)).collect();
-        match v {
-            Some(v) => *out = v,
+
+    /// Numbers, each in `range`, into `out`; each one out of range is reported.
+    fn floats_in(&mut self, node: &KdlNode, out: &mut Vec<f64>, range: impl Into<FloatRange>) -> bool {
+        let entries = args(node);
+        let Some(values) = entries.iter().map(|e| number(e)).collect::<Option<Vec<f64>>>() else {
+            return self.bad(node, "numbers");
+        };
+        let range = range.into();
+        let mut ok = true;
+        for (e, v) in entries.iter().zip(&values) {
+            if !range.contains(*v) {
+                ok = self.out_of_range(node, e, v, range);
+            }
+        }
+        if ok {
+            *out = values;
+        }
+        ok
+    }
+
+    fn strings(&mut self, node: &KdlNode, out: &mut Vec<String>) -> bool {
+        match args(node).iter().map(|e| e.value().as_string().map(str::to_string)).collect() {
+            Some(v) => {
+                *out = v;
+                true
+            }
             None => self.bad(node, "strings"),
         }
+    }
+
+    /// One string from `choices`.
+    fn word(&mut self, node: &KdlNode, choices: &[&'static str]) -> Option<&'static str> {
+        let found = match args(node)[..] {
+            [e] => e.value().as_string().and_then(|s| choices.iter().find(|c| **c == s).copied()),
+            _ => None,
+        };
+        if found.is_none() {
+            let quoted: Vec<String> = choices.iter().map(|c| format!("{c:?}")).collect();
+            let (last, rest) = quoted.split_last().expect("a word has choices");
+            self.bad(node, &format!("one of {} or {last}", rest.join(", ")));
+        }
+        found
+    }
+}
+
+/// A node's arguments (its entries without a name).
+fn args(node: &KdlNode) -> Vec<&KdlEntry> {
+    node.entries().iter().filter(|e| e.name().is_none()).collect()
+}
+
+/// An entry's value as a number, if it is one.
+fn number(e: &KdlEntry) -> Option<f64> {
+    match e.value() {
+        KdlValue::Integer(i) => Some(*i as f64),
+        KdlValue::Float(f) => Some(*f),
+        _ => None,
+    }
+}
+
+/// The checks between keys: where each key sits (for the problem's location) and which keys
+/// failed their own reading (checks involving those are skipped).
+struct Checks<'a> {
+    file: &'a Arc<SourceFile>,
+    doc: &'a KdlDocument,
+    failed: &'a HashSet<String>,
+    problems: &'a mut Problems,
+}
+
+impl Checks<'_> {
+    /// Whether each of these `section.key`s holds a value that passed its own check.
+    fn read(&self, keys: &[&str]) -> bool {
+        keys.iter().all(|k| !self.failed.contains(*k))
+    }
+
+    fn push(&mut self, keys: &[&str], message: String, label: &str) {
+        let span = self.span_of(keys);
+        self.problems.push(Problem::new(self.file, span, message, label));
+    }
+
+    fn push_help(&mut self, keys: &[&str], message: String, label: &str, help: &str) {
+        let span = self.span_of(keys);
+        self.problems.push(Problem::new(self.file, span, message, label).help(help));
+    }
+
+    /// The first of `keys` (`section.key`) the file sets, the last time it sets it; the top
+    /// of the file when it sets none of them (the defaults disagree with each other).
+    fn span_of(&self, keys: &[&str]) -> SourceSpan {
+        keys.iter()
+            .filter_map(|k| k.split_once('.'))
+            .find_map(|(section, key)| {
+                let sections = self.doc.nodes().iter().filter(|s| s.name().value() == section);
+                sections.filter_map(|s| s.children()?.nodes().iter().rfind(|n| n.name().value() == key)).next_back().map(|n| n.span())
+            })
+            .unwrap_or_else(|| (0..0).into())
     }
 }

@@ -2,15 +2,19 @@
 //! file played at its frame rate. Frames are numbered from 0 in one endless sequence `live`,
 //! with the capture time as `t0`. A source that fails or stalls is reported and reopened with
 //! doubling backoff, `retries` times, after which the node ends cleanly.
+//!
+//! A live frame has no file it could be sent by reference as, so a frame over
+//! [`FRAME_INLINE_MAX`] bytes stops the node with an error naming its size and the limit (every
+//! later frame of the stream would be as big).
 
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 use dora_node_api::{DoraNode, EventStream};
 
 use super::{Next, Params, out, poll_event};
 use crate::data::camera::{CameraUrl, open};
-use crate::wire::{Frame, Header};
+use crate::wire::{FRAME_INLINE_MAX, Frame, Header};
 
 /// The camera node's parameters (see its spec in `dataflow/kinds.rs`).
 #[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
@@ -54,7 +58,7 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
                 failures += 1;
                 if failures > retries {
                     if index == 0 {
-                        anyhow::bail!("camera {url} unavailable after {retries} retries: {e:#}");
+                        bail!("camera {url} unavailable after {retries} retries: {e:#}");
                     }
                     eprintln!("[{}] warning: camera {url} gone after {index} frames and {retries} retries: {e:#}", p.node_id);
                     break;
@@ -74,6 +78,19 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
             match source.next_frame() {
                 Ok(Some(c)) => {
                     failures = 0;
+                    let im = &c.image;
+                    if im.data.len() > FRAME_INLINE_MAX {
+                        bail!(
+                            "camera {url}: frame {} is {}×{}×{} = {} bytes, over the {FRAME_INLINE_MAX}-byte limit of one frame \
+                             message (a live frame has no file to send by reference instead): capture smaller frames (the \
+                             camera node's `width` and `height` for a device or an RTSP stream)",
+                            index + 1,
+                            im.width,
+                            im.height,
+                            im.channels,
+                            im.data.len()
+                        );
+                    }
                     let frame = Frame {
                         header: Header { seq: "live".into(), index, frames: u32::MAX, t0: c.stamp },
                         width: c.image.width as u32,
@@ -84,7 +101,7 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
                     };
                     let bytes = &c.image.data;
                     node.send_output_raw(out("frame"), frame.encode(), bytes.len(), |b| b.copy_from_slice(bytes))
-                        .map_err(|e| anyhow::anyhow!("send frame: {e}"))?;
+                        .map_err(|e| anyhow::anyhow!("send frame {}: {e}", index + 1))?;
                     index += 1;
                     if max_frames > 0 && index as u64 >= max_frames {
                         break 'outer;
@@ -121,7 +138,7 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
     }
     // A camera that connects but never delivers a frame is a failure, not an empty success.
     if index == 0 && !stopped {
-        anyhow::bail!("camera {url} sent no frame (it answered, then stalled or closed {} time(s))", failures.max(1));
+        bail!("camera {url} sent no frame (it answered, then stalled or closed {} time(s))", failures.max(1));
     }
     eprintln!("[{}] sent {index} frames", p.node_id);
     Ok(())

@@ -1,28 +1,30 @@
-//! The checkpoint node: writes each checkpoint the trainer sends to
-//! `<out>/checkpoints/OSTrack_ep<NNNN>.safetensors` and the final weights to
-//! `<out>/<name>.safetensors`, atomically (temp file, then rename), keeping the newest `keep`,
-//! and acknowledges each on `saved`.
+//! The checkpoint node: receives the trainer's notices of checkpoint files it has written, checks
+//! each file against its notice (size and SHA-256), keeps the newest `keep` checkpoints of the
+//! folder, and acknowledges each on `saved`, so the trainer exits only once its final weights are
+//! known good on disk.
+//!
+//! Files never travel through the dataflow: a ViT-B checkpoint (1.1 GB with AdamW's moments) is
+//! four times dora's 256 MiB message cap. The trainer writes them atomically and sends a notice
+//! ([`crate::wire::CheckpointNotice`]); this node is where a run's checkpoint policy lives (what
+//! to keep, and where another graph could copy them elsewhere).
 
-use std::path::PathBuf;
+use std::path::Path;
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 use dora_node_api::{DoraNode, EventStream};
 
 use super::{Next, Params, next_event};
-use crate::base::fs::write_atomic;
-use crate::train::checkpoint::{file_name, prune};
-use crate::wire::Bytes;
+use crate::train::checkpoint::{digest, prune};
+use crate::wire::{Bytes, CheckpointNotice};
 
 /// The checkpoint node's parameters (see its spec in `dataflow/kinds.rs`).
 #[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct CheckpointParams {
-    /// Save folder.
-    pub out: String,
     /// Checkpoints to keep.
     pub keep: i64,
-    /// File stem of the final weights.
-    pub name: String,
+    /// Re-read each file and compare its SHA-256 with the notice's.
+    pub verify: bool,
     /// Seconds without a checkpoint before giving up.
     pub idle_timeout: f64,
 }
@@ -30,29 +32,55 @@ pub struct CheckpointParams {
 /// The node's event loop.
 pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<()> {
     let q: CheckpointParams = p.typed()?;
-    let out = PathBuf::from(&q.out);
-    let dir = out.join("checkpoints");
-    std::fs::create_dir_all(&dir)?;
     let keep = q.keep.max(1) as usize;
-    let name = q.name.as_str();
     let idle = p.idle();
     loop {
         match next_event(events, idle)? {
             Next::Input { metadata, data, .. } => {
-                let msg = Bytes::decode("checkpoint", &metadata.parameters, &data)?;
-                let path = if msg.role == "final" { out.join(format!("{name}.safetensors")) } else { dir.join(file_name(msg.epoch)) };
-                write_atomic(&path, msg.data)?;
-                eprintln!("[{}] epoch {}: wrote {} ({:.1} MB)", p.node_id, msg.epoch, path.display(), msg.data.len() as f64 / 1e6);
-                if msg.role != "final" {
-                    prune(&dir, keep)?;
+                let notice = CheckpointNotice::decode(&metadata.parameters, &data)?;
+                let path = Path::new(&notice.path);
+                check(&notice, q.verify)?;
+                eprintln!(
+                    "[{}] epoch {}: {} {} ({:.1} MB{})",
+                    p.node_id,
+                    notice.epoch,
+                    if notice.role == "final" { "final weights" } else { "checkpoint" },
+                    path.display(),
+                    notice.bytes as f64 / 1e6,
+                    if q.verify { ", SHA-256 checked" } else { "" }
+                );
+                if notice.role != "final"
+                    && let Some(dir) = path.parent()
+                {
+                    prune(dir, keep)?;
                 }
                 // The trainer waits for this before it exits: a sender that exits at once can
                 // lose its last message in dora 1.1.
-                let ack = Bytes { ty: "ack", epoch: msg.epoch, batch: 0, role: msg.role.clone(), data: &[][..] };
+                let ack = Bytes { ty: "ack", epoch: notice.epoch, batch: 0, role: notice.role.clone(), data: &[][..] };
                 node.send_output(super::out("saved"), ack.encode(), Vec::<u8>::new()).map_err(|e| anyhow::anyhow!("send saved: {e}"))?;
             }
             Next::Closed(_) => {}
             Next::Stop => return Ok(()),
         }
     }
+}
+
+/// The announced file exists with the announced size and, with `verify`, digest.
+fn check(n: &CheckpointNotice, verify: bool) -> Result<()> {
+    let path = Path::new(&n.path);
+    let len = std::fs::metadata(path).map_err(|e| anyhow::anyhow!("announced checkpoint {} cannot be read: {e}", path.display()))?.len();
+    if len != n.bytes {
+        bail!("announced checkpoint {} has {len} bytes, the notice says {}", path.display(), n.bytes);
+    }
+    if verify {
+        let (_, sha) = digest(path)?;
+        if sha != n.sha256 {
+            bail!(
+                "announced checkpoint {} has SHA-256 {sha}, the notice says {} (was it changed after it was written?)",
+                path.display(),
+                n.sha256
+            );
+        }
+    }
+    Ok(())
 }

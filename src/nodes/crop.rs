@@ -7,7 +7,7 @@ use std::path::Path;
 use anyhow::{Result, bail};
 use dora_node_api::{DoraNode, EventStream};
 
-use super::{Next, Params, next_event, out};
+use super::{Next, Params, frame_image, next_event, out};
 use crate::base::image::Image;
 use crate::base::time::now_ns;
 use crate::model::Config;
@@ -59,7 +59,7 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
                     if !s.pending.is_empty() {
                         bail!("sequence {} started while {} still had {} frames waiting", h.seq, s.name, s.pending.len());
                     }
-                    let im = f.to_image();
+                    let im = frame_image(&f)?;
                     let Some(init) = f.init_box else { bail!("frame 1 of {} carries no init box", h.seq) };
                     let init = validate_init_box(init, im.width, im.height)?;
                     let t0 = now_ns();
@@ -89,7 +89,7 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
                         );
                     }
                     s.next_frame += 1;
-                    s.pending.insert(h.index, f.to_image());
+                    s.pending.insert(h.index, frame_image(&f)?);
                 }
             }
             Next::Input { id, metadata, data } if id == "box" => {

@@ -28,7 +28,9 @@ use anyhow::{Context, Result, bail};
 use dora_node_api::dora_core::config::DataId;
 use dora_node_api::{DoraNode, Event, EventStream};
 
+use crate::base::image::Image;
 use crate::dataflow::dora::{INPUTS_ENV, NODE_ID_ENV, PARAMS_ENV};
+use crate::wire::{Frame, FramePixels};
 
 /// A node's parameters as checked by `trackflow check`, read from the environment.
 #[derive(Debug, Clone, Default)]
@@ -166,16 +168,50 @@ pub fn poll_event(events: &mut EventStream, wait: Duration) -> Result<Option<Nex
     }
 }
 
+/// A received frame as an owned image: inline pixels are copied out of the message (what
+/// `Frame::to_image` does); a frame sent by reference (over [`crate::wire::FRAME_INLINE_MAX`]) is
+/// decoded here from its file(s), by the same functions the source reads frames with, so the
+/// pixels are the source's. Every node that takes frames goes through this one function.
+///
+/// Errors name the sequence, the frame and the file; a file that decodes to another size than
+/// the message announced (replaced while tracking) is an error, not a silently different frame.
+pub fn frame_image(f: &Frame<FramePixels<'_>>) -> Result<Image> {
+    let file = match &f.pixels {
+        FramePixels::Inline(pixels) => {
+            return Ok(Image { width: f.width as usize, height: f.height as usize, channels: f.channels as usize, data: pixels.to_vec() });
+        }
+        FramePixels::File(file) => file,
+    };
+    let h = &f.header;
+    let rgb = std::path::Path::new(&file.path);
+    let im = match &file.aux {
+        None => crate::base::imageio::load_rgb(rgb),
+        Some(a) => crate::data::modality::load_pair(rgb, std::path::Path::new(&a.path), a.modality, a.depth_clip),
+    }
+    .with_context(|| format!("{} frame {}, sent by reference to {file}", h.seq, h.number()))?;
+    let want = (f.width as usize, f.height as usize, f.channels as usize);
+    if (im.width, im.height, im.channels) != want {
+        bail!(
+            "{} frame {}: {file} decodes to {}×{}×{}, but the frame message says {}×{}×{} (was the file replaced while tracking?)",
+            h.seq,
+            h.number(),
+            im.width,
+            im.height,
+            im.channels,
+            want.0,
+            want.1,
+            want.2
+        );
+    }
+    Ok(im)
+}
+
 /// Loads a training config and applies the trainer's overrides (`epochs`, `sample-per-epoch`,
 /// `batch-size`; 0 keeps the config's value).
 pub fn train_config(config: &str, overrides: [i64; 3]) -> Result<crate::model::Config> {
     let mut cfg = crate::model::Config::load(std::path::Path::new(config)).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let t = &mut cfg.train;
-    for (v, field) in overrides.into_iter().zip([&mut t.epochs, &mut t.sample_per_epoch, &mut t.batch_size]) {
-        if v > 0 {
-            *field = v;
-        }
-    }
+    // The same rule `trackflow train` checked before starting: 0 keeps the config's value.
+    cfg.train = cfg.train.overridden(overrides[0], overrides[1], overrides[2]);
     Ok(cfg)
 }
 

@@ -14,7 +14,7 @@ use crate::data::datasets::TrainDataset;
 use crate::data::datasets::{self, Roots};
 use crate::train::Loader;
 use crate::train::sampler::PairSampler;
-use crate::wire::{Request, encode_batch};
+use crate::wire::{Request, batch_part_samples, encode_batch};
 
 /// Opens every dataset the config lists, printing what each holds.
 pub fn open_datasets(cfg: &crate::model::Config, roots: &Roots, specs: &Path) -> Result<Vec<TrainDataset>> {
@@ -77,8 +77,14 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
     loop {
         // Send whatever is ready, oldest request first.
         while let Some(b) = loader.next_ready(Duration::ZERO)? {
-            let meta = encode_batch(&b);
-            node.send_output(out("batch"), meta, b.data).map_err(|e| anyhow::anyhow!("send batch: {e}"))?;
+            // A batch larger than one message goes as consecutive parts of whole samples.
+            let parts = b.split(batch_part_samples(&b));
+            let n = parts.len() as i64;
+            for (k, part) in parts.into_iter().enumerate() {
+                let meta = encode_batch(&part, k as i64, n);
+                node.send_output(out("batch"), meta, part.data)
+                    .map_err(|e| anyhow::anyhow!("send batch {}/{} part {} of {n}: {e}", b.epoch, b.index, k + 1))?;
+            }
             sent += 1;
         }
         let wait = if loader.pending() > 0 { Duration::from_millis(2) } else { Duration::from_millis(200) };
@@ -98,6 +104,15 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
         }
     }
     let (attempts, failures) = loader.sampler.failures.counts();
-    eprintln!("[{}] sent {sent} batches; {failures} of {attempts} sample attempts skipped unreadable images", p.node_id);
+    if failures > 0 {
+        // A warning, so the console shows it next to "Finished training" (the files were named as
+        // they were skipped).
+        eprintln!(
+            "[{}] warning: {failures} of {attempts} sample attempts skipped unreadable images (named above and in train.log)",
+            p.node_id
+        );
+    } else {
+        eprintln!("[{}] sent {sent} batches; no unreadable image", p.node_id);
+    }
     Ok(())
 }

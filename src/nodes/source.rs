@@ -5,18 +5,23 @@
 //! A sequence that cannot be read (missing or corrupt frame, invalid init box) is reported and
 //! skipped: what was tracked of it is kept by the writer as partial results, the other sequences
 //! run, and the node exits with an error listing the failures at the end.
+//!
+//! A frame over [`FRAME_INLINE_MAX`] bytes (8000×8000 RGB is 192 MB) does not fit one dora
+//! message, so it is sent by reference: an empty payload naming its image file(s), which the
+//! receivers decode themselves. A video frame has no file; such a frame fails its sequence, as
+//! does a frame dora refuses to send, and the other sequences still run.
 
 use std::path::Path;
 
 use anyhow::{Result, bail};
-use dora_node_api::{DoraNode, EventStream};
+use dora_node_api::{DoraNode, EventStream, NodeError};
 
 use super::{Next, Params, next_event, out};
 use crate::base::image::Image;
 use crate::base::time::now_ns;
 use crate::data::sequence::{Layout, Sequence, discover};
 use crate::tracker::validate_init_box;
-use crate::wire::{BoxMsg, Frame, Header};
+use crate::wire::{AuxFile, BoxMsg, FRAME_INLINE_MAX, Frame, FrameFile, FramePixels, Header};
 
 /// The source node's parameters (see its spec in `dataflow/kinds.rs`).
 #[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
@@ -41,14 +46,14 @@ pub struct SourceParams {
 /// The sequences a source with these parameters reads.
 pub fn sequences(q: &SourceParams) -> Result<Vec<Sequence>> {
     let mut seqs = discover(Path::new(&q.path), Layout::parse(&q.format)?)?;
-    let only: Vec<&str> = q.sequences.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
+    let only = sequence_names(&q.sequences)?;
     if !only.is_empty() {
         for name in &only {
-            if !seqs.iter().any(|s| s.name == *name) {
+            if !seqs.iter().any(|s| &s.name == name) {
                 bail!("sequence `{name}` is not in {}", q.path);
             }
         }
-        seqs.retain(|s| only.contains(&s.name.as_str()));
+        seqs.retain(|s| only.contains(&s.name));
     }
     let max = q.max_frames;
     if max > 0 {
@@ -57,6 +62,39 @@ pub fn sequences(q: &SourceParams) -> Result<Vec<Sequence>> {
         }
     }
     Ok(seqs)
+}
+
+/// The file(s) frame `i` of `seq` is read from, to send it by reference; `Err` says why it
+/// cannot be. Paths are made absolute because the receivers may run in another working
+/// directory, and must be UTF-8 because dora's metadata strings are.
+fn frame_file(seq: &Sequence, i: usize) -> std::result::Result<FrameFile, String> {
+    let Some(rgb) = seq.files().get(i) else {
+        return Err("a video frame has no file to send by reference instead (extract its frames to images, or scale it down)".into());
+    };
+    let aux = match &seq.aux {
+        Some(a) => Some(AuxFile { path: absolute(&a.frames[i])?, modality: a.modality, depth_clip: a.depth_clip }),
+        None => None,
+    };
+    Ok(FrameFile { path: absolute(rgb)?, aux })
+}
+
+fn absolute(path: &Path) -> std::result::Result<String, String> {
+    let abs = std::path::absolute(path).map_err(|e| format!("{} cannot be made absolute to send it by reference: {e}", path.display()))?;
+    abs.into_os_string().into_string().map_err(|p| {
+        format!("its file {} cannot be sent by reference: the path is not UTF-8 (dora's metadata strings are)", p.to_string_lossy())
+    })
+}
+
+/// The `sequences` parameter as names: a JSON array (what `trackflow test` passes, so that names
+/// keep their commas and outer spaces, matched exactly) when it starts with `[`, else names
+/// separated by commas and trimmed (handy by hand). Empty either way means every sequence.
+pub fn sequence_names(value: &str) -> Result<Vec<String>> {
+    let v = value.trim_start();
+    if v.starts_with('[') {
+        serde_json::from_str(v).map_err(|e| anyhow::anyhow!("`sequences` starts with `[` but is not a JSON array of names: {e}"))
+    } else {
+        Ok(value.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect())
+    }
 }
 
 /// How one sequence ended.
@@ -156,17 +194,42 @@ fn send_sequence(
             } else {
                 None
             };
-            let frame = Frame {
-                header: Header { seq: seq.name.clone(), index: sent, frames: n, t0: now_ns() },
-                width: im.width as u32,
-                height: im.height as u32,
-                channels: im.channels as u32,
-                init_box: init,
-                pixels: &im.data[..],
+            let header = Header { seq: seq.name.clone(), index: sent, frames: n, t0: now_ns() };
+            let (width, height, channels) = (im.width as u32, im.height as u32, im.channels as u32);
+            let result = if im.data.len() <= FRAME_INLINE_MAX {
+                let frame = Frame { header, width, height, channels, init_box: init, pixels: &im.data[..] };
+                node.send_output_raw(out("frame"), frame.encode(), im.data.len(), |buf| buf.copy_from_slice(&im.data))
+            } else {
+                match frame_file(seq, sent as usize) {
+                    Ok(file) => {
+                        let frame = Frame { header, width, height, channels, init_box: init, pixels: FramePixels::File(file) };
+                        node.send_output_raw(out("frame"), frame.encode(), 0, |_| {})
+                    }
+                    Err(why) => {
+                        failure = Some(format!(
+                            "frame {} is {width}×{height}×{channels} = {} bytes, over the {FRAME_INLINE_MAX}-byte limit of one \
+                             frame message, and {why}",
+                            sent + 1,
+                            im.data.len()
+                        ));
+                        break;
+                    }
+                }
             };
-            node.send_output_raw(out("frame"), frame.encode(), im.data.len(), |buf| buf.copy_from_slice(&im.data))
-                .map_err(|e| anyhow::anyhow!("cannot send frame {} of {}: {e}", sent + 1, seq.name))?;
-            sent += 1;
+            match result {
+                Ok(()) => sent += 1,
+                // dora refuses a message it cannot carry (encoding, size, type) before it leaves
+                // the node: nothing was delivered and no box is owed for it, so failing just this
+                // sequence leaves the credit count exact (the loop still waits for the boxes of
+                // the frames that did go out, and the next sequence starts clean).
+                Err(e @ (NodeError::Output(_) | NodeError::Data(_))) => {
+                    failure = Some(format!("frame {}: dora refused to send it: {e}", sent + 1));
+                    break;
+                }
+                // Anything else is the connection to dora failing, possibly after the message
+                // went out: no later frame could be sent either, so the node stops here.
+                Err(e) => bail!("cannot send frame {} of {}: {e}", sent + 1, seq.name),
+            }
         }
         if !feedback {
             acked = sent;

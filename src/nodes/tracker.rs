@@ -9,7 +9,7 @@
 use anyhow::{Context, Result, bail};
 use dora_node_api::{DoraNode, EventStream};
 
-use super::{Next, Params, load_model, next_event, out};
+use super::{Next, Params, frame_image, load_model, next_event, out};
 use crate::base::time::now_ns;
 use crate::model::Parts;
 use crate::tracker::{TrackOptions, Tracker};
@@ -59,7 +59,7 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
                     bail!("frame {} of {} arrived out of order (a frame was lost)", h.number(), h.seq);
                 }
                 let t0 = now_ns();
-                let im = f.to_image();
+                let im = frame_image(&f)?;
                 let (bbox, score, confidence) = if h.index == 0 {
                     let b = f.init_box.with_context(|| format!("frame 1 of {} carries no init box", h.seq))?;
                     tracker.initialize(&im, b)?;
@@ -141,7 +141,7 @@ fn live(node: &mut DoraNode, events: &mut EventStream, p: &Params, q: &TrackerPa
                 }
                 last_index = Some(h.index);
                 stats.seen += 1;
-                let im = f.to_image();
+                let im = frame_image(&f)?;
                 let (bbox, score, confidence, lost) = if let Some(b) = pending_init.take() {
                     let b = crate::tracker::validate_init_box(b, im.width, im.height)?;
                     tracker.initialize(&im, b)?;

@@ -1,8 +1,11 @@
 //! The trainer node: holds the model and AdamW, asks the sampler for batches by number (a few
-//! ahead, so loading overlaps the step), trains on them in order, and sends step metrics and,
-//! at epoch ends, checkpoints. A missing or out-of-order batch is an error, never a silent skip.
+//! ahead, so loading overlaps the step), trains on them in order, and sends step metrics. At
+//! epoch ends it writes checkpoints into `out` itself (streamed, temporary file, fsync, rename)
+//! and announces each with a small notice on `checkpoint`: ViT-B's weights and AdamW moments are
+//! 1.1 GB, four times what one dora message may carry, so a checkpoint never travels as one.
+//! A missing or out-of-order batch is an error, never a silent skip.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Result, bail};
@@ -10,7 +13,7 @@ use dora_node_api::{DoraNode, EventStream};
 
 use super::{Next, Params, next_event, out};
 use crate::train::{Init, Trainer, checkpoint};
-use crate::wire::{Bytes, Request, decode_batch};
+use crate::wire::{Bytes, CheckpointNotice, Request, decode_batch};
 
 /// The trainer node's parameters (see its spec in `dataflow/kinds.rs`).
 #[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
@@ -44,6 +47,10 @@ pub struct TrainerParams {
     pub precision: String,
     /// Data-parallel devices (empty: `device` alone).
     pub devices: String,
+    /// Save folder: `checkpoints/OSTrack_epNNNN.safetensors` and `<name>.safetensors`.
+    pub out: String,
+    /// File stem of the final weights.
+    pub name: String,
     /// Seconds without input before giving up.
     pub idle_timeout: f64,
 }
@@ -64,6 +71,14 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
     };
     let device = devices[0];
     let seed = q.seed as u64;
+    let out_dir = PathBuf::from(&q.out);
+    let checkpoints = out_dir.join("checkpoints");
+    // A run killed mid-write (kill -9) leaves its temporary file; the run lock makes this run the
+    // folder's only writer, so whatever temporary file is there is stale.
+    let stale = crate::base::fs::remove_stale_temporaries(&checkpoints)?;
+    if stale > 0 {
+        eprintln!("[{}] removed {stale} partial checkpoint file(s) a killed run left in {}", p.node_id, checkpoints.display());
+    }
     let resume_dir = q.resume.as_str();
     let mut trainer =
         match (!resume_dir.is_empty()).then(|| checkpoint::latest(&Path::new(resume_dir).join("checkpoints"))).transpose()?.flatten() {
@@ -102,11 +117,8 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
     }
     let t = cfg.train.clone();
     // As upstream's DDP: batch-size is per replica, an epoch is sample-per-epoch samples in all.
-    let global_batch = t.batch_size * devices.len() as i64;
-    let batches = t.sample_per_epoch / global_batch;
-    if batches < 1 {
-        bail!("sample-per-epoch {} is smaller than the global batch {global_batch}: no batch to train on", t.sample_per_epoch);
-    }
+    let s = t.schedule(devices.len() as i64).map_err(anyhow::Error::msg)?;
+    let (global_batch, batches) = (s.global_batch, s.batches);
     let order: Vec<(i64, i64)> = (trainer.state.epoch + 1..=t.epochs).flat_map(|e| (0..batches).map(move |b| (e, b))).collect();
     if order.is_empty() {
         eprintln!("[{}] already trained for {} epochs; nothing to do", p.node_id, t.epochs);
@@ -137,10 +149,27 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
     let mut epoch_samples = 0i64;
     for (i, &(epoch, index)) in order.iter().enumerate() {
         let waited = Instant::now();
+        // A large batch arrives as parts, in order (see `wire::BATCH_PART_MAX`).
+        let mut parts = Vec::new();
         let batch = loop {
             match next_event(events, idle)? {
                 Next::Input { id, metadata, .. } if id == "saved" => acked.push(Bytes::decode("ack", &metadata.parameters, &empty)?.role),
-                Next::Input { metadata, data, .. } => break decode_batch(&metadata.parameters, &data)?,
+                Next::Input { metadata, data, .. } => {
+                    let (part, k, n) = decode_batch(&metadata.parameters, &data)?;
+                    if k != parts.len() as i64 {
+                        bail!(
+                            "batch {}/{}: got part {} of {n}, expected part {} (a message was lost or reordered)",
+                            part.epoch,
+                            part.index,
+                            k + 1,
+                            parts.len() + 1
+                        );
+                    }
+                    parts.push(part);
+                    if parts.len() as i64 == n {
+                        break crate::train::Batch::join(std::mem::take(&mut parts))?;
+                    }
+                }
                 Next::Closed(_) => {}
                 Next::Stop => bail!("stopped at epoch {epoch} batch {index}, before training finished"),
             }
@@ -178,10 +207,12 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
             trainer.state.epoch = epoch;
             let last = epoch == t.epochs;
             if epoch % every == 0 || last {
-                send_bytes(node, "checkpoint", epoch, trainer.checkpoint_bytes()?)?;
+                let written = trainer.write_checkpoint(&checkpoints.join(checkpoint::file_name(epoch)))?;
+                announce(node, p, "checkpoint", epoch, &written)?;
             }
             if last {
-                send_bytes(node, "final", epoch, trainer.weights_bytes()?)?;
+                let written = trainer.write_weights(&out_dir.join(format!("{}.safetensors", q.name)))?;
+                announce(node, p, "final", epoch, &written)?;
             }
         }
     }
@@ -199,9 +230,11 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
     Ok(())
 }
 
-fn send_bytes(node: &mut DoraNode, role: &str, epoch: i64, bytes: Vec<u8>) -> Result<()> {
-    let msg = Bytes { ty: "checkpoint", epoch, batch: 0, role: role.to_string(), data: &bytes[..] };
-    let meta = msg.encode();
-    node.send_output_raw(out("checkpoint"), meta, bytes.len(), |b| b.copy_from_slice(&bytes))
-        .map_err(|e| anyhow::anyhow!("send {role}: {e}"))
+/// Tells the dataflow a checkpoint file is complete and in place (after its rename, so a notice
+/// never names a half-written file).
+fn announce(node: &mut DoraNode, p: &Params, role: &str, epoch: i64, w: &checkpoint::Written) -> Result<()> {
+    eprintln!("[{}] epoch {epoch}: wrote {} ({:.1} MB)", p.node_id, w.path.display(), w.bytes as f64 / 1e6);
+    let path = std::path::absolute(&w.path).unwrap_or_else(|_| w.path.clone()).display().to_string();
+    let notice = CheckpointNotice { epoch, role: role.to_string(), path, bytes: w.bytes, sha256: w.sha256.clone() };
+    node.send_output(out("checkpoint"), notice.encode(), Vec::<u8>::new()).map_err(|e| anyhow::anyhow!("send {role} notice: {e}"))
 }

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use anyhow::{Result, bail};
 use dora_node_api::{DoraNode, EventStream};
 
-use super::{Next, Params, next_event};
+use super::{Next, Params, frame_image, next_event};
 use crate::base::draw::{annotate, contact_sheet, save_png, thumbnail};
 use crate::base::image::Image;
 use crate::data::video::VideoWriter;
@@ -159,7 +159,7 @@ pub fn run(_node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result
                     if f.header.index == 0 {
                         v.start(&f.header.seq, f.header.frames);
                     }
-                    let im = f.to_image();
+                    let im = frame_image(&f)?;
                     v.frame(&f.header.seq, f.header.index, im)?;
                 }
                 Next::Input { id, metadata, data } if id == "box" => v.boxed(&BoxMsg::decode(&metadata.parameters, &data)?)?,

@@ -7,7 +7,10 @@
 use anyhow::{Context, Result, bail};
 use tch::{Kind, Tensor};
 
-use super::{TrackOptions, Tracked, crop_tensor, hann2d, head_box, prepare_crop, search_features, template_tokens, validate_init_box};
+use super::{
+    TrackOptions, Tracked, check_same_size, crop_tensor, hann2d, head_box, prepare_crop, search_features, template_tokens,
+    validate_init_box,
+};
 use crate::base::image::Image;
 use crate::model::{OSTrack, TemplateTokens};
 
@@ -16,6 +19,8 @@ use crate::model::{OSTrack, TemplateTokens};
 struct Slot {
     z: TemplateTokens,
     state: [f64; 4],
+    /// The first frame's width and height: every later frame must have them.
+    frame_size: (usize, usize),
 }
 
 /// A tracker for up to `batch` sequences at once.
@@ -47,8 +52,17 @@ impl BatchTracker {
         let z = prepare_crop(im, b, self.model.cfg.test_template_factor(), d.template_size as usize)?;
         let zt = crop_tensor(&z.patch, self.model.vs.root().device(), self.kind);
         let z = template_tokens(&self.model, &zt)?;
-        *self.slots.get_mut(slot).context("no such slot")? = Some(Slot { z, state: b });
+        *self.slots.get_mut(slot).context("no such slot")? = Some(Slot { z, state: b, frame_size: (im.width, im.height) });
         Ok(())
+    }
+
+    /// Whether `slot` can track `im`: the frame passes [`super::check_frame`] and has the size
+    /// of the slot's first frame ([`check_same_size`]). [`Self::track`] checks it too; checking
+    /// first lets a caller end that one sequence instead of failing the whole batch's step.
+    pub fn check_frame(&self, slot: usize, im: &Image) -> Result<()> {
+        let Some(Some(s)) = self.slots.get(slot) else { bail!("slot {slot} is not tracking a sequence") };
+        check_same_size(s.frame_size, im.width, im.height)?;
+        super::check_frame(im.width, im.height)
     }
 
     /// Frees `slot` for the next sequence.
@@ -58,7 +72,8 @@ impl BatchTracker {
         }
     }
 
-    /// Tracks one frame in each of the given slots with a single forward pass of that batch.
+    /// Tracks one frame in each of the given slots with a single forward pass of that batch. A
+    /// frame of another size than its sequence's first ([`check_same_size`]) is an error.
     pub fn track(&mut self, frames: &[(usize, &Image)]) -> Result<Vec<Tracked>> {
         if frames.is_empty() {
             return Ok(Vec::new());
@@ -67,6 +82,7 @@ impl BatchTracker {
         let device = self.model.vs.root().device();
         let (mut crops, mut geometry, mut tokens, mut prompts) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for &(slot, im) in frames {
+            self.check_frame(slot, im)?;
             let Some(Some(s)) = self.slots.get(slot) else { bail!("slot {slot} is not tracking a sequence") };
             let x = prepare_crop(im, s.state, self.model.cfg.test_search_factor(), d.search_size as usize)?;
             crops.push(crop_tensor(&x.patch, device, self.kind));
@@ -150,7 +166,10 @@ where
         let mut images: Vec<(usize, Image)> = Vec::new();
         for (slot, entry) in active.iter_mut().enumerate() {
             let Some(a) = entry.as_mut() else { continue };
-            match a.frames.next() {
+            // A frame the slot cannot take (another size than its first, too small) ends that
+            // sequence with the error, as a decode error does; the other slots go on.
+            let next = a.frames.next().map(|r| r.and_then(|im| tracker.check_frame(slot, &im).map(|()| im)));
+            match next {
                 Some(Ok(im)) => images.push((slot, im)),
                 Some(Err(e)) => {
                     let a = entry.take().expect("active");

@@ -1,11 +1,13 @@
 //! The crop exactly as OSTrack/pytracking cut it (`sample_target` in
 //! `lib/train/data/processing_utils.py`): a square of side `ceil(sqrt(w·h)·factor)` centred on
 //! the box, origin rounded half-to-even, zero padding with the right/bottom off-by-one, then
-//! OpenCV's `resize` with `INTER_LINEAR`, reproduced in fixed point so the pixels match.
+//! OpenCV's `resize` with `INTER_LINEAR`, reproduced in fixed point so the pixels match. The
+//! padded square is read through a window rather than allocated, so a huge box cannot make a
+//! huge allocation.
 
 use anyhow::{Result, bail};
 
-use crate::base::image::{Image, resize_linear};
+use crate::base::image::{Image, Window, resize_window};
 
 /// Result of [`sample_target`].
 #[derive(Debug, Clone, PartialEq)]
@@ -39,23 +41,53 @@ pub fn round_half_even(x: f64) -> f64 {
     if (x - x.trunc()).abs() == 0.5 { 2.0 * (x / 2.0).round() } else { r }
 }
 
+/// The largest crop side [`sample_target`] cuts, in pixels (2^22). The crop costs its output
+/// size whatever its side (it reads the image through a [`Window`]), so this is no memory
+/// bound: it keeps the window's integer arithmetic and the resize's float coordinates exact.
+/// The tracker's own boxes stay far below it: an init box is at most 16× the frame's larger
+/// side (at most 2^15), and later boxes are clipped to the frame.
+pub const MAX_CROP_SIDE: usize = 1 << 22;
+
+/// How far (in pixels) a crop's corner may lie from the image origin (2^31): further, the crop
+/// shows nothing of the image and its coordinates would no longer fit the window's integers.
+pub const MAX_CROP_OFFSET: f64 = 2147483648.0;
+
+/// The largest output side [`sample_target`] resizes to (the model's 128 or 256, or a
+/// training crop's size); anything larger is a mistaken argument, not a crop.
+pub const MAX_OUTPUT_SIZE: usize = 4096;
+
 /// Cuts a square around `bbox` = [x, y, w, h] of side `ceil(sqrt(w·h)·factor)`, pads with zeros
 /// where it leaves the image and resizes it to `output_size`.
+///
+/// The square is never allocated: the resize reads the image through a [`Window`] that shows
+/// exactly the pixels pytracking copies into its padded square (right/bottom off-by-one
+/// included), so the patch is the same, pixel for pixel, for the memory of the output alone.
+/// A non-finite box, a side under 1 px or over [`MAX_CROP_SIDE`], or a crop further than
+/// [`MAX_CROP_OFFSET`] from the image is an error naming the box and the limit.
 pub fn sample_target(im: &Image, bbox: [f64; 4], factor: f64, output_size: usize) -> Result<CropResult> {
     let [x, y, w, h] = bbox;
     if !(w.is_finite() && h.is_finite() && x.is_finite() && y.is_finite()) {
         bail!("box {bbox:?} is not finite");
     }
+    if output_size == 0 || output_size > MAX_OUTPUT_SIZE {
+        bail!("crop output size {output_size}: expected 1 to {MAX_OUTPUT_SIZE} px");
+    }
     let crop_sz = ((w * h).sqrt() * factor).ceil();
-    // Negated so that a NaN size fails too.
+    // Negated so that a NaN size (a negative area, a NaN factor) fails too.
     #[allow(clippy::neg_cmp_op_on_partial_ord)]
     if !(crop_sz >= 1.0) {
         bail!("box {bbox:?} is too small to crop (width and height must be positive)");
+    }
+    if crop_sz > MAX_CROP_SIDE as f64 {
+        bail!("box {bbox:?} at factor {factor} needs a crop of {} px a side, more than the cap of {MAX_CROP_SIDE} px", px(crop_sz));
     }
     let x1 = round_half_even(x + 0.5 * w - crop_sz * 0.5);
     let x2 = x1 + crop_sz;
     let y1 = round_half_even(y + 0.5 * h - crop_sz * 0.5);
     let y2 = y1 + crop_sz;
+    if x1.abs() > MAX_CROP_OFFSET || y1.abs() > MAX_CROP_OFFSET {
+        bail!("box {bbox:?} puts its crop at ({}, {}), more than {MAX_CROP_OFFSET} px from the image", px(x1), px(y1));
+    }
     let (iw, ih) = (im.width as f64, im.height as f64);
     let x1_pad = (-x1).max(0.0);
     let y1_pad = (-y1).max(0.0);
@@ -63,24 +95,27 @@ pub fn sample_target(im: &Image, bbox: [f64; 4], factor: f64, output_size: usize
     // real column/row to padding. Kept for bit-exactness with the reference.
     let x2_pad = (x2 - iw + 1.0).max(0.0);
     let y2_pad = (y2 - ih + 1.0).max(0.0);
+    // pytracking copies image rows/cols [y1+y1_pad, y2-y2_pad) × [x1+x1_pad, x2-x2_pad) to
+    // [y1_pad, ...) × [x1_pad, ...) of a zero square of side crop_sz: square pixel (u, v) is
+    // image pixel (u + x1, v + y1) there and zero elsewhere, which is the window below. All
+    // values are integers well inside i64 (checked above).
     let side = crop_sz as usize;
-    let c = im.channels;
-    let mut padded = Image::zeros(side, side, c);
-    // Source rows/cols [y1+y1_pad, y2-y2_pad) land at [y1_pad, ...) of the padded square.
-    let (sx0, sx1) = ((x1 + x1_pad) as i64, (x2 - x2_pad) as i64);
-    let (sy0, sy1) = ((y1 + y1_pad) as i64, (y2 - y2_pad) as i64);
-    if sx1 > sx0 && sy1 > sy0 {
-        let row_len = (sx1 - sx0) as usize * c;
-        for sy in sy0..sy1 {
-            let dy = (sy - y1 as i64) as usize;
-            let dx = (sx0 - x1 as i64) as usize;
-            let src = (sy as usize * im.width + sx0 as usize) * c;
-            let dst = (dy * side + dx) * c;
-            padded.data[dst..dst + row_len].copy_from_slice(&im.data[src..src + row_len]);
-        }
-    }
-    let patch = resize_linear(&padded, output_size, output_size);
+    let window = Window {
+        x0: x1 as i64,
+        y0: y1 as i64,
+        width: side,
+        height: side,
+        cols: ((x1 + x1_pad) as i64, (x2 - x2_pad) as i64),
+        rows: ((y1 + y1_pad) as i64, (y2 - y2_pad) as i64),
+    };
+    let patch = resize_window(im, &window, output_size, output_size);
     Ok(CropResult { patch, resize_factor: output_size as f64 / crop_sz, crop_size: crop_sz })
+}
+
+/// A coordinate for a message: plain when it reads well, in exponent form when huge or tiny
+/// (Display writes 1e308 with all its 309 digits).
+pub(crate) fn px(v: f64) -> String {
+    if v == 0.0 || (1e-4..1e12).contains(&v.abs()) || !v.is_finite() { format!("{v}") } else { format!("{v:e}") }
 }
 
 /// ImageNet mean and standard deviation, RGB.

@@ -23,37 +23,124 @@ pub struct PreparedCrop {
     pub geometry: CropGeometry,
 }
 
-/// Parses `"x,y,w,h"`.
-pub fn parse_box(s: &str) -> Result<[f64; 4]> {
-    let v: Vec<f64> = s
-        .split(',')
-        .map(|x| x.trim().parse::<f64>())
-        .collect::<Result<_, _>>()
-        .with_context(|| format!("init box `{s}` is not four numbers x,y,w,h"))?;
-    match v.as_slice() {
-        [x, y, w, h] => Ok([*x, *y, *w, *h]),
-        _ => bail!("init box `{s}` has {} numbers, expected 4 (x,y,w,h)", v.len()),
-    }
+/// The smallest init box side, in pixels: a target under a pixel has nothing to track, and
+/// such a box is nearly always a mistake (normalised coordinates, a swapped x2/w).
+pub const MIN_BOX_SIDE: f64 = 1.0;
+
+/// An init box may be at most this many times the frame's larger side, on each side. A box that
+/// much larger than the frame is a mistake (a typo, another frame size's coordinates), and its
+/// template crop would show the frame as a speck; before this bound a 30000-px box tried to
+/// allocate a 10.8 GB crop. Refused with an error rather than clamped to the frame: a clamped box
+/// would track something other than what was asked for, silently.
+pub const MAX_BOX_SCALE: f64 = 16.0;
+
+/// The margin OSTrack's `clip_box` keeps: a tracked box is at least this wide and high and
+/// lies inside the frame.
+pub const CLIP_MARGIN: f64 = 10.0;
+
+/// The smallest frame side the tracker accepts, in pixels: [`CLIP_MARGIN`]. A smaller frame
+/// cannot hold a clipped box, and a 1×1 frame (a broken file, a placeholder) would move the
+/// box to the corner and derail every later frame.
+pub const MIN_FRAME_SIDE: usize = CLIP_MARGIN as usize;
+
+/// An init box refused by [`parse_box`], [`check_box`] or [`validate_init_box`]; the message
+/// names the box and the rule. A type of its own so that a caller that knows where the box came
+/// from (a ground-truth file's line, `--init-box`) can add that to the message.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct InitBoxError(pub String);
+
+/// Returns an [`InitBoxError`] from the enclosing function.
+macro_rules! refuse_box {
+    ($($t:tt)*) => { return Err(InitBoxError(format!($($t)*)).into()) };
 }
 
-/// Checks an init box and makes it usable, with a clear error for degenerate input.
-pub fn validate_init_box(b: [f64; 4], width: usize, height: usize) -> Result<[f64; 4]> {
-    let [x, y, w, h] = b;
+/// Parses `"x,y,w,h"` and checks it as an init box ([`check_box`]): four finite numbers, width
+/// and height at least [`MIN_BOX_SIDE`]. The error names the text.
+pub fn parse_box(s: &str) -> Result<[f64; 4]> {
+    // At most five items are looked at: a long list is reported by its count, not collected.
+    let mut items = s.split(',');
+    let mut b = [0.0; 4];
+    for (k, v) in b.iter_mut().enumerate() {
+        let Some(item) = items.next() else { refuse_box!("init box `{s}` has {k} numbers, expected 4 (x,y,w,h)") };
+        *v = match item.trim().parse::<f64>() {
+            Ok(v) => v,
+            Err(_) => refuse_box!("init box `{s}` is not four numbers x,y,w,h (`{}` is not a number)", item.trim()),
+        };
+    }
+    let extra = items.count();
+    if extra > 0 {
+        refuse_box!("init box `{s}` has {} numbers, expected 4 (x,y,w,h)", 4 + extra);
+    }
+    check_box(b)
+}
+
+/// The checks an init box passes whatever the frame: finite, width and height at least
+/// [`MIN_BOX_SIDE`]. [`validate_init_box`] adds the frame's.
+pub fn check_box(b: [f64; 4]) -> Result<[f64; 4]> {
+    let [_, _, w, h] = b;
     if b.iter().any(|v| !v.is_finite()) {
-        bail!("init box {b:?} contains NaN or infinity");
+        refuse_box!("init box {b:?} contains NaN or infinity");
     }
     if w <= 0.0 || h <= 0.0 {
-        bail!("init box {b:?} has zero or negative width/height; the target must have an area");
+        refuse_box!("init box {b:?} has zero or negative width/height; the target must have an area");
+    }
+    if w < MIN_BOX_SIDE || h < MIN_BOX_SIDE {
+        refuse_box!("init box {b:?} is {}×{} px: width and height must be at least {MIN_BOX_SIDE} px", crop::px(w), crop::px(h));
+    }
+    Ok(b)
+}
+
+/// Checks a frame the tracker is given: at least [`MIN_FRAME_SIDE`] on each side and within
+/// [`crate::base::image::check_image_size`]'s caps. The error names the size and the limit.
+pub fn check_frame(width: usize, height: usize) -> Result<()> {
+    if width < MIN_FRAME_SIDE || height < MIN_FRAME_SIDE {
+        bail!(
+            "the frame is {width}×{height}: too small to track in (at least {MIN_FRAME_SIDE}×{MIN_FRAME_SIDE} px; a broken or placeholder frame?)"
+        );
+    }
+    crate::base::image::check_image_size(width, height).context("the frame is too large to track in")
+}
+
+/// Checks that a frame has the size of the sequence's first frame, `first`: the tracker's box is
+/// in that frame's pixels, and a frame of another size (a broken or placeholder frame) would
+/// silently move it to the wrong place for the rest of the sequence.
+pub fn check_same_size(first: (usize, usize), width: usize, height: usize) -> Result<()> {
+    if (width, height) != first {
+        bail!(
+            "the frame is {width}×{height} but the sequence started with a {}×{} frame: every frame of a sequence must have the same size",
+            first.0,
+            first.1
+        );
+    }
+    Ok(())
+}
+
+/// Checks an init box on its `width`×`height` frame and makes it usable, with a clear error for
+/// degenerate input: the frame passes [`check_frame`], the box [`check_box`]; the box must
+/// overlap the frame and be at most [`MAX_BOX_SCALE`] times the frame's larger side.
+pub fn validate_init_box(b: [f64; 4], width: usize, height: usize) -> Result<[f64; 4]> {
+    check_frame(width, height)?;
+    let [x, y, w, h] = check_box(b)?;
+    let cap = MAX_BOX_SCALE * width.max(height) as f64;
+    if w > cap || h > cap {
+        refuse_box!(
+            "init box {b:?} is {}×{} px, more than {MAX_BOX_SCALE}× the {width}×{height} frame's larger side ({cap} px): a box for another frame size?",
+            crop::px(w),
+            crop::px(h)
+        );
     }
     if x + w <= 0.0 || y + h <= 0.0 || x >= width as f64 || y >= height as f64 {
-        bail!("init box {b:?} lies outside the {width}×{height} image");
+        refuse_box!("init box {b:?} lies outside the {width}×{height} image");
     }
     Ok(b)
 }
 
 /// Crop stage: the template (factor 2 → 128 for the 256 model) or a search region
-/// (factor 4 → 256) around `bbox`.
+/// (factor 4 → 256) around `bbox`. The frame must pass [`check_frame`]: the crop itself works on
+/// any frame, but the box the head then clips to a frame under [`MIN_FRAME_SIDE`] is nonsense.
 pub fn prepare_crop(im: &Image, bbox: [f64; 4], factor: f64, size: usize) -> Result<PreparedCrop> {
+    check_frame(im.width, im.height)?;
     let CropResult { patch, resize_factor, crop_size } = sample_target(im, bbox, factor, size)?;
     Ok(PreparedCrop {
         patch,
@@ -181,11 +268,19 @@ pub fn head_box(model: &OSTrack, features: &Tensor, geometry: &CropGeometry, win
         Some(rate) if rate < 1.0 => (pw + rate * (w - pw), ph + rate * (h - ph)),
         _ => (w, h),
     };
-    let bbox = clip_box([cx_real - 0.5 * w, cy_real - 0.5 * h, w, h], geometry.image_height as f64, geometry.image_width as f64, 10.0);
+    let raw = [cx_real - 0.5 * w, cy_real - 0.5 * h, w, h];
+    // The clip below bounds any finite box by the frame, but `max`/`min` pass NaN through as a
+    // number: a non-finite box (from a degenerate crop geometry) is an error here, never a state.
+    if raw.iter().any(|x| !x.is_finite()) {
+        bail!("degenerate prediction {raw:?} from crop geometry {geometry:?}: the box is not finite");
+    }
+    let bbox = clip_box(raw, geometry.image_height as f64, geometry.image_width as f64, CLIP_MARGIN);
     Ok(Tracked { bbox, score: peak, confidence })
 }
 
-/// Keeps a box inside the image and at least `margin` pixels wide and high (`clip_box`).
+/// Keeps a box inside the image and at least `margin` pixels wide and high (`clip_box`). For a
+/// finite box and an image at least `margin` on each side (what [`check_frame`] ensures), the
+/// result lies within the image: the tracker's state never grows beyond the frame.
 pub fn clip_box(b: [f64; 4], height: f64, width: f64, margin: f64) -> [f64; 4] {
     let [x1, y1, w, h] = b;
     let (x2, y2) = (x1 + w, y1 + h);
@@ -219,6 +314,8 @@ pub struct Tracker {
     window: Tensor,
     z_tokens: Option<TemplateTokens>,
     state: [f64; 4],
+    /// The first frame's width and height: every later frame must have them.
+    frame_size: (usize, usize),
     kind: Kind,
 }
 
@@ -227,7 +324,7 @@ impl Tracker {
     pub fn new(model: OSTrack, opts: TrackOptions, kind: Kind) -> Self {
         let device = model.vs.root().device();
         let window = hann2d(model.cfg.search_feat(), device);
-        Self { model, opts, window, z_tokens: None, state: [0.0; 4], kind }
+        Self { model, opts, window, z_tokens: None, state: [0.0; 4], frame_size: (0, 0), kind }
     }
 
     /// The model.
@@ -235,7 +332,8 @@ impl Tracker {
         &self.model
     }
 
-    /// Starts a sequence: crops and embeds the template. The init box is frame 0's output.
+    /// Starts a sequence: crops and embeds the template. The init box is frame 0's output; it
+    /// must pass [`validate_init_box`] on this frame.
     pub fn initialize(&mut self, im: &Image, init_box: [f64; 4]) -> Result<()> {
         let b = validate_init_box(init_box, im.width, im.height)?;
         let d = &self.model.cfg.data;
@@ -244,12 +342,16 @@ impl Tracker {
         let zt = crop_tensor(&z.patch, device, self.kind);
         self.z_tokens = Some(template_tokens(&self.model, &zt)?);
         self.state = b;
+        self.frame_size = (im.width, im.height);
         Ok(())
     }
 
-    /// Tracks one frame from the previous state.
+    /// Tracks one frame from the previous state. A frame of another size than the first
+    /// ([`check_same_size`]) or under [`MIN_FRAME_SIDE`] is an error that leaves the state as it
+    /// was, rather than a box moved to the wrong place for the rest of the sequence.
     pub fn track(&mut self, im: &Image) -> Result<Tracked> {
         let z = self.z_tokens.as_ref().context("track() before initialize()")?;
+        check_same_size(self.frame_size, im.width, im.height)?;
         let d = &self.model.cfg.data;
         let started = std::time::Instant::now();
         let x = prepare_crop(im, self.state, self.model.cfg.test_search_factor(), d.search_size as usize)?;

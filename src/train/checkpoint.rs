@@ -1,12 +1,15 @@
 //! Checkpoints: one safetensors file holding the weights (under the usual names, so a
 //! checkpoint tracks as is), the AdamW moments (`optimizer.*`) and the training state as JSON
-//! in the header's `__metadata__` (`trackflow.train_state`). Serialised in memory, so the
-//! trainer can hand the bytes to the checkpoint node, which writes them atomically.
+//! in the header's `__metadata__` (`trackflow.train_state`). The trainer writes them itself,
+//! streaming and atomically ([`write`]), and announces each file with a small notice
+//! ([`crate::wire::CheckpointNotice`]): a ViT-B checkpoint (1.1 GB) is far over what one dora
+//! message can carry (256 MiB).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
+use sha2::{Digest, Sha256};
 use tch::{Kind, Tensor};
 
 /// Metadata key of the training state.
@@ -28,32 +31,84 @@ pub struct TrainState {
     pub epochs: i64,
 }
 
-/// Serialises named float tensors and metadata to safetensors bytes (names sorted).
-pub fn to_bytes(tensors: &[(String, Tensor)], metadata: &[(&str, String)]) -> Result<Vec<u8>> {
+/// A file [`write`] put in place: what the notice announcing it says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Written {
+    /// Where it is.
+    pub path: PathBuf,
+    /// Its size in bytes.
+    pub bytes: u64,
+    /// Its SHA-256, lowercase hex.
+    pub sha256: String,
+}
+
+/// Writes named float tensors and metadata as a safetensors file (names sorted, float32),
+/// atomically ([`crate::base::fs::write_atomic_with`]), streaming one tensor at a time: ViT-B's
+/// checkpoint is 1.1 GB and is never held in memory whole. Returns the size and SHA-256 of what
+/// was written, computed on the way out.
+pub fn write(path: &Path, tensors: &[(String, Tensor)], metadata: &[(&str, String)]) -> Result<Written> {
     let mut sorted: Vec<&(String, Tensor)> = tensors.iter().collect();
     sorted.sort_by(|a, b| a.0.cmp(&b.0));
     let mut header = serde_json::Map::new();
     let meta: serde_json::Map<String, serde_json::Value> = metadata.iter().map(|(k, v)| (k.to_string(), v.clone().into())).collect();
     header.insert("__metadata__".into(), meta.into());
-    let mut data = Vec::new();
-    for (name, t) in sorted {
-        let t = t.detach().to_device(tch::Device::Cpu).to_kind(Kind::Float).contiguous();
-        let values: Vec<f32> = Vec::try_from(t.flatten(0, -1)).with_context(|| format!("tensor {name}"))?;
-        let start = data.len();
-        for v in values {
-            data.extend_from_slice(&v.to_le_bytes());
-        }
-        header.insert(name.clone(), serde_json::json!({"dtype": "F32", "shape": t.size(), "data_offsets": [start, data.len()]}));
+    let mut offset = 0u64;
+    for (name, t) in &sorted {
+        let n = t.numel() as u64 * 4;
+        header.insert(name.clone(), serde_json::json!({"dtype": "F32", "shape": t.size(), "data_offsets": [offset, offset + n]}));
+        offset += n;
     }
     let mut h = serde_json::to_vec(&serde_json::Value::Object(header))?;
     while h.len() % 8 != 0 {
         h.push(b' ');
     }
-    let mut out = Vec::with_capacity(8 + h.len() + data.len());
-    out.extend_from_slice(&(h.len() as u64).to_le_bytes());
-    out.extend_from_slice(&h);
-    out.extend_from_slice(&data);
-    Ok(out)
+    let mut written = 0u64;
+    let mut hasher = Sha256::new();
+    crate::base::fs::write_atomic_with(path, |w| {
+        let mut put = |bytes: &[u8]| -> Result<()> {
+            hasher.update(bytes);
+            written += bytes.len() as u64;
+            w.write_all(bytes).map_err(Into::into)
+        };
+        put(&(h.len() as u64).to_le_bytes())?;
+        put(&h)?;
+        let mut buf = Vec::new();
+        for (name, t) in &sorted {
+            let t = t.detach().to_device(tch::Device::Cpu).to_kind(Kind::Float).contiguous();
+            let values: Vec<f32> = Vec::try_from(t.flatten(0, -1)).with_context(|| format!("tensor {name}"))?;
+            buf.clear();
+            buf.reserve(values.len() * 4);
+            for v in values {
+                buf.extend_from_slice(&v.to_le_bytes());
+            }
+            put(&buf)?;
+        }
+        Ok(())
+    })?;
+    debug_assert_eq!(written, 8 + h.len() as u64 + offset);
+    Ok(Written { path: path.to_path_buf(), bytes: written, sha256: hex(&hasher.finalize()) })
+}
+
+/// The size and SHA-256 of a file, read in 4 MiB pieces (what a receiver of a notice checks).
+pub fn digest(path: &Path) -> Result<(u64, String)> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 4 << 20];
+    let mut total = 0u64;
+    loop {
+        let n = f.read(&mut buf).with_context(|| format!("cannot read {}", path.display()))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        total += n as u64;
+    }
+    Ok((total, hex(&hasher.finalize())))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Reads the `__metadata__` of a safetensors file.

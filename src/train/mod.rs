@@ -79,6 +79,59 @@ impl Batch {
         Ok(())
     }
 
+    /// Floats of one sample: its template, search region and box.
+    pub fn floats_per_sample(&self) -> usize {
+        (self.channels * (self.template_size * self.template_size + self.search_size * self.search_size) + 4) as usize
+    }
+
+    /// The samples `from..from + n` as a batch of their own (same epoch and index).
+    fn samples(&self, from: i64, n: i64) -> Self {
+        let (b, c) = (self.size, self.channels);
+        let (t, s) = ((c * self.template_size * self.template_size) as usize, (c * self.search_size * self.search_size) as usize);
+        let (from, n) = (from as usize, n as usize);
+        let searches = b as usize * t;
+        let boxes = searches + b as usize * s;
+        let mut data = Vec::with_capacity(n * self.floats_per_sample());
+        data.extend_from_slice(&self.data[from * t..(from + n) * t]);
+        data.extend_from_slice(&self.data[searches + from * s..searches + (from + n) * s]);
+        data.extend_from_slice(&self.data[boxes + from * 4..boxes + (from + n) * 4]);
+        Self { size: n as i64, data, ..*self }
+    }
+
+    /// The batch cut into parts of at most `max_samples` samples each, in order: how a batch
+    /// larger than one dora message travels (see [`crate::wire::BATCH_PART_MAX`]).
+    pub fn split(&self, max_samples: i64) -> Vec<Self> {
+        let k = max_samples.max(1);
+        (0..self.size).step_by(k as usize).map(|from| self.samples(from, k.min(self.size - from))).collect()
+    }
+
+    /// Joins the parts [`Batch::split`] made, in order, back into one batch.
+    pub fn join(parts: Vec<Self>) -> Result<Self> {
+        let Some(first) = parts.first() else { bail!("no part to join") };
+        let (epoch, index, t, s, c) = (first.epoch, first.index, first.template_size, first.search_size, first.channels);
+        if parts.iter().any(|p| (p.epoch, p.index, p.template_size, p.search_size, p.channels) != (epoch, index, t, s, c)) {
+            bail!("batch {epoch}/{index}: its parts disagree on their batch or crop shape");
+        }
+        if parts.len() == 1 {
+            return Ok(parts.into_iter().next().expect("one part"));
+        }
+        let size: i64 = parts.iter().map(|p| p.size).sum();
+        let (nt, ns) = ((c * t * t) as usize, (c * s * s) as usize);
+        let mut data = Vec::with_capacity(size as usize * first.floats_per_sample());
+        for p in &parts {
+            data.extend_from_slice(&p.data[..p.size as usize * nt]);
+        }
+        for p in &parts {
+            let at = p.size as usize * nt;
+            data.extend_from_slice(&p.data[at..at + p.size as usize * ns]);
+        }
+        for p in &parts {
+            let at = p.size as usize * (nt + ns);
+            data.extend_from_slice(&p.data[at..at + p.size as usize * 4]);
+        }
+        Ok(Self { epoch, index, size, template_size: t, search_size: s, channels: c, data })
+    }
+
     /// (templates `[b,C,T,T]`, searches `[b,C,S,S]`, boxes `[b,4]`) on `device`.
     pub fn tensors(&self, device: Device) -> (Tensor, Tensor, Tensor) {
         let (b, t, s, c) = (self.size, self.template_size, self.search_size, self.channels);
@@ -423,7 +476,15 @@ impl Trainer {
     pub fn resume(cfg: &Config, device: Device, path: &Path) -> Result<Self> {
         let state = checkpoint::read_state(path)?;
         if state.config != cfg.name {
-            eprintln!("warning: checkpoint {} was made with config `{}`, resuming with `{}`", path.display(), state.config, cfg.name);
+            // Another preset's tensors would fail to load one by one (or, worse, load into a
+            // network of the same shape trained on another recipe): one line naming both.
+            bail!(
+                "cannot resume: {} was written by preset `{}`, and this run is preset `{}`; resume with `{}` or choose another --save-dir",
+                path.display(),
+                state.config,
+                cfg.name,
+                state.config
+            );
         }
         let mut t = Self::new(cfg, device, state.seed, &Init::Resume(path.to_path_buf()))?;
         t.optim.load_state(&checkpoint::read_tensors(path)?, state.step)?;
@@ -447,6 +508,10 @@ impl Trainer {
         }
         let shard = batch.size / n;
         let (z, x, gt) = batch.tensors(Device::Cpu);
+        // Stochastic depth draws from libtorch's global generator. Seeding it from the run seed
+        // and the step makes each step's draws a function of where the run stands, which a
+        // checkpoint records, so a resumed run drops the same paths as an uninterrupted one.
+        tch::manual_seed((sample_seed(self.state.seed, -1, self.state.step, 0) >> 1) as i64);
         self.optim.zero_grad();
         for r in self.replicas.iter().chain(self.low.iter()) {
             for (_, v) in r.vs.variables() {
@@ -546,17 +611,17 @@ impl Trainer {
         }
     }
 
-    /// The full checkpoint (weights, moments, state) as safetensors bytes.
-    pub fn checkpoint_bytes(&self) -> Result<Vec<u8>> {
+    /// Writes the full checkpoint (weights, moments, state) to `path`, atomically.
+    pub fn write_checkpoint(&self, path: &Path) -> Result<checkpoint::Written> {
         let mut tensors: Vec<(String, Tensor)> = self.model.vs.variables().into_iter().collect();
         tensors.extend(self.optim.state());
-        checkpoint::to_bytes(&tensors, &[(STATE_KEY, serde_json::to_string(&self.state)?)])
+        checkpoint::write(path, &tensors, &[(STATE_KEY, serde_json::to_string(&self.state)?)])
     }
 
-    /// Weights only, with the state for reference: what tracking loads.
-    pub fn weights_bytes(&self) -> Result<Vec<u8>> {
+    /// Writes the weights only, with the state for reference (what tracking loads), atomically.
+    pub fn write_weights(&self, path: &Path) -> Result<checkpoint::Written> {
         let tensors: Vec<(String, Tensor)> = self.model.vs.variables().into_iter().collect();
-        checkpoint::to_bytes(&tensors, &[(STATE_KEY, serde_json::to_string(&self.state)?)])
+        checkpoint::write(path, &tensors, &[(STATE_KEY, serde_json::to_string(&self.state)?)])
     }
 }
 

@@ -1,23 +1,51 @@
 //! What every protocol file shares: the [`Scorer`] trait, the [`ProtocolSpec`] and
 //! [`PlotSpec`] descriptions, and small helpers.
 
+use std::collections::BTreeSet;
 use std::path::Path;
 
 use anyhow::{Context, Result};
 
 use crate::data::sequence::Sequence;
-use crate::eval::measures::{Issues, Rect};
+use crate::eval::measures::{Issues, Rect, box_problem};
 
 /// One sequence's results as a scorer sees them.
 pub struct SequenceResults<'a> {
     /// The sequence, with its ground truth.
     pub seq: &'a Sequence,
-    /// The predicted boxes; `None` when there is no result file.
+    /// The predicted boxes, one per row of the result file (a row that did not parse is
+    /// `[NaN; 4]`); `None` when there is no result file.
     pub pred: Option<Vec<Rect>>,
-    /// The result file (named in errors).
+    /// The result file (named in messages).
     pub file: &'a Path,
     /// The tracker's results folder (for files beside the boxes, such as confidences).
     pub dir: &'a Path,
+}
+
+/// What a scorer made of one sequence's results.
+#[derive(Debug, Clone, Default)]
+pub struct Outcome {
+    /// What was wrong or noteworthy in the result file's rows, and how each was counted.
+    pub issues: Issues,
+    /// Problems in the tracker's other files for this sequence (confidences): each a message
+    /// naming its file and line, and how it was counted.
+    pub other: Vec<(String, String)>,
+    /// Why the sequence cannot be scored under the protocol's rules, naming the file (no result
+    /// file, a row count the toolkit refuses, a confidence file that does not match). A sequence
+    /// any tracker cannot be scored on is left out of every tracker's score, as pytracking's
+    /// `skip_missing_seq` does, so that rows stay comparable.
+    pub left_out: Option<String>,
+}
+
+impl Outcome {
+    /// Scored, with these issues.
+    pub fn scored(issues: Issues) -> Self {
+        Self { issues, ..Default::default() }
+    }
+    /// Not scorable, for this reason.
+    pub fn left_out(why: String) -> Self {
+        Self { left_out: Some(why), ..Default::default() }
+    }
 }
 
 /// What a scorer gives for one tracker over the dataset.
@@ -31,13 +59,26 @@ pub struct DatasetScore {
     pub per_sequence: Vec<(String, f64)>,
 }
 
-/// A protocol's scoring of one tracker.
+/// A protocol's scoring of one tracker. Total: no result file, ground truth or row makes it
+/// panic; what it cannot score is said in the [`Outcome`].
 pub trait Scorer {
-    /// Scores one sequence: the problems found in its result file, or `None` when the sequence
-    /// is not scored (no result file, where the protocol skips those).
-    fn sequence(&mut self, r: SequenceResults) -> Result<Option<Issues>>;
-    /// The dataset's numbers once every sequence was seen.
-    fn finish(self: Box<Self>) -> Result<DatasetScore>;
+    /// Scores one sequence. An error is a problem of the dataset, not of the results (a label
+    /// file the protocol needs is missing or malformed): `--partial` does not score past it.
+    fn sequence(&mut self, r: SequenceResults) -> Result<Outcome>;
+    /// The dataset's numbers over the sequences scored, less those in `left_out` (sequences some
+    /// tracker's results could not be scored on). Values are NaN when nothing is left.
+    fn finish(self: Box<Self>, left_out: &BTreeSet<String>) -> DatasetScore;
+}
+
+/// The predicted rows with every row that is not a box ([`box_problem`]) made NaN, for
+/// measures whose arithmetic fails a NaN frame but would score a negative size as something.
+pub(super) fn nan_bad_rows(pred: &[Rect]) -> Vec<Rect> {
+    pred.iter().map(|r| if box_problem(r).is_some() { [f64::NAN; 4] } else { *r }).collect()
+}
+
+/// A sequence without a result file, where the protocol does not score one.
+pub(super) fn no_results(r: &SequenceResults) -> Outcome {
+    Outcome::left_out(format!("{}: no result file", r.file.display()))
 }
 
 /// A plot in a protocol's report.
@@ -66,7 +107,7 @@ pub struct ProtocolSpec {
     /// The report's plots.
     pub plots: &'static [PlotSpec],
     /// Whether sequences without a result file are scored (as the TrackingNet devkit scores them
-    /// as zero boxes) rather than left out; rows are then always comparable.
+    /// as zero boxes) rather than left out.
     pub scores_missing: bool,
     /// Whether the report breaks success AUC down by sequence attribute.
     pub attributes: bool,

@@ -13,7 +13,7 @@ mod trackingnet;
 
 use anyhow::{Context, Result};
 
-pub use common::{DatasetScore, PlotSpec, ProtocolSpec, Scorer, SequenceResults};
+pub use common::{DatasetScore, Outcome, PlotSpec, ProtocolSpec, Scorer, SequenceResults};
 
 /// Every protocol, in the order help texts list them.
 pub static PROTOCOLS: &[&ProtocolSpec] =

@@ -1,10 +1,13 @@
 //! The TrackingNet devkit: success, precision and normalised precision, with a sequence that
-//! has no result file scored as zero boxes, as the devkit does.
+//! has no result file scored as zero boxes, missing rows as failures and extra rows ignored, as
+//! the devkit does (see [`trackingnet_sequence`]); each is still a problem, named.
 
-use anyhow::Result;
+use std::collections::BTreeSet;
 
-use super::common::{DatasetScore, ProtocolSpec, Scorer, SequenceResults};
-use crate::eval::measures::{Issues, TrackingNetCurves, linspace21, mean_curve, trackingnet_score, trackingnet_sequence};
+use anyhow::{Result, bail};
+
+use super::common::{DatasetScore, Outcome, ProtocolSpec, Scorer, SequenceResults};
+use crate::eval::measures::{TrackingNetCurves, linspace21, mean_curve, trackingnet_score, trackingnet_sequence};
 
 pub(super) const SPEC: ProtocolSpec = ProtocolSpec {
     name: "trackingnet",
@@ -18,28 +21,30 @@ pub(super) const SPEC: ProtocolSpec = ProtocolSpec {
 
 #[derive(Default)]
 struct TrackingNet {
-    curves: Vec<TrackingNetCurves>,
+    curves: Vec<(String, TrackingNetCurves)>,
 }
 
 impl Scorer for TrackingNet {
-    fn sequence(&mut self, r: SequenceResults) -> Result<Option<Issues>> {
+    fn sequence(&mut self, r: SequenceResults) -> Result<Outcome> {
+        if r.seq.ground_truth.is_empty() {
+            bail!("{}: empty ground truth", r.seq.gt_path.as_deref().unwrap_or(r.file).display());
+        }
         let (c, issues) = trackingnet_sequence(r.pred.as_deref(), &r.seq.ground_truth);
-        self.curves.push(c);
-        Ok(Some(issues))
+        self.curves.push((r.seq.name.clone(), c));
+        Ok(Outcome::scored(issues))
     }
 
-    fn finish(self: Box<Self>) -> Result<DatasetScore> {
-        let (a, b, c) = trackingnet_score(&self.curves);
-        let tn = &self.curves;
-        let curves = if tn.is_empty() {
-            vec![]
-        } else {
-            vec![
-                (linspace21(1.0), mean_curve(tn, |c| &c.success)),
-                (linspace21(50.0), mean_curve(tn, |c| &c.precision)),
-                (linspace21(0.5), mean_curve(tn, |c| &c.norm_precision)),
-            ]
-        };
-        Ok(DatasetScore { values: vec![a, b, c], curves, per_sequence: vec![] })
+    fn finish(self: Box<Self>, left_out: &BTreeSet<String>) -> DatasetScore {
+        let tn: Vec<TrackingNetCurves> = self.curves.into_iter().filter(|(n, _)| !left_out.contains(n)).map(|(_, c)| c).collect();
+        if tn.is_empty() {
+            return DatasetScore { values: vec![f64::NAN; 3], ..Default::default() };
+        }
+        let (a, b, c) = trackingnet_score(&tn);
+        let curves = vec![
+            (linspace21(1.0), mean_curve(&tn, |c| &c.success)),
+            (linspace21(50.0), mean_curve(&tn, |c| &c.precision)),
+            (linspace21(0.5), mean_curve(&tn, |c| &c.norm_precision)),
+        ];
+        DatasetScore { values: vec![a, b, c], curves, per_sequence: vec![] }
     }
 }

@@ -7,23 +7,41 @@
 //! Endpoints: `/` (the page), `/frame.jpg` (the newest annotated frame), `/stream` (the same as
 //! MJPEG, for VLC and friends), `/state` (JSON), `POST /init?box=x,y,w,h`, `POST /pause`,
 //! `POST /resume`.
+//!
+//! Nothing a client sends reaches the tracker unchecked ([`guard`]): every request must name
+//! this view in `Host` (loopback names, the bind address, `allow-hosts`), or it is refused 403
+//! whatever its path (DNS rebinding would otherwise read the camera); every POST must carry
+//! this run's token (embedded in the page, sent as `X-Trackflow-Token`) and, if it has an
+//! `Origin`, an allowed one (403 otherwise: cross-site requests); an init box must be four
+//! finite numbers overlapping the last frame shown, 2 px to the frame's size each way (400
+//! with the reason otherwise; 409 before the first frame). Requests are read with bounds on
+//! every part and on time ([`http`]).
+
+pub mod guard;
+pub mod http;
 
 use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use crossbeam_channel::{Receiver, Sender, unbounded};
 use dora_node_api::{DoraNode, EventStream};
 
-use super::{Next, Params, out, poll_event};
+use self::guard::{Allowlist, Refusal, TOKEN_HEADER};
+use self::http::TEXT;
+use super::{Next, Params, frame_image, out, poll_event};
 use crate::base::draw::annotate;
 use crate::base::image::Image;
 use crate::data::video::VideoWriter;
 use crate::wire::{BoxMsg, Control, Frame};
 
+/// The page; [`TOKEN_PLACEHOLDER`] in it is replaced by the run's token when it is served.
 const PAGE: &str = include_str!("page.html");
+/// Where the token goes in [`PAGE`].
+const TOKEN_PLACEHOLDER: &str = "{{TRACKFLOW_TOKEN}}";
 
 #[derive(Default)]
 struct Shared {
@@ -31,6 +49,19 @@ struct Shared {
     jpeg_index: u64,
     state: serde_json::Value,
     last_request: Option<Instant>,
+    /// Width and height of the last frame received: an init box is checked against it.
+    frame_size: Option<(usize, usize)>,
+}
+
+/// What every request handler needs: the node's shared state, the way to the tracker, and the
+/// rules requests are held to.
+struct Server {
+    shared: Arc<Mutex<Shared>>,
+    tx: Sender<Control>,
+    allow: Allowlist,
+    token: String,
+    /// The page with this run's token in it.
+    page: String,
 }
 
 /// The live-view node's parameters (see its spec in `dataflow/kinds.rs`).
@@ -47,29 +78,30 @@ pub struct LiveViewParams {
     pub fps: f64,
     /// Seconds without input before giving up.
     pub idle_timeout: f64,
+    /// More names the page may be reached by, beyond loopback and `bind` (comma-separated
+    /// `name` or `name:port`): checked against each request's `Host` and `Origin`. Defaults to
+    /// none, so a view started before the spec lists the parameter still runs.
+    #[serde(default)]
+    pub allow_hosts: String,
 }
 
 /// The node's event loop.
 pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<()> {
     let q: LiveViewParams = p.typed()?;
-    let (bind, port) = (q.bind.as_str(), q.port);
-    let server = tiny_http::Server::http((bind, port as u16)).map_err(|e| anyhow::anyhow!("cannot serve on {bind}:{port}: {e}"))?;
-    let addr = server.server_addr().to_ip().context("the live view's address is not an IP address")?;
+    let bind = q.bind.as_str();
+    // `as u16` would quietly serve 70000 on 4464.
+    let Ok(port) = u16::try_from(q.port) else { bail!("port {} is not a TCP port (0 to 65535)", q.port) };
+    let listener = std::net::TcpListener::bind((bind, port)).with_context(|| format!("cannot serve on {bind}:{port}"))?;
+    let addr = listener.local_addr().context("the live view's address")?;
+    let allow = Allowlist::new(addr.port(), bind, &q.allow_hosts).map_err(|e| anyhow::anyhow!("{e}"))?;
     eprintln!("[{}] live view at http://{addr}/", p.node_id);
     let shared = Arc::new(Mutex::new(Shared::default()));
     let (tx, rx): (Sender<Control>, Receiver<Control>) = unbounded();
-    {
-        let shared = shared.clone();
-        std::thread::spawn(move || {
-            // One thread per request: `/stream` never ends while its viewer watches.
-            for request in server.incoming_requests() {
-                let (shared, tx) = (shared.clone(), tx.clone());
-                std::thread::spawn(move || {
-                    let _ = serve(request, &shared, &tx);
-                });
-            }
-        });
-    }
+    let token = guard::new_token();
+    let page = PAGE.replace(TOKEN_PLACEHOLDER, &token);
+    let server = Arc::new(Server { shared: shared.clone(), tx, allow, token, page });
+    // One thread per connection (bounded in number): `/stream` never ends while its viewer watches.
+    std::thread::spawn(move || http::accept_loop(listener, Arc::new(move |stream| serve(stream, &server))));
     let record = PathBuf::from(&q.record);
     let fps = q.fps;
     let mut video: Option<VideoWriter> = None;
@@ -106,7 +138,8 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
                     let f = Frame::decode(&metadata.parameters, &data)?;
                     last_frame_at = Instant::now();
                     frame_index = f.header.index as u64;
-                    let im = f.to_image();
+                    let im = frame_image(&f)?;
+                    shared.lock().expect("lock").frame_size = Some((im.width, im.height));
                     let drawn = match &last_box {
                         Some(b) if !b.lost => annotate(&im, f.header.index, b.bbox, b.score, None),
                         _ => annotate(&im, f.header.index, [0.0; 4], 0.0, None),
@@ -211,22 +244,6 @@ fn encode_jpeg(im: &Image) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-fn header(name: &str, value: &str) -> tiny_http::Header {
-    tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes()).expect("ASCII header")
-}
-
-fn respond(request: tiny_http::Request, status: u16, ctype: &str, body: &[u8]) -> std::io::Result<()> {
-    let response = tiny_http::Response::from_data(body.to_vec())
-        .with_status_code(status)
-        .with_header(header("Content-Type", ctype))
-        .with_header(header("Cache-Control", "no-store"))
-        // One request per connection: the page polls, and a browser holding kept-alive
-        // connections to a view that may stop at any time gains nothing (headless Chromium's
-        // virtual clock stalled on them).
-        .with_header(header("Connection", "close"));
-    request.respond(response)
-}
-
 /// `/stream`'s body: a `multipart/x-mixed-replace` part for each new annotated frame, read on
 /// demand. It blocks until a frame newer than the last one sent is there, and never ends: the
 /// copy stops when writing to a viewer that went away fails.
@@ -261,62 +278,127 @@ impl Read for MjpegBody {
     }
 }
 
-fn serve(request: tiny_http::Request, shared: &Arc<Mutex<Shared>>, tx: &Sender<Control>) -> std::io::Result<()> {
-    let method = request.method().clone();
-    let target = request.url().to_string();
-    let (path, query) = target.split_once('?').unwrap_or((&target, ""));
-    shared.lock().expect("lock").last_request = Some(Instant::now());
-    use tiny_http::Method::{Get, Post};
-    match (method, path) {
-        (Get, "/") => respond(request, 200, "text/html; charset=utf-8", PAGE.as_bytes()),
-        (Get, "/frame.jpg") => {
+/// Answers one connection's request: admitted ([`admit`]), then routed.
+fn serve(stream: TcpStream, server: &Server) {
+    let request = match http::read_request(&stream) {
+        Ok(r) => r,
+        Err(http::ReadError::Gone) => return,
+        Err(http::ReadError::Refused(r)) => return http::refuse_unread(stream, &r),
+    };
+    if let Err(r) = admit(&request, server) {
+        return refuse(stream, r);
+    }
+    // Only admitted requests keep the JPEG encoder busy.
+    server.shared.lock().expect("lock").last_request = Some(Instant::now());
+    // A write error means the client went away: nobody is left to tell.
+    let _ = route(stream, &request, server);
+}
+
+fn refuse(stream: TcpStream, r: Refusal) {
+    let _ = http::respond(stream, r.status, TEXT, r.reason.as_bytes());
+}
+
+/// Whether a request may be served at all: a `Host` naming this view for every request; for
+/// POSTs (the requests that change state) also an allowed `Origin` if one is sent, and this
+/// run's token. The query's length is bounded here too, before anything parses it.
+fn admit(request: &http::Request, server: &Server) -> Result<(), Refusal> {
+    let refused_host = |h: &str| {
+        Refusal::new(
+            403,
+            format!(
+                "Host {} is not a name this view answers to (loopback names by default; add others with its allow-hosts parameter)",
+                guard::quote(h)
+            ),
+        )
+    };
+    match request.header("host")? {
+        Some(h) if server.allow.host_allowed(h) => {}
+        Some(h) => return Err(refused_host(h)),
+        // Every browser and player sends Host (HTTP/1.1 requires it); without one the request
+        // cannot be told apart from a rebinding page's.
+        None => return Err(Refusal::new(403, "the request has no Host header")),
+    }
+    if request.query.len() > guard::MAX_QUERY {
+        return Err(Refusal::new(414, format!("the query is {} bytes; at most {} are read", request.query.len(), guard::MAX_QUERY)));
+    }
+    if request.method == "POST" {
+        // Browsers send Origin with every POST; its absence means a non-browser client, which
+        // the token below still holds to account.
+        if let Some(o) = request.header("origin")?
+            && !server.allow.origin_allowed(o)
+        {
+            return Err(Refusal::new(403, format!("cross-site request refused: Origin {} is not this view's page", guard::quote(o))));
+        }
+        if !guard::token_matches(&server.token, request.header(TOKEN_HEADER)?) {
+            return Err(Refusal::new(
+                403,
+                format!("missing or wrong {TOKEN_HEADER} header: state changes need this run's token, which its page at / carries"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Serves an admitted request.
+fn route(stream: TcpStream, request: &http::Request, server: &Server) -> std::io::Result<()> {
+    let shared = &server.shared;
+    let send = |stream: TcpStream, c: Control, what: &str| match server.tx.send(c) {
+        Ok(()) => http::respond(stream, 200, TEXT, format!("ok: {what}").as_bytes()),
+        // The node loop has ended (the run is stopping): nothing will reach the tracker.
+        Err(_) => http::respond(stream, 503, TEXT, b"the view is shutting down"),
+    };
+    // GETs ignore their query (the page adds `?t=` to defeat caches); POSTs take only theirs.
+    let params = |allowed: &[&str]| -> Result<Vec<Option<String>>, Refusal> {
+        let pairs = guard::query_pairs(&request.query)?;
+        Ok(guard::expect_params(&pairs, allowed, &request.path)?.into_iter().map(|v| v.map(String::from)).collect())
+    };
+    match (request.method.as_str(), request.path.as_str()) {
+        ("GET", "/") => http::respond(stream, 200, "text/html; charset=utf-8", server.page.as_bytes()),
+        ("GET", "/frame.jpg") => {
             // Right after the first request there may be no frame yet: wait briefly for one.
             let deadline = Instant::now() + Duration::from_secs(2);
             loop {
                 let jpeg = shared.lock().expect("lock").jpeg.clone();
                 if !jpeg.is_empty() {
-                    return respond(request, 200, "image/jpeg", &jpeg);
+                    return http::respond(stream, 200, "image/jpeg", &jpeg);
                 }
                 if Instant::now() > deadline {
-                    return respond(request, 503, "text/plain", b"no frame yet");
+                    return http::respond(stream, 503, TEXT, b"no frame yet");
                 }
                 std::thread::sleep(Duration::from_millis(30));
             }
         }
-        (Get, "/state") => {
+        ("GET", "/state") => {
             let body = serde_json::to_vec(&shared.lock().expect("lock").state)?;
-            respond(request, 200, "application/json", &body)
+            http::respond(stream, 200, "application/json", &body)
         }
-        (Get, "/stream") => {
+        ("GET", "/stream") => {
             // An endless body ended by closing the connection, which HTTP/1.0 and 1.1 viewers
-            // both read; tiny_http's own responses would buffer it whole for a 1.0 client (to
-            // count its length), so the head is written here.
-            let mut w = request.into_writer();
-            w.write_all(
-                b"HTTP/1.1 200 OK\r\nContent-Type: multipart/x-mixed-replace; boundary=frame\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n",
-            )?;
+            // both read. A viewer that stops reading fails a write after the write timeout.
+            let mut w = stream;
+            w.write_all(http::head(200, "multipart/x-mixed-replace; boundary=frame", None).as_bytes())?;
             w.flush()?;
             let mut body = MjpegBody { shared: shared.clone(), last: 0, part: Vec::new(), at: 0 };
             std::io::copy(&mut body, &mut w).map(|_| ())
         }
-        (Post, "/init") => {
-            let b = query.split('&').find_map(|kv| kv.strip_prefix("box=")).and_then(|v| crate::tracker::parse_box(v).ok());
-            match b {
-                Some(b) if b[2] > 0.0 && b[3] > 0.0 => {
-                    let _ = tx.send(Control::Init(b));
-                    respond(request, 200, "text/plain", b"ok")
-                }
-                _ => respond(request, 400, "text/plain", b"give box=x,y,w,h with a positive width and height"),
+        ("POST", "/init") => {
+            let checked = params(&["box"]).and_then(|v| {
+                let text = v[0].as_deref().ok_or_else(|| Refusal::new(400, "give box=x,y,w,h (pixels of the frame shown)"))?;
+                let frame = shared.lock().expect("lock").frame_size;
+                guard::check_init_box(text, frame)
+            });
+            match checked {
+                Ok(b) => send(stream, Control::Init(b), &format!("tracking from box {:.1},{:.1},{:.1},{:.1}", b[0], b[1], b[2], b[3])),
+                Err(r) => http::respond(stream, r.status, TEXT, r.reason.as_bytes()),
             }
         }
-        (Post, "/pause") => {
-            let _ = tx.send(Control::Pause);
-            respond(request, 200, "text/plain", b"ok")
-        }
-        (Post, "/resume") => {
-            let _ = tx.send(Control::Resume);
-            respond(request, 200, "text/plain", b"ok")
-        }
-        _ => respond(request, 404, "text/plain", b"not found"),
+        ("POST", path @ ("/pause" | "/resume")) => match params(&[]) {
+            Ok(_) if path == "/pause" => send(stream, Control::Pause, "paused"),
+            Ok(_) => send(stream, Control::Resume, "resumed"),
+            Err(r) => http::respond(stream, r.status, TEXT, r.reason.as_bytes()),
+        },
+        (_, "/" | "/frame.jpg" | "/state" | "/stream") => http::respond(stream, 405, TEXT, b"GET only"),
+        (_, "/init" | "/pause" | "/resume") => http::respond(stream, 405, TEXT, b"POST only"),
+        _ => http::respond(stream, 404, TEXT, b"not found"),
     }
 }
