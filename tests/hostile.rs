@@ -385,3 +385,59 @@ fn resizing_empty_images_is_harmless() {
     assert!(Image::try_zeros(1 << 20, 1 << 20, 3).is_err());
     assert!(Image::try_zeros(0, 10, 3).is_err());
 }
+
+/// What a browser, a script or an attacker sends the live view: query strings, boxes, Host and
+/// Origin headers, and whole request heads over a real loopback socket.
+mod live_view_requests {
+    use proptest::prelude::*;
+    use trackflow::nodes::live_view::{guard, http};
+
+    use super::{config, number};
+
+    proptest! {
+        #![proptest_config(config())]
+
+        #[test]
+        fn queries_and_box_texts_never_panic(query in ".{0,700}", text in ".{0,90}", w in 1usize..5000, h in 1usize..5000) {
+            let _ = guard::query_pairs(&query);
+            let _ = guard::check_init_box(&text, Some((w, h)));
+            let refused = guard::check_init_box(&text, None).unwrap_err();
+            prop_assert!(refused.status == 400 || refused.status == 409);
+        }
+
+        #[test]
+        fn an_accepted_box_is_finite_and_inside_its_frame(x in number(), y in number(), bw in number(), bh in number()) {
+            if let Ok(b) = guard::check_init_box(&format!("{x},{y},{bw},{bh}"), Some((640, 480))) {
+                prop_assert!(b.iter().all(|v| v.is_finite()), "{b:?}");
+                prop_assert!(b[0] >= 0.0 && b[1] >= 0.0 && b[0] + b[2] <= 640.0 && b[1] + b[3] <= 480.0, "{b:?}");
+                prop_assert!(b[2] >= guard::MIN_BOX_SIDE && b[3] >= guard::MIN_BOX_SIDE, "{b:?}");
+            }
+        }
+
+        #[test]
+        fn hosts_and_origins_never_panic(value in ".{0,120}") {
+            let allow = guard::Allowlist::new(8090, "127.0.0.1", "robot.lan").unwrap();
+            let _ = (allow.host_allowed(&value), allow.origin_allowed(&value));
+        }
+    }
+
+    proptest! {
+        // Each case opens a loopback connection: fewer cases keep the suite fast.
+        #![proptest_config(ProptestConfig { cases: 48, ..config() })]
+
+        #[test]
+        fn request_heads_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..6000)) {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = listener.local_addr().unwrap();
+            let client = std::thread::spawn(move || {
+                let mut c = std::net::TcpStream::connect(addr).unwrap();
+                let _ = std::io::Write::write_all(&mut c, &bytes);
+                let _ = c.shutdown(std::net::Shutdown::Write);
+                c
+            });
+            let (server, _) = listener.accept().unwrap();
+            let _ = http::read_request(&server);
+            drop(client.join().unwrap());
+        }
+    }
+}

@@ -287,7 +287,7 @@ pub fn test(run: &TestRun) -> Result<()> {
     let chain = if run.batch > 1 { None } else { Some(load_chain(run, &bins)?) };
     let seqs = discover(&run.dataset, Layout::Auto)?;
     let total_frames: usize = seqs.iter().map(Sequence::len).sum();
-    std::fs::create_dir_all(&run.results)?;
+    std::fs::create_dir_all(&run.results).with_context(|| format!("cannot create the results folder {}", run.results.display()))?;
     let mut lock = crate::base::fs::RunLock::acquire(&run.results, "evaluation run")?;
     let todo: Vec<Sequence> = seqs.iter().filter(|s| !is_done(&run.results, s)).cloned().collect();
     eprintln!(
@@ -310,12 +310,13 @@ pub fn test(run: &TestRun) -> Result<()> {
     let flow = replicate(&chain, run, &names)?;
     // The descriptor lives in this results folder's work dir, which the run lock keeps to one
     // run at a time: concurrent evaluations of other datasets or configs never share one.
-    std::fs::create_dir_all(&run.work)?;
+    std::fs::create_dir_all(&run.work).with_context(|| format!("cannot create the work folder {}", run.work.display()))?;
     let yaml = run.work.join("dataflow.yml");
     crate::base::fs::write_atomic(&yaml, to_yaml(&flow, &bins)?.as_bytes())?;
     let dora = crate::dataflow::launch::find_dora()?;
     crate::dataflow::launch::check_dora_version(&dora)?;
-    let log = std::fs::File::create(run.work.join("dora.log"))?;
+    let log = std::fs::File::create(run.work.join("dora.log"))
+        .with_context(|| format!("cannot create {}", run.work.join("dora.log").display()))?;
     let mut tail = crate::dataflow::launch::LogTail::new(&run.work.join("dora.log"));
     let mut cluster = None;
     let mut cmd = crate::dataflow::launch::supervised_dora(&dora);

@@ -63,7 +63,11 @@ pub fn train(run: &TrainRun) -> Result<PathBuf> {
     let dora = crate::dataflow::launch::find_dora()?;
     crate::dataflow::launch::check_dora_version(&dora)?;
     let log_path = save_dir.join("train.log");
-    let log = std::fs::OpenOptions::new().create(true).append(true).open(&log_path)?;
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .with_context(|| format!("cannot open the training log {}", log_path.display()))?;
     let mut tail = crate::dataflow::launch::LogTail::new(&log_path);
     let mut cmd = crate::dataflow::launch::supervised_dora(&dora);
     cmd.arg("run").arg(&yaml).stdout(log.try_clone()?).stderr(log);
@@ -122,7 +126,7 @@ fn checked_flow(run: &TrainRun, cfg: &Config, config_path: &str, save_dir: &Path
 /// first still runs is refused); a folder with checkpoints needs `--resume`, and resuming needs
 /// the preset that wrote them.
 fn claim_save_dir(run: &TrainRun, cfg: &Config, save_dir: &Path) -> Result<crate::base::fs::RunLock> {
-    std::fs::create_dir_all(save_dir)?;
+    std::fs::create_dir_all(save_dir).with_context(|| format!("cannot create the save folder {}", save_dir.display()))?;
     let lock = crate::base::fs::RunLock::acquire(save_dir, "training run")?;
     let existing = checkpoint::latest(&save_dir.join("checkpoints"))?;
     if let (false, Some((p, s))) = (run.resume, &existing) {
@@ -408,6 +412,10 @@ impl TrainArgs {
             all.push(format!("trainer.pretrained={:?}", std::path::absolute(w)?.display().to_string()));
         }
         all.extend(sets);
+        // The shipped graph is the project's, wherever the command runs; a file the user names
+        // is theirs, relative to where they are.
+        let shipped = Path::new("dataflows/train.kdl");
+        let dataflow = if dataflow == shipped && !dataflow.exists() { crate::base::paths::project_root().join(shipped) } else { dataflow };
         let run = crate::cli::train::TrainRun { config, save_dir, resume, dataflow, roots, local, sets: all, timeout: None };
         crate::cli::train::train(&run)?;
         Ok(ExitCode::SUCCESS)

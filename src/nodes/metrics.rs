@@ -27,7 +27,7 @@ pub struct MetricsParams {
 pub fn run(_node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<()> {
     let q: MetricsParams = p.typed()?;
     let out = PathBuf::from(&q.out);
-    std::fs::create_dir_all(&out)?;
+    std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
     let path = out.join("metrics.jsonl");
     let idle = p.idle();
     let mut file: Option<std::fs::File> = None;
