@@ -9,13 +9,14 @@
 //! | box      | Float64, [x, y, w, h, score]           | header, `elapsed`, `lost` (live only)          | fixed: 5 floats |
 //! | control  | empty                                  | `role` (`init`, `pause`, `resume`), `init_box` | empty |
 //! | request  | empty                                  | `epoch`, `batch`, `size`                       | empty |
-//! | batch    | Float32, templates · searches · boxes ([`crate::train::Batch`]) | `epoch`, `batch`, `size`, `template_size`, `search_size` | B·(C·(T²+S²)+4) floats, bounded by batch size × crop sizes |
+//! | batch    | Float32, templates · searches · boxes ([`crate::train::Batch`]) | `epoch`, `batch`, `size`, `template_size`, `search_size`, `channels`, `part`, `parts` | at most [`BATCH_PART_MAX`] bytes a message: a larger batch travels as parts of whole samples |
 //! | metrics  | UInt8, one JSON object                 | `epoch`, `batch`                               | one small JSON object |
-//! | checkpoint | a notice (path, size, digest), never the file | `epoch`, `role` (`checkpoint` or `final`) | a notice (path, size, digest), never the file |
+//! | checkpoint | empty: a notice, never the file       | `epoch`, `role` (`checkpoint` or `final`), `path`, `bytes`, `sha256` | a few hundred bytes of metadata |
 //!
-//! Every message must fit one dora message (see [`FRAME_INLINE_MAX`] for dora's limits): all
-//! but frames are bounded by the model's sizes, and a frame too big to carry inline travels by
-//! reference, naming the image file(s) the receiver decodes itself.
+//! Every message must fit one dora message (see [`FRAME_INLINE_MAX`] for dora's limits): crops
+//! and features are bounded by the model's sizes; a frame too big to carry inline travels by
+//! reference, naming the image file(s) the receiver decodes itself; a batch too big for one
+//! message travels in parts; a checkpoint stays on disk and only its notice travels.
 //!
 //! Training messages (the last four) are numbered by epoch and batch instead of the header.
 //!
@@ -629,8 +630,6 @@ impl Request {
     }
 }
 
-/// Encodes a training batch: metadata and its Float32 payload.
-///
 /// Most bytes of samples one `batch` message carries. A batch is B·(C·(T²+S²)+4) floats: 32 RGB
 /// samples at 128/256 pixels are 31 MB, but OSTrack's global batch of 128 at 192/384 pixels
 /// (`--gpus 4`) is 283 MB, over dora's 256 MiB cap. So the sampler sends a larger batch as

@@ -688,6 +688,9 @@ fn test_command_replicates_the_worker_graph() {
     let long = variant(&file, &file, &[format!("source.init-box={}", "1,".repeat(60))]);
     assert!(long.len() < 70 && !long.contains(',') && !long.contains('/'), "{long}");
     assert!(Path::new(&format!("tiny{long}")).components().count() == 1, "{long}");
+    // Values that reduce to the same characters still get folders of their own.
+    let names: Vec<String> = ["v.t=a b", "v.t=a_b", "v.t=a/b"].iter().map(|s| variant(&file, &file, &[s.to_string()])).collect();
+    assert!(names[0] != names[1] && names[1] != names[2] && names[0] != names[2], "{names:?}");
 }
 
 /// The same evaluation placed on two dora daemons (machine ids A and B on loopback) gives the

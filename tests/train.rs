@@ -759,6 +759,31 @@ fn a_folder_is_locked_by_exactly_one_of_simultaneous_runs() {
     }
 }
 
+/// Pruning keeps the newest checkpoints by epoch number (10000 is newer than 9999) and never
+/// touches one newer than the checkpoint just confirmed: its notice may still be on its way.
+#[test]
+fn pruning_keeps_the_newest_confirmed_checkpoints() {
+    let dir = TempDir::new("prune");
+    for e in [9998, 9999, 10000, 10001, 10002] {
+        std::fs::write(dir.path().join(checkpoint::file_name(e)), b"x").unwrap();
+    }
+    std::fs::write(dir.path().join("notes.txt"), b"kept").unwrap();
+    checkpoint::prune(dir.path(), 2, 10000).unwrap();
+    let mut left: Vec<String> =
+        std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    left.sort();
+    assert_eq!(
+        left,
+        [
+            "OSTrack_ep10000.safetensors",
+            "OSTrack_ep10001.safetensors",
+            "OSTrack_ep10002.safetensors",
+            "OSTrack_ep9999.safetensors",
+            "notes.txt"
+        ]
+    );
+}
+
 /// A live process that is not a zombie.
 fn alive(pid: i32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'))

@@ -49,14 +49,16 @@ const TMP_PREFIX: &str = ".";
 const TMP_SUFFIX: &str = ".tmp";
 
 /// Removes the temporary files that writers in `dir` killed mid-write left behind (a `kill -9`
-/// during a checkpoint), returning how many. Only for folders that one run owns ([`RunLock`]).
-pub fn remove_stale_temporaries(dir: &Path) -> Result<usize> {
+/// during a checkpoint), returning how many: those of files whose name starts with `of` (every
+/// one with an empty `of`). Only for files that one writer owns.
+pub fn remove_stale_temporaries(dir: &Path, of: &str) -> Result<usize> {
     let Ok(entries) = std::fs::read_dir(dir) else { return Ok(0) };
     let mut removed = 0;
     for e in entries.flatten() {
         let name = e.file_name();
         let name = name.to_string_lossy();
-        if name.starts_with(TMP_PREFIX) && name.ends_with(TMP_SUFFIX) && e.path().is_file() {
+        let stem = name.strip_prefix(TMP_PREFIX).unwrap_or("");
+        if name.starts_with(TMP_PREFIX) && stem.starts_with(of) && name.ends_with(TMP_SUFFIX) && e.path().is_file() {
             std::fs::remove_file(e.path()).with_context(|| format!("cannot remove the stale temporary file {}", e.path().display()))?;
             removed += 1;
         }

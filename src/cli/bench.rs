@@ -610,7 +610,8 @@ pub struct TrainRow {
     pub step_ms: f64,
     /// Peak resident memory of the process, bytes (`VmHWM`).
     pub peak_rss: u64,
-    /// Peak GPU memory, bytes, when the device reports it (`nvidia-smi`); 0 otherwise.
+    /// GPU memory the process holds after the last step (the caching allocator keeps the step's
+    /// peak, plus the CUDA context), bytes, from `nvidia-smi`; 0 where it cannot be read.
     pub peak_gpu: u64,
 }
 
@@ -646,7 +647,9 @@ pub fn train_steps(presets: &[String], batch_sizes: &[i64], steps: usize, device
     }
     let threads = tch::get_num_threads();
     println!("training step, random weights and data, {threads} CPU thread(s) where on the CPU:\n");
-    println!("| preset | batch | device | step (ms, median) | samples/s | peak host memory (GiB) | peak GPU memory (GiB) |");
+    println!(
+        "| preset | batch | device | step (ms, median) | samples/s | peak host memory (GiB) | GPU memory held after the last step (GiB, nvidia-smi) |"
+    );
     println!("|---|---|---|---|---|---|---|");
     for r in &rows {
         let gpu = if r.peak_gpu > 0 { format!("{:.2}", r.peak_gpu as f64 / (1u64 << 30) as f64) } else { "–".into() };

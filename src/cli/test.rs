@@ -236,15 +236,22 @@ pub fn replicate(chain: &Dataflow, run: &TestRun, shards: &[Vec<&str>]) -> Resul
 /// `--set tracker.ce=#false` never "resumes" into the complete results of the plain graph:
 /// `+<file stem>` for a `--dataflow` other than `default`, then `+node.param-value` per `--set`
 /// (`+tracker.ce-false`), reduced to characters safe in a folder name and in `name=path`
-/// arguments. Empty for the default graph as it is.
+/// arguments, with a hash of the graph's path and the settings appended where that reduction
+/// lost something or the graph is not one of the project's. Empty for the default graph as it is.
 pub fn variant(dataflow: &Path, default: &Path, sets: &[String]) -> String {
     let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
         (Ok(a), Ok(b)) => a == b,
         _ => std::path::absolute(a).ok() == std::path::absolute(b).ok(),
     };
     let mut parts = Vec::new();
+    // A shipped graph is named by its stem; a graph from elsewhere could share a stem with
+    // another (two `ablation.kdl` in different folders), so its path goes into the hash below.
+    let mut exact = true;
     if !same(dataflow, default) {
         parts.push(dataflow.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default());
+        let shipped = default.parent().map(|d| std::path::absolute(d).unwrap_or_else(|_| d.to_path_buf()));
+        let here = std::path::absolute(dataflow).unwrap_or_else(|_| dataflow.to_path_buf());
+        exact = shipped.is_some_and(|d| here.starts_with(d));
     }
     parts.extend(sets.iter().cloned());
     if parts.is_empty() {
@@ -257,12 +264,22 @@ pub fn variant(dataflow: &Path, default: &Path, sets: &[String]) -> String {
         .map(|c| match c {
             '=' => '-',
             c if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '+') => c,
-            _ => '_',
+            _ => {
+                // `a b`, `a_b` and `a/b` would otherwise share a folder.
+                exact = false;
+                '_'
+            }
         })
         .collect();
-    // Long paths in values would make unwieldy folder names; the hash keeps them distinct.
+    let hash = || {
+        let key = format!("{}\n{}", std::path::absolute(dataflow).unwrap_or_default().display(), parts.join("\n"));
+        format!("{:08x}", crate::base::hash::fnv1a(key.as_bytes()) as u32)
+    };
+    // Long values would make unwieldy folder names; the hash keeps them distinct.
     let text = if text.len() > 64 {
-        format!("{}-{:08x}", &text[..48], crate::base::hash::fnv1a(parts.join("\n").as_bytes()) as u32)
+        format!("{}-{}", &text[..48], hash())
+    } else if !exact {
+        format!("{text}-{}", hash())
     } else {
         text
     };

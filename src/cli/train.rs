@@ -140,13 +140,7 @@ fn claim_save_dir(run: &TrainRun, cfg: &Config, save_dir: &Path) -> Result<crate
     if let (true, Some((p, s))) = (run.resume, &existing)
         && s.config != cfg.name
     {
-        bail!(
-            "cannot resume: {} was written by preset `{}`, and this run is preset `{}`; resume with `{}` or choose another --save-dir",
-            p.display(),
-            s.config,
-            cfg.name,
-            s.config
-        );
+        bail!("{}", checkpoint::preset_mismatch(p, &s.config, &cfg.name));
     }
     Ok(lock)
 }

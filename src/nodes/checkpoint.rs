@@ -52,7 +52,7 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
                 if notice.role != "final"
                     && let Some(dir) = path.parent()
                 {
-                    prune(dir, keep)?;
+                    prune(dir, keep, notice.epoch)?;
                 }
                 // The trainer waits for this before it exits: a sender that exits at once can
                 // lose its last message in dora 1.1.

@@ -77,13 +77,15 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
     loop {
         // Send whatever is ready, oldest request first.
         while let Some(b) = loader.next_ready(Duration::ZERO)? {
-            // A batch larger than one message goes as consecutive parts of whole samples.
-            let parts = b.split(batch_part_samples(&b));
+            // A batch larger than one message goes as consecutive parts of whole samples; one
+            // that fits goes whole, without a copy.
+            let (per_part, epoch, index) = (batch_part_samples(&b), b.epoch, b.index);
+            let parts = if b.size <= per_part { vec![b] } else { b.split(per_part) };
             let n = parts.len() as i64;
             for (k, part) in parts.into_iter().enumerate() {
                 let meta = encode_batch(&part, k as i64, n);
                 node.send_output(out("batch"), meta, part.data)
-                    .map_err(|e| anyhow::anyhow!("send batch {}/{} part {} of {n}: {e}", b.epoch, b.index, k + 1))?;
+                    .map_err(|e| anyhow::anyhow!("send batch {epoch}/{index} part {} of {n}: {e}", k + 1))?;
             }
             sent += 1;
         }
@@ -108,7 +110,7 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
         // A warning, so the console shows it next to "Finished training" (the files were named as
         // they were skipped).
         eprintln!(
-            "[{}] warning: {failures} of {attempts} sample attempts skipped unreadable images (named above and in train.log)",
+            "[{}] warning: sent {sent} batches; {failures} of {attempts} sample attempts skipped unreadable images (named above and in train.log)",
             p.node_id
         );
     } else {

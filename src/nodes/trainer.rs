@@ -73,9 +73,11 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
     let seed = q.seed as u64;
     let out_dir = PathBuf::from(&q.out);
     let checkpoints = out_dir.join("checkpoints");
-    // A run killed mid-write (kill -9) leaves its temporary file; the run lock makes this run the
-    // folder's only writer, so whatever temporary file is there is stale.
-    let stale = crate::base::fs::remove_stale_temporaries(&checkpoints)?;
+    // A run killed mid-write (kill -9) leaves its temporary file. A trainer writing into `out`
+    // is that folder's only checkpoint writer (`trackflow train` also holds its run lock), so
+    // whatever temporary checkpoint or final-weights file is there is stale.
+    let stale = crate::base::fs::remove_stale_temporaries(&checkpoints, "")?
+        + crate::base::fs::remove_stale_temporaries(&out_dir, &format!("{}.safetensors.", q.name))?;
     if stale > 0 {
         eprintln!("[{}] removed {stale} partial checkpoint file(s) a killed run left in {}", p.node_id, checkpoints.display());
     }
@@ -151,11 +153,17 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
         let waited = Instant::now();
         // A large batch arrives as parts, in order (see `wire::BATCH_PART_MAX`).
         let mut parts = Vec::new();
+        let mut parts_of_batch: Option<i64> = None;
         let batch = loop {
             match next_event(events, idle)? {
                 Next::Input { id, metadata, .. } if id == "saved" => acked.push(Bytes::decode("ack", &metadata.parameters, &empty)?.role),
                 Next::Input { metadata, data, .. } => {
                     let (part, k, n) = decode_batch(&metadata.parameters, &data)?;
+                    // Every part states the same count as the first, or parts were lost.
+                    let expected_parts = *parts_of_batch.get_or_insert(n);
+                    if n != expected_parts {
+                        bail!("batch {}/{}: part {} says {n} parts, the first said {expected_parts}", part.epoch, part.index, k + 1);
+                    }
                     if k != parts.len() as i64 {
                         bail!(
                             "batch {}/{}: got part {} of {n}, expected part {} (a message was lost or reordered)",
@@ -174,6 +182,9 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
                 Next::Stop => bail!("stopped at epoch {epoch} batch {index}, before training finished"),
             }
         };
+        if batch.size != global_batch {
+            bail!("batch {index} of epoch {epoch} has {} samples, expected {global_batch} (a part was lost)", batch.size);
+        }
         if (batch.epoch, batch.index) != (epoch, index) {
             bail!(
                 "expected batch {index} of epoch {epoch}, got batch {} of epoch {} (a message was lost or reordered)",

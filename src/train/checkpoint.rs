@@ -150,11 +150,7 @@ pub fn latest(dir: &Path) -> Result<Option<(PathBuf, TrainState)>> {
     let mut found: Vec<(i64, PathBuf)> = std::fs::read_dir(dir)
         .with_context(|| format!("cannot list {}", dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter_map(|p| {
-            let n = p.file_name()?.to_str()?.to_string();
-            let ep = n.strip_prefix("OSTrack_ep")?.strip_suffix(".safetensors")?.parse().ok()?;
-            Some((ep, p))
-        })
+        .filter_map(|p| Some((epoch_of(&p)?, p)))
         .collect();
     found.sort();
     for (_, p) in found.into_iter().rev() {
@@ -166,18 +162,35 @@ pub fn latest(dir: &Path) -> Result<Option<(PathBuf, TrainState)>> {
     Ok(None)
 }
 
-/// Keeps the `keep` newest checkpoints in `dir`, deleting older ones.
-pub fn prune(dir: &Path, keep: usize) -> Result<()> {
-    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)?
+/// The epoch of a checkpoint file name (`OSTrack_ep0012.safetensors` → 12).
+fn epoch_of(path: &Path) -> Option<i64> {
+    path.file_name()?.to_str()?.strip_prefix("OSTrack_ep")?.strip_suffix(".safetensors")?.parse().ok()
+}
+
+/// Keeps the `keep` newest checkpoints in `dir` up to epoch `upto` (the one just confirmed),
+/// deleting older ones. Epochs are compared as numbers (epoch 10000 is newer than 9999), and a
+/// checkpoint newer than `upto` is never touched: its notice may still be on its way.
+pub fn prune(dir: &Path, keep: usize, upto: i64) -> Result<()> {
+    let mut found: Vec<(i64, PathBuf)> = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot list {}", dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("OSTrack_ep") && n.ends_with(".safetensors")))
+        .filter_map(|p| Some((epoch_of(&p)?, p)))
+        .filter(|(e, _)| *e <= upto)
         .collect();
     found.sort();
     let n = found.len();
-    for p in found.into_iter().take(n.saturating_sub(keep.max(1))) {
+    for (_, p) in found.into_iter().take(n.saturating_sub(keep.max(1))) {
         std::fs::remove_file(&p).with_context(|| format!("cannot remove old checkpoint {}", p.display()))?;
     }
     Ok(())
+}
+
+/// The one-line refusal to resume a folder that another preset wrote.
+pub fn preset_mismatch(path: &Path, written_by: &str, this_run: &str) -> String {
+    format!(
+        "cannot resume: {} was written by preset `{written_by}`, and this run is preset `{this_run}`; resume with `{written_by}` or choose another --save-dir",
+        path.display()
+    )
 }
 
 /// Reads every tensor of a safetensors file into a map.

@@ -72,7 +72,18 @@ impl Batch {
     /// Checks the buffer length against the shape.
     pub fn validate(&self) -> Result<()> {
         let (b, t, s, c) = (self.size, self.template_size, self.search_size, self.channels);
-        let want = (b * (c * (t * t + s * s) + 4)) as usize;
+        if b < 1 || t < 1 || s < 1 || c < 1 {
+            bail!("batch {}/{}: size {b}, crops {t} and {s}, {c} channels: each must be at least 1", self.epoch, self.index);
+        }
+        // Checked, so that a message's metadata cannot wrap the expected length.
+        let want = t
+            .checked_mul(t)
+            .and_then(|tt| s.checked_mul(s).and_then(|ss| tt.checked_add(ss)))
+            .and_then(|px| px.checked_mul(c))
+            .and_then(|f| f.checked_add(4))
+            .and_then(|f| f.checked_mul(b))
+            .and_then(|f| usize::try_from(f).ok());
+        let Some(want) = want else { bail!("batch {}/{}: its shape is too large", self.epoch, self.index) };
         if self.data.len() != want {
             bail!("batch {}/{}: {} floats, its shape needs {want}", self.epoch, self.index, self.data.len());
         }
@@ -107,6 +118,9 @@ impl Batch {
 
     /// Joins the parts [`Batch::split`] made, in order, back into one batch.
     pub fn join(parts: Vec<Self>) -> Result<Self> {
+        for p in &parts {
+            p.validate()?;
+        }
         let Some(first) = parts.first() else { bail!("no part to join") };
         let (epoch, index, t, s, c) = (first.epoch, first.index, first.template_size, first.search_size, first.channels);
         if parts.iter().any(|p| (p.epoch, p.index, p.template_size, p.search_size, p.channels) != (epoch, index, t, s, c)) {
@@ -478,13 +492,7 @@ impl Trainer {
         if state.config != cfg.name {
             // Another preset's tensors would fail to load one by one (or, worse, load into a
             // network of the same shape trained on another recipe): one line naming both.
-            bail!(
-                "cannot resume: {} was written by preset `{}`, and this run is preset `{}`; resume with `{}` or choose another --save-dir",
-                path.display(),
-                state.config,
-                cfg.name,
-                state.config
-            );
+            bail!("{}", checkpoint::preset_mismatch(path, &state.config, &cfg.name));
         }
         let mut t = Self::new(cfg, device, state.seed, &Init::Resume(path.to_path_buf()))?;
         t.optim.load_state(&checkpoint::read_tensors(path)?, state.step)?;
