@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use dora_node_api::dora_core::config::DataId;
-use dora_node_api::{DoraNode, Event, EventStream};
+use dora_node_api::{DoraNode, Event, EventStream, StopCause};
 
 use crate::base::image::Image;
 use crate::dataflow::dora::{INPUTS_ENV, NODE_ID_ENV, PARAMS_ENV};
@@ -138,6 +138,12 @@ pub fn next_event(events: &mut EventStream, idle: Duration) -> Result<Next> {
             None => return Ok(Next::Stop),
             Some(Event::Input { id, metadata, data }) => return Ok(Next::Input { id: id.to_string(), metadata, data }),
             Some(Event::InputClosed { id }) => return Ok(Next::Closed(id.to_string())),
+            // dora 1.1 delivers this stop ahead of inputs still queued behind it (its scheduler
+            // gives stops priority) and hands those inputs out on the next calls: a slow sink
+            // (a viewer encoding video, a recording) that returned here lost its last frames.
+            // Every input is closed, so draining ends by itself; a manual stop (`dora stop`,
+            // Ctrl-C) still ends the node at once.
+            Some(Event::Stop(StopCause::AllInputsClosed)) => continue,
             Some(Event::Stop(_)) => return Ok(Next::Stop),
             Some(Event::NodeFailed { source_node_id, error, .. }) => {
                 bail!("upstream node `{source_node_id}` failed: {error}")
@@ -160,6 +166,8 @@ pub fn poll_event(events: &mut EventStream, wait: Duration) -> Result<Option<Nex
         None => Ok(Some(Next::Stop)),
         Some(Event::Input { id, metadata, data }) => Ok(Some(Next::Input { id: id.to_string(), metadata, data })),
         Some(Event::InputClosed { id }) => Ok(Some(Next::Closed(id.to_string()))),
+        // As in `next_event`: the inputs queued behind this stop come on the next calls.
+        Some(Event::Stop(StopCause::AllInputsClosed)) => Ok(None),
         Some(Event::Stop(_)) => Ok(Some(Next::Stop)),
         Some(Event::NodeFailed { source_node_id, error, .. }) => bail!("upstream node `{source_node_id}` failed: {error}"),
         Some(Event::Error(e)) if e.contains("timed out") => Ok(None),
