@@ -66,6 +66,26 @@ pub fn remove_stale_temporaries(dir: &Path, of: &str) -> Result<usize> {
     Ok(removed)
 }
 
+/// Reads a file of at most `cap` bytes; a larger one is an error naming the file, `what` it
+/// should have been (`annotation file`, `result file`) and the cap, before more than the cap is
+/// read into memory.
+pub fn read_capped(path: &Path, cap: u64, what: &str) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    // The length check covers regular files; the bounded read covers the rest (a pipe, a
+    // device, a file that grows while it is read).
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    if len > cap {
+        anyhow::bail!("{} is {len} bytes, more than the {cap} bytes a {what} may have", path.display());
+    }
+    let mut bytes = Vec::new();
+    file.take(cap + 1).read_to_end(&mut bytes).with_context(|| format!("cannot read {}", path.display()))?;
+    if bytes.len() as u64 > cap {
+        anyhow::bail!("{} is more than the {cap} bytes a {what} may have", path.display());
+    }
+    Ok(bytes)
+}
+
 /// A folder claimed by one live run (a training save folder, a results folder).
 ///
 /// The claim is an exclusive `flock` on `.trackflow.lock`, held for the lifetime of this value:

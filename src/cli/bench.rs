@@ -592,8 +592,8 @@ pub fn peers(run: &PeersRun) -> Result<()> {
 /// Seconds of tracking recorded in the `<seq>_time.txt` files of `dir` (decoding excluded).
 fn result_seconds(dir: &Path, seqs: &[crate::data::sequence::Sequence]) -> f64 {
     seqs.iter()
-        .map(|s| std::fs::read_to_string(dir.join(format!("{}_time.txt", s.name))).unwrap_or_default())
-        .map(|text| text.lines().filter_map(|l| l.trim().parse::<f64>().ok()).sum::<f64>())
+        .map(|s| crate::data::results::read_value_rows(&dir.join(format!("{}_time.txt", s.name))).unwrap_or_default())
+        .map(|rows| rows.values.iter().filter(|v| !v.is_nan()).sum::<f64>())
         .sum()
 }
 

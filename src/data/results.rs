@@ -10,7 +10,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
 use crate::base::fs::write_atomic;
 
@@ -216,22 +216,17 @@ pub fn parse_value_rows(text: &str) -> ValueRows {
     out
 }
 
-/// The largest result file read, 256 MiB: a hundred times the longest benchmark sequence's
-/// boxes. A larger file is not results, and reading it whole would take that much memory.
-pub const MAX_RESULT_BYTES: u64 = 256 << 20;
+/// The largest result file read: the annotation cap
+/// ([`crate::data::sequence::MAX_ANNOTATION_BYTES`], 256 MiB), a hundred times the longest
+/// benchmark sequence's boxes. A larger file is not results, and reading it whole would take
+/// that much memory.
+pub const MAX_RESULT_BYTES: u64 = crate::data::sequence::MAX_ANNOTATION_BYTES;
 
 /// Reads a file's bytes as text for the lenient parsers: bytes that are not UTF-8 become U+FFFD
 /// and then fail to parse on their line, instead of failing the whole file unnamed. A file over
 /// [`MAX_RESULT_BYTES`] is an error naming it, read no further than the cap.
 fn read_text(path: &Path) -> Result<String> {
-    use std::io::Read;
-    let file = std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let mut bytes = Vec::new();
-    file.take(MAX_RESULT_BYTES + 1).read_to_end(&mut bytes).with_context(|| format!("cannot read {}", path.display()))?;
-    if bytes.len() as u64 > MAX_RESULT_BYTES {
-        anyhow::bail!("{} is more than the {MAX_RESULT_BYTES} bytes a result file may have", path.display());
-    }
-    Ok(String::from_utf8_lossy(&bytes).into_owned())
+    Ok(String::from_utf8_lossy(&crate::base::fs::read_capped(path, MAX_RESULT_BYTES, "result file")?).into_owned())
 }
 
 /// Reads a box file with [`parse_box_rows`]; only a file that cannot be read is an error.

@@ -605,19 +605,7 @@ pub const MAX_NAME_DIGITS: usize = 16;
 /// Reads a text file of at most `cap` bytes; a larger one is an error naming the file, its size
 /// and the cap, before any of it is read into memory.
 pub fn read_text_capped(path: &Path, cap: u64) -> Result<String> {
-    use std::io::Read;
-    let file = std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
-    // The length check covers regular files; the bounded read covers the rest (a pipe, a
-    // device, a file that grows while it is read).
-    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
-    if len > cap {
-        bail!("{} is {len} bytes, more than the {cap} bytes an annotation file may have", path.display());
-    }
-    let mut bytes = Vec::new();
-    file.take(cap + 1).read_to_end(&mut bytes).with_context(|| format!("cannot read {}", path.display()))?;
-    if bytes.len() as u64 > cap {
-        bail!("{} is more than the {cap} bytes an annotation file may have", path.display());
-    }
+    let bytes = crate::base::fs::read_capped(path, cap, "annotation file")?;
     String::from_utf8(bytes).with_context(|| format!("{} is not UTF-8 text", path.display()))
 }
 
