@@ -55,6 +55,30 @@ fn track_dataflow_equals_fused_path() {
         let r: Vec<i64> = a.lines().next().unwrap().split('\t').map(|v| v.parse().unwrap()).collect();
         assert_eq!(g, r);
     }
+
+    // Recovery on every frame after the second (confidence is always under 1): both paths pick
+    // the wider search region from the previous box's confidence, frame for frame.
+    let preset = read(&crate::common::root().join("configs/ostrack/mobile.kdl"));
+    let weights = crate::common::root().join("models/mobile.safetensors");
+    let recovering = preset
+        .replace("weights \"../../models/mobile.safetensors\"", &format!("weights {:?}", weights.display().to_string()))
+        .replace("test {", "test {\n    recover-below 1.0\n    recover-factor 5.0");
+    assert!(recovering.contains("recover-below") && recovering.contains(&weights.display().to_string()));
+    let config = dir.path().join("recovering.kdl");
+    std::fs::write(&config, recovering).unwrap();
+    let sets: Vec<String> = ["crop", "backbone", "head"].iter().map(|n| format!("{n}.config={:?}", config.display().to_string())).collect();
+    let (flow_out, fused_out) = (dir.path().join("flow-recover"), dir.path().join("fused-recover"));
+    assert!(run(run_flow("dataflows/track.kdl", &data, &flow_out, &sets)).status.success(), "dataflow run with recovery failed");
+    let mut c = trackflow();
+    c.args(["track", "--device", "cpu", "--config"]).arg(&config).arg(&data).arg("--out").arg(&fused_out);
+    assert!(run(c).status.success(), "fused run with recovery failed");
+    let mut changed = false;
+    for seq in ["seq_0001", "seq_0002"] {
+        let a = read(&flow_out.join(format!("{seq}.txt")));
+        assert_eq!(a, read(&fused_out.join(format!("{seq}.txt"))), "{seq}: dataflow and fused boxes differ with recovery");
+        changed |= a != read(&dir.path().join("flow").join(format!("{seq}.txt")));
+    }
+    assert!(changed, "recovery on every frame left every box as it was");
 }
 
 #[test]

@@ -335,3 +335,64 @@ fn vitb_presets_run_a_forward_pass() {
         assert_eq!(maps.score.size(), [1, 1, feat, feat]);
     }
 }
+
+/// Folding the BatchNorms (stem and head) for inference computes the same network: float64
+/// maps agree to rounding, and unfolding runs the parameters again, bit for bit.
+#[test]
+fn folded_batchnorm_computes_the_same_network() {
+    let cfg = preset("mobile");
+    let mut m = OSTrack::new(&cfg, Parts::All, Device::Cpu);
+    m.randomize(7);
+    // Statistics and affine parameters away from the identity, so that there is something to fold.
+    tch::manual_seed(8);
+    for (name, mut t) in m.vs.variables() {
+        let _g = tch::no_grad_guard();
+        let leaf = name.rsplit('.').next().unwrap_or_default();
+        let is_bn = name.contains("box_head") && name.contains(".1.") || name.contains("patch_embed.features");
+        match leaf {
+            "running_mean" => t.copy_(&(Tensor::randn_like(&t) * 0.5)),
+            "running_var" => t.copy_(&(Tensor::rand_like(&t) + 0.5)),
+            "weight" | "bias" if is_bn && t.dim() == 1 => t.copy_(&(Tensor::rand_like(&t) + 0.5)),
+            _ => {}
+        }
+    }
+    m.set_kind(Kind::Double);
+    let (z, x) = random_crops(&cfg, 4);
+    let (z, x) = (z.to_kind(Kind::Double), x.to_kind(Kind::Double));
+    let run = |m: &OSTrack| {
+        let _g = tch::no_grad_guard();
+        let out = m.backbone().unwrap().forward(&z, &x, true, None, false);
+        let head = m.head().unwrap();
+        let maps = head.forward_t(&head.tokens_to_map(&out.tokens), false);
+        Tensor::cat(&[maps.score, maps.size, maps.offset], 1)
+    };
+    let plain = run(&m);
+    m.fold_batchnorm(true);
+    let folded = run(&m);
+    let err = (&folded - &plain).abs().max().double_value(&[]) / plain.abs().max().double_value(&[]);
+    assert!(err < 1e-10, "folded maps differ from the plain ones by {err:e} (relative to the largest)");
+    assert!(folded.abs().max().double_value(&[]) > 0.0);
+    // Loading or converting weights drops the folded copies; so does unfolding.
+    m.fold_batchnorm(false);
+    assert!(run(&m).equal(&plain));
+    m.fold_batchnorm(true);
+    m.set_kind(Kind::Double);
+    assert!(run(&m).equal(&plain), "set_kind keeps stale folded copies");
+}
+
+/// Recovery widens the search region only after a frame under `recover-below`.
+#[test]
+fn recovery_widens_the_search_after_low_confidence() {
+    let mut cfg = preset("mobile");
+    assert_eq!(cfg.next_search_factor(0.01), 3.25, "recovery is off unless configured");
+    cfg.test.recover_below = Some(0.2);
+    assert_eq!(cfg.next_search_factor(0.19), cfg.data.search_factor);
+    cfg.test.recover_factor = Some(5.0);
+    assert_eq!(cfg.next_search_factor(0.19), 5.0);
+    assert_eq!(cfg.next_search_factor(0.2), 3.25);
+    assert_eq!(cfg.next_search_factor(1.0), 3.25);
+    let e = config_errors("test {\n    recover-below 1.5\n}\n");
+    assert!(e.contains("recover-below") && e.contains(":2"), "{e}");
+    let e = config_errors("test {\n    recover-factor 5.0\n}\n");
+    assert!(e.contains("recover-factor") && e.contains("without test.recover-below") && e.contains(":2"), "{e}");
+}

@@ -632,7 +632,12 @@ fn random_regions_prefer_what_stands_out_and_make_valid_pairs() {
     let touches = |b: [f64; 4]| b[0] < 170.0 && b[0] + b[2] > 130.0 && b[1] < 130.0 && b[1] + b[3] > 90.0;
     let (mut chosen, mut random) = (0, 0);
     for seed in 0..200 {
-        let b = distinct_region(&img, &mut Pcg::new(seed));
+        // Within the aspect range, unless the other side was cut to 90% of the image.
+        let max_aspect = [1.65, 3.0, 8.0][seed as usize % 3];
+        let b = distinct_region(&img, max_aspect, &mut Pcg::new(seed));
+        let aspect = b[2] / b[3];
+        assert!(aspect <= max_aspect * 1.0001 || b[3] >= 0.9 * h as f64 - 1e-9, "{b:?} wider than {max_aspect}");
+        assert!(aspect >= 1.0 / max_aspect / 1.0001 || b[2] >= 0.9 * w as f64 - 1e-9, "{b:?} taller than 1/{max_aspect}");
         assert!(b[0] >= 0.0 && b[1] >= 0.0 && b[0] + b[2] <= w as f64 && b[1] + b[3] <= h as f64 && b[2] > 0.0 && b[3] > 0.0, "{b:?}");
         chosen += touches(b) as usize;
         // A box of the same size distribution at a uniformly random place.

@@ -8,6 +8,7 @@ pub mod hash;
 pub mod image;
 pub mod imageio;
 pub mod kdl;
+pub mod malloc;
 pub mod paths;
 pub mod presets;
 pub mod python;

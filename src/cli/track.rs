@@ -252,7 +252,7 @@ pub fn track_sequences(tracker: &mut Tracker, job: &TrackJob) -> Result<()> {
         );
         let mut r = SequenceResult::default();
         let result = (|| -> Result<()> {
-            for (i, im) in checked_frames(seq.reader()?.take(n), seq.files().to_vec()).enumerate() {
+            for (i, im) in checked_frames(seq.reader()?.ahead(FRAMES_AHEAD, n), seq.files().to_vec()).enumerate() {
                 let im = im?;
                 let t = std::time::Instant::now();
                 let (b, score) = if i == 0 {
@@ -296,6 +296,10 @@ pub fn track_sequences(tracker: &mut Tracker, job: &TrackJob) -> Result<()> {
     }
     Ok(())
 }
+
+/// How many decoded frames may wait for the tracker: enough to smooth a slow JPEG, few enough
+/// that a 4K sequence holds little memory.
+const FRAMES_AHEAD: usize = 3;
 
 /// Adds where a refused init box came from (`origin`: a ground-truth file's `file:line`, or
 /// `--init-box`) to an error that is an [`InitBoxError`]; any other error is returned as it is.

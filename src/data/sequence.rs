@@ -153,6 +153,45 @@ pub enum FrameReader {
     Video(VideoReader, usize),
 }
 
+impl FrameReader {
+    /// The same frames decoded on a helper thread, at most `depth` ahead of the consumer: on a
+    /// multi-core machine the next JPEG decodes while the network runs on this one. Reads at most
+    /// `limit` frames and stops after the first error; the thread ends with the frames or when
+    /// the iterator is dropped.
+    pub fn ahead(self, depth: usize, limit: usize) -> FramesAhead {
+        let (tx, rx) = crossbeam_channel::bounded::<Result<Image>>(depth.max(1));
+        let decoder = std::thread::spawn(move || {
+            for frame in self.take(limit) {
+                let failed = frame.is_err();
+                if tx.send(frame).is_err() || failed {
+                    break;
+                }
+            }
+        });
+        FramesAhead { rx, decoder: Some(decoder) }
+    }
+}
+
+/// Frames decoded ahead by [`FrameReader::ahead`]. A decoder that panicked ends the frames with
+/// an error, never with a quietly short sequence.
+pub struct FramesAhead {
+    rx: crossbeam_channel::Receiver<Result<Image>>,
+    decoder: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Iterator for FramesAhead {
+    type Item = Result<Image>;
+    fn next(&mut self) -> Option<Result<Image>> {
+        match self.rx.recv() {
+            Ok(frame) => Some(frame),
+            Err(_) => match self.decoder.take()?.join() {
+                Ok(()) => None,
+                Err(_) => Some(Err(anyhow::anyhow!("the frame decoder thread panicked"))),
+            },
+        }
+    }
+}
+
 impl Iterator for FrameReader {
     type Item = Result<Image>;
     fn next(&mut self) -> Option<Result<Image>> {

@@ -120,6 +120,10 @@ pub struct DataConfig {
     /// Training: share of search crops smeared by a motion blur (`blur-prob`, 0 as upstream).
     /// Not an OSTrack option: see [`crate::train::sampler::motion_blur`].
     pub blur_prob: f64,
+    /// Training: region pairs (`GOT10K_train_regions`) draw their aspect ratio w/h log-uniformly
+    /// in [1/a, a] (`region-aspect`, 1.65 as the first `mobile` models). Not an OSTrack option:
+    /// see [`crate::train::sampler::distinct_region`].
+    pub region_aspect: f64,
 }
 
 /// Tracking-time crop factors (OSTrack `TEST.TEMPLATE_FACTOR`, `TEST.SEARCH_FACTOR`). A factor
@@ -137,6 +141,14 @@ pub struct TestConfig {
     /// learning rate does: a small model's size error otherwise compounds, since a box too large
     /// makes the next search region larger and the target in it smaller.
     pub size_update: Option<f64>,
+    /// Recovery (`recover-below`, `recover-factor`): after a frame whose confidence (the
+    /// windowed peak, [`crate::tracker::Tracked::confidence`]) fell below `recover_below`, the
+    /// next search region is `recover_factor` times the box instead of `search-factor`, so a
+    /// target that moved away can be found again. `None` (as OSTrack): never. Not an OSTrack
+    /// option.
+    pub recover_below: Option<f64>,
+    /// The search factor after a low-confidence frame (`None`: the training `search-factor`).
+    pub recover_factor: Option<f64>,
 }
 
 /// Training recipe (OSTrack `TRAIN.*`).
@@ -221,6 +233,7 @@ impl Default for Config {
                 scale_jitter: 0.25,
                 distractor_prob: 0.0,
                 blur_prob: 0.0,
+                region_aspect: REGION_ASPECT,
             },
             train: TrainConfig {
                 lr: 4e-4,
@@ -260,6 +273,16 @@ impl Config {
     /// The search crop factor the tracker uses: `test.search-factor`, else the training one.
     pub fn test_search_factor(&self) -> f64 {
         self.test.search_factor.unwrap_or(self.data.search_factor)
+    }
+    /// The search factor for the frame after one tracked with `confidence` (1 after the first
+    /// frame): [`Config::test_search_factor`], or the recovery factor after a low-confidence
+    /// frame (`test { recover-below; recover-factor }`). Both tracking paths, fused and
+    /// dataflow, choose with this.
+    pub fn next_search_factor(&self, confidence: f64) -> f64 {
+        match self.test.recover_below {
+            Some(below) if confidence < below => self.test.recover_factor.unwrap_or(self.data.search_factor),
+            _ => self.test_search_factor(),
+        }
     }
     /// Search feature-map side (16 for the 256 model).
     pub fn search_feat(&self) -> i64 {
@@ -336,6 +359,15 @@ impl Config {
         self.validate_model(c);
         self.validate_crops(c);
         self.validate_train(c);
+        if self.test.recover_factor.is_some() && self.test.recover_below.is_none() {
+            let msg = "test.recover-factor is set without test.recover-below, so it would never be used".to_string();
+            c.push_help(
+                &["test.recover-factor"],
+                msg,
+                "never used",
+                "add recover-below C: after a frame whose confidence is under C, the next one searches recover-factor times the box",
+            );
+        }
     }
 
     fn validate_model(&self, c: &mut Checks) {
@@ -526,7 +558,11 @@ const DATA_KEYS: Table<DataConfig> = &[
     ("scale-jitter", Key::Float(|d| &mut d.scale_jitter, FloatRange::closed(0.0, 10.0))),
     ("distractor-prob", Key::Float(|d| &mut d.distractor_prob, SHARE)),
     ("blur-prob", Key::Float(|d| &mut d.blur_prob, SHARE)),
+    ("region-aspect", Key::Float(|d| &mut d.region_aspect, FloatRange::closed(1.0, 100.0))),
 ];
+
+/// The region pairs' widest aspect ratio before it was a key: e^0.5.
+pub const REGION_ASPECT: f64 = 1.6487212707001282;
 
 /// `train { … }`.
 const TRAIN_KEYS: Table<TrainConfig> = &[
@@ -554,6 +590,9 @@ const TEST_KEYS: Table<TestConfig> = &[
     ("search-factor", Key::MaybeFloat(|t| &mut t.search_factor, FACTOR)),
     // 1 takes each predicted size as it is; 0 would never move the box size.
     ("size-update", Key::MaybeFloat(|t| &mut t.size_update, FloatRange::above(0.0, 1.0))),
+    // A confidence is a windowed score in (0, 1).
+    ("recover-below", Key::MaybeFloat(|t| &mut t.recover_below, FloatRange::closed(0.0, 1.0))),
+    ("recover-factor", Key::MaybeFloat(|t| &mut t.recover_factor, FACTOR)),
 ];
 
 /// Crop side relative to the box size.

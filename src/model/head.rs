@@ -4,20 +4,31 @@
 use tch::nn::{self, Module, ModuleT};
 use tch::{Kind, Tensor};
 
+use crate::model::mobilenet::Folded;
+
 /// `convN_*`: Conv2d 3×3 (pad 1, bias) → BatchNorm2d → ReLU; checkpoint keys `.0.*`, `.1.*`.
 #[derive(Debug)]
 struct ConvBnRelu {
     conv: nn::Conv2D,
     bn: nn::BatchNorm,
+    /// The BatchNorm folded in, for inference ([`CenterPredictor::fold_batchnorm`]).
+    folded: Option<Folded>,
 }
 
 impl ConvBnRelu {
     fn new(vs: nn::Path, cin: i64, cout: i64) -> Self {
         let cfg = nn::ConvConfig { padding: 1, ..Default::default() };
-        Self { conv: nn::conv2d(&vs / "0", cin, cout, 3, cfg), bn: nn::batch_norm2d(&vs / "1", cout, Default::default()) }
+        Self { conv: nn::conv2d(&vs / "0", cin, cout, 3, cfg), bn: nn::batch_norm2d(&vs / "1", cout, Default::default()), folded: None }
     }
     fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
-        self.bn.forward_t(&self.conv.forward(xs), train).relu()
+        match &self.folded {
+            Some(f) if !train => {
+                let mut y = f.forward(xs, 1, 1, 1);
+                let _ = y.relu_();
+                y
+            }
+            _ => self.bn.forward_t(&self.conv.forward(xs), train).relu(),
+        }
     }
 }
 
@@ -100,6 +111,19 @@ impl CenterPredictor {
             score: clamped_sigmoid(&self.ctr.forward_t(map, train)),
             size: clamped_sigmoid(&self.size.forward_t(map, train)),
             offset: self.offset.forward_t(map, train),
+        }
+    }
+
+    /// Folds each tower's BatchNorms (running statistics) into their convolutions, for
+    /// inference, as [`crate::model::mobilenet::HybridEmbed::fold_batchnorm`] does for the stem;
+    /// `fold_batchnorm(false)` drops the folded copies. A training-mode forward pass always uses
+    /// the parameters.
+    pub fn fold_batchnorm(&mut self, fold: bool) {
+        for tower in [&mut self.ctr, &mut self.offset, &mut self.size] {
+            for b in &mut tower.blocks {
+                // PyTorch's BatchNorm2d default epsilon, which OSTrack's head keeps.
+                b.folded = fold.then(|| Folded::new(&b.conv, &b.bn, 1e-5));
+            }
         }
     }
 

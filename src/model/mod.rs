@@ -74,6 +74,7 @@ impl OSTrack {
     /// separate processes holding different parts of the network agree with a process holding
     /// all of it. Weights are Xavier-uniform, position embeddings N(0, 0.02), norms 1/0.
     pub fn randomize(&mut self, seed: i64) {
+        self.fold_batchnorm(false);
         let _guard = tch::no_grad_guard();
         let mut vars: Vec<(String, Tensor)> = self.vs.variables().into_iter().collect();
         vars.sort_by(|a, b| a.0.cmp(&b.0));
@@ -140,6 +141,7 @@ impl OSTrack {
     /// shape, then not loaded).
     /// With `resize_positions`, `pos_embed_z`/`pos_embed_x` of another square grid are resized.
     fn load_except(&mut self, path: &Path, may_be_missing: fn(&str) -> bool, resize_positions: bool) -> Result<()> {
+        self.fold_batchnorm(false);
         let bytes = std::fs::read(path).with_context(|| format!("cannot read weights {}", path.display()))?;
         let tensors = Tensor::read_safetensors(path)
             .with_context(|| format!("{} is not a valid safetensors file ({} bytes; truncated download?)", path.display(), bytes.len()))?;
@@ -221,7 +223,22 @@ impl OSTrack {
 
     /// Converts parameters to a precision (fp16/bf16 on GPU).
     pub fn set_kind(&mut self, kind: Kind) {
+        self.fold_batchnorm(false);
         self.vs.set_kind(kind);
+    }
+
+    /// Folds the BatchNorms of the MobileNetV2 stem and the head into their convolutions
+    /// (`fold` true) or drops the folded copies (false). Folding is for inference: the stem
+    /// roughly twice as fast on the CPU, the same function up to float rounding. The folded copies do
+    /// not follow the parameters, so loading, randomising or converting the weights drops them;
+    /// [`load_tracking_model`] folds last.
+    pub fn fold_batchnorm(&mut self, fold: bool) {
+        if let Some(b) = &mut self.backbone {
+            b.fold_batchnorm(fold);
+        }
+        if let Some(h) = &mut self.box_head {
+            h.fold_batchnorm(fold);
+        }
     }
 
     /// The precision the parameters are in (float32 unless [`OSTrack::set_kind`] changed it).
@@ -306,6 +323,7 @@ pub fn load_tracking_model(
     if precision != Kind::Float {
         model.set_kind(precision);
     }
+    model.fold_batchnorm(true);
     Ok(model)
 }
 

@@ -326,6 +326,14 @@ pub struct VisionTransformerCE {
 }
 
 impl VisionTransformerCE {
+    /// Folds the MobileNetV2 stem's BatchNorms for inference, or drops the folded copies
+    /// ([`crate::model::OSTrack::fold_batchnorm`]); the patch convolution has none.
+    pub fn fold_batchnorm(&mut self, fold: bool) {
+        if let PatchEmbed::Hybrid(h) = &mut self.patch_embed {
+            h.fold_batchnorm(fold);
+        }
+    }
+
     /// Builds the backbone under `vs` (normally `root / "backbone"`).
     pub fn new(vs: nn::Path, cfg: &Config) -> Self {
         let m = &cfg.model;

@@ -19,8 +19,8 @@ struct SeqState {
     name: String,
     frames: u32,
     next_frame: u32,
-    /// (index, box) of the latest box received.
-    state: Option<(u32, [f64; 4])>,
+    /// (index, box, confidence) of the latest box received.
+    state: Option<(u32, [f64; 4], f64)>,
     pending: BTreeMap<u32, Image>,
 }
 
@@ -40,7 +40,7 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
     let cfg = Config::load(Path::new(&q.config)).map_err(|e| anyhow::anyhow!("{e}"))?;
     let d = cfg.data.clone();
     // Tracking crops use the `test` factors (the training ones unless the config overrides them).
-    let (template_factor, search_factor) = (cfg.test_template_factor(), cfg.test_search_factor());
+    let template_factor = cfg.test_template_factor();
     let idle = p.idle();
     let mut s = SeqState::default();
     // dora may deliver the next sequence's frame 0 before this node's copy of the previous
@@ -97,7 +97,7 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
                 if b.header.seq != s.name && finished.contains(&b.header.seq) {
                     continue;
                 }
-                let expected = s.state.map_or(0, |(i, _)| i + 1);
+                let expected = s.state.map_or(0, |(i, _, _)| i + 1);
                 if b.header.seq != s.name || b.header.index != expected {
                     bail!(
                         "box for {} frame {} arrived, expected {} frame {} (a message was lost)",
@@ -107,7 +107,7 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
                         expected + 1
                     );
                 }
-                s.state = Some((b.header.index, b.bbox));
+                s.state = Some((b.header.index, b.bbox, b.confidence));
             }
             Next::Input { id, .. } => eprintln!("[{}] warning: unexpected input `{id}`", p.node_id),
             Next::Closed(id) if id == "frame" => frames_open = false,
@@ -119,11 +119,11 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
             Next::Stop => return Ok(()),
         }
         // Cut the next search region once its frame and the previous box are both in.
-        if let Some((i, bbox)) = s.state
+        if let Some((i, bbox, confidence)) = s.state
             && let Some(im) = s.pending.remove(&(i + 1))
         {
             let t0 = now_ns();
-            let x = prepare_crop(&im, bbox, search_factor, d.search_size as usize)?;
+            let x = prepare_crop(&im, bbox, cfg.next_search_factor(confidence), d.search_size as usize)?;
             let msg = Crop {
                 header: Header { seq: s.name.clone(), index: i + 1, frames: s.frames, t0 },
                 role: CropRole::Search,

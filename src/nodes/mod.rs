@@ -83,6 +83,7 @@ impl Params {
 /// Runs a node: initialises dora, reads parameters, calls `run`, and on error prints the whole
 /// chain (`[node] error: ...`) and exits with status 1.
 pub fn node_main(role: &str, run: fn(&mut DoraNode, &mut EventStream, &Params) -> Result<()>) -> ! {
+    crate::base::malloc::tune_for_tensors();
     let params = match Params::from_env() {
         Ok(p) => p,
         Err(e) => {

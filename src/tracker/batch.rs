@@ -19,6 +19,8 @@ use crate::model::{OSTrack, TemplateTokens};
 struct Slot {
     z: TemplateTokens,
     state: [f64; 4],
+    /// The last frame's confidence (1 after the first), which picks the next search factor.
+    confidence: f64,
     /// The first frame's width and height: every later frame must have them.
     frame_size: (usize, usize),
 }
@@ -52,7 +54,7 @@ impl BatchTracker {
         let z = prepare_crop(im, b, self.model.cfg.test_template_factor(), d.template_size as usize)?;
         let zt = crop_tensor(&z.patch, self.model.vs.root().device(), self.kind);
         let z = template_tokens(&self.model, &zt)?;
-        *self.slots.get_mut(slot).context("no such slot")? = Some(Slot { z, state: b, frame_size: (im.width, im.height) });
+        *self.slots.get_mut(slot).context("no such slot")? = Some(Slot { z, state: b, confidence: 1.0, frame_size: (im.width, im.height) });
         Ok(())
     }
 
@@ -84,7 +86,7 @@ impl BatchTracker {
         for &(slot, im) in frames {
             self.check_frame(slot, im)?;
             let Some(Some(s)) = self.slots.get(slot) else { bail!("slot {slot} is not tracking a sequence") };
-            let x = prepare_crop(im, s.state, self.model.cfg.test_search_factor(), d.search_size as usize)?;
+            let x = prepare_crop(im, s.state, self.model.cfg.next_search_factor(s.confidence), d.search_size as usize)?;
             crops.push(crop_tensor(&x.patch, device, self.kind));
             geometry.push(x.geometry);
             tokens.push(s.z.tokens.shallow_clone());
@@ -99,6 +101,7 @@ impl BatchTracker {
             let t = head_box(&self.model, &feats.narrow(0, i as i64, 1), &geometry[i], self.opts.hann.then_some(&self.window))?;
             if let Some(Some(s)) = self.slots.get_mut(slot) {
                 s.state = t.bbox;
+                s.confidence = t.confidence;
             }
             out.push(t);
         }

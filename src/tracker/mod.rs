@@ -314,6 +314,8 @@ pub struct Tracker {
     window: Tensor,
     z_tokens: Option<TemplateTokens>,
     state: [f64; 4],
+    /// The last frame's confidence (1 after the first), which picks the next search factor.
+    confidence: f64,
     /// The first frame's width and height: every later frame must have them.
     frame_size: (usize, usize),
     kind: Kind,
@@ -324,7 +326,7 @@ impl Tracker {
     pub fn new(model: OSTrack, opts: TrackOptions, kind: Kind) -> Self {
         let device = model.vs.root().device();
         let window = hann2d(model.cfg.search_feat(), device);
-        Self { model, opts, window, z_tokens: None, state: [0.0; 4], frame_size: (0, 0), kind }
+        Self { model, opts, window, z_tokens: None, state: [0.0; 4], confidence: 1.0, frame_size: (0, 0), kind }
     }
 
     /// The model.
@@ -342,6 +344,7 @@ impl Tracker {
         let zt = crop_tensor(&z.patch, device, self.kind);
         self.z_tokens = Some(template_tokens(&self.model, &zt)?);
         self.state = b;
+        self.confidence = 1.0;
         self.frame_size = (im.width, im.height);
         Ok(())
     }
@@ -354,7 +357,7 @@ impl Tracker {
         check_same_size(self.frame_size, im.width, im.height)?;
         let d = &self.model.cfg.data;
         let started = std::time::Instant::now();
-        let x = prepare_crop(im, self.state, self.model.cfg.test_search_factor(), d.search_size as usize)?;
+        let x = prepare_crop(im, self.state, self.model.cfg.next_search_factor(self.confidence), d.search_size as usize)?;
         let cropped = started.elapsed();
         let device = self.model.vs.root().device();
         let xt = crop_tensor(&x.patch, device, self.kind);
@@ -372,6 +375,7 @@ impl Tracker {
             );
         }
         self.state = out.bbox;
+        self.confidence = out.confidence;
         Ok(out)
     }
 }

@@ -765,6 +765,8 @@ fn load_renamed(
     model_name: impl Fn(&str) -> Option<String>,
     expected: impl Fn(&str) -> bool,
 ) -> Result<usize> {
+    // Folded BatchNorm copies would no longer match the weights written below.
+    model.fold_batchnorm(false);
     let mut vars = model.vs.variables();
     let _g = tch::no_grad_guard();
     let mut loaded = std::collections::BTreeSet::new();

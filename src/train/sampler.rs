@@ -187,7 +187,7 @@ impl PairSampler {
         let mut t_img = load(t_id)?;
         let mut s_img = if s_id == t_id { t_img.clone() } else { load(s_id)? };
         let (mut t_box, mut s_box) = if ds.pairs == PairKind::Region {
-            let b = distinct_region(&t_img, rng);
+            let b = distinct_region(&t_img, self.cfg.data.region_aspect, rng);
             (b, b)
         } else {
             (seq.ground_truth[t_id], seq.ground_truth[s_id])
@@ -415,19 +415,21 @@ pub fn motion_blur(patch: &mut Image, length: usize, angle: f64) {
 }
 
 /// A region of `img` to track that no annotation names (`PairKind::Region`): of 8 random
-/// boxes (√(w·h) 10–40% of the image's shorter side, aspect ratio 0.6–1.65, each side at most
+/// boxes (√(w·h) 10–40% of the image's shorter side, aspect ratio w/h log-uniform in
+/// [1/`max_aspect`, `max_aspect`], each side at most
 /// 90% of the image's), the one whose mean colour differs most from that of the ring around it
 /// (the box doubled; its points outside the image are left out).
 /// A patch of sky or road matches itself everywhere and teaches nothing; a region that stands
 /// out from its surroundings is usually an object or a part of one.
-pub fn distinct_region(img: &Image, rng: &mut Pcg) -> [f64; 4] {
+pub fn distinct_region(img: &Image, max_aspect: f64, rng: &mut Pcg) -> [f64; 4] {
+    let log_aspect = max_aspect.ln();
     let (width, height) = (img.width as f64, img.height as f64);
     let shorter = width.min(height);
     // Replaced by the first candidate: every contrast is at least 0.
     let mut best = ([0.0, 0.0, width, height], f64::NEG_INFINITY);
     for _ in 0..8 {
         let side = shorter * rng.range(0.1, 0.4);
-        let aspect = rng.range(-0.5f64, 0.5).exp();
+        let aspect = rng.range(-log_aspect, log_aspect).exp();
         let (w, h) = ((side * aspect.sqrt()).min(width * 0.9), (side / aspect.sqrt()).min(height * 0.9));
         let b = [rng.range(0.0, width - w), rng.range(0.0, height - h), w, h];
         let ring = [b[0] - w / 2.0, b[1] - h / 2.0, 2.0 * w, 2.0 * h];
