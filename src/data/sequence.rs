@@ -157,7 +157,7 @@ impl FrameReader {
     /// The same frames decoded on a helper thread, at most `depth` ahead of the consumer: on a
     /// multi-core machine the next JPEG decodes while the network runs on this one. Reads at most
     /// `limit` frames and stops after the first error; the thread ends with the frames or when
-    /// the iterator is dropped.
+    /// the iterator is dropped, which waits for it (a video's FFmpeg is then closed too).
     pub fn ahead(self, depth: usize, limit: usize) -> FramesAhead {
         let (tx, rx) = crossbeam_channel::bounded::<Result<Image>>(depth.max(1));
         let decoder = std::thread::spawn(move || {
@@ -168,26 +168,37 @@ impl FrameReader {
                 }
             }
         });
-        FramesAhead { rx, decoder: Some(decoder) }
+        FramesAhead { rx: Some(rx), decoder: Some(decoder) }
     }
 }
 
 /// Frames decoded ahead by [`FrameReader::ahead`]. A decoder that panicked ends the frames with
 /// an error, never with a quietly short sequence.
 pub struct FramesAhead {
-    rx: crossbeam_channel::Receiver<Result<Image>>,
+    /// `None` once dropped, so that the decoder's next send fails and it can be joined.
+    rx: Option<crossbeam_channel::Receiver<Result<Image>>>,
     decoder: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Iterator for FramesAhead {
     type Item = Result<Image>;
     fn next(&mut self) -> Option<Result<Image>> {
-        match self.rx.recv() {
+        match self.rx.as_ref()?.recv() {
             Ok(frame) => Some(frame),
             Err(_) => match self.decoder.take()?.join() {
                 Ok(()) => None,
                 Err(_) => Some(Err(anyhow::anyhow!("the frame decoder thread panicked"))),
             },
+        }
+    }
+}
+
+impl Drop for FramesAhead {
+    fn drop(&mut self) {
+        // Closing the channel first: a decoder blocked on a full queue wakes and ends.
+        self.rx = None;
+        if let Some(decoder) = self.decoder.take() {
+            let _ = decoder.join();
         }
     }
 }

@@ -17,7 +17,6 @@ use anyhow::{Result, bail};
 use dora_node_api::{DoraNode, EventStream, NodeError};
 
 use super::{Next, Params, next_event, out};
-use crate::base::image::Image;
 use crate::base::time::now_ns;
 use crate::data::sequence::{Layout, Sequence, discover};
 use crate::tracker::validate_init_box;
@@ -159,26 +158,18 @@ fn send_sequence(
     let credits = q.credits.max(1) as u32;
     let feedback = p.has_input("box");
     // Decode on a helper thread, a bounded queue ahead of what is sent.
-    let (tx, rx) = crossbeam_channel::bounded::<Result<Image>>(credits as usize + 1);
-    let reader = seq.reader()?;
-    let decoder = std::thread::spawn(move || {
-        for frame in reader {
-            if tx.send(frame).is_err() {
-                break;
-            }
-        }
-    });
+    let mut frames = seq.reader()?.ahead(credits as usize + 1, n as usize);
     let (mut sent, mut acked) = (0u32, 0u32);
     let mut failure = None;
     while acked < sent || (failure.is_none() && sent < n) {
         while failure.is_none() && sent < n && (!feedback || sent < acked + credits) {
-            let im = match rx.recv() {
-                Ok(Ok(im)) => im,
-                Ok(Err(e)) => {
+            let im = match frames.next() {
+                Some(Ok(im)) => im,
+                Some(Err(e)) => {
                     failure = Some(format!("frame {}: {e:#}", sent + 1));
                     break;
                 }
-                Err(_) => {
+                None => {
                     failure = Some(format!("frame {}: the decoder stopped early", sent + 1));
                     break;
                 }
@@ -262,7 +253,6 @@ fn send_sequence(
             }
         }
     }
-    drop(rx);
-    let _ = decoder.join();
+    drop(frames);
     Ok(failure.map_or(Outcome::Done, Outcome::Failed))
 }
