@@ -24,6 +24,9 @@ pub mod data;
 pub mod dataflow;
 pub mod eval;
 pub mod model;
+// The node kinds keep the product's top-level `nodes/` folder; they are compiled into this
+// library and run as `trackflow node <kind>`.
+#[path = "../nodes/mod.rs"]
 pub mod nodes;
 pub mod tracker;
 pub mod train;

@@ -3,33 +3,20 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// A temporary folder removed on drop (kept when TRACKFLOW_KEEP_TEST_DIRS is set).
-pub struct TempDir(pub PathBuf);
+/// A temporary folder of its own (`tempfile`: a fresh, unpredictable name per call, so tests
+/// running in parallel never share one), removed on drop unless TRACKFLOW_KEEP_TEST_DIRS is set.
+pub struct TempDir(tempfile::TempDir);
 
 impl TempDir {
     pub fn new(tag: &str) -> Self {
-        // One counter for the whole test binary: two tests with the same tag never share a folder.
-        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let n = &N;
-        let base = std::env::temp_dir().join(format!(
-            "trackflow-test-{tag}-{}-{}",
-            std::process::id(),
-            n.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&base);
-        std::fs::create_dir_all(&base).unwrap();
-        Self(base)
+        let mut dir = tempfile::Builder::new().prefix(&format!("trackflow-test-{tag}-")).tempdir().unwrap();
+        if std::env::var_os("TRACKFLOW_KEEP_TEST_DIRS").is_some() {
+            dir.disable_cleanup(true);
+        }
+        Self(dir)
     }
     pub fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        if std::env::var_os("TRACKFLOW_KEEP_TEST_DIRS").is_none() {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
+        self.0.path()
     }
 }
 

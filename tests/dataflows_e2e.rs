@@ -134,7 +134,7 @@ fn graph_draws_svg() {
 }
 
 /// Writes frames of a synthetic sequence into an MP4 with FFmpeg.
-fn make_video(seq_dir: &Path, out: &Path) {
+pub(crate) fn make_video(seq_dir: &Path, out: &Path) {
     let st = std::process::Command::new("ffmpeg")
         .args(["-v", "error", "-y", "-framerate", "10", "-i"])
         .arg(seq_dir.join("%08d.jpg"))

@@ -275,11 +275,13 @@ fn camera_node_fails_on_a_camera_that_never_sends_a_frame() {
 fn every_node_kind_s_parameter_struct_matches_its_spec() {
     use trackflow::dataflow::kinds::KINDS;
     use trackflow::nodes::Params;
-    use trackflow::nodes::registry::typed_param_names;
+    use trackflow::nodes::registry::{REGISTRY, get};
+    assert_eq!(REGISTRY.len(), KINDS.len(), "every spec has its code and no code lacks a spec");
     for kind in KINDS {
         let required: Vec<String> = kind.params.iter().filter(|p| p.default.is_none()).map(|p| format!("{}=\"x\"", p.name)).collect();
         let params = Params::for_kind(kind.name, &required.join(" "), &[]).unwrap_or_else(|e| panic!("{}: {e:#}", kind.name));
-        let have = typed_param_names(kind.name, &params).unwrap_or_else(|e| panic!("{}: {e:#}", kind.name));
+        let code = get(kind.name).unwrap_or_else(|| panic!("node kind `{}` has no entry in nodes::registry", kind.name));
+        let have = code.param_names(&params).unwrap_or_else(|e| panic!("{}: {e:#}", kind.name));
         let mut want: Vec<String> = kind.params.iter().map(|p| p.name.to_string()).collect();
         want.sort();
         assert_eq!(have, want, "node kind `{}`: its parameter struct and its spec disagree", kind.name);

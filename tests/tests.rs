@@ -8,6 +8,7 @@ mod eval;
 mod fullsize;
 mod golden;
 mod hostile;
+mod install;
 mod live;
 mod model;
 mod nodes;

@@ -12,6 +12,7 @@ pub mod malloc;
 pub mod paths;
 pub mod presets;
 pub mod python;
+pub mod resources;
 pub mod rng;
 pub mod time;
 pub mod zipfile;

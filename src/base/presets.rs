@@ -3,9 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
-/// Where the built-in presets live, to resolve `config` parameters given by name.
+/// Where the built-in presets live (trackflow's unpacked files), to resolve `config` parameters
+/// given by name.
 pub fn configs_dir() -> PathBuf {
-    crate::base::paths::project_root().join("configs")
+    crate::base::resources::file("configs")
 }
 
 /// A preset name (`tiny`, `vitb_256_mae_ce_32x4_ep300`) becomes `configs/<script>/<name>.kdl`;

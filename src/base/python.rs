@@ -18,7 +18,7 @@ pub fn interpreter() -> Result<PathBuf> {
 /// Runs `python/<script>` with arguments; returns its last stdout line (a JSON report).
 pub fn run(script: &str, args: &[String]) -> Result<String> {
     let py = interpreter()?;
-    let path = crate::base::paths::project_root().join("python").join(script);
+    let path = crate::base::resources::file("python").join(script);
     let out = Command::new(&py).arg(&path).args(args).output().with_context(|| format!("cannot run {}", py.display()))?;
     if !out.status.success() {
         bail!("{} failed: {}", path.display(), String::from_utf8_lossy(&out.stderr).trim());
@@ -40,7 +40,7 @@ impl Server {
     pub fn start(script: &str, arg: &str) -> Result<Self> {
         use std::process::Stdio;
         let py = interpreter()?;
-        let path = crate::base::paths::project_root().join("python").join(script);
+        let path = crate::base::resources::file("python").join(script);
         let mut child = Command::new(&py)
             .arg(&path)
             .arg(arg)

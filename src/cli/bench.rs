@@ -9,7 +9,7 @@ use anyhow::{Context, Result, bail};
 use tch::{Device, Kind, Tensor};
 
 use crate::dataflow::ParamOverride;
-use crate::dataflow::dora::{BinDir, write_yaml};
+use crate::dataflow::dora::{NodeProgram, write_yaml};
 use crate::dataflow::launch;
 use crate::model::{Config, OSTrack, Parts, parse_device, parse_precision};
 
@@ -405,7 +405,7 @@ pub fn train(config: &str, data: Option<&Path>, workers: usize, batches: usize, 
     let root = match data {
         Some(d) => d.to_path_buf(),
         None => {
-            tmp = crate::base::paths::target_dir().join("bench-train-data");
+            tmp = crate::base::paths::cache_dir().join("bench-train-data");
             if !tmp.join("list.txt").is_file() {
                 crate::data::synth::generate(&tmp, &crate::data::synth::SynthOptions { sequences: 8, frames: 40, ..Default::default() })?;
             }
@@ -731,7 +731,7 @@ fn gpu_memory_used() -> Option<u64> {
 /// frames the tracker processed.
 pub fn live(config: &str, device: &str, fps: f64, seconds: f64) -> Result<()> {
     use anyhow::Context;
-    let dir = crate::base::paths::target_dir().join("bench-live");
+    let dir = crate::base::paths::cache_dir().join("bench-live");
     let frames = (fps * seconds).round().max(1.0) as usize;
     let clip = dir.join(format!("clip_{frames}.mp4"));
     let seq = dir.join("data").join("live_0001");
@@ -770,8 +770,8 @@ pub fn live(config: &str, device: &str, fps: f64, seconds: f64) -> Result<()> {
     .into_iter()
     .map(|text| crate::dataflow::ParamOverride { text })
     .collect();
-    let flow_path = crate::base::paths::project_root().join("dataflows/live.kdl");
-    let bins = crate::dataflow::dora::BinDir::current()?;
+    let flow_path = crate::base::resources::file("dataflows/live.kdl");
+    let bins = crate::dataflow::dora::NodeProgram::current()?;
     let flow = crate::dataflow::launch::prepare(&flow_path, &sets, &bins)?;
     let yaml = crate::dataflow::dora::write_yaml(&flow, &bins)?;
     let dora = crate::dataflow::launch::find_dora()?;
@@ -805,7 +805,7 @@ pub fn bench_track(
     use crate::model::{Config, Parts, parse_device};
     use crate::tracker::{TrackOptions, Tracker};
 
-    let seq_path = sequence.unwrap_or_else(|| crate::base::paths::project_root().join("demo/sequence"));
+    let seq_path = sequence.unwrap_or_else(|| crate::base::resources::file("demo/sequence"));
     let mut seq = discover(&seq_path, Layout::Auto)?.into_iter().next().context("no sequence")?;
     if frames > 0 {
         seq.truncate(frames);
@@ -871,7 +871,7 @@ pub fn bench_track(
         .chain(extra_sets.iter().cloned())
         .map(|text| ParamOverride { text })
         .collect();
-        let bins = BinDir::current()?;
+        let bins = NodeProgram::current()?;
         let flow = launch::prepare(&wrapper, &sets, &bins)?;
         let yaml = write_yaml(&flow, &bins)?;
         let (status, log) = launch::run(&yaml, Some(Duration::from_secs(1800)), false)?;

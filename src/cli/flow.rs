@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 
-use crate::dataflow::dora::{BinDir, to_yaml, write_yaml};
+use crate::dataflow::dora::{NodeProgram, to_yaml, write_yaml};
 use crate::dataflow::launch;
 use crate::dataflow::{ParamOverride, kinds};
 
@@ -33,8 +33,8 @@ pub fn status_code(s: std::process::ExitStatus) -> ExitCode {
 }
 
 /// Loads a dataflow for a command, printing problems and returning `None` when it is invalid.
-fn prepared(flow: &FlowArgs) -> Result<Option<(crate::dataflow::Dataflow, BinDir)>> {
-    let bins = BinDir::current()?;
+fn prepared(flow: &FlowArgs) -> Result<Option<(crate::dataflow::Dataflow, NodeProgram)>> {
+    let bins = NodeProgram::current()?;
     match launch::prepare(&flow.dataflow, &flow.overrides(), &bins) {
         Ok(f) => Ok(Some((f, bins))),
         Err(report) => {
@@ -100,7 +100,7 @@ pub fn graph(flow: FlowArgs, output: PathBuf) -> Result<ExitCode> {
 /// `trackflow kinds`: the built-in node kinds with their ports and parameters.
 pub fn list_kinds() -> Result<ExitCode> {
     for k in kinds::KINDS {
-        println!("{} ({}): {}", k.name, k.binary, k.doc);
+        println!("{} (trackflow node {}): {}", k.name, k.name, k.doc);
         for i in k.inputs {
             println!("  input  {:<10} {}{}", i.name, i.ty, if i.required { "" } else { " (optional)" });
         }

@@ -30,7 +30,7 @@ struct Cli {
 enum Cmd {
     /// Check a dataflow: every problem, with file, line and column. Nothing is started.
     Check(flow::FlowArgs),
-    /// Check a dataflow and write the dora YAML it translates to (under target/dataflows/).
+    /// Check a dataflow and write the dora YAML it translates to (under ~/.cache/trackflow/dataflows/).
     Build {
         #[command(flatten)]
         flow: flow::FlowArgs,
@@ -46,7 +46,7 @@ enum Cmd {
         #[arg(long, value_name = "SECONDS")]
         timeout: Option<f64>,
         /// Show dora's own log on the console too (it always goes to `<dataflow>.log` under
-        /// target/dataflows/).
+        /// ~/.cache/trackflow/dataflows/).
         #[arg(short, long)]
         verbose: bool,
     },
@@ -110,6 +110,13 @@ enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Run one node of a dataflow: dora starts every built-in kind as `trackflow node <kind>`,
+    /// with its parameters in the environment (see `trackflow kinds`).
+    #[command(hide = true)]
+    Node {
+        /// The node kind (`source`, `crop`, `backbone`, ...).
+        kind: String,
+    },
     /// The `dora` launcher setup installs: `.kdl` arguments are translated, the rest is passed on.
     #[command(hide = true)]
     Dora {
@@ -170,6 +177,13 @@ fn dispatch(cmd: Cmd) -> Result<ExitCode> {
             let args = if args.first().map(String::as_str) == Some("--") { &args[1..] } else { &args[..] };
             Ok(ExitCode::from(crate::dataflow::supervise::supervise(args)?.clamp(0, 255) as u8))
         }
+        Cmd::Node { kind } => match crate::nodes::registry::get(&kind) {
+            Some(code) => crate::nodes::node_main(code.kind, code.run),
+            None => {
+                let known: Vec<&str> = crate::nodes::registry::REGISTRY.iter().map(|r| r.kind).collect();
+                anyhow::bail!("no node kind `{kind}` (kinds: {})", known.join(", "))
+            }
+        },
         Cmd::Dora { args } => Ok(flow::status_code(crate::dataflow::launch::launcher(&args)?)),
     }
 }

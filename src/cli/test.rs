@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 
 use crate::data::sequence::{Layout, Sequence, discover};
-use crate::dataflow::dora::{BinDir, to_yaml};
+use crate::dataflow::dora::{NodeProgram, to_yaml};
 use crate::dataflow::{Dataflow, InputSource, Node, ParamOverride, Target};
 
 /// The evaluation graph `trackflow test` runs unless `--dataflow` names another (relative to
@@ -239,9 +239,14 @@ pub fn replicate(chain: &Dataflow, run: &TestRun, shards: &[Vec<&str>]) -> Resul
 /// arguments, with a hash of the graph's path and the settings appended where that reduction
 /// lost something or the graph is not one of the project's. Empty for the default graph as it is.
 pub fn variant(dataflow: &Path, default: &Path, sets: &[String]) -> String {
-    let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => std::path::absolute(a).ok() == std::path::absolute(b).ok(),
+    // The shipped graph is the default wherever its copy sits (a checkout's `dataflows/` or
+    // trackflow's unpacked files): same place, or same text.
+    let same = |a: &Path, b: &Path| {
+        let same_place = match (a.canonicalize(), b.canonicalize()) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => std::path::absolute(a).ok() == std::path::absolute(b).ok(),
+        };
+        same_place || matches!((std::fs::read(a), std::fs::read(b)), (Ok(x), Ok(y)) if x == y)
     };
     let mut parts = Vec::new();
     // A shipped graph is named by its stem; a graph from elsewhere could share a stem with
@@ -251,7 +256,7 @@ pub fn variant(dataflow: &Path, default: &Path, sets: &[String]) -> String {
         parts.push(dataflow.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default());
         let shipped = default.parent().map(|d| std::path::absolute(d).unwrap_or_else(|_| d.to_path_buf()));
         let here = std::path::absolute(dataflow).unwrap_or_else(|_| dataflow.to_path_buf());
-        exact = shipped.is_some_and(|d| here.starts_with(d));
+        exact = shipped.is_some_and(|d| here.starts_with(d)) || crate::base::resources::is_shipped_copy(dataflow);
     }
     parts.extend(sets.iter().cloned());
     if parts.is_empty() {
@@ -289,7 +294,7 @@ pub fn variant(dataflow: &Path, default: &Path, sets: &[String]) -> String {
 /// Loads the worker's chain with the `--set` overrides (every problem with file, line and
 /// column), checks that its node programs exist and that it is a graph the command can
 /// replicate.
-pub fn load_chain(run: &TestRun, bins: &BinDir) -> Result<Dataflow> {
+pub fn load_chain(run: &TestRun, bins: &NodeProgram) -> Result<Dataflow> {
     let sets: Vec<ParamOverride> = run.sets.iter().map(|text| ParamOverride { text: text.clone() }).collect();
     let chain = crate::dataflow::launch::prepare(&run.dataflow, &sets, bins)?;
     check_chain(&chain, &run.sets)?;
@@ -300,7 +305,7 @@ pub fn load_chain(run: &TestRun, bins: &BinDir) -> Result<Dataflow> {
 pub fn test(run: &TestRun) -> Result<()> {
     // The graph is checked before the dataset is read or anything is written: a typo in the
     // file or a --set is reported at once. `--batch` runs no dataflow.
-    let bins = BinDir::current()?;
+    let bins = NodeProgram::current()?;
     let chain = if run.batch > 1 { None } else { Some(load_chain(run, &bins)?) };
     let seqs = discover(&run.dataset, Layout::Auto)?;
     let total_frames: usize = seqs.iter().map(Sequence::len).sum();
@@ -560,14 +565,10 @@ impl TestArgs {
         } = self;
         // Before anything is built or started: a GPU count the machine cannot meet.
         crate::cli::check_gpus(gpus, "--gpus")?;
-        // The shipped graph is the project's, wherever the command runs; a file the user names
-        // is theirs, relative to where they are.
-        let dataflow = if dataflow == Path::new(DEFAULT_DATAFLOW) && !dataflow.exists() {
-            crate::base::paths::project_root().join(DEFAULT_DATAFLOW)
-        } else {
-            dataflow
-        };
-        let suffix = variant(&dataflow, &crate::base::paths::project_root().join(DEFAULT_DATAFLOW), &sets);
+        // A file the user names is theirs, relative to where they are; the shipped graph's name
+        // finds trackflow's own copy wherever the command runs.
+        let dataflow = crate::base::resources::or_shipped(&dataflow);
+        let suffix = variant(&dataflow, &crate::base::resources::file(DEFAULT_DATAFLOW), &sets);
         if batch > 1 && !suffix.is_empty() {
             bail!(
                 "--batch {batch} tracks in this process, not through the dataflow, so --dataflow and --set would not apply; leave out --batch to run the rewired graph"

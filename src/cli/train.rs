@@ -14,7 +14,7 @@ use anyhow::{Context, Result, bail};
 
 use crate::data::datasets::Roots;
 use crate::dataflow::ParamOverride;
-use crate::dataflow::dora::{BinDir, write_yaml};
+use crate::dataflow::dora::{NodeProgram, write_yaml};
 use crate::model::Config;
 use crate::model::config::Schedule;
 use crate::train::checkpoint;
@@ -99,7 +99,12 @@ pub fn train(run: &TrainRun) -> Result<PathBuf> {
 
 /// The training dataflow with this run's settings, checked (types, ranges, node programs), and
 /// the trainer's [`Plan`].
-fn checked_flow(run: &TrainRun, cfg: &Config, config_path: &str, save_dir: &Path) -> Result<(crate::dataflow::Dataflow, BinDir, Plan)> {
+fn checked_flow(
+    run: &TrainRun,
+    cfg: &Config,
+    config_path: &str,
+    save_dir: &Path,
+) -> Result<(crate::dataflow::Dataflow, NodeProgram, Plan)> {
     let abs = |p: &Path| std::path::absolute(p).map(|p| p.display().to_string());
     let mut sets = vec![
         format!("sampler.config={:?}", config_path),
@@ -115,7 +120,7 @@ fn checked_flow(run: &TrainRun, cfg: &Config, config_path: &str, save_dir: &Path
     }
     sets.extend(run.sets.iter().cloned());
     let sets: Vec<ParamOverride> = sets.into_iter().map(|text| ParamOverride { text }).collect();
-    let bins = BinDir::current()?;
+    let bins = NodeProgram::current()?;
     let flow = crate::dataflow::launch::prepare(&run.dataflow, &sets, &bins)?;
     let trainer = flow.node("trainer").with_context(|| format!("{} has no `trainer` node", run.dataflow.display()))?;
     let plan = plan(cfg, &trainer.params)?;
@@ -406,10 +411,9 @@ impl TrainArgs {
             all.push(format!("trainer.pretrained={:?}", std::path::absolute(w)?.display().to_string()));
         }
         all.extend(sets);
-        // The shipped graph is the project's, wherever the command runs; a file the user names
-        // is theirs, relative to where they are.
-        let shipped = Path::new("dataflows/train.kdl");
-        let dataflow = if dataflow == shipped && !dataflow.exists() { crate::base::paths::project_root().join(shipped) } else { dataflow };
+        // A file the user names is theirs, relative to where they are; the shipped graph's name
+        // finds trackflow's own copy wherever the command runs.
+        let dataflow = crate::base::resources::or_shipped(&dataflow);
         let run = crate::cli::train::TrainRun { config, save_dir, resume, dataflow, roots, local, sets: all, timeout: None };
         crate::cli::train::train(&run)?;
         Ok(ExitCode::SUCCESS)

@@ -336,7 +336,7 @@ pub fn discover(path: &Path, layout: Layout) -> Result<Vec<Sequence>> {
     let list = ["list.txt", "testing_set.txt"].iter().map(|n| path.join(n)).find(|p| p.is_file()).unwrap_or_else(|| path.join("list.txt"));
     // A LaSOT root without its testing_set.txt: the official 280-sequence test split, from
     // configs/data_specs, when the folder holds any of them.
-    let lasot_split = crate::base::paths::project_root().join("configs/data_specs/lasot_test_split.txt");
+    let lasot_split = crate::base::resources::file("configs/data_specs/lasot_test_split.txt");
     let list = if !list.is_file()
         && lasot_split.is_file()
         && dirs.iter().any(|d| {
@@ -404,7 +404,7 @@ pub fn discover(path: &Path, layout: Layout) -> Result<Vec<Sequence>> {
 /// first and last frame, digits, extension, annotation file): UAV123 and NfS, whose official
 /// sequences are ranges of longer recordings. Rows not on disk are counted and named, not fatal.
 pub fn from_table(root: &Path, table: &str, what: &str) -> Result<Vec<Sequence>> {
-    let table_path = crate::base::paths::project_root().join("configs/data_specs").join(table);
+    let table_path = crate::base::resources::file("configs/data_specs").join(table);
     let mut seqs = Vec::new();
     let mut missing = Vec::new();
     for row in table_rows(table)? {
@@ -470,7 +470,7 @@ impl TableRow {
 /// The rows of `configs/data_specs/<table>`: name, frames folder, first and last frame, digits,
 /// extension, annotation file, class, and optionally rows to omit.
 fn table_rows(table: &str) -> Result<Vec<TableRow>> {
-    let table_path = crate::base::paths::project_root().join("configs/data_specs").join(table);
+    let table_path = crate::base::resources::file("configs/data_specs").join(table);
     let text = std::fs::read_to_string(&table_path).with_context(|| format!("cannot read {}", table_path.display()))?;
     let mut rows = Vec::new();
     for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.starts_with('#') && !l.trim().is_empty()) {

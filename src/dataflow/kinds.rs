@@ -1,4 +1,4 @@
-//! The built-in node kinds: for each role, its binary, its ports with their message types, and
+//! The built-in node kinds (each run as `trackflow node <kind>`): for each role, its ports with their message types, and
 //! its typed parameters (numbers with the range they accept). The checker validates dataflows
 //! against this table before anything runs.
 
@@ -143,8 +143,6 @@ pub struct PortSpec {
 pub struct NodeKind {
     /// The name written as `kind="..."`.
     pub name: &'static str,
-    /// The node's executable, found next to the `trackflow` binary.
-    pub binary: &'static str,
     /// One line for the docs.
     pub doc: &'static str,
     /// Inputs it reads.
@@ -231,7 +229,6 @@ const IDLE_TIMEOUT: ParamSpec = param(
 pub static KINDS: &[NodeKind] = &[
     NodeKind {
         name: "source",
-        binary: "trackflow-node-source",
         doc: "reads image-sequence folders or videos and sends frames; advances on box feedback",
         inputs: &[input("box", MessageType::Box, false)],
         outputs: &[output("frame", MessageType::Frame)],
@@ -257,7 +254,6 @@ pub static KINDS: &[NodeKind] = &[
     },
     NodeKind {
         name: "crop",
-        binary: "trackflow-node-crop",
         doc: "cuts the template once per sequence and the search region per frame around the previous box",
         inputs: &[input("frame", MessageType::Frame, true), input("box", MessageType::Box, true)],
         outputs: &[output("template", MessageType::Crop), output("search", MessageType::Crop)],
@@ -265,7 +261,6 @@ pub static KINDS: &[NodeKind] = &[
     },
     NodeKind {
         name: "backbone",
-        binary: "trackflow-node-backbone",
         doc: "the ViT forward pass with candidate elimination (libtorch, GPU when there is one)",
         inputs: &[input("template", MessageType::Crop, true), input("search", MessageType::Crop, true)],
         outputs: &[output("features", MessageType::Features)],
@@ -273,7 +268,6 @@ pub static KINDS: &[NodeKind] = &[
     },
     NodeKind {
         name: "head",
-        binary: "trackflow-node-head",
         doc: "the center head, Hann window, box decode, map back to the image and clip",
         inputs: &[input("features", MessageType::Features, true)],
         outputs: &[output("box", MessageType::Box)],
@@ -281,7 +275,6 @@ pub static KINDS: &[NodeKind] = &[
     },
     NodeKind {
         name: "tracker",
-        binary: "trackflow-node-tracker",
         doc: "crop, backbone and head fused in one node (the `trackflow track` path); with `live`, for cameras",
         inputs: &[input("frame", MessageType::Frame, true), input("control", MessageType::Control, false)],
         outputs: &[output("box", MessageType::Box)],
@@ -314,7 +307,6 @@ pub static KINDS: &[NodeKind] = &[
     },
     NodeKind {
         name: "camera",
-        binary: "trackflow-node-camera",
         doc: "live frames from MJPEG-over-HTTP, V4L2 (/dev/videoN), RTSP, or a video file played at its frame rate",
         inputs: &[],
         outputs: &[output("frame", MessageType::Frame)],
@@ -336,7 +328,6 @@ pub static KINDS: &[NodeKind] = &[
     },
     NodeKind {
         name: "live-view",
-        binary: "trackflow-node-live-view",
         doc: "serves a local web page with the live stream, box, score and fps; drag a box to (re)start tracking; records video and boxes",
         inputs: &[input("frame", MessageType::Frame, true), input("box", MessageType::Box, false)],
         outputs: &[output("control", MessageType::Control)],
@@ -356,7 +347,6 @@ pub static KINDS: &[NodeKind] = &[
     },
     NodeKind {
         name: "viewer",
-        binary: "trackflow-node-viewer",
         doc: "draws boxes on frames: an annotated MP4 and a contact-sheet PNG per sequence",
         inputs: &[input("frame", MessageType::Frame, true), input("box", MessageType::Box, true)],
         outputs: &[],
@@ -371,7 +361,6 @@ pub static KINDS: &[NodeKind] = &[
     },
     NodeKind {
         name: "writer",
-        binary: "trackflow-node-writer",
         doc: "writes OSTrack-format results (<seq>.txt, <seq>_time.txt) atomically",
         inputs: &[input("box", MessageType::Box, true)],
         outputs: &[],
@@ -389,7 +378,6 @@ pub static KINDS: &[NodeKind] = &[
     },
     NodeKind {
         name: "sampler",
-        binary: "trackflow-node-sampler",
         doc: "training pairs: datasets by ratio, causal frame pairs, jitter, crops, augmentation; batches on request",
         inputs: &[input("request", MessageType::Request, true)],
         outputs: &[output("batch", MessageType::Batch)],
@@ -406,7 +394,6 @@ pub static KINDS: &[NodeKind] = &[
     },
     NodeKind {
         name: "trainer",
-        binary: "trackflow-node-trainer",
         doc: "the model, loss, backward pass and AdamW step; asks the sampler for batches and emits metrics and checkpoints",
         inputs: &[input("batch", MessageType::Batch, true), input("saved", MessageType::Ack, false)],
         outputs: &[
@@ -453,7 +440,6 @@ pub static KINDS: &[NodeKind] = &[
     },
     NodeKind {
         name: "checkpoint",
-        binary: "trackflow-node-checkpoint",
         doc: "checks each checkpoint the trainer announces (size, SHA-256), keeps the newest few, and confirms it",
         inputs: &[input("checkpoint", MessageType::Checkpoint, true)],
         outputs: &[output("saved", MessageType::Ack)],
@@ -472,7 +458,6 @@ pub static KINDS: &[NodeKind] = &[
     },
     NodeKind {
         name: "metrics",
-        binary: "trackflow-node-metrics",
         doc: "appends step metrics to metrics.jsonl and draws the loss curves (loss.svg, loss.png) each epoch",
         inputs: &[input("metrics", MessageType::Metrics, true)],
         outputs: &[],

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
-use crate::dataflow::dora::{BinDir, write_yaml};
+use crate::dataflow::dora::{NodeProgram, write_yaml};
 use crate::dataflow::{Dataflow, ParamOverride, Problems};
 
 /// The dora version trackflow's nodes are built against.
@@ -33,13 +33,31 @@ pub fn find_dora() -> Result<PathBuf> {
     bail!("the dora CLI is not installed: run `scripts/setup` (it installs dora-rs-cli=={DORA_VERSION} into .venv)")
 }
 
+/// What to execute for the dora CLI at `dora`: the environment's Python and the script, or the
+/// program itself.
+fn dora_program(dora: &Path) -> (PathBuf, Option<PathBuf>) {
+    match dora.parent().map(|bin| bin.join("python")).filter(|py| py.exists() && is_python_script(dora)) {
+        Some(py) => (py, Some(dora.to_path_buf())),
+        None => (dora.to_path_buf(), None),
+    }
+}
+
+/// Whether `p` starts with a `#!` line naming a Python interpreter.
+fn is_python_script(p: &Path) -> bool {
+    use std::io::Read;
+    let mut head = [0u8; 128];
+    let n = std::fs::File::open(p).and_then(|mut f| f.read(&mut head)).unwrap_or(0);
+    let first = String::from_utf8_lossy(&head[..n]);
+    first.starts_with("#!") && first.lines().next().is_some_and(|l| l.contains("python"))
+}
+
 fn is_launcher(p: &Path) -> bool {
     std::fs::read(p).map(|b| b.len() < 4096 && String::from_utf8_lossy(&b).contains(LAUNCHER_MARKER)).unwrap_or(false)
 }
 
 /// Checks that the dora CLI is the version the nodes speak.
 pub fn check_dora_version(dora: &Path) -> Result<()> {
-    let out = Command::new(dora).arg("--version").output().with_context(|| format!("cannot run {}", dora.display()))?;
+    let out = dora_command(dora).arg("--version").output().with_context(|| format!("cannot run {}", dora.display()))?;
     let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
     if !text.contains(DORA_VERSION) {
         bail!(
@@ -61,8 +79,13 @@ fn torch_library_path() -> String {
 }
 
 /// The dora CLI with torch's libraries on the loader path (for dora and the nodes it spawns).
+/// pip's `dora` is a Python script whose first line names the interpreter by absolute path, which
+/// breaks when the environment is moved or reached through another path (an installed
+/// environment, a hidden checkout): such a script is run by the environment's own Python.
 pub fn dora_command(dora: &Path) -> Command {
-    let mut cmd = Command::new(dora);
+    let (program, script) = dora_program(dora);
+    let mut cmd = Command::new(program);
+    cmd.args(script);
     cmd.env("LD_LIBRARY_PATH", torch_library_path());
     cmd
 }
@@ -71,7 +94,9 @@ pub fn dora_command(dora: &Path) -> Command {
 /// and `dora start --attach`, whose processes must not outlive the `trackflow` that started them.
 pub fn supervised_dora(dora: &Path) -> Command {
     crate::dataflow::supervise::watch_signals();
-    let mut cmd = crate::dataflow::supervise::supervised(dora);
+    let (program, script) = dora_program(dora);
+    let mut cmd = crate::dataflow::supervise::supervised(&program);
+    cmd.args(script);
     cmd.env("LD_LIBRARY_PATH", torch_library_path());
     cmd
 }
@@ -90,9 +115,15 @@ pub enum PrepareError {
 }
 
 /// Loads and checks a dataflow, and checks that every node's program exists.
-pub fn prepare(kdl: &Path, sets: &[ParamOverride], bins: &BinDir) -> std::result::Result<Dataflow, PrepareError> {
+/// A shipped dataflow named relative to a folder that lacks it (`dataflows/track.kdl` outside a
+/// checkout) is trackflow's own copy.
+pub fn prepare(kdl: &Path, sets: &[ParamOverride], bins: &NodeProgram) -> std::result::Result<Dataflow, PrepareError> {
+    let shipped = crate::base::resources::or_shipped(kdl);
+    if shipped != kdl {
+        eprintln!("note: no {} here; running trackflow's own copy, {}", kdl.display(), shipped.display());
+    }
     // A node program that is not built is one more located problem, reported with the others.
-    crate::dataflow::load_for_run(kdl, sets, bins).map_err(|problems: Problems| {
+    crate::dataflow::load_for_run(&shipped, sets, bins).map_err(|problems: Problems| {
         let rendered = problems.render(color());
         PrepareError::Invalid { problems, rendered }
     })
@@ -106,7 +137,7 @@ pub fn color() -> bool {
 
 /// Translates a KDL dataflow to dora's YAML and returns the YAML's path.
 pub fn translate(kdl: &Path, sets: &[ParamOverride]) -> Result<PathBuf> {
-    let bins = BinDir::current()?;
+    let bins = NodeProgram::current()?;
     let flow = prepare(kdl, sets, &bins)?;
     write_yaml(&flow, &bins)
 }
@@ -317,7 +348,7 @@ pub fn launcher(args: &[String]) -> Result<ExitStatus> {
     let dora = find_dora()?;
     let mut out = Vec::with_capacity(args.len());
     for a in args {
-        if a.ends_with(".kdl") && Path::new(a).is_file() {
+        if a.ends_with(".kdl") && (Path::new(a).is_file() || crate::base::resources::is_shipped(Path::new(a))) {
             out.push(translate(Path::new(a), &[])?.display().to_string());
         } else {
             out.push(a.clone());

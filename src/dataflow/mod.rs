@@ -162,18 +162,18 @@ impl Declared {
 }
 
 /// Where node programs are looked for, when the caller wants them checked.
-type Programs<'a> = Option<&'a dora::BinDir>;
+type Programs<'a> = Option<&'a dora::NodeProgram>;
 
 /// Loads, resolves and checks a dataflow file. Every problem is reported at once.
 pub fn load(path: &Path, overrides: &[ParamOverride]) -> Result<Dataflow, Problems> {
     load_with(path, overrides, None)
 }
 
-/// Like [`load`], and every node's program must exist too (a built-in kind's binary in `bins`,
-/// or a `path=` executable): what running needs. A missing one is reported with the other
+/// Like [`load`], and every node's program must exist too (`program` for built-in kinds, or a
+/// `path=` executable): what running needs. A missing one is reported with the other
 /// problems, at the `kind=` or `path=` that names it.
-pub fn load_for_run(path: &Path, overrides: &[ParamOverride], bins: &dora::BinDir) -> Result<Dataflow, Problems> {
-    load_with(path, overrides, Some(bins))
+pub fn load_for_run(path: &Path, overrides: &[ParamOverride], program: &dora::NodeProgram) -> Result<Dataflow, Problems> {
+    load_with(path, overrides, Some(program))
 }
 
 fn load_with(path: &Path, overrides: &[ParamOverride], programs: Programs) -> Result<Dataflow, Problems> {
@@ -343,14 +343,21 @@ use miette::SourceSpan;
 
 fn check_node(p: &Pending, programs: Programs, problems: &mut Problems) -> Option<Node> {
     let target = resolve_target(p, problems)?;
-    if let Some(bins) = programs {
-        check_program(p, &target, bins, problems);
+    if let Some(program) = programs {
+        check_program(p, &target, program, problems);
     }
     let params = check_params(p, &target, problems);
     let inputs = p.body.inputs.iter().filter_map(|i| check_input(i, problems)).collect();
     let outputs = check_outputs(p, &target, problems);
     if let Target::Kind(k) = &target {
         check_required_inputs(p, k, problems);
+        if let Some(a) = &p.body.args {
+            // A built-in kind runs as `trackflow node <kind>`; its settings are `param`s.
+            problems.push(
+                a.problem(format!("node `{}`: `args` is for `path=` nodes", p.id.value), "not for a built-in kind")
+                    .help(format!("set the node's parameters with `param` (see `trackflow kinds` for `{}`)", k.name)),
+            );
+        }
     }
     Some(Node {
         id: p.id.value.clone(),
@@ -392,13 +399,13 @@ fn resolve_target(p: &Pending, problems: &mut Problems) -> Option<Target> {
 
 /// The program that runs a node must exist. Reported with every other problem, at the `kind=`
 /// or `path=` that names it, instead of alone and unlocated once everything else passed.
-fn check_program(p: &Pending, target: &Target, bins: &dora::BinDir, problems: &mut Problems) {
+fn check_program(p: &Pending, target: &Target, node_program: &dora::NodeProgram, problems: &mut Problems) {
     let (program, at, label, help) = match target {
-        Target::Kind(k) => (
-            bins.binary(k.binary),
+        Target::Kind(_) => (
+            node_program.path().to_path_buf(),
             p.body.kind.as_ref(),
             "not built",
-            "build the node programs with `scripts/setup` (or `cargo build --workspace`)".to_string(),
+            "built-in kinds run as `trackflow node <kind>`: build trackflow with `scripts/setup`".to_string(),
         ),
         Target::Path(path) => (
             path.clone(),

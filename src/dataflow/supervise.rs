@@ -24,11 +24,11 @@ use anyhow::{Context, Result, bail};
 /// The hidden `trackflow` subcommand that runs the supervisor.
 pub const SUPERVISE_ARG: &str = "__supervise";
 
-/// A command for `program` run under the supervisor, when the `trackflow` binary is next to the
-/// node binaries (always, for a built checkout); the plain command otherwise (library callers
-/// from other executables).
+/// A command for `program` run under the supervisor, when the running program is `trackflow`
+/// (which has the hidden supervisor command); the plain command otherwise (library callers from
+/// other executables, such as the tests).
 pub fn supervised(program: &Path) -> Command {
-    let exe = crate::dataflow::dora::BinDir::current().map(|b| b.binary("trackflow")).ok().filter(|p| p.is_file());
+    let exe = std::env::current_exe().ok().filter(|p| p.file_name().is_some_and(|n| n == "trackflow"));
     match exe {
         Some(exe) => {
             let mut c = Command::new(exe);

@@ -451,7 +451,7 @@ pub fn render(protocol: Protocol, scores: &[TrackerScores]) -> String {
 pub fn attributes(dataset: &Path) -> Result<Vec<(String, Vec<String>)>> {
     let mut tables = std::collections::HashMap::new();
     for t in ["lasot_attributes.tsv", "uav123_attributes.tsv"] {
-        let path = crate::base::paths::project_root().join("configs/data_specs").join(t);
+        let path = crate::base::resources::file("configs/data_specs").join(t);
         let Ok(text) = std::fs::read_to_string(&path) else { continue };
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             if let Some((name, tags)) = line.split_once('\t') {

@@ -1,5 +1,6 @@
-//! The node programs. Each `nodes/<role>` crate's `main` is one call to [`node_main`] with the
-//! role's `run` from here, so the logic is in the library, shared and testable.
+//! The node kinds. dora starts each node as `trackflow node <kind>`, which calls [`node_main`]
+//! with the kind's `run` from [`registry`]; one program serves every kind, and the logic is in
+//! the library, shared and testable.
 //!
 //! Guarding against dora's known failure modes: every error is printed with its whole chain
 //! before the process exits non-zero (a node that dies through `?` otherwise vanishes with no
@@ -82,12 +83,12 @@ impl Params {
 
 /// Runs a node: initialises dora, reads parameters, calls `run`, and on error prints the whole
 /// chain (`[node] error: ...`) and exits with status 1.
-pub fn node_main(role: &str, run: fn(&mut DoraNode, &mut EventStream, &Params) -> Result<()>) -> ! {
+pub fn node_main(role: &str, run: registry::RunFn) -> ! {
     crate::base::malloc::tune_for_tensors();
     let params = match Params::from_env() {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("trackflow-node-{role}: {e:#}");
+            eprintln!("trackflow node {role}: {e:#}");
             std::process::exit(2);
         }
     };

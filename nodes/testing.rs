@@ -13,12 +13,11 @@ use dora_node_api::integration_testing::integration_testing_format::{IncomingEve
 use dora_node_api::integration_testing::{
     IntegrationTestInput, TestingInput, TestingOptions, TestingOutput, drain_outputs, output_channel,
 };
-use dora_node_api::{DoraNode, EventStream, MetadataParameters};
+use dora_node_api::{DoraNode, MetadataParameters};
 
 use super::Params;
 
-/// A node's `run` function.
-pub type RunFn = fn(&mut DoraNode, &mut EventStream, &Params) -> Result<()>;
+pub use super::registry::RunFn;
 
 /// One input message to replay into a node.
 #[derive(Debug, Clone)]
