@@ -1,6 +1,7 @@
 //! The backbone node: template tokens once per sequence, then the ViT forward pass per search
 //! region; sends the search feature map.
 
+use super::kinds::*;
 use anyhow::{Context, Result, bail};
 use dora_node_api::{DoraNode, EventStream};
 
@@ -10,23 +11,55 @@ use crate::model::Parts;
 use crate::tracker::{crop_tensor, search_features, template_tokens};
 use crate::wire::{Crop, CropRole, Features};
 
-/// The backbone node's parameters (see its spec in `dataflow/kinds.rs`).
-#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub struct BackboneParams {
-    /// The model.
-    #[serde(flatten)]
-    pub model: super::ModelParams,
-    /// Candidate elimination.
-    pub ce: bool,
-    /// Seconds without input before giving up.
-    pub idle_timeout: f64,
+node_params! {
+    /// The backbone node's parameters.
+    pub struct BackboneParams {
+        /// Model preset or config file.
+        config: String = CONFIG,
+        /// Weights file; empty: the preset's own.
+        weights: String = WEIGHTS,
+        /// Random weights from `seed` on purpose.
+        untrained: bool = UNTRAINED,
+        /// Seed of random weights.
+        seed: i64 = SEED,
+        /// `auto`, `cpu` or `cuda:N`.
+        device: String = DEVICE,
+        /// `fp32`, `fp16` or `bf16`.
+        precision: String = PRECISION,
+        /// Candidate elimination.
+        ce: bool = CE,
+        /// Seconds without input before giving up.
+        idle_timeout: f64 = IDLE_TIMEOUT,
+    }
+}
+
+/// The `backbone` node kind: its ports and parameters, checked by `trackflow check`.
+pub static KIND: NodeKind = NodeKind {
+    name: "backbone",
+    doc: "the ViT forward pass with candidate elimination (libtorch, GPU when there is one)",
+    inputs: &[input("template", MessageType::Crop, true), input("search", MessageType::Crop, true)],
+    outputs: &[output("features", MessageType::Features)],
+    params: BackboneParams::SPECS,
+};
+
+impl BackboneParams {
+    /// The model's part of the parameters.
+    pub fn model(&self) -> super::ModelParams {
+        super::ModelParams {
+            config: self.config.clone(),
+            weights: self.weights.clone(),
+            untrained: self.untrained,
+            seed: self.seed,
+            device: self.device.clone(),
+            precision: Some(self.precision.clone()),
+        }
+    }
 }
 
 /// The node's event loop.
 pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<()> {
     let q: BackboneParams = p.typed()?;
-    let (model, kind) = load_model(&q.model, &p.node_id, Parts::Backbone)?;
+    let (model, kind) = load_model(&q.model(), &p.node_id, Parts::Backbone)?;
     let device = model.vs.root().device();
     let ce = q.ce;
     let idle = p.idle();

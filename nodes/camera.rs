@@ -7,6 +7,7 @@
 //! [`FRAME_INLINE_MAX`] bytes stops the node with an error naming its size and the limit (every
 //! later frame of the stream would be as big).
 
+use super::kinds::*;
 use std::time::Duration;
 
 use anyhow::{Result, bail};
@@ -16,35 +17,48 @@ use super::{Next, Params, out, poll_event};
 use crate::data::camera::{CameraUrl, open};
 use crate::wire::{FRAME_INLINE_MAX, Frame, Header};
 
-/// The camera node's parameters (see its spec in `dataflow/kinds.rs`).
-#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub struct CameraParams {
-    /// MJPEG URL, RTSP URL, V4L2 device or video file.
-    pub url: String,
-    /// Frame width (0: the source's).
-    pub width: i64,
-    /// Frame height (0: the source's).
-    pub height: i64,
-    /// Frame rate (0: the source's).
-    pub fps: f64,
-    /// Video files: start again at the end.
-    #[serde(rename = "loop")]
-    pub looped: bool,
-    /// Frames to send (0: until stopped).
-    pub max_frames: i64,
-    /// Reconnect attempts.
-    pub retries: i64,
-    /// V4L2 pixel format.
-    pub format: String,
+node_params! {
+    /// The camera node's parameters.
+    pub struct CameraParams {
+        /// MJPEG URL, RTSP URL, V4L2 device or video file.
+        url: String = param("url", ParamType::Url, None, "http://host:port/path (MJPEG), rtsp://..., /dev/videoN, or a video file"),
+        /// Frame width (0: the source's).
+        width: i64 = param("width", int(0, 16384), Some("0"), "frame width (devices, RTSP: required; 0 keeps the source's)"),
+        /// Frame height (0: the source's).
+        height: i64 = param("height", int(0, 16384), Some("0"), "frame height"),
+        /// Frame rate (0: the source's).
+        fps: f64 = param("fps", float(FloatRange::closed(0.0, 1000.0)), Some("0.0"), "frame rate (0 keeps the source's)"),
+        /// Video files: start again at the end.
+        r#loop: bool = param("loop", ParamType::Bool, Some("#false"), "video files: start again at the end"),
+        /// Frames to send (0: until stopped).
+        max_frames: i64 = param("max-frames", int(0, MAX), Some("0"), "stop after this many frames (0 = run until stopped or the source ends)"),
+        /// Reconnect attempts.
+        retries: i64 = param("retries", int(0, 1000), Some("5"), "reconnect attempts, with doubling backoff, after the source fails or stalls"),
+        /// V4L2 pixel format.
+        format: String = param(
+                        "format",
+                        ParamType::Choice(&["auto", "mjpeg", "yuyv"]),
+                        Some("\"auto\""),
+                        "V4L2 devices: the pixel format to ask for (mjpeg: full size and rate on most USB cameras)",
+                    ),
+    }
 }
+
+/// The `camera` node kind: its ports and parameters, checked by `trackflow check`.
+pub static KIND: NodeKind = NodeKind {
+    name: "camera",
+    doc: "live frames from MJPEG-over-HTTP, V4L2 (/dev/videoN), RTSP, or a video file played at its frame rate",
+    inputs: &[],
+    outputs: &[output("frame", MessageType::Frame)],
+    params: CameraParams::SPECS,
+};
 
 /// The node's event loop.
 pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<()> {
     let q: CameraParams = p.typed()?;
     let url = CameraUrl::parse(&q.url)?;
     let (w, h) = (q.width.max(0) as usize, q.height.max(0) as usize);
-    let (fps, looped) = (q.fps, q.looped);
+    let (fps, looped) = (q.fps, q.r#loop);
     let max_frames = q.max_frames.max(0) as u64;
     let retries = q.retries.max(0) as u32;
     let format = crate::data::camera::DeviceFormat::parse(&q.format)?;

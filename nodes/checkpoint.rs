@@ -8,6 +8,7 @@
 //! ([`crate::wire::CheckpointNotice`]); this node is where a run's checkpoint policy lives (what
 //! to keep, and where another graph could copy them elsewhere).
 
+use super::kinds::*;
 use std::path::Path;
 
 use anyhow::{Result, bail};
@@ -17,17 +18,31 @@ use super::{Next, Params, next_event};
 use crate::train::checkpoint::{digest, prune};
 use crate::wire::{Bytes, CheckpointNotice};
 
-/// The checkpoint node's parameters (see its spec in `dataflow/kinds.rs`).
-#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub struct CheckpointParams {
-    /// Checkpoints to keep.
-    pub keep: i64,
-    /// Re-read each file and compare its SHA-256 with the notice's.
-    pub verify: bool,
-    /// Seconds without a checkpoint before giving up.
-    pub idle_timeout: f64,
+node_params! {
+    /// The checkpoint node's parameters.
+    pub struct CheckpointParams {
+        /// Checkpoints to keep.
+        keep: i64 = param("keep", int(1, 1_000_000), Some("3"), "checkpoints to keep"),
+        /// Re-read each file and compare its SHA-256 with the notice's.
+        verify: bool = param("verify", ParamType::Bool, Some("#true"), "re-read each announced file and compare its SHA-256 with the notice's"),
+        /// Seconds without a checkpoint before giving up.
+        idle_timeout: f64 = param(
+                        "idle-timeout",
+                        float(FloatRange::above(0.0, 1e9)),
+                        Some("604800.0"),
+                        "seconds without a checkpoint before the node gives up (default a week: epochs can be long)",
+                    ),
+    }
 }
+
+/// The `checkpoint` node kind: its ports and parameters, checked by `trackflow check`.
+pub static KIND: NodeKind = NodeKind {
+    name: "checkpoint",
+    doc: "checks each checkpoint the trainer announces (size, SHA-256), keeps the newest few, and confirms it",
+    inputs: &[input("checkpoint", MessageType::Checkpoint, true)],
+    outputs: &[output("saved", MessageType::Ack)],
+    params: CheckpointParams::SPECS,
+};
 
 /// The node's event loop.
 pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<()> {

@@ -1,6 +1,7 @@
 //! The crop node: the template on frame 0, then a search region for frame t as soon as both
 //! frame t and the box of frame t−1 (fed back from the head) are in.
 
+use super::kinds::*;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -24,15 +25,24 @@ struct SeqState {
     pending: BTreeMap<u32, Image>,
 }
 
-/// The crop node's parameters (see its spec in `dataflow/kinds.rs`).
-#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub struct CropParams {
-    /// Model preset or config file (crop sizes and factors).
-    pub config: String,
-    /// Seconds without input before giving up.
-    pub idle_timeout: f64,
+node_params! {
+    /// The crop node's parameters.
+    pub struct CropParams {
+        /// Model preset or config file (crop sizes and factors).
+        config: String = CONFIG,
+        /// Seconds without input before giving up.
+        idle_timeout: f64 = IDLE_TIMEOUT,
+    }
 }
+
+/// The `crop` node kind: its ports and parameters, checked by `trackflow check`.
+pub static KIND: NodeKind = NodeKind {
+    name: "crop",
+    doc: "cuts the template once per sequence and the search region per frame around the previous box",
+    inputs: &[input("frame", MessageType::Frame, true), input("box", MessageType::Box, true)],
+    outputs: &[output("template", MessageType::Crop), output("search", MessageType::Crop)],
+    params: CropParams::SPECS,
+};
 
 /// The node's event loop.
 pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<()> {

@@ -1,6 +1,7 @@
 //! The head node: center head, Hann window, decode, map back to the image, clip; sends boxes
 //! (fed back to the crop node and on to the writer).
 
+use super::kinds::*;
 use anyhow::{Context, Result};
 use dora_node_api::{DoraNode, EventStream};
 use tch::Tensor;
@@ -11,23 +12,53 @@ use crate::model::Parts;
 use crate::tracker::{hann2d, head_box};
 use crate::wire::{BoxMsg, Features};
 
-/// The head node's parameters (see its spec in `dataflow/kinds.rs`).
-#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub struct HeadParams {
-    /// The model.
-    #[serde(flatten)]
-    pub model: super::ModelParams,
-    /// Hann window on the score map.
-    pub hann: bool,
-    /// Seconds without input before giving up.
-    pub idle_timeout: f64,
+node_params! {
+    /// The head node's parameters.
+    pub struct HeadParams {
+        /// Model preset or config file.
+        config: String = CONFIG,
+        /// Weights file; empty: the preset's own.
+        weights: String = WEIGHTS,
+        /// Random weights from `seed` on purpose.
+        untrained: bool = UNTRAINED,
+        /// Seed of random weights.
+        seed: i64 = SEED,
+        /// `auto`, `cpu` or `cuda:N`.
+        device: String = DEVICE,
+        /// Hann window on the score map.
+        hann: bool = HANN,
+        /// Seconds without input before giving up.
+        idle_timeout: f64 = IDLE_TIMEOUT,
+    }
+}
+
+/// The `head` node kind: its ports and parameters, checked by `trackflow check`.
+pub static KIND: NodeKind = NodeKind {
+    name: "head",
+    doc: "the center head, Hann window, box decode, map back to the image and clip",
+    inputs: &[input("features", MessageType::Features, true)],
+    outputs: &[output("box", MessageType::Box)],
+    params: HeadParams::SPECS,
+};
+
+impl HeadParams {
+    /// The model's part of the parameters.
+    pub fn model(&self) -> super::ModelParams {
+        super::ModelParams {
+            config: self.config.clone(),
+            weights: self.weights.clone(),
+            untrained: self.untrained,
+            seed: self.seed,
+            device: self.device.clone(),
+            precision: None,
+        }
+    }
 }
 
 /// The node's event loop.
 pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<()> {
     let q: HeadParams = p.typed()?;
-    let (model, _) = load_model(&q.model, &p.node_id, Parts::Head)?;
+    let (model, _) = load_model(&q.model(), &p.node_id, Parts::Head)?;
     let device = model.vs.root().device();
     let window = q.hann.then(|| hann2d(model.cfg.search_feat(), device));
     let idle = p.idle();

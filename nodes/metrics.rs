@@ -3,6 +3,7 @@
 //! On a resumed run, rows from after the checkpoint are dropped before the new ones are added,
 //! so the file never holds the same step twice.
 
+use super::kinds::*;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -13,15 +14,24 @@ use super::{Next, Params, next_event};
 use crate::eval::plot::{Plot, Series};
 use crate::wire::Bytes;
 
-/// The metrics node's parameters (see its spec in `dataflow/kinds.rs`).
-#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub struct MetricsParams {
-    /// Save folder.
-    pub out: String,
-    /// Seconds without input before giving up.
-    pub idle_timeout: f64,
+node_params! {
+    /// The metrics node's parameters.
+    pub struct MetricsParams {
+        /// Save folder.
+        out: String = param("out", ParamType::Path, Some("\"../output\""), "save folder"),
+        /// Seconds without input before giving up.
+        idle_timeout: f64 = IDLE_TIMEOUT,
+    }
 }
+
+/// The `metrics` node kind: its ports and parameters, checked by `trackflow check`.
+pub static KIND: NodeKind = NodeKind {
+    name: "metrics",
+    doc: "appends step metrics to metrics.jsonl and draws the loss curves (loss.svg, loss.png) each epoch",
+    inputs: &[input("metrics", MessageType::Metrics, true)],
+    outputs: &[],
+    params: MetricsParams::SPECS,
+};
 
 /// The node's event loop.
 pub fn run(_node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<()> {

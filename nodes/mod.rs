@@ -12,12 +12,12 @@ pub mod camera;
 pub mod checkpoint;
 pub mod crop;
 pub mod head;
+pub mod kinds;
 pub mod live_view;
 pub mod metrics;
 pub mod registry;
 pub mod sampler;
 pub mod source;
-pub mod testing;
 pub mod tracker;
 pub mod trainer;
 pub mod viewer;
@@ -30,8 +30,16 @@ use dora_node_api::dora_core::config::DataId;
 use dora_node_api::{DoraNode, Event, EventStream, StopCause};
 
 use crate::base::image::Image;
-use crate::dataflow::dora::{INPUTS_ENV, NODE_ID_ENV, PARAMS_ENV};
 use crate::wire::{Frame, FramePixels};
+
+/// Environment variable carrying a node's checked parameters as JSON (written by the dataflow
+/// layer into dora's descriptor).
+pub const PARAMS_ENV: &str = "TRACKFLOW_PARAMS";
+/// Environment variable carrying the node's id, for log lines.
+pub const NODE_ID_ENV: &str = "TRACKFLOW_NODE_ID";
+/// Environment variable listing the inputs the dataflow connected (comma-separated), so a node
+/// knows, say, whether box feedback will come.
+pub const INPUTS_ENV: &str = "TRACKFLOW_INPUTS";
 
 /// A node's parameters as checked by `trackflow check`, read from the environment.
 #[derive(Debug, Clone, Default)]
@@ -54,12 +62,10 @@ impl Params {
         Ok(Self { map, inputs, node_id: std::env::var(NODE_ID_ENV).unwrap_or_else(|_| "node".into()) })
     }
 
-    /// The parameters of a node of `kind` run outside a dataflow ([`testing`]): `params` as
-    /// a dataflow's `param` line writes them, defaults for the rest, checked as `trackflow check`
-    /// checks them; `inputs` are the inputs to treat as connected.
-    pub fn for_kind(kind: &str, params: &str, inputs: &[&str]) -> Result<Self> {
-        let map = crate::dataflow::node_params(kind, params).map_err(|p| anyhow::anyhow!("{}", p.render(false)))?;
-        Ok(Self { map: map.into_iter().collect(), inputs: inputs.iter().map(|s| s.to_string()).collect(), node_id: kind.to_string() })
+    /// Parameters already checked against the kind's spec (`dataflow::node_params`), for a node
+    /// run outside a dataflow (`dataflow::testing`): `inputs` are the inputs to treat as connected.
+    pub fn checked(kind: &str, map: serde_json::Map<String, serde_json::Value>, inputs: &[&str]) -> Self {
+        Self { map, inputs: inputs.iter().map(|s| s.to_string()).collect(), node_id: kind.to_string() }
     }
 
     /// The parameters as the node's typed struct (its fields named as the spec's parameters in

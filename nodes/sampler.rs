@@ -2,6 +2,7 @@
 //! from the trainer with that batch, made by loader threads. A batch depends only on the run
 //! seed and its number, so a resumed run sees exactly the batches it would have seen.
 
+use super::kinds::*;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -38,27 +39,36 @@ pub fn open_datasets(cfg: &crate::model::Config, roots: &Roots, specs: &Path) ->
     Ok(out)
 }
 
-/// The sampler node's parameters (see its spec in `dataflow/kinds.rs`).
-#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub struct SamplerParams {
-    /// Training config.
-    pub config: String,
-    /// Dataset folders, `key=path,...`.
-    pub roots: String,
-    /// Machine-local file naming dataset folders.
-    pub local: String,
-    /// Folder of split files.
-    pub data_specs: String,
-    /// Loader threads.
-    pub workers: i64,
-    /// Run seed.
-    pub seed: i64,
-    /// Fraction of unreadable draws that stops training.
-    pub max_bad_fraction: f64,
-    /// Seconds without input before giving up.
-    pub idle_timeout: f64,
+node_params! {
+    /// The sampler node's parameters.
+    pub struct SamplerParams {
+        /// Training config.
+        config: String = CONFIG,
+        /// Dataset folders, `key=path,...`.
+        roots: String = param("roots", ParamType::Str, Some("\"\""), "dataset folders as key=path,key=path (over trackflow.local.kdl)"),
+        /// Machine-local file naming dataset folders.
+        local: String = param("local", ParamType::Path, Some("\"../trackflow.local.kdl\""), "machine-local file naming dataset folders"),
+        /// Folder of split files.
+        data_specs: String = param("data-specs", ParamType::Path, Some("\"../configs/data_specs\""), "folder of split files (GOT-10k, LaSOT)"),
+        /// Loader threads.
+        workers: i64 = param("workers", int(1, 256), Some("2"), "loader threads"),
+        /// Run seed.
+        seed: i64 = param("seed", ParamType::Int(IntRange::ANY), Some("42"), "run seed: batch b of epoch e is a function of it"),
+        /// Fraction of unreadable draws that stops training.
+        max_bad_fraction: f64 = param("max-bad-fraction", float(SHARE), Some("0.05"), "stop when more sample attempts than this hit unreadable images"),
+        /// Seconds without input before giving up.
+        idle_timeout: f64 = IDLE_TIMEOUT,
+    }
 }
+
+/// The `sampler` node kind: its ports and parameters, checked by `trackflow check`.
+pub static KIND: NodeKind = NodeKind {
+    name: "sampler",
+    doc: "training pairs: datasets by ratio, causal frame pairs, jitter, crops, augmentation; batches on request",
+    inputs: &[input("request", MessageType::Request, true)],
+    outputs: &[output("batch", MessageType::Batch)],
+    params: SamplerParams::SPECS,
+};
 
 /// The node's event loop.
 pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<()> {

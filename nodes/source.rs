@@ -11,6 +11,7 @@
 //! receivers decode themselves. A video frame has no file; such a frame fails its sequence, as
 //! does a frame dora refuses to send, and the other sequences still run.
 
+use super::kinds::*;
 use std::path::Path;
 
 use anyhow::{Result, bail};
@@ -22,25 +23,44 @@ use crate::data::sequence::{Layout, Sequence, discover};
 use crate::tracker::validate_init_box;
 use crate::wire::{AuxFile, BoxMsg, FRAME_INLINE_MAX, Frame, FrameFile, FramePixels, Header};
 
-/// The source node's parameters (see its spec in `dataflow/kinds.rs`).
-#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub struct SourceParams {
-    /// Sequence folder, dataset folder or video file.
-    pub path: String,
-    /// Sequence layout.
-    pub format: String,
-    /// Frames sent ahead of the last box.
-    pub credits: i64,
-    /// `x,y,w,h` overriding the ground truth's first box.
-    pub init_box: String,
-    /// Frames per sequence (0: all).
-    pub max_frames: i64,
-    /// Comma-separated sequence names (empty: all).
-    pub sequences: String,
-    /// Seconds without input before giving up.
-    pub idle_timeout: f64,
+node_params! {
+    /// The source node's parameters.
+    pub struct SourceParams {
+        /// Sequence folder, dataset folder or video file.
+        path: String = param("path", ParamType::Path, None, "a sequence folder, a dataset folder of sequences, or a video file"),
+        /// Sequence layout.
+        format: String = param(
+                        "format",
+                        ParamType::Choice(&["auto", "otb", "got10k", "lasot", "trackingnet", "uav", "nfs", "tnl2k", "folder"]),
+                        Some("\"auto\""),
+                        "sequence layout; `auto` detects it",
+                    ),
+        /// Frames sent ahead of the last box.
+        credits: i64 = param("credits", int(1, 1024), Some("2"), "frames sent ahead of the last box, so decoding overlaps the forward pass"),
+        /// `x,y,w,h` overriding the ground truth's first box.
+        init_box: String = param("init-box", ParamType::Str, Some("\"\""), "\"x,y,w,h\" init box, overriding the ground truth"),
+        /// Frames per sequence (0: all).
+        max_frames: i64 = param("max-frames", int(0, MAX), Some("0"), "stop each sequence after this many frames (0 = all)"),
+        /// Comma-separated sequence names (empty: all).
+        sequences: String = param(
+                        "sequences",
+                        ParamType::Str,
+                        Some("\"\""),
+                        "sequence names to run: a JSON array of names (kept exactly, commas and spaces included) or comma-separated names (empty = all)",
+                    ),
+        /// Seconds without input before giving up.
+        idle_timeout: f64 = IDLE_TIMEOUT,
+    }
 }
+
+/// The `source` node kind: its ports and parameters, checked by `trackflow check`.
+pub static KIND: NodeKind = NodeKind {
+    name: "source",
+    doc: "reads image-sequence folders or videos and sends frames; advances on box feedback",
+    inputs: &[input("box", MessageType::Box, false)],
+    outputs: &[output("frame", MessageType::Frame)],
+    params: SourceParams::SPECS,
+};
 
 /// The sequences a source with these parameters reads.
 pub fn sequences(q: &SourceParams) -> Result<Vec<Sequence>> {

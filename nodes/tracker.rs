@@ -6,6 +6,7 @@
 //! `init-box` or from a `control` message (a box the user drew), and can be paused and resumed
 //! without restarting the graph; a low peak score for `lost-frames` frames flags the box lost.
 
+use super::kinds::*;
 use anyhow::{Context, Result, bail};
 use dora_node_api::{DoraNode, EventStream};
 
@@ -15,35 +16,77 @@ use crate::model::Parts;
 use crate::tracker::{TrackOptions, Tracker};
 use crate::wire::{BoxMsg, Control, Frame, Header};
 
-/// The tracker node's parameters (see its spec in `dataflow/kinds.rs`).
-#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub struct TrackerParams {
-    /// The model.
-    #[serde(flatten)]
-    pub model: super::ModelParams,
-    /// Candidate elimination.
-    pub ce: bool,
-    /// Hann window on the score map.
-    pub hann: bool,
-    /// Camera mode.
-    pub live: bool,
-    /// Live: `x,y,w,h` to start from on the first frame.
-    pub init_box: String,
-    /// Live: peak score under which a frame counts towards `lost`.
-    pub lost_threshold: f64,
-    /// Live: low-score frames in a row before the box is flagged lost.
-    pub lost_frames: i64,
-    /// Live: extra time per frame (tests, benchmarks).
-    pub delay_ms: f64,
-    /// Seconds without input before giving up.
-    pub idle_timeout: f64,
+node_params! {
+    /// The tracker node's parameters.
+    pub struct TrackerParams {
+        /// Model preset or config file.
+        config: String = CONFIG,
+        /// Weights file; empty: the preset's own.
+        weights: String = WEIGHTS,
+        /// Random weights from `seed` on purpose.
+        untrained: bool = UNTRAINED,
+        /// Seed of random weights.
+        seed: i64 = SEED,
+        /// `auto`, `cpu` or `cuda:N`.
+        device: String = DEVICE,
+        /// `fp32`, `fp16` or `bf16`.
+        precision: String = PRECISION,
+        /// Candidate elimination.
+        ce: bool = CE,
+        /// Hann window on the score map.
+        hann: bool = HANN,
+        /// Camera mode.
+        live: bool = param(
+                        "live",
+                        ParamType::Bool,
+                        Some("#false"),
+                        "camera mode: frames may be skipped (counted), init from `init-box` or a control message",
+                    ),
+        /// Live: `x,y,w,h` to start from on the first frame.
+        init_box: String = param("init-box", ParamType::Str, Some("\"\""), "live: \"x,y,w,h\" to start tracking on the first frame"),
+        /// Live: peak score under which a frame counts towards `lost`.
+        lost_threshold: f64 = param("lost-threshold", float(SHARE), Some("0.3"), "live: peak score under which a frame counts towards `lost`"),
+        /// Live: low-score frames in a row before the box is flagged lost.
+        lost_frames: i64 = param("lost-frames", int(1, 1_000_000), Some("5"), "live: consecutive low-score frames before the box is flagged lost"),
+        /// Live: extra time per frame (tests, benchmarks).
+        delay_ms: f64 = param(
+                        "delay-ms",
+                        float(FloatRange::closed(0.0, 3_600_000.0)),
+                        Some("0.0"),
+                        "live: extra time per frame (simulates a slower model, for tests and benchmarks)",
+                    ),
+        /// Seconds without input before giving up.
+        idle_timeout: f64 = IDLE_TIMEOUT,
+    }
+}
+
+/// The `tracker` node kind: its ports and parameters, checked by `trackflow check`.
+pub static KIND: NodeKind = NodeKind {
+    name: "tracker",
+    doc: "crop, backbone and head fused in one node (the `trackflow track` path); with `live`, for cameras",
+    inputs: &[input("frame", MessageType::Frame, true), input("control", MessageType::Control, false)],
+    outputs: &[output("box", MessageType::Box)],
+    params: TrackerParams::SPECS,
+};
+
+impl TrackerParams {
+    /// The model's part of the parameters.
+    pub fn model(&self) -> super::ModelParams {
+        super::ModelParams {
+            config: self.config.clone(),
+            weights: self.weights.clone(),
+            untrained: self.untrained,
+            seed: self.seed,
+            device: self.device.clone(),
+            precision: Some(self.precision.clone()),
+        }
+    }
 }
 
 /// The node's event loop.
 pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<()> {
     let q: TrackerParams = p.typed()?;
-    let (model, kind) = load_model(&q.model, &p.node_id, Parts::All)?;
+    let (model, kind) = load_model(&q.model(), &p.node_id, Parts::All)?;
     let mut tracker = Tracker::new(model, TrackOptions { ce: q.ce, hann: q.hann }, kind);
     if q.live {
         return live(node, events, p, &q, tracker);

@@ -5,6 +5,7 @@
 //! 1.1 GB, four times what one dora message may carry, so a checkpoint never travels as one.
 //! A missing or out-of-order batch is an error, never a silent skip.
 
+use super::kinds::*;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -15,45 +16,73 @@ use super::{Next, Params, next_event, out};
 use crate::train::{Init, Trainer, checkpoint};
 use crate::wire::{Bytes, CheckpointNotice, Request, decode_batch};
 
-/// The trainer node's parameters (see its spec in `dataflow/kinds.rs`).
-#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub struct TrainerParams {
-    /// Training config.
-    pub config: String,
-    /// `auto`, `cpu` or `cuda:N`.
-    pub device: String,
-    /// Run seed.
-    pub seed: i64,
-    /// trackflow weights to start from.
-    pub init: String,
-    /// MAE or MobileNetV2 weights for the backbone.
-    pub pretrained: String,
-    /// Checkpoint folder to continue from.
-    pub resume: String,
-    /// Epochs (0: the config's).
-    pub epochs: i64,
-    /// Samples per epoch (0: the config's).
-    pub sample_per_epoch: i64,
-    /// Batch size (0: the config's).
-    pub batch_size: i64,
-    /// Epochs between checkpoints.
-    pub checkpoint_every: i64,
-    /// Batches asked for ahead.
-    pub prefetch: i64,
-    /// libtorch CPU threads (0: its default).
-    pub threads: i64,
-    /// `fp32`, `fp16` or `bf16`.
-    pub precision: String,
-    /// Data-parallel devices (empty: `device` alone).
-    pub devices: String,
-    /// Save folder: `checkpoints/OSTrack_epNNNN.safetensors` and `<name>.safetensors`.
-    pub out: String,
-    /// File stem of the final weights.
-    pub name: String,
-    /// Seconds without input before giving up.
-    pub idle_timeout: f64,
+node_params! {
+    /// The trainer node's parameters.
+    pub struct TrainerParams {
+        /// Training config.
+        config: String = CONFIG,
+        /// `auto`, `cpu` or `cuda:N`.
+        device: String = DEVICE,
+        /// Run seed.
+        seed: i64 = param("seed", ParamType::Int(IntRange::ANY), Some("42"), "run seed (weights init, drop path, sampling)"),
+        /// trackflow weights to start from.
+        init: String = param("init", ParamType::Path, Some("\"\""), "start from these trackflow weights (empty: random)"),
+        /// MAE or MobileNetV2 weights for the backbone.
+        pretrained: String = param("pretrained", ParamType::Path, Some("\"\""), "MAE ViT encoder weights (safetensors) for the backbone"),
+        /// Checkpoint folder to continue from.
+        resume: String = param("resume", ParamType::Path, Some("\"\""), "checkpoint folder to continue from (empty: start fresh)"),
+        /// Epochs (0: the config's).
+        epochs: i64 = param("epochs", int(0, 1_000_000), Some("0"), "override the config's epochs (0: keep)"),
+        /// Samples per epoch (0: the config's).
+        sample_per_epoch: i64 = param("sample-per-epoch", int(0, 1_000_000_000), Some("0"), "override the config's samples per epoch (0: keep)"),
+        /// Batch size (0: the config's).
+        batch_size: i64 = param("batch-size", int(0, 65536), Some("0"), "override the config's batch size, per device (0: keep)"),
+        /// Epochs between checkpoints.
+        checkpoint_every: i64 = param("checkpoint-every", int(1, 1_000_000), Some("1"), "epochs between checkpoints (the last epoch always gets one)"),
+        /// Batches asked for ahead.
+        prefetch: i64 = param("prefetch", int(1, 1024), Some("4"), "batches asked for ahead of the one being trained on"),
+        /// libtorch CPU threads (0: its default).
+        threads: i64 = param("threads", int(0, 4096), Some("0"), "libtorch CPU threads (0: libtorch's default)"),
+        /// `fp32`, `fp16` or `bf16`.
+        precision: String = param(
+                        "precision",
+                        ParamType::Choice(&["fp32", "fp16", "bf16"]),
+                        Some("\"fp32\""),
+                        "training precision: fp16 is CUDA autocast with dynamic loss scaling; bf16 runs bfloat16 copies over float32 master weights",
+                    ),
+        /// Data-parallel devices (empty: `device` alone).
+        devices: String = param(
+                        "devices",
+                        ParamType::Str,
+                        Some("\"\""),
+                        "data-parallel devices, comma-separated (\"cuda:0,cuda:1\"): one replica each, global batch = replicas × batch-size (empty: `device` alone)",
+                    ),
+        /// Save folder: `checkpoints/OSTrack_epNNNN.safetensors` and `<name>.safetensors`.
+        out: String = param(
+                        "out",
+                        ParamType::Path,
+                        Some("\"../output\""),
+                        "save folder: the trainer writes checkpoints/OSTrack_epNNNN.safetensors and <name>.safetensors there itself, and announces each on `checkpoint`",
+                    ),
+        /// File stem of the final weights.
+        name: String = param("name", ParamType::Str, Some("\"model\""), "file stem of the final weights"),
+        /// Seconds without input before giving up.
+        idle_timeout: f64 = IDLE_TIMEOUT,
+    }
 }
+
+/// The `trainer` node kind: its ports and parameters, checked by `trackflow check`.
+pub static KIND: NodeKind = NodeKind {
+    name: "trainer",
+    doc: "the model, loss, backward pass and AdamW step; asks the sampler for batches and emits metrics and checkpoints",
+    inputs: &[input("batch", MessageType::Batch, true), input("saved", MessageType::Ack, false)],
+    outputs: &[
+        output("request", MessageType::Request),
+        output("metrics", MessageType::Metrics),
+        output("checkpoint", MessageType::Checkpoint),
+    ],
+    params: TrainerParams::SPECS,
+};
 
 /// The node's event loop.
 pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<()> {

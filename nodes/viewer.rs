@@ -2,6 +2,7 @@
 //! writes, per sequence, an annotated MP4 and a contact-sheet PNG, so a person can see what the
 //! tracker did. An interrupted sequence keeps what was drawn as `<seq>.partial.mp4`.
 
+use super::kinds::*;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -120,23 +121,32 @@ impl Viewer {
     }
 }
 
-/// The viewer node's parameters (see its spec in `dataflow/kinds.rs`).
-#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub struct ViewerParams {
-    /// Output folder.
-    pub out: String,
-    /// Write the annotated video.
-    pub video: bool,
-    /// Write the contact sheet.
-    pub sheet: bool,
-    /// Frames on the contact sheet.
-    pub sheet_frames: i64,
-    /// Frame rate of the video.
-    pub fps: f64,
-    /// Seconds without input before giving up.
-    pub idle_timeout: f64,
+node_params! {
+    /// The viewer node's parameters.
+    pub struct ViewerParams {
+        /// Output folder.
+        out: String = param("out", ParamType::Path, Some("\"results/view\""), "folder for <seq>.mp4 and <seq>_sheet.png"),
+        /// Write the annotated video.
+        video: bool = param("video", ParamType::Bool, Some("#true"), "write the annotated video"),
+        /// Write the contact sheet.
+        sheet: bool = param("sheet", ParamType::Bool, Some("#true"), "write the contact sheet"),
+        /// Frames on the contact sheet.
+        sheet_frames: i64 = param("sheet-frames", int(1, 1000), Some("12"), "frames on the contact sheet, evenly spaced"),
+        /// Frame rate of the video.
+        fps: f64 = param("fps", float(FPS), Some("15.0"), "frame rate of the annotated video"),
+        /// Seconds without input before giving up.
+        idle_timeout: f64 = IDLE_TIMEOUT,
+    }
 }
+
+/// The `viewer` node kind: its ports and parameters, checked by `trackflow check`.
+pub static KIND: NodeKind = NodeKind {
+    name: "viewer",
+    doc: "draws boxes on frames: an annotated MP4 and a contact-sheet PNG per sequence",
+    inputs: &[input("frame", MessageType::Frame, true), input("box", MessageType::Box, true)],
+    outputs: &[],
+    params: ViewerParams::SPECS,
+};
 
 /// The node's event loop.
 pub fn run(_node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<()> {

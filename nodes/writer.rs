@@ -1,6 +1,7 @@
 //! The writer node: collects boxes per sequence and writes OSTrack-format results atomically
 //! when a sequence completes; an interrupted sequence is kept as `<seq>.partial.txt`.
 
+use super::kinds::*;
 use std::path::PathBuf;
 
 use anyhow::{Result, bail};
@@ -10,19 +11,33 @@ use super::{Next, Params, next_event};
 use crate::data::results::{Delimiter, SequenceResult, write_sequence};
 use crate::wire::BoxMsg;
 
-/// The writer node's parameters (see its spec in `dataflow/kinds.rs`).
-#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub struct WriterParams {
-    /// Results folder.
-    pub out: String,
-    /// `tab` or `comma`.
-    pub delimiter: String,
-    /// Also write arrival stamps.
-    pub stamps: bool,
-    /// Seconds without input before giving up.
-    pub idle_timeout: f64,
+node_params! {
+    /// The writer node's parameters.
+    pub struct WriterParams {
+        /// Results folder.
+        out: String = param("out", ParamType::Path, Some("\"results\""), "results folder"),
+        /// `tab` or `comma`.
+        delimiter: String = param("delimiter", ParamType::Choice(&["tab", "comma"]), Some("\"tab\""), "column separator of <seq>.txt"),
+        /// Also write arrival stamps.
+        stamps: bool = param(
+                        "stamps",
+                        ParamType::Bool,
+                        Some("#false"),
+                        "also write <seq>_stamps.txt: when each box arrived (ns since the epoch), for benchmarks",
+                    ),
+        /// Seconds without input before giving up.
+        idle_timeout: f64 = IDLE_TIMEOUT,
+    }
 }
+
+/// The `writer` node kind: its ports and parameters, checked by `trackflow check`.
+pub static KIND: NodeKind = NodeKind {
+    name: "writer",
+    doc: "writes OSTrack-format results (<seq>.txt, <seq>_time.txt) atomically",
+    inputs: &[input("box", MessageType::Box, true)],
+    outputs: &[],
+    params: WriterParams::SPECS,
+};
 
 /// The node's event loop.
 pub fn run(_node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<()> {

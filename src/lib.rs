@@ -14,8 +14,8 @@
 //! | [`train`] | the pair sampler, loss, optimizer, checkpoints and the training loop |
 //! | [`eval`] | the public toolkits' metrics, reports, plots, submission packing |
 //! | [`wire`] | the Arrow messages nodes exchange |
-//! | [`dataflow`] | KDL graphs: decoding, checking, node kinds, dora descriptors, launching, drawing |
-//! | [`nodes`] | the dataflow nodes, each a thin shell over the layers below |
+//! | [`nodes`] | the node kinds (top-level `nodes/`): each kind's declaration (ports, typed parameters) and loop in one file, the registry, the node runtime |
+//! | [`dataflow`] | KDL graphs: decoding, checking against the kinds' declarations, dora descriptors, launching, drawing |
 //! | [`cli`] | the `trackflow` command: arguments and one function per command |
 
 pub mod base;

@@ -419,7 +419,7 @@ fn parameters_out_of_range_are_located_errors() {
 /// dropped silently before; now it is reported, and this keeps it from happening).
 #[test]
 fn every_default_is_in_its_range() {
-    for kind in trackflow::dataflow::kinds::KINDS {
+    for kind in trackflow::nodes::registry::kinds() {
         let required: Vec<String> = kind.params.iter().filter(|p| p.default.is_none()).map(|p| format!("{}=\"x\"", p.name)).collect();
         if let Err(p) = trackflow::dataflow::node_params(kind.name, &required.join(" ")) {
             panic!("kind `{}`:\n{}", kind.name, p.render(false));

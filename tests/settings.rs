@@ -10,9 +10,10 @@ use std::sync::Arc;
 
 use proptest::prelude::*;
 use trackflow::base::diagnostic::{Problems, SourceFile};
-use trackflow::dataflow::kinds::{KINDS, NodeKind, ParamType};
+use trackflow::dataflow::kinds::{NodeKind, ParamType};
 use trackflow::dataflow::{ParamOverride, load, load_text, node_params};
 use trackflow::model::Config;
+use trackflow::nodes::registry::REGISTRY;
 
 use crate::common::root;
 
@@ -110,10 +111,10 @@ proptest! {
     /// Any value for any parameter of any node kind: an error or values in the declared ranges.
     #[test]
     fn any_values_in_any_node_parameter(
-        kind in 0..KINDS.len(),
+        kind in 0..REGISTRY.len(),
         params in prop::collection::vec((any::<prop::sample::Index>(), value()), 0..8),
     ) {
-        let kind = &KINDS[kind];
+        let kind = REGISTRY[kind].kind;
         // Required parameters are given, so that values can pass.
         let mut line: Vec<String> = kind.params.iter().filter(|p| p.default.is_none()).map(|p| format!("{}=\"x\"", p.name)).collect();
         line.extend(params.iter().map(|(i, v)| format!("{}={v}", kind.params[i.index(kind.params.len())].name)));

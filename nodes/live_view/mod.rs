@@ -20,6 +20,7 @@
 pub mod guard;
 pub mod http;
 
+use crate::nodes::kinds::*;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
@@ -64,26 +65,40 @@ struct Server {
     page: String,
 }
 
-/// The live-view node's parameters (see its spec in `dataflow/kinds.rs`).
-#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub struct LiveViewParams {
-    /// Address the page is served on.
-    pub bind: String,
-    /// Port (0: any free one).
-    pub port: i64,
-    /// Recording path (empty: none).
-    pub record: String,
-    /// Frame rate of the recording.
-    pub fps: f64,
-    /// Seconds without input before giving up.
-    pub idle_timeout: f64,
-    /// More names the page may be reached by, beyond loopback and `bind` (comma-separated
-    /// `name` or `name:port`): checked against each request's `Host` and `Origin`. Defaults to
-    /// none, so a view started before the spec lists the parameter still runs.
-    #[serde(default)]
-    pub allow_hosts: String,
+node_params! {
+    /// The live-view node's parameters.
+    pub struct LiveViewParams {
+        /// Address the page is served on.
+        bind: String = param("bind", ParamType::Str, Some("\"127.0.0.1\""), "address the page is served on (loopback by default)"),
+        /// More names the page may be reached by, beyond loopback and `bind` (comma-separated
+        /// `name` or `name:port`): checked against each request's `Host` and `Origin`. Defaults to
+        /// none, so a view started before the spec lists the parameter still runs.
+        #[serde(default)]
+        allow_hosts: String = param(
+                        "allow-hosts",
+                        ParamType::Str,
+                        Some("\"\""),
+                        "more names the page may be reached by, comma-separated `name` or `name:port` (loopback names and `bind` always are); checked against each request's Host and Origin",
+                    ),
+        /// Port (0: any free one).
+        port: i64 = param("port", int(0, 65535), Some("8090"), "port of the page (0: any free port, printed at start)"),
+        /// Recording path (empty: none).
+        record: String = param("record", ParamType::Path, Some("\"\""), "record the annotated stream to this .mp4 and the boxes to <name>.boxes.txt"),
+        /// Frame rate of the recording.
+        fps: f64 = param("fps", float(FPS), Some("30.0"), "frame rate of the recording"),
+        /// Seconds without input before giving up.
+        idle_timeout: f64 = IDLE_TIMEOUT,
+    }
 }
+
+/// The `live-view` node kind: its ports and parameters, checked by `trackflow check`.
+pub static KIND: NodeKind = NodeKind {
+    name: "live-view",
+    doc: "serves a local web page with the live stream, box, score and fps; drag a box to (re)start tracking; records video and boxes",
+    inputs: &[input("frame", MessageType::Frame, true), input("box", MessageType::Box, false)],
+    outputs: &[output("control", MessageType::Control)],
+    params: LiveViewParams::SPECS,
+};
 
 /// The node's event loop.
 pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<()> {

@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use anyhow::Result;
 
+use crate::dataflow::ParamOverride;
 use crate::dataflow::dora::{NodeProgram, to_yaml, write_yaml};
 use crate::dataflow::launch;
-use crate::dataflow::{ParamOverride, kinds};
 
 /// Arguments shared by the commands that load a dataflow.
 #[derive(Debug, clap::Args)]
@@ -99,7 +99,7 @@ pub fn graph(flow: FlowArgs, output: PathBuf) -> Result<ExitCode> {
 
 /// `trackflow kinds`: the built-in node kinds with their ports and parameters.
 pub fn list_kinds() -> Result<ExitCode> {
-    for k in kinds::KINDS {
+    for k in crate::nodes::registry::kinds() {
         println!("{} (trackflow node {}): {}", k.name, k.name, k.doc);
         for i in k.inputs {
             println!("  input  {:<10} {}{}", i.name, i.ty, if i.required { "" } else { " (optional)" });

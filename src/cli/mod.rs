@@ -178,9 +178,9 @@ fn dispatch(cmd: Cmd) -> Result<ExitCode> {
             Ok(ExitCode::from(crate::dataflow::supervise::supervise(args)?.clamp(0, 255) as u8))
         }
         Cmd::Node { kind } => match crate::nodes::registry::get(&kind) {
-            Some(code) => crate::nodes::node_main(code.kind, code.run),
+            Some(code) => crate::nodes::node_main(code.kind.name, code.run),
             None => {
-                let known: Vec<&str> = crate::nodes::registry::REGISTRY.iter().map(|r| r.kind).collect();
+                let known: Vec<&str> = crate::nodes::registry::kinds().map(|k| k.name).collect();
                 anyhow::bail!("no node kind `{kind}` (kinds: {})", known.join(", "))
             }
         },

@@ -10,13 +10,7 @@ use serde_json::{Map, Value, json};
 
 use super::{Dataflow, InputSource, QueuePolicy, Target};
 
-/// Environment variable carrying a node's checked parameters as JSON.
-pub const PARAMS_ENV: &str = "TRACKFLOW_PARAMS";
-/// Environment variable carrying the node's id, for log lines.
-pub const NODE_ID_ENV: &str = "TRACKFLOW_NODE_ID";
-/// Environment variable listing the inputs the dataflow connected (comma-separated), so a node
-/// knows, say, whether box feedback will come.
-pub const INPUTS_ENV: &str = "TRACKFLOW_INPUTS";
+pub use crate::nodes::{INPUTS_ENV, NODE_ID_ENV, PARAMS_ENV};
 
 /// The program that runs every built-in node kind: the `trackflow` executable, started by dora
 /// as `trackflow node <kind>`.

@@ -16,8 +16,10 @@
 pub mod decode;
 pub mod dora;
 pub mod graph;
-pub mod kinds;
 pub mod launch;
+pub mod testing;
+/// The node kinds' declarations, read by the checker (declared by the kinds in `nodes/`).
+pub use crate::nodes::kinds;
 pub mod supervise;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -377,7 +379,7 @@ fn resolve_target(p: &Pending, problems: &mut Problems) -> Option<Target> {
         (Some(kind), _) => {
             let found = NodeKind::get(&kind.value).map(Target::Kind);
             if found.is_none() {
-                let names: Vec<&str> = kinds::KINDS.iter().map(|k| k.name).collect();
+                let names: Vec<&str> = crate::nodes::registry::kinds().map(|k| k.name).collect();
                 problems.push(kind.problem(format!("unknown node kind `{}`", kind.value), "unknown kind").help(format!(
                     "{}known kinds: {}; or run your own executable with `path=\"...\"`",
                     did_you_mean(&kind.value, &names),

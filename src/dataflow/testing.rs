@@ -15,9 +15,17 @@ use dora_node_api::integration_testing::{
 };
 use dora_node_api::{DoraNode, MetadataParameters};
 
-use super::Params;
+use crate::nodes::Params;
 
-pub use super::registry::RunFn;
+pub use crate::nodes::registry::RunFn;
+
+/// The parameters of a node of `kind` run outside a dataflow: `params` as a dataflow's `param`
+/// line writes them, defaults for the rest, checked as `trackflow check` checks them; `inputs`
+/// are the inputs to treat as connected.
+pub fn params_for(kind: &str, params: &str, inputs: &[&str]) -> Result<Params> {
+    let map = super::node_params(kind, params).map_err(|p| anyhow::anyhow!("{}", p.render(false)))?;
+    Ok(Params::checked(kind, map.into_iter().collect(), inputs))
+}
 
 /// One input message to replay into a node.
 #[derive(Debug, Clone)]
@@ -104,7 +112,7 @@ pub fn run_node_open(
     // other's stop (a camera test ended by another test's stop, only in the full suite).
     static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    let p = Params::for_kind(kind, params, connected)?;
+    let p = params_for(kind, params, connected)?;
     let mut events: Vec<TimedIncomingEvent> = Vec::new();
     let mut t = 0.0;
     let mut next = |event| {
