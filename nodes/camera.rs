@@ -74,11 +74,11 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
                     if index == 0 {
                         bail!("camera {url} unavailable after {retries} retries: {e:#}");
                     }
-                    eprintln!("[{}] warning: camera {url} gone after {index} frames and {retries} retries: {e:#}", p.node_id);
+                    tracing::info!("[{}] warning: camera {url} gone after {index} frames and {retries} retries: {e:#}", p.node_id);
                     break;
                 }
                 let backoff = Duration::from_millis(250 << failures.min(6));
-                eprintln!("[{}] warning: camera {url}: {e:#}; retrying in {:.1} s", p.node_id, backoff.as_secs_f64());
+                tracing::info!("[{}] warning: camera {url}: {e:#}; retrying in {:.1} s", p.node_id, backoff.as_secs_f64());
                 std::thread::sleep(backoff);
                 continue;
             }
@@ -122,7 +122,7 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
                     }
                 }
                 Ok(None) if matches!(url, CameraUrl::File(_)) => {
-                    eprintln!("[{}] {url} ended after {index} frames", p.node_id);
+                    tracing::info!("[{}] {url} ended after {index} frames", p.node_id);
                     break 'outer;
                 }
                 other => {
@@ -132,14 +132,14 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
                     };
                     failures += 1;
                     if failures > retries {
-                        eprintln!(
+                        tracing::info!(
                             "[{}] warning: camera {url} lost after {index} frames{why}; giving up after {retries} retries",
                             p.node_id
                         );
                         break 'outer;
                     }
                     let backoff = Duration::from_millis(250 << failures.min(6));
-                    eprintln!(
+                    tracing::info!(
                         "[{}] warning: camera {url} stalled or closed{why}; reconnecting in {:.1} s",
                         p.node_id,
                         backoff.as_secs_f64()
@@ -154,6 +154,6 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
     if index == 0 && !stopped {
         bail!("camera {url} sent no frame (it answered, then stalled or closed {} time(s))", failures.max(1));
     }
-    eprintln!("[{}] sent {index} frames", p.node_id);
+    tracing::info!("[{}] sent {index} frames", p.node_id);
     Ok(())
 }

@@ -55,7 +55,7 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
                 let notice = CheckpointNotice::decode(&metadata.parameters, &data)?;
                 let path = Path::new(&notice.path);
                 check(&notice, q.verify)?;
-                eprintln!(
+                tracing::info!(
                     "[{}] epoch {}: {} {} ({:.1} MB{})",
                     p.node_id,
                     notice.epoch,

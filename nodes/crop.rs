@@ -119,7 +119,7 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
                 }
                 s.state = Some((b.header.index, b.bbox, b.confidence));
             }
-            Next::Input { id, .. } => eprintln!("[{}] warning: unexpected input `{id}`", p.node_id),
+            Next::Input { id, .. } => tracing::info!("[{}] warning: unexpected input `{id}`", p.node_id),
             Next::Closed(id) if id == "frame" => frames_open = false,
             Next::Closed(id) => {
                 if !s.pending.is_empty() {

@@ -289,3 +289,20 @@ macro_rules! node_params {
     };
 }
 pub(crate) use node_params;
+
+#[cfg(test)]
+mod tests {
+    use super::names_match;
+
+    #[test]
+    fn field_names_pair_with_kebab_case_parameters() {
+        assert!(names_match("idle_timeout", "idle-timeout"));
+        assert!(names_match("r#loop", "loop"));
+        assert!(names_match("ce", "ce"));
+        assert!(!names_match("idle_timeout", "idle-time"));
+        assert!(!names_match("config", "configs"));
+        assert!(names_match("init_box", "init-box"));
+        assert!(!names_match("init-box", "init_box"), "a `-` in a field is no `_` in a spec");
+        assert!(!names_match("r#", "r"));
+    }
+}

@@ -57,7 +57,7 @@ pub fn run(_node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result
                 if msg.batch + 1 == batches {
                     let epochs = epoch_means(&path)?;
                     if let Some(last) = epochs.last() {
-                        eprintln!(
+                        tracing::info!(
                             "[{}] epoch {} of {}: loss {:.4} (giou {:.4}, l1 {:.4}, focal {:.4}), IoU {:.3}, {:.1} samples/s",
                             p.node_id,
                             msg.epoch,
@@ -95,7 +95,7 @@ fn truncate_from(path: &Path, epoch: i64, batch: i64) -> Result<()> {
         .collect();
     let dropped = text.lines().count() - kept.len();
     if dropped > 0 {
-        eprintln!("metrics: dropping {dropped} rows from after the resumed checkpoint in {}", path.display());
+        tracing::info!("metrics: dropping {dropped} rows from after the resumed checkpoint in {}", path.display());
     }
     let body: String = kept.iter().map(|l| format!("{l}\n")).collect();
     crate::base::fs::write_atomic(path, body.as_bytes())

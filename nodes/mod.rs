@@ -91,24 +91,25 @@ impl Params {
 /// chain (`[node] error: ...`) and exits with status 1.
 pub fn node_main(role: &str, run: registry::RunFn) -> ! {
     crate::base::malloc::tune_for_tensors();
+    crate::base::log::init();
     let params = match Params::from_env() {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("trackflow node {role}: {e:#}");
+            tracing::error!("trackflow node {role}: {e:#}");
             std::process::exit(2);
         }
     };
     let (mut node, mut events) = match DoraNode::init_from_env() {
         Ok(x) => x,
         Err(e) => {
-            eprintln!("[{}] error: cannot connect to the dora daemon: {e:#}", params.node_id);
+            tracing::error!("[{}] error: cannot connect to the dora daemon: {e:#}", params.node_id);
             std::process::exit(2);
         }
     };
     let code = match run(&mut node, &mut events, &params) {
         Ok(()) => 0,
         Err(e) => {
-            eprintln!("[{}] error: {e:#}", params.node_id);
+            tracing::error!("[{}] error: {e:#}", params.node_id);
             1
         }
     };
@@ -276,7 +277,7 @@ pub fn load_model(m: &ModelParams, node_id: &str, parts: crate::model::Parts) ->
 /// finding where a frame's time goes.
 pub fn trace(node: &str, what: &str, index: u32, t0: i64, started: std::time::Instant) {
     if crate::tracker::trace_on() {
-        eprintln!(
+        tracing::info!(
             "[{node}] trace {what} {index} since_t0={:.2}ms spent={:.2}ms",
             (crate::base::time::now_ns() - t0) as f64 * 1e-6,
             started.elapsed().as_secs_f64() * 1e3

@@ -33,7 +33,7 @@ pub fn open_datasets(cfg: &crate::model::Config, roots: &Roots, specs: &Path) ->
     for name in &t.datasets {
         let ds = datasets::open(name, roots, specs)?;
         let frames: usize = ds.sequences.iter().map(|s| s.len()).sum();
-        eprintln!("{name}: {} sequences, {frames} frames", ds.sequences.len());
+        tracing::info!("{name}: {} sequences, {frames} frames", ds.sequences.len());
         out.push(ds);
     }
     Ok(out)
@@ -119,12 +119,12 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
     if failures > 0 {
         // A warning, so the console shows it next to "Finished training" (the files were named as
         // they were skipped).
-        eprintln!(
+        tracing::info!(
             "[{}] warning: sent {sent} batches; {failures} of {attempts} sample attempts skipped unreadable images (named above and in train.log)",
             p.node_id
         );
     } else {
-        eprintln!("[{}] sent {sent} batches; no unreadable image", p.node_id);
+        tracing::info!("[{}] sent {sent} batches; no unreadable image", p.node_id);
     }
     Ok(())
 }

@@ -31,7 +31,7 @@ node_params! {
         /// Sequence layout.
         format: String = param(
                         "format",
-                        ParamType::Choice(&["auto", "otb", "got10k", "lasot", "trackingnet", "uav", "nfs", "tnl2k", "folder"]),
+                        ParamType::Choice(&crate::data::sequence::LAYOUT_NAMES),
                         Some("\"auto\""),
                         "sequence layout; `auto` detects it",
                     ),
@@ -131,13 +131,13 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
         "" => None,
         s => Some(crate::tracker::parse_box(s)?),
     };
-    eprintln!("[{}] {} sequence(s), {} frames", p.node_id, seqs.len(), seqs.iter().map(Sequence::len).sum::<usize>());
+    tracing::info!("[{}] {} sequence(s), {} frames", p.node_id, seqs.len(), seqs.iter().map(Sequence::len).sum::<usize>());
     let mut failed = Vec::new();
     for seq in &seqs {
         match send_sequence(node, events, p, &q, seq, override_box)? {
             Outcome::Done => {}
             Outcome::Failed(msg) => {
-                eprintln!("[{}] error: {}: {msg}; skipping the rest of this sequence", p.node_id, seq.name);
+                tracing::error!("[{}] error: {}: {msg}; skipping the rest of this sequence", p.node_id, seq.name);
                 failed.push(format!("{}: {msg}", seq.name));
             }
             Outcome::Stopped => return Ok(()),
@@ -166,7 +166,7 @@ fn send_sequence(
         Err(e) => return Ok(Outcome::Failed(format!("{e:#}"))),
     };
     if override_box.is_none() && seq.ground_truth.len() < seq.len() && seq.ground_truth.len() > 1 {
-        eprintln!(
+        tracing::info!(
             "[{}] warning: {}: ground truth has {} rows for {} frames (only row 1 is needed to track)",
             p.node_id,
             seq.name,
@@ -263,12 +263,12 @@ fn send_sequence(
                 }
                 acked += 1;
             }
-            Next::Input { id, .. } => eprintln!("[{}] warning: unexpected input `{id}`", p.node_id),
+            Next::Input { id, .. } => tracing::info!("[{}] warning: unexpected input `{id}`", p.node_id),
             Next::Closed(id) => {
                 bail!("input `{id}` closed before {} was tracked ({acked}/{n} frames): the node sending it exited", seq.name)
             }
             Next::Stop => {
-                eprintln!("[{}] stopped after {acked} of {n} frames of {}", p.node_id, seq.name);
+                tracing::info!("[{}] stopped after {acked} of {n} frames of {}", p.node_id, seq.name);
                 return Ok(Outcome::Stopped);
             }
         }

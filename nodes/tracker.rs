@@ -13,7 +13,7 @@ use dora_node_api::{DoraNode, EventStream};
 use super::{Next, Params, frame_image, load_model, next_event, out};
 use crate::base::time::now_ns;
 use crate::model::Parts;
-use crate::tracker::{TrackOptions, Tracker};
+use crate::tracker::{TrackOptions, Tracked, Tracker};
 use crate::wire::{BoxMsg, Control, Frame, Header};
 
 node_params! {
@@ -103,14 +103,12 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
                 }
                 let t0 = now_ns();
                 let im = frame_image(&f)?;
-                let (bbox, score, confidence) = if h.index == 0 {
-                    let b = f.init_box.with_context(|| format!("frame 1 of {} carries no init box", h.seq))?;
-                    tracker.initialize(&im, b)?;
-                    (b, 1.0, 1.0)
-                } else {
-                    let r = tracker.track(&im).with_context(|| format!("{} frame {}", h.seq, h.number()))?;
-                    (r.bbox, r.score, r.confidence)
+                let init = match h.index {
+                    0 => Some(f.init_box.with_context(|| format!("frame 1 of {} carries no init box", h.seq))?),
+                    _ => None,
                 };
+                let Tracked { bbox, score, confidence } =
+                    tracker.step(&im, init).with_context(|| format!("{} frame {}", h.seq, h.number()))?;
                 expected = Some((h.seq.clone(), h.index + 1));
                 let elapsed = (now_ns() - t0) as f64 * 1e-9;
                 let (meta, values) = BoxMsg { header: Header { t0, ..h }, bbox, score, confidence, elapsed, lost: false }.encode();
@@ -169,7 +167,7 @@ fn live(node: &mut DoraNode, events: &mut EventStream, p: &Params, q: &TrackerPa
                 Control::Init(b) => {
                     pending_init = Some(b);
                     paused = false;
-                    eprintln!("[{}] init box {b:?} from the view", p.node_id);
+                    tracing::info!("[{}] init box {b:?} from the view", p.node_id);
                 }
                 Control::Pause => paused = true,
                 Control::Resume => paused = false,
@@ -185,15 +183,15 @@ fn live(node: &mut DoraNode, events: &mut EventStream, p: &Params, q: &TrackerPa
                 last_index = Some(h.index);
                 stats.seen += 1;
                 let im = frame_image(&f)?;
-                let (bbox, score, confidence, lost) = if let Some(b) = pending_init.take() {
-                    let b = crate::tracker::validate_init_box(b, im.width, im.height)?;
-                    tracker.initialize(&im, b)?;
-                    tracking = true;
-                    low = 0;
-                    (b, 1.0, 1.0, false)
-                } else if tracking && !paused {
-                    let r = tracker.track(&im).with_context(|| format!("live frame {}", h.number()))?;
-                    low = if r.score < threshold { low + 1 } else { 0 };
+                let init = pending_init.take();
+                let (bbox, score, confidence, lost) = if init.is_some() || tracking && !paused {
+                    let r = tracker.step(&im, init).with_context(|| format!("live frame {}", h.number()))?;
+                    if init.is_some() {
+                        tracking = true;
+                        low = 0;
+                    } else {
+                        low = if r.score < threshold { low + 1 } else { 0 };
+                    }
                     (r.bbox, r.score, r.confidence, low >= lost_after)
                 } else {
                     ([0.0; 4], 0.0, 0.0, true)
@@ -207,18 +205,18 @@ fn live(node: &mut DoraNode, events: &mut EventStream, p: &Params, q: &TrackerPa
                 let (meta, values) = BoxMsg { header: h, bbox, score, confidence, elapsed, lost }.encode();
                 node.send_output(out("box"), meta, values).map_err(|e| anyhow::anyhow!("send box: {e}"))?;
                 if last_log.elapsed().as_secs() >= 5 {
-                    eprintln!("[{}] {}", p.node_id, stats.line());
+                    tracing::info!("[{}] {}", p.node_id, stats.line());
                     last_log = std::time::Instant::now();
                 }
             }
             // The camera ended: stop, even though the view's control edge is still open.
             Next::Closed(id) if id == "frame" => {
-                eprintln!("[{}] live summary: {}", p.node_id, stats.line());
+                tracing::info!("[{}] live summary: {}", p.node_id, stats.line());
                 return Ok(());
             }
             Next::Closed(_) => {}
             Next::Stop => {
-                eprintln!("[{}] live summary: {}", p.node_id, stats.line());
+                tracing::info!("[{}] live summary: {}", p.node_id, stats.line());
                 return Ok(());
             }
         }

@@ -108,13 +108,13 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
     let stale = crate::base::fs::remove_stale_temporaries(&checkpoints, "")?
         + crate::base::fs::remove_stale_temporaries(&out_dir, &format!("{}.safetensors.", q.name))?;
     if stale > 0 {
-        eprintln!("[{}] removed {stale} partial checkpoint file(s) a killed run left in {}", p.node_id, checkpoints.display());
+        tracing::info!("[{}] removed {stale} partial checkpoint file(s) a killed run left in {}", p.node_id, checkpoints.display());
     }
     let resume_dir = q.resume.as_str();
     let mut trainer =
         match (!resume_dir.is_empty()).then(|| checkpoint::latest(&Path::new(resume_dir).join("checkpoints"))).transpose()?.flatten() {
             Some((path, state)) => {
-                eprintln!(
+                tracing::info!(
                     "[{}] resuming from {} (epoch {} of {}, step {})",
                     p.node_id,
                     path.display(),
@@ -126,7 +126,7 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
             }
             None => {
                 if !resume_dir.is_empty() {
-                    eprintln!("[{}] no checkpoint under {resume_dir}/checkpoints: starting fresh", p.node_id);
+                    tracing::info!("[{}] no checkpoint under {resume_dir}/checkpoints: starting fresh", p.node_id);
                 }
                 let init = match (q.init.as_str(), q.pretrained.as_str()) {
                     ("", "") => Init::Random,
@@ -140,7 +140,7 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
     trainer.set_devices(&devices)?;
     trainer.set_precision(&q.precision)?;
     if devices.len() > 1 {
-        eprintln!(
+        tracing::info!(
             "[{}] data-parallel over {} replicas: gradients summed onto the first with device-to-device copies (not NCCL)",
             p.node_id,
             devices.len()
@@ -152,10 +152,10 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
     let (global_batch, batches) = (s.global_batch, s.batches);
     let order: Vec<(i64, i64)> = (trainer.state.epoch + 1..=t.epochs).flat_map(|e| (0..batches).map(move |b| (e, b))).collect();
     if order.is_empty() {
-        eprintln!("[{}] already trained for {} epochs; nothing to do", p.node_id, t.epochs);
+        tracing::info!("[{}] already trained for {} epochs; nothing to do", p.node_id, t.epochs);
         return Ok(());
     }
-    eprintln!(
+    tracing::info!(
         "[{}] training `{}` on {}: epochs {}..={}, {batches} batches of {global_batch} per epoch{}",
         p.node_id,
         cfg.name,
@@ -256,7 +256,7 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
             }
         }
     }
-    eprintln!("[{}] trained {} steps", p.node_id, trainer.state.step);
+    tracing::info!("[{}] trained {} steps", p.node_id, trainer.state.step);
     if p.has_input("saved") {
         // Stay until the final weights are on disk (bounded by the idle timeout).
         while !acked.iter().any(|r| r == "final") {
@@ -273,7 +273,7 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
 /// Tells the dataflow a checkpoint file is complete and in place (after its rename, so a notice
 /// never names a half-written file).
 fn announce(node: &mut DoraNode, p: &Params, role: &str, epoch: i64, w: &checkpoint::Written) -> Result<()> {
-    eprintln!("[{}] epoch {epoch}: wrote {} ({:.1} MB)", p.node_id, w.path.display(), w.bytes as f64 / 1e6);
+    tracing::info!("[{}] epoch {epoch}: wrote {} ({:.1} MB)", p.node_id, w.path.display(), w.bytes as f64 / 1e6);
     let path = std::path::absolute(&w.path).unwrap_or_else(|_| w.path.clone()).display().to_string();
     let notice = CheckpointNotice { epoch, role: role.to_string(), path, bytes: w.bytes, sha256: w.sha256.clone() };
     node.send_output(out("checkpoint"), notice.encode(), Vec::<u8>::new()).map_err(|e| anyhow::anyhow!("send {role} notice: {e}"))

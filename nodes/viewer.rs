@@ -102,12 +102,12 @@ impl Viewer {
                 std::fs::rename(&path, &p)?;
                 p
             };
-            eprintln!("[{}] {}: annotated video {}", self.node_id, v.name, path.display());
+            tracing::info!("[{}] {}: annotated video {}", self.node_id, v.name, path.display());
         }
         if self.sheet && !v.thumbs.is_empty() {
             let path = self.dir.join(format!("{}{tag}_sheet.png", v.name));
             save_png(&contact_sheet(&v.thumbs, 4), &path)?;
-            eprintln!("[{}] {}: contact sheet {}", self.node_id, v.name, path.display());
+            tracing::info!("[{}] {}: contact sheet {}", self.node_id, v.name, path.display());
         }
         Ok(())
     }
@@ -173,7 +173,7 @@ pub fn run(_node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result
                     v.frame(&f.header.seq, f.header.index, im)?;
                 }
                 Next::Input { id, metadata, data } if id == "box" => v.boxed(&BoxMsg::decode(&metadata.parameters, &data)?)?,
-                Next::Input { id, .. } => eprintln!("[{}] warning: unexpected input `{id}`", p.node_id),
+                Next::Input { id, .. } => tracing::info!("[{}] warning: unexpected input `{id}`", p.node_id),
                 Next::Closed(_) => {}
                 Next::Stop => return Ok(()),
             }

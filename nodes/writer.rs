@@ -51,7 +51,7 @@ pub fn run(_node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result
     let save_partial = |cur: &Option<(String, u32, SequenceResult)>| -> Result<()> {
         if let Some((seq, n, r)) = cur {
             let path = write_sequence(&dir, seq, r, false, delim)?;
-            eprintln!(
+            tracing::info!(
                 "[{}] warning: {seq} stopped after {}/{n} frames; partial results kept in {}",
                 p.node_id,
                 r.boxes.len(),
@@ -110,7 +110,7 @@ pub fn run(_node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result
                         crate::base::fs::write_atomic(&dir.join(format!("{seq}_stamps.txt")), text.as_bytes())?;
                     }
                     let total: f64 = r.times.iter().sum();
-                    eprintln!("[{}] {seq}: {n} frames, {:.1} fps -> {}", p.node_id, n as f64 / total.max(1e-9), path.display());
+                    tracing::info!("[{}] {seq}: {n} frames, {:.1} fps -> {}", p.node_id, n as f64 / total.max(1e-9), path.display());
                 }
             }
             Next::Closed(_) | Next::Stop => {

@@ -2,5 +2,6 @@
 
 fn main() -> std::process::ExitCode {
     trackflow::base::malloc::tune_for_tensors();
+    trackflow::base::log::init();
     trackflow::cli::main()
 }

@@ -32,12 +32,20 @@ fn every_shipped_dataflow_checks() {
     }
 }
 
-/// ```kdl blocks of the README and docs/: dataflows must check, configs must parse.
+/// ```kdl blocks of the README and the book (docs/src/): dataflows must check, configs must
+/// parse.
 #[test]
 fn every_kdl_block_in_the_docs_parses() {
     let mut docs = vec![root().join("README.md")];
-    if let Ok(rd) = std::fs::read_dir(root().join("docs")) {
-        docs.extend(rd.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|e| e == "md")));
+    let mut folders = vec![root().join("docs/src")];
+    while let Some(d) = folders.pop() {
+        for p in std::fs::read_dir(&d).unwrap().filter_map(|e| e.ok().map(|e| e.path())) {
+            if p.is_dir() {
+                folders.push(p);
+            } else if p.extension().is_some_and(|e| e == "md") {
+                docs.push(p);
+            }
+        }
     }
     let mut blocks = 0;
     for doc in docs {

@@ -748,7 +748,7 @@ fn uav123_nfs_and_tnl2k_layouts_use_their_official_ranges() {
     std::fs::create_dir_all(root.join("nfs/sequences/bee")).unwrap();
     std::fs::create_dir_all(root.join("nfs/anno")).unwrap();
     std::fs::write(root.join("nfs/anno/nfs_bee.txt"), "1\t2\t3\t4\n").unwrap();
-    let s = discover(&root.join("nfs"), Layout::Nfs).unwrap();
+    let s = discover(&root.join("nfs"), Layout::parse("nfs").unwrap()).unwrap();
     assert_eq!((s[0].name.as_str(), s[0].len()), ("nfs_bee", 45));
     // TNL2K: frames in imgs/.
     let seq = root.join("tnl2k/Arrow_video_ZZ04_done");

@@ -55,7 +55,7 @@ fn test_section_overrides_only_the_tracking_crop_factors() {
     // The fused tracker crops with the test factor: data 4.0 + test 3.5 tracks exactly as data 3.5.
     let dir = TempDir::new("test-factor");
     let dir = crate::common::synth(dir.path(), 1, 6, 11).join("seq_0001");
-    let seq = trackflow::data::sequence::read_sequence(&dir, trackflow::data::sequence::Layout::Auto).unwrap();
+    let seq = trackflow::data::sequence::read_sequence(&dir, trackflow::data::sequence::FrameFolder::Any).unwrap();
     let frames: Vec<_> = seq.reader().unwrap().collect::<Result<_, _>>().unwrap();
     // Float64, and equal within 1e-6 px rather than bit for bit: libtorch splits its reductions by
     // the threads it gets, which vary while other tests run, so two float32 runs of one model can

@@ -4,6 +4,7 @@ mod common;
 mod convert;
 mod dataflow;
 mod dataflows_e2e;
+mod docs;
 mod eval;
 mod fullsize;
 mod golden;

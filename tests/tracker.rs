@@ -145,7 +145,7 @@ fn a_missing_middle_frame_is_named_and_unpadded_names_sort_by_number() {
     for i in 1..=14 {
         std::fs::rename(seq.join(format!("{i:08}.jpg")), seq.join(format!("{i}.jpg"))).unwrap();
     }
-    let s = trackflow::data::sequence::read_sequence(&seq, trackflow::data::sequence::Layout::Auto).unwrap();
+    let s = trackflow::data::sequence::read_sequence(&seq, trackflow::data::sequence::FrameFolder::Any).unwrap();
     let names: Vec<String> = match &s.frames {
         trackflow::data::sequence::Frames::Files(f) => f.iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect(),
         other => panic!("{other:?}"),
@@ -371,7 +371,7 @@ fn a_huge_ground_truth_box_names_its_file_and_line() {
         assert!(err.contains("groundtruth.txt:1") && err.contains("30000") && err.contains("2560 px"), "{extra:?}: {err}");
     }
     std::fs::write(&gt, format!("\nnan,0,20,20\n{rest}")).unwrap();
-    let seq = trackflow::data::sequence::read_sequence(&data.join("seq_0001"), trackflow::data::sequence::Layout::Auto).unwrap();
+    let seq = trackflow::data::sequence::read_sequence(&data.join("seq_0001"), trackflow::data::sequence::FrameFolder::Any).unwrap();
     let e = format!("{:#}", seq.init_box().unwrap_err());
     assert!(e.contains("groundtruth.txt:2") && e.contains("NaN"), "{e}");
 }

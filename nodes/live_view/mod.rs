@@ -109,7 +109,7 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
     let listener = std::net::TcpListener::bind((bind, port)).with_context(|| format!("cannot serve on {bind}:{port}"))?;
     let addr = listener.local_addr().context("the live view's address")?;
     let allow = Allowlist::new(addr.port(), bind, &q.allow_hosts).map_err(|e| anyhow::anyhow!("{e}"))?;
-    eprintln!("[{}] live view at http://{addr}/", p.node_id);
+    tracing::info!("[{}] live view at http://{addr}/", p.node_id);
     let shared = Arc::new(Mutex::new(Shared::default()));
     let (tx, rx): (Sender<Control>, Receiver<Control>) = unbounded();
     let token = guard::new_token();
@@ -246,7 +246,7 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
     })();
     if let Some(v) = video.take() {
         let path = v.finish()?;
-        eprintln!("[{}] recording {}", p.node_id, path.display());
+        tracing::info!("[{}] recording {}", p.node_id, path.display());
     }
     result
 }

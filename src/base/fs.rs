@@ -143,7 +143,7 @@ impl RunLock {
                 return Err(in_use(&pid.to_string()));
             }
             if !text.trim().is_empty() {
-                eprintln!("note: taking over the stale lock {} (its run is gone)", path.display());
+                tracing::info!("note: taking over the stale lock {} (its run is gone)", path.display());
             }
             file.rewind()?;
             let lock = Self { path, pids: vec![std::process::id()], file };

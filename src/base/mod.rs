@@ -8,6 +8,7 @@ pub mod hash;
 pub mod image;
 pub mod imageio;
 pub mod kdl;
+pub mod log;
 pub mod malloc;
 pub mod paths;
 pub mod presets;

@@ -28,7 +28,10 @@ pub fn root() -> &'static Path {
         }
         let dir = data_home().join("trackflow").join(format!("{}-{}", env!("CARGO_PKG_VERSION"), DIGEST));
         if let Err(e) = unpack(&dir) {
-            eprintln!("warning: cannot unpack trackflow's files into {}: {e:#} (set TRACKFLOW_HOME to a writable folder)", dir.display());
+            tracing::warn!(
+                "warning: cannot unpack trackflow's files into {}: {e:#} (set TRACKFLOW_HOME to a writable folder)",
+                dir.display()
+            );
         }
         dir
     })
@@ -99,4 +102,22 @@ pub fn or_shipped(path: &Path) -> PathBuf {
         return path.to_path_buf();
     }
     root().join(crate::base::paths::normalize(path))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::{FILES, is_shipped};
+
+    #[test]
+    fn the_shipped_presets_dataflows_and_model_are_embedded() {
+        for rel in ["configs/ostrack/mobile.kdl", "configs/data_specs/otb100.tsv", "dataflows/track.kdl", "models/mobile.safetensors"] {
+            assert!(is_shipped(Path::new(rel)), "{rel} is not embedded");
+        }
+        assert!(is_shipped(Path::new("dataflows/../dataflows/track.kdl")), "paths are compared normalised");
+        assert!(!is_shipped(Path::new("Cargo.toml")));
+        // Names are checkout paths with `/`, never absolute: they are joined under the data folder.
+        assert!(FILES.iter().all(|(name, _)| !name.starts_with('/') && !name.contains('\\')));
+    }
 }

@@ -91,7 +91,9 @@ impl PackArgs {
         println!("{}: {} sequences (raw results in {} kept)", p.path.display(), p.sequences, results.display());
         if expected.is_none() {
             // Without the dataset, a missing sequence or a short file cannot be seen here.
-            eprintln!("note: not checked against a dataset; pass --dataset to check that every sequence is there with one row per frame");
+            tracing::info!(
+                "note: not checked against a dataset; pass --dataset to check that every sequence is there with one row per frame"
+            );
         }
         Ok(ExitCode::SUCCESS)
     }

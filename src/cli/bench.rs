@@ -213,7 +213,7 @@ impl BenchCmd {
                         .map_err(|e| anyhow::anyhow!("preset `{preset}`: {e}"))?;
                     for device in devices.split(',') {
                         for precision in precisions.split(',') {
-                            eprintln!("benchmarking {preset} on {device} ({precision}, {threads} threads)...");
+                            tracing::info!("benchmarking {preset} on {device} ({precision}, {threads} threads)...");
                             rows.push(model_row(Path::new(&path), device.trim(), precision.trim(), iters, warmup, threads)?);
                         }
                     }
@@ -531,7 +531,7 @@ pub fn peers(run: &PeersRun) -> Result<()> {
     let mut walls = [f64::INFINITY; 2];
     // Per-frame time of each tracker's fastest round (the result files hold the last round's).
     let mut frame_seconds = [f64::INFINITY; 2];
-    eprintln!("{} sequence(s), {frames} frames; {} round(s) of both trackers", seqs.len(), run.rounds);
+    tracing::info!("{} sequence(s), {frames} frames; {} round(s) of both trackers", seqs.len(), run.rounds);
     for round in 0..run.rounds {
         for k in 0..2 {
             // Alternate who goes first, so that neither always runs on a warmer cache.
@@ -557,7 +557,7 @@ pub fn peers(run: &PeersRun) -> Result<()> {
             walls[which] = walls[which].min(wall);
             let dir = if which == 0 { &ours } else { &theirs };
             frame_seconds[which] = frame_seconds[which].min(result_seconds(dir, &seqs));
-            eprintln!("round {}: {} {wall:.1} s", round + 1, ["trackflow", "NanoTrack v2"][which]);
+            tracing::info!("round {}: {} {wall:.1} s", round + 1, ["trackflow", "NanoTrack v2"][which]);
         }
     }
     let name = Path::new(&run.config).file_stem().map_or(run.config.clone(), |s| s.to_string_lossy().into_owned());
@@ -629,7 +629,7 @@ pub fn train_steps(presets: &[String], batch_sizes: &[i64], steps: usize, device
         // A bad preset name fails here, before any child starts.
         Config::from_name(preset).with_context(|| format!("--presets: `{preset}`"))?;
         for &b in batch_sizes {
-            eprintln!("timing {preset} at batch {b} on {device} ({} steps after one warm-up)...", steps.max(1));
+            tracing::info!("timing {preset} at batch {b} on {device} ({} steps after one warm-up)...", steps.max(1));
             let o = std::process::Command::new(&exe)
                 .args(["bench", "train-row", preset, &b.to_string(), &steps.max(1).to_string(), device])
                 .stderr(std::process::Stdio::inherit())
@@ -825,18 +825,13 @@ pub fn bench_track(
     let (mut fused_lat, mut fused_fps, mut flow_lat, mut flow_fps) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut identical = true;
     for round in 0..rounds.max(1) {
-        eprintln!("round {}: fused: {} ({n} frames, {config}, {device})", round + 1, seq.name);
+        tracing::info!("round {}: fused: {} ({n} frames, {config}, {device})", round + 1, seq.name);
         let (mut lat, mut arrivals, mut fused_boxes) = (Vec::new(), Vec::new(), Vec::new());
         for (i, im) in seq.reader()?.enumerate() {
             let im = im?;
             let t = std::time::Instant::now();
-            let b = if i == 0 {
-                let b = seq.init_box()?;
-                tracker.initialize(&im, b)?;
-                b
-            } else {
-                tracker.track(&im)?.bbox
-            };
+            let init = if i == 0 { Some(seq.init_box()?) } else { None };
+            let b = tracker.step(&im, init)?.bbox;
             lat.push(t.elapsed().as_secs_f64());
             arrivals.push(crate::base::time::now_ns());
             fused_boxes.push(b);
@@ -845,7 +840,7 @@ pub fn bench_track(
         fused_lat.extend(lat.iter().skip(1).copied());
         fused_fps.push(fused.fps);
 
-        eprintln!("round {}: dataflow: {}", round + 1, dataflow.display());
+        tracing::info!("round {}: dataflow: {}", round + 1, dataflow.display());
         let wrapper = dir.join("bench.kdl");
         let abs = std::path::absolute(dataflow)?;
         let mut kdl = format!("include {:?}\n", abs.display().to_string());
@@ -946,7 +941,7 @@ fn bench_batch(config: &str, batches: &str, device: &str, precision: &str, seque
         track_lockstep(&mut tracker, inputs, |_, f, e| {
             tracked += f.len();
             if let Some(e) = e {
-                eprintln!("warning: {e:#}");
+                tracing::warn!("warning: {e:#}");
             }
         })?;
         let fps = tracked as f64 / started.elapsed().as_secs_f64();

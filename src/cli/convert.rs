@@ -49,7 +49,7 @@ fn convert(kind: &str, input: &Path, config: &str, output: Option<PathBuf>) -> R
         args.extend([cfg.data.template_size, cfg.data.search_size, cfg.model.patch_size].map(|v| v.to_string()));
     }
     let report = crate::base::python::run("convert_ostrack.py", &args)?;
-    eprintln!("converted: {report}");
+    tracing::info!("converted: {report}");
     match kind {
         "mae" | "mobilenetv2" => {
             // The loader training uses, so a file that converts is one `--pretrained` takes.

@@ -68,12 +68,12 @@ pub fn build(flow: FlowArgs, print: bool) -> Result<ExitCode> {
 pub fn run(flow: FlowArgs, timeout: Option<f64>, verbose: bool) -> Result<ExitCode> {
     let Some((f, bins)) = prepared(&flow)? else { return Ok(ExitCode::FAILURE) };
     let yaml = write_yaml(&f, &bins)?;
-    eprintln!("trackflow: running {} ({} nodes) with dora", flow.dataflow.display(), f.nodes.len());
+    tracing::info!("trackflow: running {} ({} nodes) with dora", flow.dataflow.display(), f.nodes.len());
     let (status, log) = launch::run(&yaml, timeout.map(Duration::from_secs_f64), verbose)?;
     if status.success() {
-        eprintln!("trackflow: done; dora's log is {}", log.display());
+        tracing::info!("trackflow: done; dora's log is {}", log.display());
     } else {
-        eprintln!(
+        tracing::info!(
             "trackflow: the dataflow failed ({status}); node errors are above, dora's log is {} and each node's output is under {}",
             log.display(),
             yaml.parent().unwrap_or(Path::new(".")).join("out").display()

@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 pub mod analyze;
 pub mod bench;
 pub mod convert;
+pub mod docs;
 pub mod evaluate;
 pub mod flow;
 pub mod synth;
@@ -117,6 +118,12 @@ enum Cmd {
         /// The node kind (`source`, `crop`, `backbone`, ...).
         kind: String,
     },
+    /// Write the book's generated reference pages (`docs/src/reference/`).
+    #[command(hide = true)]
+    Docs {
+        /// The folder to write them to.
+        dir: PathBuf,
+    },
     /// The `dora` launcher setup installs: `.kdl` arguments are translated, the rest is passed on.
     #[command(hide = true)]
     Dora {
@@ -132,6 +139,7 @@ pub fn main() -> ExitCode {
     match dispatch(cli.command) {
         Ok(code) => code,
         Err(e) => {
+            // The command's result, not a log line: printed whatever RUST_LOG says.
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
@@ -184,6 +192,7 @@ fn dispatch(cmd: Cmd) -> Result<ExitCode> {
                 anyhow::bail!("no node kind `{kind}` (kinds: {})", known.join(", "))
             }
         },
+        Cmd::Docs { dir } => crate::cli::docs::write(&dir).map(|()| ExitCode::SUCCESS),
         Cmd::Dora { args } => Ok(flow::status_code(crate::dataflow::launch::launcher(&args)?)),
     }
 }

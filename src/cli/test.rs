@@ -312,7 +312,7 @@ pub fn test(run: &TestRun) -> Result<()> {
     std::fs::create_dir_all(&run.results).with_context(|| format!("cannot create the results folder {}", run.results.display()))?;
     let mut lock = crate::base::fs::RunLock::acquire(&run.results, "evaluation run")?;
     let todo: Vec<Sequence> = seqs.iter().filter(|s| !is_done(&run.results, s)).cloned().collect();
-    eprintln!(
+    tracing::info!(
         "{}: {} sequences ({} frames); {} already have complete results in {}, {} to run on {} worker(s){}",
         run.dataset.display(),
         seqs.len(),
@@ -371,7 +371,7 @@ pub fn test(run: &TestRun) -> Result<()> {
         // The nodes' warnings and errors (a bad weights file, a corrupt frame) above the bar.
         let show = |lines: Vec<String>| {
             for line in lines {
-                bar.suspend(|| eprintln!("{line}"));
+                bar.suspend(|| tracing::info!("{line}"));
             }
         };
         show(tail.new_lines());
@@ -390,7 +390,10 @@ pub fn test(run: &TestRun) -> Result<()> {
     let secs = started.elapsed().as_secs_f64();
     // Only sequences that now have complete results count: a run whose nodes failed tracked nothing.
     let tracked: usize = todo.iter().filter(|s| is_done(&run.results, s)).map(Sequence::len).sum();
-    eprintln!("{tracked} of {todo_frames} frames tracked in {secs:.0} s ({:.1} fps over all workers)", tracked as f64 / secs.max(1e-9));
+    tracing::info!(
+        "{tracked} of {todo_frames} frames tracked in {secs:.0} s ({:.1} fps over all workers)",
+        tracked as f64 / secs.max(1e-9)
+    );
     if !status.success() || !left.is_empty() {
         bail!(
             "{} sequence(s) did not complete ({}){}; the log is {}; fix it and run the same command again: complete sequences are kept, only those are redone",
@@ -409,7 +412,7 @@ fn batched(run: &TestRun, todo: Vec<Sequence>) -> Result<()> {
     let config = run.config.display().to_string();
     let device = if run.gpus > 0 { "cuda:0" } else { "cpu" };
     let (model, kind) = super::track::load_model(&config, run.weights.clone(), 0, device, "fp32")?;
-    eprintln!("tracking in lockstep batches of {} in this process (no dataflow workers)", run.batch);
+    tracing::info!("tracking in lockstep batches of {} in this process (no dataflow workers)", run.batch);
     let mut tracker = crate::tracker::batch::BatchTracker::new(model, crate::tracker::TrackOptions::default(), kind, run.batch);
     super::track::track_lockstep_sequences(&mut tracker, todo, &run.results, 0, None)
         .map_err(|e| e.context("run the same command again to redo only the failed sequences (complete ones are kept)"))

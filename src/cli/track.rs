@@ -219,14 +219,14 @@ pub fn track_lockstep_sequences(
                 (None, Some(seq)) => seq.init_box_origin(),
                 (None, None) => name.to_string(),
             });
-            bar.suspend(|| eprintln!("error: {name}: {e:#} (results so far kept as {name}.partial.txt)"));
+            bar.suspend(|| tracing::error!("error: {name}: {e:#} (results so far kept as {name}.partial.txt)"));
             failures.push(format!("{name}: {e:#}"));
         }
     })?;
     bar.finish();
     written?;
     let secs = started.elapsed().as_secs_f64();
-    eprintln!("{total} sequences in lockstep batches of {}: {:.1} frames/s", tracker.batch(), bar.position() as f64 / secs.max(1e-9));
+    tracing::info!("{total} sequences in lockstep batches of {}: {:.1} frames/s", tracker.batch(), bar.position() as f64 / secs.max(1e-9));
     if !failures.is_empty() {
         bail!("{} of {total} sequences failed:\n  {}", failures.len(), failures.join("\n  "));
     }
@@ -255,22 +255,18 @@ pub fn track_sequences(tracker: &mut Tracker, job: &TrackJob) -> Result<()> {
             for (i, im) in checked_frames(seq.reader()?.ahead(FRAMES_AHEAD, n), seq.files().to_vec()).enumerate() {
                 let im = im?;
                 let t = std::time::Instant::now();
-                let (b, score) = if i == 0 {
-                    let b = match init_box {
-                        Some(b) => b,
-                        None => seq.init_box()?,
-                    };
-                    tracker
-                        .initialize(&im, b)
-                        .map_err(|e| {
-                            name_init_origin(e, || if init_box.is_some() { "--init-box".to_string() } else { seq.init_box_origin() })
-                        })
-                        .with_context(|| format!("{}: frame 1", seq.name))?;
-                    (b, 1.0)
-                } else {
-                    let t = tracker.track(&im).with_context(|| format!("{}: frame {}", seq.name, i + 1))?;
-                    (t.bbox, t.confidence)
+                let init = match (i, init_box) {
+                    (0, Some(b)) => Some(b),
+                    (0, None) => Some(seq.init_box()?),
+                    _ => None,
                 };
+                let tracked = tracker.step(&im, init).map_err(|e| match init {
+                    // A refused init box names where it came from.
+                    Some(_) => name_init_origin(e, || if init_box.is_some() { "--init-box".to_string() } else { seq.init_box_origin() }),
+                    None => e,
+                });
+                let tracked = tracked.with_context(|| format!("{}: frame {}", seq.name, i + 1))?;
+                let (b, score) = (tracked.bbox, tracked.confidence);
                 r.boxes.push(b);
                 r.scores.push(score);
                 r.times.push(t.elapsed().as_secs_f64());
@@ -283,11 +279,11 @@ pub fn track_sequences(tracker: &mut Tracker, job: &TrackJob) -> Result<()> {
         if !r.boxes.is_empty() {
             let path = write_sequence(out, &seq.name, &r, complete, Delimiter::Tab)?;
             let fps = r.boxes.len() as f64 / r.times.iter().sum::<f64>().max(1e-9);
-            eprintln!("{}: {} frames, {fps:.1} fps -> {}", seq.name, r.boxes.len(), path.display());
+            tracing::info!("{}: {} frames, {fps:.1} fps -> {}", seq.name, r.boxes.len(), path.display());
         }
         if let Err(e) = result {
             // The other sequences still run; the failures are listed at the end.
-            eprintln!("error: {}: {e:#} (results so far kept as {}.partial.txt)", seq.name, seq.name);
+            tracing::error!("error: {}: {e:#} (results so far kept as {}.partial.txt)", seq.name, seq.name);
             failures.push(format!("{}: {e:#}", seq.name));
         }
     }

@@ -56,7 +56,7 @@ pub fn train(run: &TrainRun) -> Result<PathBuf> {
     let (flow, bins, plan) = checked_flow(run, &cfg, &config_path, &save_dir)?;
     let mut lock = claim_save_dir(run, &cfg, &save_dir)?;
     if let Some(note) = &plan.note {
-        eprintln!("note: {note}");
+        tracing::info!("note: {note}");
     }
     let epochs = plan.epochs;
     let yaml = write_yaml(&flow, &bins)?;
@@ -71,7 +71,7 @@ pub fn train(run: &TrainRun) -> Result<PathBuf> {
     let mut tail = crate::dataflow::launch::LogTail::new(&log_path);
     let mut cmd = crate::dataflow::launch::supervised_dora(&dora);
     cmd.arg("run").arg(&yaml).stdout(log.try_clone()?).stderr(log);
-    eprintln!(
+    tracing::info!(
         "training `{}` for {epochs} epochs into {} (log: {}){}",
         cfg.name,
         save_dir.display(),
@@ -93,7 +93,7 @@ pub fn train(run: &TrainRun) -> Result<PathBuf> {
             log_path.display()
         );
     }
-    eprintln!("Finished training: weights {}, curves {}", weights.display(), save_dir.join("loss.svg").display());
+    tracing::info!("Finished training: weights {}, curves {}", weights.display(), save_dir.join("loss.svg").display());
     Ok(weights)
 }
 
@@ -264,13 +264,13 @@ fn follow(
         // The nodes' warnings (partial datasets, skipped files) and errors, above the bar.
         for line in log.new_lines() {
             match &bar {
-                Some((_, b)) => b.suspend(|| eprintln!("{line}")),
-                None => eprintln!("{line}"),
+                Some((_, b)) => b.suspend(|| tracing::info!("{line}")),
+                None => tracing::info!("{line}"),
             }
         }
         if let Some(st) = child.try_wait()? {
             for line in log.new_lines() {
-                eprintln!("{line}");
+                tracing::info!("{line}");
             }
             if let Some((_, b)) = bar.take() {
                 b.finish();
@@ -399,7 +399,7 @@ impl TrainArgs {
             if !sets.iter().any(|s| s.starts_with("sampler.workers=")) {
                 all.push(format!("sampler.workers={}", 2 * n));
             }
-            eprintln!("data-parallel on {n} GPU(s): global batch {n} × {} (the config's per-GPU batch)", cfg.train.batch_size);
+            tracing::info!("data-parallel on {n} GPU(s): global batch {n} × {} (the config's per-GPU batch)", cfg.train.batch_size);
         }
         if let Some(e) = epochs {
             all.push(format!("trainer.epochs={e}"));

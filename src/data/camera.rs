@@ -393,7 +393,7 @@ impl<R: BufRead + Send> FrameSource for MjpegReader<R> {
                 Ok(image) => return Ok(Some(Captured { image, stamp })),
                 Err(e) => {
                     self.skipped += 1;
-                    eprintln!("warning: {}: skipping an undecodable MJPEG part ({} bytes): {e:#}", self.url, body.len());
+                    tracing::warn!("warning: {}: skipping an undecodable MJPEG part ({} bytes): {e:#}", self.url, body.len());
                 }
             }
         }
@@ -505,7 +505,7 @@ impl FfmpegStream {
                 } else if ["[warning]", "[error]", "[fatal]", "[panic]"].iter().any(|l| line.contains(l))
                     && !line.contains("-vsync is deprecated")
                 {
-                    eprintln!("ffmpeg: {line}");
+                    tracing::info!("ffmpeg: {line}");
                 }
             }
         });

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
-use crate::data::sequence::{Frames, Layout, Sequence, box_visible, read_sequence, trackingnet_chunk};
+use crate::data::sequence::{FrameFolder, Frames, Sequence, box_visible, read_sequence, trackingnet_chunk};
 
 /// A training dataset: video sequences, or single images (COCO).
 #[derive(Debug, Clone)]
@@ -43,28 +43,110 @@ pub enum PairKind {
     Region,
 }
 
-/// The dataset names a config may list, and the `trackflow.local.kdl` root each needs.
-pub const DATASET_NAMES: &[(&str, &str)] = &[
-    ("GOT10K_train_full", "got10k_train"),
-    ("GOT10K_vottrain", "got10k_train"),
-    ("GOT10K_votval", "got10k_train"),
-    ("GOT10K_train", "got10k_train"),
-    ("GOT10K_val", "got10k_train"),
-    ("GOT10K_official_val", "got10k_val"),
-    ("GOT10K_train_frames", "got10k_train"),
-    ("GOT10K_train_regions", "got10k_train"),
-    ("LASOT", "lasot_train"),
-    ("TRACKINGNET", "trackingnet"),
-    ("COCO17", "coco"),
-    ("SYNTH", "synth"),
-    ("SYNTH2", "synth2"),
-    ("DepthTrack_train", "depthtrack"),
-    ("DepthTrack_val", "depthtrack"),
-    ("LasHeR_train", "lasher"),
-    ("LasHeR_val", "lasher"),
-    ("LasHeR_all", "lasher"),
-    ("VisEvent", "visevent"),
+/// How a training dataset opens: its sequences and how pairs are cut from them, given its root
+/// folder and the split files' folder.
+pub type OpenFn = fn(root: &Path, specs: &Path) -> Result<(Vec<Sequence>, PairKind)>;
+
+/// A training dataset a config may list (`DATASETS_NAME`): the `trackflow.local.kdl` root it
+/// reads and how it opens. Declared once, in [`TRAIN_DATASETS`].
+pub struct TrainDatasetKind {
+    /// The name configs use (OSTrack's: `GOT10K_vottrain`, `LASOT`, `COCO17`, ...).
+    pub name: &'static str,
+    /// The key of its root folder (`got10k_train`, `coco`, ...).
+    pub root: &'static str,
+    /// How it opens.
+    open: OpenFn,
+}
+
+use PairKind::{Image, Region, Video};
+
+/// Every training dataset, one entry each. ViPT's validity rules: DepthTrack boxes larger than
+/// 10 px, LasHeR any positive size, VisEvent larger than 5 px and not marked absent.
+pub static TRAIN_DATASETS: &[TrainDatasetKind] = &[
+    TrainDatasetKind { name: "GOT10K_train_full", root: "got10k_train", open: |r, _| Ok((got10k(r, None, "GOT10K_train_full")?, Video)) },
+    TrainDatasetKind {
+        name: "GOT10K_vottrain",
+        root: "got10k_train",
+        open: |r, s| Ok((got10k(r, Some(&s.join("got10k_vot_train_split.txt")), "GOT10K_vottrain")?, Video)),
+    },
+    TrainDatasetKind {
+        name: "GOT10K_votval",
+        root: "got10k_train",
+        open: |r, s| Ok((got10k(r, Some(&s.join("got10k_vot_val_split.txt")), "GOT10K_votval")?, Video)),
+    },
+    TrainDatasetKind {
+        name: "GOT10K_train",
+        root: "got10k_train",
+        open: |r, s| Ok((got10k(r, Some(&s.join("got10k_train_split.txt")), "GOT10K_train")?, Video)),
+    },
+    TrainDatasetKind {
+        name: "GOT10K_val",
+        root: "got10k_train",
+        open: |r, s| Ok((got10k(r, Some(&s.join("got10k_val_split.txt")), "GOT10K_val")?, Video)),
+    },
+    TrainDatasetKind { name: "GOT10K_official_val", root: "got10k_val", open: |r, _| Ok((got10k(r, None, "GOT10K_official_val")?, Video)) },
+    // OSTrack's COCO-style pairs from video frames: every visible frame alone, template and
+    // search cut (and jittered) from the same image.
+    TrainDatasetKind {
+        name: "GOT10K_train_frames",
+        root: "got10k_train",
+        open: |r, _| Ok((single_frames(got10k(r, None, "GOT10K_train_frames")?), Image)),
+    },
+    // The same frames, each with a region drawn at sample time (see `PairKind::Region`).
+    TrainDatasetKind {
+        name: "GOT10K_train_regions",
+        root: "got10k_train",
+        open: |r, _| Ok((single_frames(got10k(r, None, "GOT10K_train_regions")?), Region)),
+    },
+    TrainDatasetKind { name: "LASOT", root: "lasot_train", open: |r, s| Ok((lasot(r, &s.join("lasot_train_split.txt"))?, Video)) },
+    TrainDatasetKind { name: "TRACKINGNET", root: "trackingnet", open: |r, _| Ok((trackingnet(r)?, Video)) },
+    TrainDatasetKind { name: "COCO17", root: "coco", open: |r, _| Ok((coco(r)?, Image)) },
+    TrainDatasetKind { name: "SYNTH", root: "synth", open: |r, _| synthetic(r, "SYNTH") },
+    TrainDatasetKind { name: "SYNTH2", root: "synth2", open: |r, _| synthetic(r, "SYNTH2") },
+    TrainDatasetKind {
+        name: "DepthTrack_train",
+        root: "depthtrack",
+        open: |r, s| Ok((multimodal(r, Some(&s.join("depthtrack_train.txt")), "DepthTrack_train", 10.0)?, Video)),
+    },
+    TrainDatasetKind {
+        name: "DepthTrack_val",
+        root: "depthtrack",
+        open: |r, s| Ok((multimodal(r, Some(&s.join("depthtrack_val.txt")), "DepthTrack_val", 10.0)?, Video)),
+    },
+    TrainDatasetKind {
+        name: "LasHeR_train",
+        root: "lasher",
+        open: |r, s| Ok((multimodal(r, Some(&s.join("lasher_train.txt")), "LasHeR_train", 0.0)?, Video)),
+    },
+    TrainDatasetKind {
+        name: "LasHeR_val",
+        root: "lasher",
+        open: |r, s| Ok((multimodal(r, Some(&s.join("lasher_val.txt")), "LasHeR_val", 0.0)?, Video)),
+    },
+    TrainDatasetKind {
+        name: "LasHeR_all",
+        root: "lasher",
+        open: |r, s| Ok((multimodal(r, Some(&s.join("lasher_all.txt")), "LasHeR_all", 0.0)?, Video)),
+    },
+    TrainDatasetKind {
+        name: "VisEvent",
+        root: "visevent",
+        open: |r, _| Ok((multimodal(r, Some(&r.join("trainlist.txt")), "VisEvent", 5.0)?, Video)),
+    },
 ];
+
+/// Synthetic sequences (`trackflow synth`): RGB+X when the folder holds modalities, else
+/// GOT-10k-style RGB.
+fn synthetic(root: &Path, name: &str) -> Result<(Vec<Sequence>, PairKind)> {
+    if has_modalities(root) { Ok((multimodal(root, None, name, 0.0)?, Video)) } else { Ok((got10k(root, None, name)?, Video)) }
+}
+
+/// A training dataset by the name configs use.
+pub fn train_dataset(name: &str) -> Result<&'static TrainDatasetKind> {
+    TRAIN_DATASETS.iter().find(|d| d.name == name).with_context(|| {
+        format!("unknown training dataset `{name}`; known: {}", TRAIN_DATASETS.iter().map(|d| d.name).collect::<Vec<_>>().join(", "))
+    })
+}
 
 /// Dataset roots by key (`got10k_train`, `lasot_train`, `trackingnet`, `coco`, `synth`).
 #[derive(Debug, Clone, Default)]
@@ -110,41 +192,14 @@ impl Roots {
 /// The folder a dataset name (`GOT10K_vottrain`) reads from: an error when the name is unknown,
 /// its root is not configured, or the folder is missing.
 pub fn root_of<'r>(name: &str, roots: &'r Roots) -> Result<&'r Path> {
-    let key = DATASET_NAMES.iter().find(|(n, _)| *n == name).map(|(_, k)| *k).with_context(|| {
-        format!("unknown training dataset `{name}`; known: {}", DATASET_NAMES.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", "))
-    })?;
-    roots.get(key, name)
+    roots.get(train_dataset(name)?.root, name)
 }
 
 /// Opens a dataset by its config name.
 pub fn open(name: &str, roots: &Roots, specs: &Path) -> Result<TrainDataset> {
-    let root = root_of(name, roots)?;
-    use PairKind::{Image, Region, Video};
-    let (sequences, pairs) = match name {
-        "SYNTH" | "SYNTH2" if has_modalities(root) => (multimodal(root, None, name, 0.0)?, Video),
-        "GOT10K_train_full" | "SYNTH" | "SYNTH2" | "GOT10K_official_val" => (got10k(root, None, name)?, Video),
-        // ViPT's validity rules: DepthTrack boxes larger than 10 px, LasHeR any positive size,
-        // VisEvent larger than 5 px and not marked absent.
-        "DepthTrack_train" => (multimodal(root, Some(&specs.join("depthtrack_train.txt")), name, 10.0)?, Video),
-        "DepthTrack_val" => (multimodal(root, Some(&specs.join("depthtrack_val.txt")), name, 10.0)?, Video),
-        "LasHeR_train" => (multimodal(root, Some(&specs.join("lasher_train.txt")), name, 0.0)?, Video),
-        "LasHeR_val" => (multimodal(root, Some(&specs.join("lasher_val.txt")), name, 0.0)?, Video),
-        "LasHeR_all" => (multimodal(root, Some(&specs.join("lasher_all.txt")), name, 0.0)?, Video),
-        "VisEvent" => (multimodal(root, Some(&root.join("trainlist.txt")), name, 5.0)?, Video),
-        "GOT10K_vottrain" => (got10k(root, Some(&specs.join("got10k_vot_train_split.txt")), name)?, Video),
-        "GOT10K_votval" => (got10k(root, Some(&specs.join("got10k_vot_val_split.txt")), name)?, Video),
-        "GOT10K_train" => (got10k(root, Some(&specs.join("got10k_train_split.txt")), name)?, Video),
-        "GOT10K_val" => (got10k(root, Some(&specs.join("got10k_val_split.txt")), name)?, Video),
-        "LASOT" => (lasot(root, &specs.join("lasot_train_split.txt"))?, Video),
-        "TRACKINGNET" => (trackingnet(root)?, Video),
-        "COCO17" => (coco(root)?, Image),
-        // OSTrack's COCO-style pairs from video frames: every visible frame alone, template and
-        // search cut (and jittered) from the same image.
-        "GOT10K_train_frames" => (single_frames(got10k(root, None, name)?), Image),
-        // The same frames, each with a region drawn at sample time (see `PairKind::Region`).
-        "GOT10K_train_regions" => (single_frames(got10k(root, None, name)?), Region),
-        _ => unreachable!("every name in DATASET_NAMES is handled"),
-    };
+    let kind = train_dataset(name)?;
+    let root = roots.get(kind.root, name)?;
+    let (sequences, pairs) = (kind.open)(root, specs)?;
     if sequences.is_empty() {
         bail!("dataset {name} at {}: no usable sequence found", root.display());
     }
@@ -204,12 +259,12 @@ fn usable(s: Sequence) -> Result<Sequence> {
 
 fn report_unusable(name: &str, unusable: &[String]) {
     if !unusable.is_empty() {
-        eprintln!("{name}: {} sequence(s) skipped, unreadable:", unusable.len());
+        tracing::info!("{name}: {} sequence(s) skipped, unreadable:", unusable.len());
         for u in unusable.iter().take(10) {
-            eprintln!("  {u}");
+            tracing::info!("  {u}");
         }
         if unusable.len() > 10 {
-            eprintln!("  ... and {} more", unusable.len() - 10);
+            tracing::info!("  ... and {} more", unusable.len() - 10);
         }
     }
 }
@@ -258,7 +313,7 @@ pub fn multimodal(root: &Path, list: Option<&Path>, name: &str, min_side: f64) -
         if crate::data::sequence::ground_truth_file(&dir).is_none() || crate::data::modality::modality_of(&dir).is_none() {
             return Ok(None);
         }
-        let mut s = read_sequence(&dir, Layout::Auto)?;
+        let mut s = read_sequence(&dir, FrameFolder::Any)?;
         for (v, b) in s.visible.iter_mut().zip(&s.ground_truth) {
             *v &= b[2] > min_side && b[3] > min_side;
         }
@@ -296,7 +351,7 @@ pub fn got10k(root: &Path, split: Option<&Path>, name: &str) -> Result<Vec<Seque
                 }
             }
             if beyond > 0 {
-                eprintln!(
+                tracing::info!(
                     "{name}: {beyond} indices of {} point past the {} entries of {} (a partial download?); they are skipped",
                     split.display(),
                     listed.len(),
@@ -311,14 +366,14 @@ pub fn got10k(root: &Path, split: Option<&Path>, name: &str) -> Result<Vec<Seque
         if !dir.join("groundtruth.txt").is_file() {
             return Ok(None);
         }
-        read_sequence(&dir, Layout::Got10k).map(Some)
+        read_sequence(&dir, FrameFolder::Got10k).map(Some)
     }))
 }
 
 fn report_partial(name: &str, root: &Path, present: usize, wanted: usize, missing: &[&str]) {
     if !missing.is_empty() {
         let shown: Vec<&str> = missing.iter().copied().take(5).collect();
-        eprintln!(
+        tracing::info!(
             "{name}: training on {present} of {wanted} sequences ({:.1}%) found under {}; missing include {}",
             100.0 * present as f64 / wanted.max(1) as f64,
             root.display(),
@@ -337,7 +392,7 @@ pub fn lasot(root: &Path, split: &Path) -> Result<Vec<Sequence>> {
         if !dir.join("groundtruth.txt").is_file() {
             return Ok(None);
         }
-        read_sequence(&dir, Layout::Lasot).map(Some)
+        read_sequence(&dir, FrameFolder::Lasot).map(Some)
     }))
 }
 
@@ -361,7 +416,7 @@ pub fn trackingnet(root: &Path) -> Result<Vec<Sequence>> {
         }
     }
     if !absent.is_empty() && !seqs.is_empty() {
-        eprintln!(
+        tracing::info!(
             "TRACKINGNET: chunk(s) {} not under {}; training on the {} sequences present",
             absent.join(", "),
             root.display(),
@@ -481,11 +536,11 @@ pub fn coco(root: &Path) -> Result<Vec<Sequence>> {
     }
     let total: usize = skipped.values().map(Vec::len).sum();
     if total > 0 {
-        eprintln!("warning: COCO17: {total} of {} boxes in {} skipped:", parsed.annotations.len(), ann.display());
+        tracing::warn!("warning: COCO17: {total} of {} boxes in {} skipped:", parsed.annotations.len(), ann.display());
         for (why, names) in &skipped {
             let shown: Vec<&str> = names.iter().take(3).map(String::as_str).collect();
             let more = if names.len() > 3 { format!(", … {} more", names.len() - 3) } else { String::new() };
-            eprintln!("warning:   {} {} ({}{more})", names.len(), why.describe(), shown.join(", "));
+            tracing::warn!("warning:   {} {} ({}{more})", names.len(), why.describe(), shown.join(", "));
         }
     }
     Ok(seqs)

@@ -230,45 +230,118 @@ impl Iterator for FrameReader {
     }
 }
 
-/// Layouts [`discover`] understands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A dataset layout: its name (the source node's `format`, `Layout::parse`), how to recognise a
+/// folder of it, and how to read its sequences. Declared once, in [`LAYOUTS`]; adding a layout is
+/// a reader function and one entry there.
+#[derive(Debug)]
+pub struct DatasetLayout {
+    /// The name `format="..."` takes.
+    pub name: &'static str,
+    /// One line for the docs.
+    pub doc: &'static str,
+    /// Whether a folder is of this layout, for `auto` (tried in [`LAYOUTS`]' order). `None`: the
+    /// layout is a folder of sequence folders, which `auto` reads by looking at each.
+    pub detect: Option<fn(&Path) -> bool>,
+    /// Every sequence of a folder of this layout (or the one sequence a folder is).
+    pub read: fn(&Path) -> Result<Vec<Sequence>>,
+}
+
+/// Every dataset layout [`discover`] reads.
+pub static LAYOUTS: [DatasetLayout; 8] = [
+    DatasetLayout {
+        name: "trackingnet",
+        doc: "TrackingNet: `frames/` and `anno/`, or its `TRAIN_<n>`/`TEST` chunk folders",
+        detect: Some(|p| p.join("frames").is_dir() && p.join("anno").is_dir() || has_trackingnet_chunks(p)),
+        read: trackingnet,
+    },
+    DatasetLayout {
+        name: "uav",
+        doc: "UAV123: `data_seq/UAV123/<seq>/%06d.jpg` and `anno/UAV123/<name>.txt`, cut into the official sub-sequences (configs/data_specs/uav123.tsv)",
+        detect: Some(|p| p.join("data_seq/UAV123").is_dir() && p.join("anno/UAV123").is_dir()),
+        read: |p| from_table(p, "uav123.tsv", "UAV123"),
+    },
+    DatasetLayout {
+        name: "nfs",
+        doc: "NfS (30 fps) in pytracking's layout: `sequences/<seq>/%05d.jpg` and `anno/nfs_<seq>.txt` (configs/data_specs/nfs.tsv)",
+        detect: Some(|p| p.join("sequences").is_dir() && p.join("anno").is_dir()),
+        read: |p| from_table(p, "nfs.tsv", "NfS"),
+    },
+    DatasetLayout {
+        name: "otb",
+        doc: "OTB: `<seq>/img/` with `groundtruth_rect.txt` (and `cfg.json`); OTB-100 as downloaded becomes its official sequences",
+        detect: None,
+        read: |p| sequence_folders(p, FrameFolder::Otb),
+    },
+    DatasetLayout {
+        name: "got10k",
+        doc: "GOT-10k: `<seq>/%08d.jpg` beside `groundtruth.txt`, listed in `list.txt`",
+        detect: None,
+        read: |p| sequence_folders(p, FrameFolder::Got10k),
+    },
+    DatasetLayout {
+        name: "lasot",
+        doc: "LaSOT: `<class>/<class>-<n>/img/`, the test split from `testing_set.txt` or configs/data_specs",
+        detect: None,
+        read: |p| sequence_folders(p, FrameFolder::Lasot),
+    },
+    DatasetLayout {
+        name: "tnl2k",
+        doc: "TNL2K: `<seq>/imgs/` with `groundtruth.txt`",
+        detect: None,
+        read: |p| sequence_folders(p, FrameFolder::Any),
+    },
+    DatasetLayout {
+        name: "folder",
+        doc: "any folder of frames with a `groundtruth.txt`, or folders of them",
+        detect: None,
+        read: |p| sequence_folders(p, FrameFolder::Any),
+    },
+];
+
+/// The names `format` accepts: `auto`, then every layout's, for the source node's declaration.
+pub const LAYOUT_NAMES: [&str; LAYOUTS.len() + 1] = {
+    let mut names = ["auto"; LAYOUTS.len() + 1];
+    let mut i = 0;
+    while i < LAYOUTS.len() {
+        names[i + 1] = LAYOUTS[i].name;
+        i += 1;
+    }
+    names
+};
+
+/// Which layout [`discover`] reads a folder as.
+#[derive(Debug, Clone, Copy)]
 pub enum Layout {
     /// Detect from the files present.
     Auto,
-    /// OTB.
-    Otb,
-    /// GOT-10k.
-    Got10k,
-    /// LaSOT.
-    Lasot,
-    /// TrackingNet.
-    TrackingNet,
-    /// A plain folder of frames with `groundtruth.txt`.
-    Folder,
-    /// UAV123: `data_seq/UAV123/<seq>/%06d.jpg` and `anno/UAV123/<name>.txt`, cut into the
-    /// official sub-sequences by the table in `configs/data_specs/uav123.tsv`.
-    Uav,
-    /// NfS (30 fps) in pytracking's layout: `sequences/<seq>/%05d.jpg` and `anno/nfs_<seq>.txt`,
-    /// ranges from `configs/data_specs/nfs.tsv`.
-    Nfs,
+    /// This one.
+    Named(&'static DatasetLayout),
 }
 
 impl Layout {
-    /// Parses a layout name (`auto`, `otb`, `got10k`, `lasot`, `trackingnet`, `uav`, `nfs`,
-    /// `folder`; TNL2K's `imgs/` folders read as `folder`).
+    /// Parses a layout name: `auto` or one of [`LAYOUTS`].
     pub fn parse(s: &str) -> Result<Self> {
-        Ok(match s {
-            "auto" => Self::Auto,
-            "otb" => Self::Otb,
-            "got10k" => Self::Got10k,
-            "lasot" => Self::Lasot,
-            "trackingnet" => Self::TrackingNet,
-            "folder" | "tnl2k" => Self::Folder,
-            "uav" => Self::Uav,
-            "nfs" => Self::Nfs,
-            other => bail!("unknown sequence layout `{other}`"),
-        })
+        if s == "auto" {
+            return Ok(Self::Auto);
+        }
+        match LAYOUTS.iter().find(|l| l.name == s) {
+            Some(l) => Ok(Self::Named(l)),
+            None => bail!("unknown sequence layout `{s}` (one of: {})", LAYOUT_NAMES.join(", ")),
+        }
     }
+}
+
+/// Where a sequence folder keeps its frames, as its layout says (or `Any`: look).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FrameFolder {
+    /// Look: `img/`, `imgs/` or beside the ground truth; OTB's `cfg.json` when present.
+    Any,
+    /// OTB: `img/`, with `cfg.json`'s frame range when present.
+    Otb,
+    /// GOT-10k: beside the ground truth.
+    Got10k,
+    /// LaSOT: `img/`.
+    Lasot,
 }
 
 /// Ground-truth file names, in order of preference (`visible.txt`: LasHeR and RGBT234, whose
@@ -300,21 +373,24 @@ pub fn discover(path: &Path, layout: Layout) -> Result<Vec<Sequence>> {
     if !path.is_dir() {
         bail!("{} is neither a folder nor a video file ({})", path.display(), crate::data::video::VIDEO_EXTENSIONS.join(", "));
     }
-    if layout == Layout::TrackingNet || path.join("frames").is_dir() && path.join("anno").is_dir() || has_trackingnet_chunks(path) {
-        return trackingnet(path);
+    match layout {
+        Layout::Named(l) => (l.read)(path),
+        Layout::Auto => match LAYOUTS.iter().find(|l| l.detect.is_some_and(|detect| detect(path))) {
+            Some(l) => (l.read)(path),
+            None => sequence_folders(path, FrameFolder::Any),
+        },
     }
-    if layout == Layout::Uav || layout == Layout::Auto && path.join("data_seq/UAV123").is_dir() && path.join("anno/UAV123").is_dir() {
-        return from_table(path, "uav123.tsv", "UAV123");
-    }
-    if layout == Layout::Nfs || layout == Layout::Auto && path.join("sequences").is_dir() && path.join("anno").is_dir() {
-        return from_table(path, "nfs.tsv", "NfS");
-    }
-    let otb = matches!(layout, Layout::Otb | Layout::Auto);
+}
+
+/// A sequence folder, or a folder of sequence folders (one or two levels down), with a list or
+/// a split file saying which: OTB, GOT-10k, LaSOT, TNL2K and plain folders.
+fn sequence_folders(path: &Path, frames: FrameFolder) -> Result<Vec<Sequence>> {
+    let otb = matches!(frames, FrameFolder::Otb | FrameFolder::Any);
     if otb && let Some(seqs) = otb100_sequences(path)? {
         return Ok(seqs);
     }
     if is_sequence_dir(path) {
-        return Ok(vec![read_sequence(path, layout)?]);
+        return Ok(vec![read_sequence(path, frames)?]);
     }
     // Sequence folders one or two levels down (LaSOT groups them by class); OTB-100 folders as
     // downloaded become their official sequences.
@@ -346,7 +422,7 @@ pub fn discover(path: &Path, layout: Layout) -> Result<Vec<Sequence>> {
         })
         && std::fs::read_to_string(&lasot_split)?.lines().any(|n| dirs.iter().any(|d| d.file_name().is_some_and(|f| f == n)))
     {
-        eprintln!(
+        tracing::info!(
             "{}: LaSOT layout without testing_set.txt: evaluating the official test split ({})",
             path.display(),
             lasot_split.display()
@@ -370,7 +446,7 @@ pub fn discover(path: &Path, layout: Layout) -> Result<Vec<Sequence>> {
         let missing: Vec<&str> = listed.iter().copied().filter(|n| !is_sequence_dir(&locate(n))).collect();
         if !missing.is_empty() {
             let shown: Vec<&str> = missing.iter().copied().take(10).collect();
-            eprintln!(
+            tracing::info!(
                 "{}: {} of {} sequences in {} are on disk; missing{}: {}",
                 path.display(),
                 on_disk.len(),
@@ -382,7 +458,7 @@ pub fn discover(path: &Path, layout: Layout) -> Result<Vec<Sequence>> {
         }
         let unlisted = dirs.iter().filter(|d| !on_disk.contains(d)).count();
         if unlisted > 0 {
-            eprintln!("{}: {unlisted} sequence folder(s) not in {} are ignored", path.display(), list.display());
+            tracing::info!("{}: {unlisted} sequence folder(s) not in {} are ignored", path.display(), list.display());
         }
         dirs = on_disk;
     }
@@ -392,7 +468,7 @@ pub fn discover(path: &Path, layout: Layout) -> Result<Vec<Sequence>> {
             path.display()
         );
     }
-    let mut seqs: Vec<Sequence> = dirs.iter().map(|d| read_sequence(d, layout)).collect::<Result<_>>()?;
+    let mut seqs: Vec<Sequence> = dirs.iter().map(|d| read_sequence(d, frames)).collect::<Result<_>>()?;
     if !table_seqs.is_empty() {
         seqs.extend(table_seqs);
         seqs.sort_by(|a, b| a.name.cmp(&b.name));
@@ -415,7 +491,7 @@ pub fn from_table(root: &Path, table: &str, what: &str) -> Result<Vec<Sequence>>
     }
     if !missing.is_empty() {
         let shown: Vec<&str> = missing.iter().take(10).map(String::as_str).collect();
-        eprintln!(
+        tracing::info!(
             "{}: {} of {} {what} sequences are on disk; missing{}: {}",
             root.display(),
             seqs.len(),
@@ -682,7 +758,7 @@ fn excerpt(s: &str) -> String {
 }
 
 /// Reads one sequence folder.
-pub fn read_sequence(dir: &Path, layout: Layout) -> Result<Sequence> {
+pub fn read_sequence(dir: &Path, layout: FrameFolder) -> Result<Sequence> {
     let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "sequence".into());
     let gt_path = ground_truth_file(dir).with_context(|| format!("{}: no groundtruth.txt", dir.display()))?;
     let ground_truth = read_boxes(&gt_path)?;
@@ -693,13 +769,16 @@ pub fn read_sequence(dir: &Path, layout: Layout) -> Result<Sequence> {
     // OTB and LaSOT keep frames in `img/`, GOT-10k beside the ground truth; a plain folder (and
     // TNL2K's `imgs/`) or an undeclared layout is looked at.
     let img_dir = match layout {
-        Layout::Otb | Layout::Lasot => dir.join("img"),
-        Layout::Got10k => dir.to_path_buf(),
-        _ => ["img", "imgs"].iter().map(|d| dir.join(d)).find(|d| d.is_dir()).unwrap_or_else(|| dir.to_path_buf()),
+        FrameFolder::Otb | FrameFolder::Lasot => dir.join("img"),
+        FrameFolder::Got10k => dir.to_path_buf(),
+        FrameFolder::Any => ["img", "imgs"].iter().map(|d| dir.join(d)).find(|d| d.is_dir()).unwrap_or_else(|| dir.to_path_buf()),
     };
     let cfg = dir.join("cfg.json");
-    let frames =
-        if matches!(layout, Layout::Otb | Layout::Auto) && cfg.is_file() { otb_frames(&cfg, &img_dir)? } else { list_images(&img_dir)? };
+    let frames = if matches!(layout, FrameFolder::Otb | FrameFolder::Any) && cfg.is_file() {
+        otb_frames(&cfg, &img_dir)?
+    } else {
+        list_images(&img_dir)?
+    };
     if frames.is_empty() {
         bail!("{}: no .jpg or .png frames", img_dir.display());
     }

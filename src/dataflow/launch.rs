@@ -120,7 +120,7 @@ pub enum PrepareError {
 pub fn prepare(kdl: &Path, sets: &[ParamOverride], bins: &NodeProgram) -> std::result::Result<Dataflow, PrepareError> {
     let shipped = crate::base::resources::or_shipped(kdl);
     if shipped != kdl {
-        eprintln!("note: no {} here; running trackflow's own copy, {}", kdl.display(), shipped.display());
+        tracing::info!("note: no {} here; running trackflow's own copy, {}", kdl.display(), shipped.display());
     }
     // A node program that is not built is one more located problem, reported with the others.
     crate::dataflow::load_for_run(&shipped, sets, bins).map_err(|problems: Problems| {
@@ -189,7 +189,7 @@ pub fn run(yaml: &Path, timeout: Option<Duration>, verbose: bool) -> Result<(Exi
                     let _ = writeln!(log.lock().expect("log lock"), "{line}");
                     let shown = if verbose { Some(line.clone()) } else { console_line(&line) };
                     if let Some(l) = shown {
-                        spinner.suspend(|| eprintln!("{l}"));
+                        spinner.suspend(|| tracing::info!("{l}"));
                     }
                 }
             })
@@ -306,7 +306,7 @@ pub fn ensure_up(dora: &Path) -> Result<()> {
     if list(dora)? {
         return Ok(());
     }
-    eprintln!("trackflow: no dora coordinator is running; starting one with `dora up`");
+    tracing::info!("trackflow: no dora coordinator is running; starting one with `dora up`");
     let mut c = dora_command(dora).arg("up").spawn().context("cannot run dora up")?;
     let status = wait_bounded(&mut c, Some(Duration::from_secs(60)), "dora up")?;
     if !status.success() || !list(dora)? {

@@ -97,7 +97,7 @@ impl Plot {
             let root = SVGBackend::with_string(&mut s, (W, H)).into_drawing_area();
             // Drawing into a string cannot fail for I/O; a failure would be a plotters bug.
             if let Err(e) = self.draw(&root) {
-                eprintln!("warning: plot `{}`: {e}", self.title);
+                tracing::warn!("warning: plot `{}`: {e}", self.title);
             }
         }
         s
@@ -110,7 +110,7 @@ impl Plot {
         {
             let root = BitMapBackend::with_buffer(&mut data, (W, H)).into_drawing_area();
             if let Err(e) = self.draw(&root) {
-                eprintln!("warning: plot `{}`: {e}", self.title);
+                tracing::warn!("warning: plot `{}`: {e}", self.title);
             }
         }
         Image { width: W as usize, height: H as usize, channels: 3, data }

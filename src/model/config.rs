@@ -349,9 +349,41 @@ impl Config {
     /// Every key a config may set, as `(section, key)`: for tests and docs.
     pub fn keys() -> Vec<(&'static str, &'static str)> {
         fn names<T>(section: &'static str, table: Table<T>) -> Vec<(&'static str, &'static str)> {
-            table.iter().map(|(k, _)| (section, *k)).collect()
+            table.iter().map(|(k, _, _)| (section, *k)).collect()
         }
         [names("model", MODEL_KEYS), names("data", DATA_KEYS), names("train", TRAIN_KEYS), names("test", TEST_KEYS)].concat()
+    }
+
+    /// Every key with its type and range, default and doc line, as `(section, key, type,
+    /// default, doc)`: the generated config reference.
+    pub fn reference() -> Vec<[String; 5]> {
+        fn rows<T: Clone>(section: &str, table: Table<T>, defaults: &T) -> Vec<[String; 5]> {
+            let list = |v: Vec<String>| format!("[{}]", v.join(", "));
+            table
+                .iter()
+                .map(|(key, how, doc)| {
+                    let mut d = defaults.clone();
+                    let (ty, default) = match how {
+                        Key::Int(f, r) => (format!("integer in {r}"), f(&mut d).to_string()),
+                        Key::Float(f, r) => (format!("number in {r}"), f(&mut d).to_string()),
+                        Key::MaybeFloat(f, r) => (format!("number in {r}"), f(&mut d).map_or("—".into(), |v| v.to_string())),
+                        Key::Ints(f, r) => (format!("integers, each in {r}"), list(f(&mut d).iter().map(i64::to_string).collect())),
+                        Key::Floats(f, r) => (format!("numbers, each in {r}"), list(f(&mut d).iter().map(f64::to_string).collect())),
+                        Key::Strings(f) => ("strings".into(), list(f(&mut d).clone())),
+                        Key::Custom(_) => ("see doc".into(), "—".into()),
+                    };
+                    [section.into(), (*key).into(), ty, default, (*doc).into()]
+                })
+                .collect()
+        }
+        let d = Config::default();
+        [
+            rows("model", MODEL_KEYS, &d.model),
+            rows("data", DATA_KEYS, &d.data),
+            rows("train", TRAIN_KEYS, &d.train),
+            rows("test", TEST_KEYS, &d.test),
+        ]
+        .concat()
     }
 
     /// The checks between keys (ranges of single keys are the tables' job).
@@ -521,44 +553,61 @@ enum Key<T> {
     Custom(fn(&mut Reader<'_>, &KdlNode, &mut T)),
 }
 
-/// A section's keys: name and how it is read.
-type Table<T> = &'static [(&'static str, Key<T>)];
+/// A section's keys: name, how it is read, and one line for the docs (the generated config
+/// reference, `trackflow docs`).
+type Table<T> = &'static [(&'static str, Key<T>, &'static str)];
 
 /// `model { … }`. Upper ends are far beyond any real network: they catch typos (an extra digit)
 /// before they become allocations.
 const MODEL_KEYS: Table<ModelConfig> = &[
-    ("embed-dim", Key::Int(|m| &mut m.embed_dim, IntRange::new(1, 65536))),
-    ("depth", Key::Int(|m| &mut m.depth, IntRange::new(1, 1024))),
-    ("num-heads", Key::Int(|m| &mut m.num_heads, IntRange::new(1, 1024))),
-    ("mlp-ratio", Key::Float(|m| &mut m.mlp_ratio, FloatRange::above(0.0, 64.0))),
-    ("patch-size", Key::Int(|m| &mut m.patch_size, IntRange::new(1, 1024))),
+    ("embed-dim", Key::Int(|m| &mut m.embed_dim, IntRange::new(1, 65536)), "token width (768 for ViT-B)"),
+    ("depth", Key::Int(|m| &mut m.depth, IntRange::new(1, 1024)), "transformer blocks"),
+    ("num-heads", Key::Int(|m| &mut m.num_heads, IntRange::new(1, 1024)), "attention heads"),
+    ("mlp-ratio", Key::Float(|m| &mut m.mlp_ratio, FloatRange::above(0.0, 64.0)), "MLP hidden width / token width"),
+    ("patch-size", Key::Int(|m| &mut m.patch_size, IntRange::new(1, 1024)), "patch side and stride in pixels"),
     // Below 1: a block dropped with probability 1 would divide by its keep probability, 0.
-    ("drop-path", Key::Float(|m| &mut m.drop_path, FloatRange::below(0.0, 1.0))),
-    ("ce-loc", Key::Ints(|m| &mut m.ce_loc, IntRange::new(0, 1023))),
-    ("ce-keep-ratio", Key::Floats(|m| &mut m.ce_keep_ratio, FloatRange::above(0.0, 1.0))),
+    (
+        "drop-path",
+        Key::Float(|m| &mut m.drop_path, FloatRange::below(0.0, 1.0)),
+        "stochastic depth at the last block, linear from 0 (training only)",
+    ),
+    ("ce-loc", Key::Ints(|m| &mut m.ce_loc, IntRange::new(0, 1023)), "blocks (0-based) that eliminate search tokens"),
+    (
+        "ce-keep-ratio",
+        Key::Floats(|m| &mut m.ce_keep_ratio, FloatRange::above(0.0, 1.0)),
+        "share of search tokens each of those blocks keeps",
+    ),
     // The head's towers halve it three times (C/8 channels last).
-    ("head-channels", Key::Int(|m| &mut m.head_channels, IntRange::new(8, 65536))),
-    ("pretrain-img-size", Key::Int(|m| &mut m.pretrain_img_size, IntRange::new(1, 8192))),
-    ("prompt-hidden", Key::Int(|m| &mut m.prompt_hidden, IntRange::new(1, 4096))),
+    ("head-channels", Key::Int(|m| &mut m.head_channels, IntRange::new(8, 65536)), "first conv-tower width of the center head"),
+    (
+        "pretrain-img-size",
+        Key::Int(|m| &mut m.pretrain_img_size, IntRange::new(1, 8192)),
+        "image size the MAE position embeddings were trained at",
+    ),
+    ("prompt-hidden", Key::Int(|m| &mut m.prompt_hidden, IntRange::new(1, 4096)), "hidden channels of each ViPT prompt block"),
     // MobileNetV2 ends at stride 16 after 8 to 14 `features` blocks (14: up to features.13, 96 channels).
-    ("stem-layers", Key::Int(|m| &mut m.stem_layers, IntRange::new(8, 14))),
-    ("stem-frozen", Key::Int(|m| &mut m.stem_frozen, IntRange::new(0, 14))),
-    ("stem", Key::Custom(read_stem)),
-    ("prompt", Key::Custom(read_prompt)),
-    ("weights", Key::Custom(read_weights)),
+    ("stem-layers", Key::Int(|m| &mut m.stem_layers, IntRange::new(8, 14)), "MobileNetV2 `features` blocks in the hybrid stem"),
+    ("stem-frozen", Key::Int(|m| &mut m.stem_frozen, IntRange::new(0, 14)), "leading stem blocks frozen in training"),
+    ("stem", Key::Custom(read_stem), r#"`"patch"` (OSTrack) or `"mobilenetv2"` (the hybrid stem)"#),
+    ("prompt", Key::Custom(read_prompt), r#"ViPT prompts: `"vipt_deep"`, `"vipt_shaw"` or `"none"`"#),
+    ("weights", Key::Custom(read_weights), "default weights file, relative to the config file"),
 ];
 
 /// `data { … }`. Crop factors are positive (a factor sizes the crop from the box).
 const DATA_KEYS: Table<DataConfig> = &[
-    ("template-size", Key::Int(|d| &mut d.template_size, IntRange::new(1, 4096))),
-    ("template-factor", Key::Float(|d| &mut d.template_factor, FACTOR)),
-    ("search-size", Key::Int(|d| &mut d.search_size, IntRange::new(1, 4096))),
-    ("search-factor", Key::Float(|d| &mut d.search_factor, FACTOR)),
-    ("center-jitter", Key::Float(|d| &mut d.center_jitter, FloatRange::closed(0.0, 100.0))),
-    ("scale-jitter", Key::Float(|d| &mut d.scale_jitter, FloatRange::closed(0.0, 10.0))),
-    ("distractor-prob", Key::Float(|d| &mut d.distractor_prob, SHARE)),
-    ("blur-prob", Key::Float(|d| &mut d.blur_prob, SHARE)),
-    ("region-aspect", Key::Float(|d| &mut d.region_aspect, FloatRange::closed(1.0, 100.0))),
+    ("template-size", Key::Int(|d| &mut d.template_size, IntRange::new(1, 4096)), "template crop side in pixels"),
+    ("template-factor", Key::Float(|d| &mut d.template_factor, FACTOR), "template crop side relative to the box (sqrt(w·h))"),
+    ("search-size", Key::Int(|d| &mut d.search_size, IntRange::new(1, 4096)), "search crop side in pixels"),
+    ("search-factor", Key::Float(|d| &mut d.search_factor, FACTOR), "search crop side relative to the box"),
+    ("center-jitter", Key::Float(|d| &mut d.center_jitter, FloatRange::closed(0.0, 100.0)), "training: search centre jitter"),
+    ("scale-jitter", Key::Float(|d| &mut d.scale_jitter, FloatRange::closed(0.0, 10.0)), "training: search scale jitter"),
+    (
+        "distractor-prob",
+        Key::Float(|d| &mut d.distractor_prob, SHARE),
+        "training: share of search crops with a recoloured copy of the target pasted in",
+    ),
+    ("blur-prob", Key::Float(|d| &mut d.blur_prob, SHARE), "training: share of search crops smeared by motion blur"),
+    ("region-aspect", Key::Float(|d| &mut d.region_aspect, FloatRange::closed(1.0, 100.0)), "training: region pairs draw w/h in [1/a, a]"),
 ];
 
 /// The region pairs' widest aspect ratio before it was a key: e^0.5.
@@ -566,33 +615,49 @@ pub const REGION_ASPECT: f64 = 1.6487212707001282;
 
 /// `train { … }`.
 const TRAIN_KEYS: Table<TrainConfig> = &[
-    ("lr", Key::Float(|t| &mut t.lr, FloatRange::above(0.0, 10.0))),
-    ("backbone-multiplier", Key::Float(|t| &mut t.backbone_multiplier, FloatRange::closed(0.0, 100.0))),
-    ("weight-decay", Key::Float(|t| &mut t.weight_decay, FloatRange::closed(0.0, 10.0))),
-    ("epochs", Key::Int(|t| &mut t.epochs, EPOCHS)),
-    ("lr-drop-epoch", Key::Int(|t| &mut t.lr_drop_epoch, EPOCHS)),
-    ("batch-size", Key::Int(|t| &mut t.batch_size, IntRange::new(1, 65536))),
+    ("lr", Key::Float(|t| &mut t.lr, FloatRange::above(0.0, 10.0)), "learning rate of the head"),
+    (
+        "backbone-multiplier",
+        Key::Float(|t| &mut t.backbone_multiplier, FloatRange::closed(0.0, 100.0)),
+        "backbone learning rate / head learning rate",
+    ),
+    ("weight-decay", Key::Float(|t| &mut t.weight_decay, FloatRange::closed(0.0, 10.0)), "AdamW weight decay"),
+    ("epochs", Key::Int(|t| &mut t.epochs, EPOCHS), "epochs"),
+    ("lr-drop-epoch", Key::Int(|t| &mut t.lr_drop_epoch, EPOCHS), "epoch after which the learning rate is divided by 10"),
+    ("batch-size", Key::Int(|t| &mut t.batch_size, IntRange::new(1, 65536)), "samples per batch (per device)"),
     // 0 would scale every gradient to nothing.
-    ("grad-clip-norm", Key::Float(|t| &mut t.grad_clip_norm, FloatRange::above(0.0, 1e6))),
-    ("giou-weight", Key::Float(|t| &mut t.giou_weight, FloatRange::closed(0.0, 1000.0))),
-    ("l1-weight", Key::Float(|t| &mut t.l1_weight, FloatRange::closed(0.0, 1000.0))),
-    ("ce-start-epoch", Key::Int(|t| &mut t.ce_start_epoch, IntRange::new(0, 1_000_000))),
-    ("ce-warm-epoch", Key::Int(|t| &mut t.ce_warm_epoch, IntRange::new(0, 1_000_000))),
-    ("sample-per-epoch", Key::Int(|t| &mut t.sample_per_epoch, IntRange::new(1, 1_000_000_000))),
-    ("max-sample-interval", Key::Int(|t| &mut t.max_sample_interval, IntRange::new(1, 1_000_000))),
-    ("datasets", Key::Strings(|t| &mut t.datasets)),
-    ("datasets-ratio", Key::Floats(|t| &mut t.datasets_ratio, FloatRange::closed(0.0, 1e6))),
+    ("grad-clip-norm", Key::Float(|t| &mut t.grad_clip_norm, FloatRange::above(0.0, 1e6)), "gradient norm clip"),
+    ("giou-weight", Key::Float(|t| &mut t.giou_weight, FloatRange::closed(0.0, 1000.0)), "GIoU loss weight"),
+    ("l1-weight", Key::Float(|t| &mut t.l1_weight, FloatRange::closed(0.0, 1000.0)), "L1 loss weight"),
+    ("ce-start-epoch", Key::Int(|t| &mut t.ce_start_epoch, IntRange::new(0, 1_000_000)), "epoch candidate elimination starts warming up"),
+    ("ce-warm-epoch", Key::Int(|t| &mut t.ce_warm_epoch, IntRange::new(0, 1_000_000)), "epochs of that warm-up"),
+    ("sample-per-epoch", Key::Int(|t| &mut t.sample_per_epoch, IntRange::new(1, 1_000_000_000)), "samples per epoch"),
+    (
+        "max-sample-interval",
+        Key::Int(|t| &mut t.max_sample_interval, IntRange::new(1, 1_000_000)),
+        "largest gap between template and search frames",
+    ),
+    ("datasets", Key::Strings(|t| &mut t.datasets), "training datasets (see the dataset reference)"),
+    ("datasets-ratio", Key::Floats(|t| &mut t.datasets_ratio, FloatRange::closed(0.0, 1e6)), "their sampling ratios, one per dataset"),
 ];
 
 /// `test { … }`: tracking-time factors, each replacing the training one when given.
 const TEST_KEYS: Table<TestConfig> = &[
-    ("template-factor", Key::MaybeFloat(|t| &mut t.template_factor, FACTOR)),
-    ("search-factor", Key::MaybeFloat(|t| &mut t.search_factor, FACTOR)),
+    ("template-factor", Key::MaybeFloat(|t| &mut t.template_factor, FACTOR), "template factor when tracking (default: data's)"),
+    ("search-factor", Key::MaybeFloat(|t| &mut t.search_factor, FACTOR), "search factor when tracking (default: data's)"),
     // 1 takes each predicted size as it is; 0 would never move the box size.
-    ("size-update", Key::MaybeFloat(|t| &mut t.size_update, FloatRange::above(0.0, 1.0))),
+    (
+        "size-update",
+        Key::MaybeFloat(|t| &mut t.size_update, FloatRange::above(0.0, 1.0)),
+        "how far each box size moves towards the prediction, in (0, 1] (default 1)",
+    ),
     // A confidence is a windowed score in (0, 1).
-    ("recover-below", Key::MaybeFloat(|t| &mut t.recover_below, FloatRange::closed(0.0, 1.0))),
-    ("recover-factor", Key::MaybeFloat(|t| &mut t.recover_factor, FACTOR)),
+    (
+        "recover-below",
+        Key::MaybeFloat(|t| &mut t.recover_below, FloatRange::closed(0.0, 1.0)),
+        "confidence under which the next search is widened (default: never)",
+    ),
+    ("recover-factor", Key::MaybeFloat(|t| &mut t.recover_factor, FACTOR), "the search factor after such a frame"),
 ];
 
 /// Crop side relative to the box size.
@@ -649,8 +714,8 @@ impl Reader<'_> {
         self.section = ["model", "data", "train", "test"].into_iter().find(|s| *s == section.name().value()).unwrap_or("");
         for node in children.nodes() {
             let key = node.name().value();
-            match keys.iter().find(|(k, _)| *k == key) {
-                Some((_, how)) => self.key(node, how, target),
+            match keys.iter().find(|(k, _, _)| *k == key) {
+                Some((_, how, _)) => self.key(node, how, target),
                 None => self.problems.push(
                     Problem::new(
                         self.file,

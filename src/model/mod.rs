@@ -174,7 +174,7 @@ impl OSTrack {
                 Some(var) if resize_positions && let Some(resized) = resize_grid(&name, value, &var.size()) => {
                     let side = |n: i64| (n as f64).sqrt().round() as i64;
                     let (from, to) = (side(value.size()[1]), side(var.size()[1]));
-                    eprintln!("init: {name} resized from {from}×{from} to {to}×{to} tokens");
+                    tracing::info!("init: {name} resized from {from}×{from} to {to}×{to} tokens");
                     var.copy_(&resized.to_kind(var.kind()).to_device(var.device()));
                     seen.insert(name);
                 }
@@ -277,7 +277,7 @@ pub fn preset_weights(cfg: &Config) -> Option<PathBuf> {
     if w.is_file() {
         Some(w)
     } else {
-        eprintln!("warning: config `{}` names weights {} which do not exist (not trained yet?)", cfg.name, w.display());
+        tracing::warn!("warning: config `{}` names weights {} which do not exist (not trained yet?)", cfg.name, w.display());
         None
     }
 }
@@ -317,7 +317,7 @@ pub fn load_tracking_model(
         Some(w) => model.load(&w)?,
         None => {
             model.randomize(seed);
-            eprintln!("{who}note: the network is UNTRAINED (random, seed {seed}); boxes are meaningless");
+            tracing::info!("{who}note: the network is UNTRAINED (random, seed {seed}); boxes are meaningless");
         }
     }
     if precision != Kind::Float {
@@ -340,7 +340,7 @@ pub fn parse_device(name: &str) -> Result<Device> {
 /// [`parse_device`] with the announcement prefixed by `who` (a node's `[id] `).
 pub fn parse_device_for(name: &str, who: &str) -> Result<Device> {
     let (device, why) = choose_device(name)?;
-    eprintln!("{who}device {name}: {why}");
+    tracing::info!("{who}device {name}: {why}");
     Ok(device)
 }
 

@@ -349,6 +349,20 @@ impl Tracker {
         Ok(())
     }
 
+    /// One frame of a sequence, the step every tracking path takes (the tracker node, live or
+    /// not, `trackflow track`, the benchmarks): with `init` the frame starts the sequence from that
+    /// box, which is its output with score and confidence 1; without, it is tracked from the
+    /// previous state.
+    pub fn step(&mut self, im: &Image, init: Option<[f64; 4]>) -> Result<Tracked> {
+        match init {
+            Some(b) => {
+                self.initialize(im, b)?;
+                Ok(Tracked { bbox: self.state, score: 1.0, confidence: 1.0 })
+            }
+            None => self.track(im),
+        }
+    }
+
     /// Tracks one frame from the previous state. A frame of another size than the first
     /// ([`check_same_size`]) or under [`MIN_FRAME_SIDE`] is an error that leaves the state as it
     /// was, rather than a box moved to the wrong place for the rest of the sequence.
@@ -367,7 +381,7 @@ impl Tracker {
         if trace_on() {
             // The same stages the dataflow's crop, backbone and head nodes trace, for comparing.
             let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
-            eprintln!(
+            tracing::info!(
                 "[fused] trace crop={:.2}ms backbone={:.2}ms head={:.2}ms",
                 ms(cropped),
                 ms(embedded - cropped),

@@ -156,7 +156,7 @@ pub fn latest(dir: &Path) -> Result<Option<(PathBuf, TrainState)>> {
     for (_, p) in found.into_iter().rev() {
         match read_state(&p) {
             Ok(s) => return Ok(Some((p, s))),
-            Err(e) => eprintln!("warning: skipping unreadable checkpoint: {e:#}"),
+            Err(e) => tracing::warn!("warning: skipping unreadable checkpoint: {e:#}"),
         }
     }
     Ok(None)

@@ -366,7 +366,7 @@ impl Trainer {
         // ViPT trains only the prompt modules, as one parameter group at the full rate.
         let multiplier = if prompt_tuning {
             let n = model.freeze_all_but_prompts();
-            eprintln!("prompt tuning: {n} trainable parameters (the OSTrack part is frozen)");
+            tracing::info!("prompt tuning: {n} trainable parameters (the OSTrack part is frozen)");
             1.0
         } else {
             cfg.train.backbone_multiplier
@@ -699,7 +699,7 @@ pub fn load_pretrained(model: &mut OSTrack, path: &Path) -> Result<usize> {
         PretrainedKind::Mae => load_mae(model, path, &tensors)?,
         PretrainedKind::MobileNetV2 => load_mobilenet(model, path, &tensors)?,
     };
-    eprintln!(
+    tracing::info!(
         "pretrained: {n} {} tensors loaded from {}",
         if kind == PretrainedKind::Mae { "MAE encoder" } else { "MobileNetV2" },
         path.display()

@@ -49,7 +49,7 @@ impl FailureLog {
         s.failures += 1;
         if s.files.len() < 1000 && !s.files.iter().any(|(f, _)| *f == file) {
             if s.files.len() < 5 {
-                eprintln!("warning: skipping unreadable image {}: {why}", file.display());
+                tracing::warn!("warning: skipping unreadable image {}: {why}", file.display());
             }
             s.files.push((file, why));
         }
