@@ -95,6 +95,17 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
                             .map_err(|e| anyhow::anyhow!("send features: {e}"))?;
                         super::trace(&p.node_id, "sent", c.header.index, c.header.t0, started);
                     }
+                    ("search", CropRole::TemplateUpdate) => {
+                        // Blended in before the next search region, which follows on this port.
+                        let (seq, z) = template.as_mut().context("template update before any template")?;
+                        if *seq != c.header.seq {
+                            bail!("template update of {} arrived, but the template is of {seq} (a message was lost)", c.header.seq);
+                        }
+                        let rate =
+                            model.cfg.test.template_rate.context("a template update arrived, but this config has no template-rate")?;
+                        let new = template_tokens(&model, &crop_tensor(&patch, device, kind))?;
+                        crate::tracker::blend_template(z, &new, rate);
+                    }
                     (id, role) => bail!("input `{id}` got a {role:?} crop: is it wired to the right crop output?"),
                 }
             }

@@ -23,6 +23,9 @@ struct SeqState {
     /// (index, box, confidence) of the latest box received.
     state: Option<(u32, [f64; 4], f64)>,
     pending: BTreeMap<u32, Image>,
+    /// The frame whose search region was cut last, kept until its box is in: with the template
+    /// update on (`test { template-rate }`), a confident box cuts the next template from it.
+    last: Option<(u32, Image)>,
 }
 
 node_params! {
@@ -87,7 +90,14 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
                     node.send_output_raw(out("template"), msg.encode(), bytes.len(), |b| b.copy_from_slice(bytes))
                         .map_err(|e| anyhow::anyhow!("send template: {e}"))?;
                     finished.insert(std::mem::take(&mut s.name));
-                    s = SeqState { name: h.seq.clone(), frames: h.frames, next_frame: 1, state: None, pending: BTreeMap::new() };
+                    s = SeqState {
+                        name: h.seq.clone(),
+                        frames: h.frames,
+                        next_frame: 1,
+                        state: None,
+                        pending: BTreeMap::new(),
+                        last: None,
+                    };
                 } else {
                     if h.seq != s.name || h.index != s.next_frame {
                         bail!(
@@ -132,6 +142,27 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
         if let Some((i, bbox, confidence)) = s.state
             && let Some(im) = s.pending.remove(&(i + 1))
         {
+            // The template update from frame i (frame 0's box is the init box, which updates
+            // nothing), on the search port so that the backbone blends it in first.
+            if let Some((j, frame)) = s.last.take()
+                && j == i
+                && cfg.template_update(confidence).is_some()
+            {
+                let t0 = now_ns();
+                let z = prepare_crop(&frame, bbox, template_factor, d.template_size as usize)?;
+                let msg = Crop {
+                    header: Header { seq: s.name.clone(), index: i, frames: s.frames, t0 },
+                    role: CropRole::TemplateUpdate,
+                    size: z.patch.width as u32,
+                    channels: z.patch.channels as u32,
+                    geometry: z.geometry,
+                    init_box: None,
+                    data: &z.patch.data[..],
+                };
+                let bytes = &z.patch.data;
+                node.send_output_raw(out("search"), msg.encode(), bytes.len(), |b| b.copy_from_slice(bytes))
+                    .map_err(|e| anyhow::anyhow!("send template update: {e}"))?;
+            }
             let t0 = now_ns();
             let x = prepare_crop(&im, bbox, cfg.next_search_factor(confidence), d.search_size as usize)?;
             let msg = Crop {
@@ -147,6 +178,9 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
             node.send_output_raw(out("search"), msg.encode(), bytes.len(), |b| b.copy_from_slice(bytes))
                 .map_err(|e| anyhow::anyhow!("send search: {e}"))?;
             super::trace(&p.node_id, "sent", i + 1, t0, std::time::Instant::now());
+            if cfg.test.template_rate.is_some() {
+                s.last = Some((i + 1, im));
+            }
         }
     }
 }

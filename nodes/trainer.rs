@@ -99,44 +99,9 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
         list => list.split(',').map(|d| crate::model::parse_device_for(d.trim(), &who)).collect::<Result<_>>()?,
     };
     let device = devices[0];
-    let seed = q.seed as u64;
     let out_dir = PathBuf::from(&q.out);
     let checkpoints = out_dir.join("checkpoints");
-    // A run killed mid-write (kill -9) leaves its temporary file. A trainer writing into `out`
-    // is that folder's only checkpoint writer (`trackflow train` also holds its run lock), so
-    // whatever temporary checkpoint or final-weights file is there is stale.
-    let stale = crate::base::fs::remove_stale_temporaries(&checkpoints, "")?
-        + crate::base::fs::remove_stale_temporaries(&out_dir, &format!("{}.safetensors.", q.name))?;
-    if stale > 0 {
-        tracing::info!("[{}] removed {stale} partial checkpoint file(s) a killed run left in {}", p.node_id, checkpoints.display());
-    }
-    let resume_dir = q.resume.as_str();
-    let mut trainer =
-        match (!resume_dir.is_empty()).then(|| checkpoint::latest(&Path::new(resume_dir).join("checkpoints"))).transpose()?.flatten() {
-            Some((path, state)) => {
-                tracing::info!(
-                    "[{}] resuming from {} (epoch {} of {}, step {})",
-                    p.node_id,
-                    path.display(),
-                    state.epoch,
-                    cfg.train.epochs,
-                    state.step
-                );
-                Trainer::resume(&cfg, device, &path)?
-            }
-            None => {
-                if !resume_dir.is_empty() {
-                    tracing::info!("[{}] no checkpoint under {resume_dir}/checkpoints: starting fresh", p.node_id);
-                }
-                let init = match (q.init.as_str(), q.pretrained.as_str()) {
-                    ("", "") => Init::Random,
-                    (w, "") => Init::Weights(w.into()),
-                    ("", m) => Init::Pretrained(m.into()),
-                    _ => bail!("give `init` (trackflow weights) or `pretrained` (MAE or MobileNetV2), not both"),
-                };
-                Trainer::new(&cfg, device, seed, &init)?
-            }
-        };
+    let mut trainer = open_trainer(&q, &cfg, device, &out_dir, &p.node_id)?;
     trainer.set_devices(&devices)?;
     trainer.set_precision(&q.precision)?;
     if devices.len() > 1 {
@@ -180,37 +145,7 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
     let mut epoch_samples = 0i64;
     for (i, &(epoch, index)) in order.iter().enumerate() {
         let waited = Instant::now();
-        // A large batch arrives as parts, in order (see `wire::BATCH_PART_MAX`).
-        let mut parts = Vec::new();
-        let mut parts_of_batch: Option<i64> = None;
-        let batch = loop {
-            match next_event(events, idle)? {
-                Next::Input { id, metadata, .. } if id == "saved" => acked.push(Bytes::decode("ack", &metadata.parameters, &empty)?.role),
-                Next::Input { metadata, data, .. } => {
-                    let (part, k, n) = decode_batch(&metadata.parameters, &data)?;
-                    // Every part states the same count as the first, or parts were lost.
-                    let expected_parts = *parts_of_batch.get_or_insert(n);
-                    if n != expected_parts {
-                        bail!("batch {}/{}: part {} says {n} parts, the first said {expected_parts}", part.epoch, part.index, k + 1);
-                    }
-                    if k != parts.len() as i64 {
-                        bail!(
-                            "batch {}/{}: got part {} of {n}, expected part {} (a message was lost or reordered)",
-                            part.epoch,
-                            part.index,
-                            k + 1,
-                            parts.len() + 1
-                        );
-                    }
-                    parts.push(part);
-                    if parts.len() as i64 == n {
-                        break crate::train::Batch::join(std::mem::take(&mut parts))?;
-                    }
-                }
-                Next::Closed(_) => {}
-                Next::Stop => bail!("stopped at epoch {epoch} batch {index}, before training finished"),
-            }
-        };
+        let batch = receive_batch(events, idle, &mut acked, (epoch, index))?;
         if batch.size != global_batch {
             bail!("batch {index} of epoch {epoch} has {} samples, expected {global_batch} (a part was lost)", batch.size);
         }
@@ -268,6 +203,88 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
         }
     }
     Ok(())
+}
+
+/// The trainer to run: resumed from the newest checkpoint under `resume` when there is one, else
+/// new from `init` or `pretrained` (or random). Partial files a killed run left are removed first.
+fn open_trainer(q: &TrainerParams, cfg: &crate::model::Config, device: tch::Device, out_dir: &Path, node_id: &str) -> Result<Trainer> {
+    let seed = q.seed as u64;
+    let checkpoints = out_dir.join("checkpoints");
+    // A run killed mid-write (kill -9) leaves its temporary file. A trainer writing into `out`
+    // is that folder's only checkpoint writer (`trackflow train` also holds its run lock), so
+    // whatever temporary checkpoint or final-weights file is there is stale.
+    let stale = crate::base::fs::remove_stale_temporaries(&checkpoints, "")?
+        + crate::base::fs::remove_stale_temporaries(out_dir, &format!("{}.safetensors.", q.name))?;
+    if stale > 0 {
+        tracing::info!("[{node_id}] removed {stale} partial checkpoint file(s) a killed run left in {}", checkpoints.display());
+    }
+    let resume_dir = q.resume.as_str();
+    match (!resume_dir.is_empty()).then(|| checkpoint::latest(&Path::new(resume_dir).join("checkpoints"))).transpose()?.flatten() {
+        Some((path, state)) => {
+            tracing::info!(
+                "[{node_id}] resuming from {} (epoch {} of {}, step {})",
+                path.display(),
+                state.epoch,
+                cfg.train.epochs,
+                state.step
+            );
+            Trainer::resume(cfg, device, &path)
+        }
+        None => {
+            if !resume_dir.is_empty() {
+                tracing::info!("[{node_id}] no checkpoint under {resume_dir}/checkpoints: starting fresh");
+            }
+            let init = match (q.init.as_str(), q.pretrained.as_str()) {
+                ("", "") => Init::Random,
+                (w, "") => Init::Weights(w.into()),
+                ("", m) => Init::Pretrained(m.into()),
+                _ => bail!("give `init` (trackflow weights) or `pretrained` (MAE or MobileNetV2), not both"),
+            };
+            Trainer::new(cfg, device, seed, &init)
+        }
+    }
+}
+
+/// Waits for batch `index` of `epoch`, joining its parts (a large batch arrives as parts, in
+/// order: see `wire::BATCH_PART_MAX`) and noting the checkpoint node's acknowledgements on the
+/// way. A part out of order or a count that changes is a lost message, never a silent gap.
+fn receive_batch(
+    events: &mut EventStream,
+    idle: std::time::Duration,
+    acked: &mut Vec<String>,
+    (epoch, index): (i64, i64),
+) -> Result<crate::train::Batch> {
+    let empty = crate::wire::array_u8(Vec::new());
+    let mut parts = Vec::new();
+    let mut parts_of_batch: Option<i64> = None;
+    loop {
+        match next_event(events, idle)? {
+            Next::Input { id, metadata, .. } if id == "saved" => acked.push(Bytes::decode("ack", &metadata.parameters, &empty)?.role),
+            Next::Input { metadata, data, .. } => {
+                let (part, k, n) = decode_batch(&metadata.parameters, &data)?;
+                // Every part states the same count as the first, or parts were lost.
+                let expected_parts = *parts_of_batch.get_or_insert(n);
+                if n != expected_parts {
+                    bail!("batch {}/{}: part {} says {n} parts, the first said {expected_parts}", part.epoch, part.index, k + 1);
+                }
+                if k != parts.len() as i64 {
+                    bail!(
+                        "batch {}/{}: got part {} of {n}, expected part {} (a message was lost or reordered)",
+                        part.epoch,
+                        part.index,
+                        k + 1,
+                        parts.len() + 1
+                    );
+                }
+                parts.push(part);
+                if parts.len() as i64 == n {
+                    return crate::train::Batch::join(parts);
+                }
+            }
+            Next::Closed(_) => {}
+            Next::Stop => bail!("stopped at epoch {epoch} batch {index}, before training finished"),
+        }
+    }
 }
 
 /// Tells the dataflow a checkpoint file is complete and in place (after its rename, so a notice

@@ -415,6 +415,10 @@ pub enum CropRole {
     Template,
     /// A search region around the previous box.
     Search,
+    /// A template cut around a confident frame's box, for the template update (`test {
+    /// template-rate }`): sent on the search port just before the next search region, so it is
+    /// blended in before that region is searched.
+    TemplateUpdate,
 }
 
 /// A crop, S×S×C bytes as cut and resized.
@@ -447,6 +451,7 @@ impl<D: AsRef<[u8]>> Crop<D> {
         let role = match self.role {
             CropRole::Template => "template",
             CropRole::Search => "search",
+            CropRole::TemplateUpdate => "template-update",
         };
         p.insert(keys::ROLE.into(), Parameter::String(role.into()));
         p.insert(keys::SIZE.into(), Parameter::Integer(self.size.into()));
@@ -467,7 +472,8 @@ impl<'a> Crop<&'a [u8]> {
         let role = match string(M, p, keys::ROLE)? {
             "template" => CropRole::Template,
             "search" => CropRole::Search,
-            _ => return Err(WireError::Metadata { msg: M, key: keys::ROLE, want: "\"template\" or \"search\"" }),
+            "template-update" => CropRole::TemplateUpdate,
+            _ => return Err(WireError::Metadata { msg: M, key: keys::ROLE, want: "\"template\", \"search\" or \"template-update\"" }),
         };
         let (size, channels) = (uint(M, p, keys::SIZE)?, uint(M, p, keys::CHANNELS)?);
         let values: &[u8] = data.try_into().map_err(|e| payload(M, format!("is not UInt8: {e}")))?;

@@ -79,6 +79,38 @@ fn track_dataflow_equals_fused_path() {
         changed |= a != read(&dir.path().join("flow").join(format!("{seq}.txt")));
     }
     assert!(changed, "recovery on every frame left every box as it was");
+
+    // The template update on every frame (above 0) at a strong rate: the crop node sends each
+    // frame's template to the backbone ahead of the next search region, and the boxes equal the
+    // fused tracker's, which blends the same templates in the same order; without the update
+    // the boxes differ.
+    let local = preset.replace("weights \"../../models/mobile.safetensors\"", &format!("weights {:?}", weights.display().to_string()));
+    assert!(local.contains("template-rate 0.03") && local.contains("template-above 0.3"), "the mobile preset updates its template");
+    let updating = local.replace("template-rate 0.03", "template-rate 0.5").replace("template-above 0.3", "template-above 0.0");
+    let frozen = local.replace("template-rate 0.03", "").replace("template-above 0.3", "");
+    let (updating_cfg, frozen_cfg) = (dir.path().join("updating.kdl"), dir.path().join("frozen.kdl"));
+    std::fs::write(&updating_cfg, updating).unwrap();
+    std::fs::write(&frozen_cfg, frozen).unwrap();
+    let sets: Vec<String> =
+        ["crop", "backbone", "head"].iter().map(|n| format!("{n}.config={:?}", updating_cfg.display().to_string())).collect();
+    let flow_out = dir.path().join("flow-update");
+    assert!(run(run_flow("dataflows/track.kdl", &data, &flow_out, &sets)).status.success(), "dataflow run with template update failed");
+    for (cfg, out) in [(&updating_cfg, "fused-update"), (&frozen_cfg, "fused-frozen")] {
+        let mut c = trackflow();
+        c.args(["track", "--device", "cpu", "--config"]).arg(cfg).arg(&data).arg("--out").arg(dir.path().join(out));
+        assert!(run(c).status.success(), "fused run with {} failed", cfg.display());
+    }
+    let mut changed = false;
+    for seq in ["seq_0001", "seq_0002"] {
+        let a = read(&flow_out.join(format!("{seq}.txt")));
+        assert_eq!(
+            a,
+            read(&dir.path().join("fused-update").join(format!("{seq}.txt"))),
+            "{seq}: dataflow and fused boxes differ with the template update"
+        );
+        changed |= a != read(&dir.path().join("fused-frozen").join(format!("{seq}.txt")));
+    }
+    assert!(changed, "a template update on every frame left every box as it was");
 }
 
 #[test]

@@ -408,50 +408,7 @@ fn write_sequence(dir: &Path, o: &SynthOptions, seed: u64) -> Result<()> {
             };
             *p = image::Rgb(c.map(|v| v.clamp(0.0, 255.0) as u8));
         }
-        let encode = |im: &image::RgbImage| -> Result<Vec<u8>> {
-            let mut bytes = Vec::new();
-            image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 90).encode_image(im).context("jpeg encode")?;
-            Ok(bytes)
-        };
-        let frame_dir = |sub: &str| -> Result<PathBuf> {
-            let d = dir.join(sub);
-            std::fs::create_dir_all(&d).with_context(|| format!("cannot create {}", d.display()))?;
-            Ok(d)
-        };
-        match o.modality {
-            None => write_atomic(&dir.join(format!("{:08}.jpg", t + 1)), &encode(&img)?)?,
-            Some(Modality::Thermal) => {
-                // LasHeR's layout: visible/ and infrared/ frames with the same numbers.
-                write_atomic(&frame_dir("visible")?.join(format!("{:06}.jpg", t + 1)), &encode(&img)?)?;
-                write_atomic(&frame_dir("infrared")?.join(format!("{:06}.jpg", t + 1)), &encode(&aux)?)?;
-            }
-            Some(Modality::Depth) => {
-                write_atomic(&frame_dir("color")?.join(format!("{:08}.jpg", t + 1)), &encode(&img)?)?;
-                let mut png = Vec::new();
-                depth.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png).context("png encode")?;
-                write_atomic(&frame_dir("depth")?.join(format!("{:08}.png", t + 1)), &png)?;
-            }
-            Some(Modality::Event) => {
-                // Events: brightness changes since the previous frame (none on the first).
-                for (i, p) in aux.pixels_mut().enumerate() {
-                    let d = prev_lum.as_ref().map_or(0.0, |prev: &Vec<f64>| lum_now[i] - prev[i]);
-                    *p = image::Rgb(if d > 12.0 {
-                        [220, 30, 30]
-                    } else if d < -12.0 {
-                        [30, 30, 220]
-                    } else {
-                        [255, 255, 255]
-                    });
-                }
-                let bmp = |im: &image::RgbImage| -> Result<Vec<u8>> {
-                    let mut bytes = Vec::new();
-                    im.write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Bmp).context("bmp encode")?;
-                    Ok(bytes)
-                };
-                write_atomic(&frame_dir("vis_imgs")?.join(format!("frame{t:04}.bmp")), &bmp(&img)?)?;
-                write_atomic(&frame_dir("event_imgs")?.join(format!("frame{t:04}.bmp")), &bmp(&aux)?)?;
-            }
-        }
+        write_frame(dir, t, o.modality, &img, &mut aux, &depth, &lum_now, prev_lum.as_deref())?;
         prev_lum = Some(lum_now);
         // Ground truth: the box clipped to the image, as annotators draw it.
         let (gx0, gy0) = (x0.max(0.0), y0.max(0.0));
@@ -461,6 +418,74 @@ fn write_sequence(dir: &Path, o: &SynthOptions, seed: u64) -> Result<()> {
         cover.push_str(&format!("{}\n", (ratio * 8.0).round() as i64));
         absence.push_str(&format!("{}\n", i64::from(total == 0 || visible == 0)));
     }
+    write_annotations(dir, o, &gt, &cover, &absence)
+}
+
+/// Writes frame `t` (0-based) in the layout of its modality: GOT-10k's numbered JPEGs for RGB,
+/// LasHeR's `visible/` and `infrared/`, DepthTrack's `color/` and 16-bit `depth/`, VisEvent's
+/// `vis_imgs/` and `event_imgs/` (the events computed here from the brightness change since
+/// `prev_lum`).
+#[allow(clippy::too_many_arguments)]
+fn write_frame(
+    dir: &Path,
+    t: usize,
+    modality: Option<Modality>,
+    img: &image::RgbImage,
+    aux: &mut image::RgbImage,
+    depth: &image::ImageBuffer<image::Luma<u16>, Vec<u16>>,
+    lum_now: &[f64],
+    prev_lum: Option<&[f64]>,
+) -> Result<()> {
+    let encode = |im: &image::RgbImage| -> Result<Vec<u8>> {
+        let mut bytes = Vec::new();
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 90).encode_image(im).context("jpeg encode")?;
+        Ok(bytes)
+    };
+    let frame_dir = |sub: &str| -> Result<PathBuf> {
+        let d = dir.join(sub);
+        std::fs::create_dir_all(&d).with_context(|| format!("cannot create {}", d.display()))?;
+        Ok(d)
+    };
+    match modality {
+        None => write_atomic(&dir.join(format!("{:08}.jpg", t + 1)), &encode(img)?)?,
+        Some(Modality::Thermal) => {
+            // LasHeR's layout: visible/ and infrared/ frames with the same numbers.
+            write_atomic(&frame_dir("visible")?.join(format!("{:06}.jpg", t + 1)), &encode(img)?)?;
+            write_atomic(&frame_dir("infrared")?.join(format!("{:06}.jpg", t + 1)), &encode(aux)?)?;
+        }
+        Some(Modality::Depth) => {
+            write_atomic(&frame_dir("color")?.join(format!("{:08}.jpg", t + 1)), &encode(img)?)?;
+            let mut png = Vec::new();
+            depth.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png).context("png encode")?;
+            write_atomic(&frame_dir("depth")?.join(format!("{:08}.png", t + 1)), &png)?;
+        }
+        Some(Modality::Event) => {
+            // Events: brightness changes since the previous frame (none on the first).
+            for (i, p) in aux.pixels_mut().enumerate() {
+                let d = prev_lum.map_or(0.0, |prev| lum_now[i] - prev[i]);
+                *p = image::Rgb(if d > 12.0 {
+                    [220, 30, 30]
+                } else if d < -12.0 {
+                    [30, 30, 220]
+                } else {
+                    [255, 255, 255]
+                });
+            }
+            let bmp = |im: &image::RgbImage| -> Result<Vec<u8>> {
+                let mut bytes = Vec::new();
+                im.write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Bmp).context("bmp encode")?;
+                Ok(bytes)
+            };
+            write_atomic(&frame_dir("vis_imgs")?.join(format!("frame{t:04}.bmp")), &bmp(img)?)?;
+            write_atomic(&frame_dir("event_imgs")?.join(format!("frame{t:04}.bmp")), &bmp(aux)?)?;
+        }
+    }
+    Ok(())
+}
+
+/// The sequence's annotation files: `groundtruth.txt` (and LasHeR's per-camera copies), GOT-10k's
+/// `cover.label`, `absence.label` and `meta_info.ini`.
+fn write_annotations(dir: &Path, o: &SynthOptions, gt: &str, cover: &str, absence: &str) -> Result<()> {
     write_atomic(&dir.join("groundtruth.txt"), gt.as_bytes())?;
     if o.modality == Some(Modality::Thermal) {
         // LasHeR/RGBT234 annotate each camera; these two are aligned, so the boxes agree.

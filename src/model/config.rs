@@ -149,6 +149,14 @@ pub struct TestConfig {
     pub recover_below: Option<f64>,
     /// The search factor after a low-confidence frame (`None`: the training `search-factor`).
     pub recover_factor: Option<f64>,
+    /// Template update (`template-rate`, `template-above`): after a frame whose confidence is
+    /// above `template_above` (0 when left out), the template tokens move a share
+    /// `template_rate` towards those of a template cut around the new box from that frame,
+    /// z ← (1 − r)·z + r·z_t, as correlation-filter trackers update their model. `None` (as
+    /// OSTrack): the first frame's template throughout. Not an OSTrack option.
+    pub template_rate: Option<f64>,
+    /// The confidence a frame must exceed to update the template (`None`: 0).
+    pub template_above: Option<f64>,
 }
 
 /// Training recipe (OSTrack `TRAIN.*`).
@@ -284,6 +292,12 @@ impl Config {
             _ => self.test_search_factor(),
         }
     }
+    /// The template update's rate after a frame tracked with `confidence`, or `None` when the
+    /// template stays as it is (`test { template-rate; template-above }`). Both tracking paths,
+    /// fused and dataflow, decide with this.
+    pub fn template_update(&self, confidence: f64) -> Option<f64> {
+        self.test.template_rate.filter(|_| confidence > self.test.template_above.unwrap_or(0.0))
+    }
     /// Search feature-map side (16 for the 256 model).
     pub fn search_feat(&self) -> i64 {
         self.data.search_size / self.model.patch_size
@@ -391,6 +405,15 @@ impl Config {
         self.validate_model(c);
         self.validate_crops(c);
         self.validate_train(c);
+        if self.test.template_above.is_some() && self.test.template_rate.is_none() {
+            let msg = "test.template-above is set without test.template-rate, so it would never be used".to_string();
+            c.push_help(
+                &["test.template-above"],
+                msg,
+                "never used",
+                "add template-rate R: after a frame whose confidence is above template-above, the template moves a share R towards that frame's",
+            );
+        }
         if self.test.recover_factor.is_some() && self.test.recover_below.is_none() {
             let msg = "test.recover-factor is set without test.recover-below, so it would never be used".to_string();
             c.push_help(
@@ -658,6 +681,17 @@ const TEST_KEYS: Table<TestConfig> = &[
         "confidence under which the next search is widened (default: never)",
     ),
     ("recover-factor", Key::MaybeFloat(|t| &mut t.recover_factor, FACTOR), "the search factor after such a frame"),
+    // 0 would never move the template; 1 would replace it with each frame's.
+    (
+        "template-rate",
+        Key::MaybeFloat(|t| &mut t.template_rate, FloatRange::above(0.0, 1.0)),
+        "share the template moves towards each confident frame's (default: never)",
+    ),
+    (
+        "template-above",
+        Key::MaybeFloat(|t| &mut t.template_above, FloatRange::closed(0.0, 1.0)),
+        "confidence a frame must exceed to update the template (default 0)",
+    ),
 ];
 
 /// Crop side relative to the box size.

@@ -97,11 +97,18 @@ impl BatchTracker {
         let z = TemplateTokens { tokens: Tensor::cat(&tokens, 0), prompt: (!prompts.is_empty()).then(|| Tensor::cat(&prompts, 0)) };
         let feats = search_features(&self.model, &z, &Tensor::cat(&crops, 0), self.opts.ce)?;
         let mut out = Vec::with_capacity(frames.len());
-        for (i, &(slot, _)) in frames.iter().enumerate() {
+        for (i, &(slot, im)) in frames.iter().enumerate() {
             let t = head_box(&self.model, &feats.narrow(0, i as i64, 1), &geometry[i], self.opts.hann.then_some(&self.window))?;
+            let update = match self.model.cfg.template_update(t.confidence) {
+                Some(rate) => Some((rate, super::template_at(&self.model, im, t.bbox, self.kind)?)),
+                None => None,
+            };
             if let Some(Some(s)) = self.slots.get_mut(slot) {
                 s.state = t.bbox;
                 s.confidence = t.confidence;
+                if let Some((rate, new)) = update {
+                    super::blend_template(&mut s.z, &new, rate);
+                }
             }
             out.push(t);
         }

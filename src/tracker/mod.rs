@@ -188,6 +188,24 @@ pub fn template_tokens(model: &OSTrack, z: &Tensor) -> Result<TemplateTokens> {
     Ok(backbone.embed_template(z))
 }
 
+/// Template update, once per confident frame (`test { template-rate; template-above }`): the
+/// template tokens (and a ViPT template's input prompt) move a share `rate` towards `new`'s,
+/// z ← (1 − rate)·z + rate·new. The fused trackers and the backbone node blend with this.
+pub fn blend_template(z: &mut TemplateTokens, new: &TemplateTokens, rate: f64) {
+    let _g = tch::no_grad_guard();
+    z.tokens = &z.tokens * (1.0 - rate) + &new.tokens * rate;
+    if let (Some(p), Some(q)) = (z.prompt.as_mut(), new.prompt.as_ref()) {
+        *p = &*p * (1.0 - rate) + q * rate;
+    }
+}
+
+/// The template a frame contributes to [`blend_template`]: cut around `bbox` from `im` as the
+/// first frame's template is, and embedded.
+pub fn template_at(model: &OSTrack, im: &Image, bbox: [f64; 4], kind: Kind) -> Result<TemplateTokens> {
+    let z = prepare_crop(im, bbox, model.cfg.test_template_factor(), model.cfg.data.template_size as usize)?;
+    template_tokens(model, &crop_tensor(&z.patch, model.vs.root().device(), kind))
+}
+
 /// Backbone stage, per frame: the search feature map [1, D, F, F] (float32; float64 for a
 /// float64 model).
 pub fn search_features(model: &OSTrack, z_tokens: &TemplateTokens, x: &Tensor, ce: bool) -> Result<Tensor> {
@@ -390,6 +408,12 @@ impl Tracker {
         }
         self.state = out.bbox;
         self.confidence = out.confidence;
+        if let Some(rate) = self.model.cfg.template_update(out.confidence) {
+            let new = template_at(&self.model, im, out.bbox, self.kind)?;
+            if let Some(z) = self.z_tokens.as_mut() {
+                blend_template(z, &new, rate);
+            }
+        }
         Ok(out)
     }
 }
