@@ -95,14 +95,13 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
                             .map_err(|e| anyhow::anyhow!("send features: {e}"))?;
                         super::trace(&p.node_id, "sent", c.header.index, c.header.t0, started);
                     }
-                    ("search", CropRole::TemplateUpdate) => {
-                        // Blended in before the next search region, which follows on this port.
+                    ("search", CropRole::TemplateUpdate { rate }) => {
+                        // Blended in before the next search region, which follows on this port,
+                        // at the rate the crop node decided with (one decision, one config).
                         let (seq, z) = template.as_mut().context("template update before any template")?;
                         if *seq != c.header.seq {
                             bail!("template update of {} arrived, but the template is of {seq} (a message was lost)", c.header.seq);
                         }
-                        let rate =
-                            model.cfg.test.template_rate.context("a template update arrived, but this config has no template-rate")?;
                         let new = template_tokens(&model, &crop_tensor(&patch, device, kind))?;
                         crate::tracker::blend_template(z, &new, rate);
                     }

@@ -74,11 +74,11 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
                     if index == 0 {
                         bail!("camera {url} unavailable after {retries} retries: {e:#}");
                     }
-                    tracing::info!("[{}] warning: camera {url} gone after {index} frames and {retries} retries: {e:#}", p.node_id);
+                    tracing::warn!("[{}] warning: camera {url} gone after {index} frames and {retries} retries: {e:#}", p.node_id);
                     break;
                 }
                 let backoff = Duration::from_millis(250 << failures.min(6));
-                tracing::info!("[{}] warning: camera {url}: {e:#}; retrying in {:.1} s", p.node_id, backoff.as_secs_f64());
+                tracing::warn!("[{}] warning: camera {url}: {e:#}; retrying in {:.1} s", p.node_id, backoff.as_secs_f64());
                 std::thread::sleep(backoff);
                 continue;
             }
@@ -132,14 +132,14 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
                     };
                     failures += 1;
                     if failures > retries {
-                        tracing::info!(
+                        tracing::warn!(
                             "[{}] warning: camera {url} lost after {index} frames{why}; giving up after {retries} retries",
                             p.node_id
                         );
                         break 'outer;
                     }
                     let backoff = Duration::from_millis(250 << failures.min(6));
-                    tracing::info!(
+                    tracing::warn!(
                         "[{}] warning: camera {url} stalled or closed{why}; reconnecting in {:.1} s",
                         p.node_id,
                         backoff.as_secs_f64()

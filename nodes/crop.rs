@@ -41,7 +41,7 @@ node_params! {
 /// The `crop` node kind: its ports and parameters, checked by `trackflow check`.
 pub static KIND: NodeKind = NodeKind {
     name: "crop",
-    doc: "cuts the template once per sequence and the search region per frame around the previous box",
+    doc: "cuts the template once per sequence and the search region per frame around the previous box; with the template update on, each update's template goes out on `search` ahead of the next region",
     inputs: &[input("frame", MessageType::Frame, true), input("box", MessageType::Box, true)],
     outputs: &[output("template", MessageType::Crop), output("search", MessageType::Crop)],
     params: CropParams::SPECS,
@@ -129,7 +129,7 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
                 }
                 s.state = Some((b.header.index, b.bbox, b.confidence));
             }
-            Next::Input { id, .. } => tracing::info!("[{}] warning: unexpected input `{id}`", p.node_id),
+            Next::Input { id, .. } => tracing::warn!("[{}] warning: unexpected input `{id}`", p.node_id),
             Next::Closed(id) if id == "frame" => frames_open = false,
             Next::Closed(id) => {
                 if !s.pending.is_empty() {
@@ -146,13 +146,13 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
             // nothing), on the search port so that the backbone blends it in first.
             if let Some((j, frame)) = s.last.take()
                 && j == i
-                && cfg.template_update(confidence).is_some()
+                && let Some(rate) = cfg.template_update(confidence)
             {
                 let t0 = now_ns();
                 let z = prepare_crop(&frame, bbox, template_factor, d.template_size as usize)?;
                 let msg = Crop {
                     header: Header { seq: s.name.clone(), index: i, frames: s.frames, t0 },
-                    role: CropRole::TemplateUpdate,
+                    role: CropRole::TemplateUpdate { rate },
                     size: z.patch.width as u32,
                     channels: z.patch.channels as u32,
                     geometry: z.geometry,

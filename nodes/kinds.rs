@@ -173,12 +173,16 @@ impl NodeKind {
     }
 }
 
+/// An input port: `required` ones must be connected.
 pub const fn input(name: &'static str, ty: MessageType, required: bool) -> PortSpec {
     PortSpec { name, ty, required }
 }
+/// An output port.
 pub const fn output(name: &'static str, ty: MessageType) -> PortSpec {
     PortSpec { name, ty, required: false }
 }
+/// A parameter: its KDL name, type (with the range numbers accept), default (a KDL value, or
+/// `None` when the parameter is required) and doc line.
 pub const fn param(name: &'static str, ty: ParamType, default: Option<&'static str>, doc: &'static str) -> ParamSpec {
     ParamSpec { name, ty, default, doc }
 }
@@ -197,25 +201,32 @@ pub const FPS: FloatRange = FloatRange::above(0.0, 1000.0);
 /// Shares and thresholds.
 pub const SHARE: FloatRange = FloatRange::closed(0.0, 1.0);
 
-/// Parameters shared by every node that runs the model.
+/// Parameters shared by every node that runs the model: the device.
 pub const DEVICE: ParamSpec = param("device", ParamType::Str, Some("\"auto\""), "`auto`, `cpu` or `cuda:N`");
+/// The model preset or config file.
 pub const CONFIG: ParamSpec =
     param("config", ParamType::Config, Some("\"mobile\""), "model preset (configs/ostrack/<name>.kdl) or a config file");
+/// Weights to load instead of the preset's.
 pub const WEIGHTS: ParamSpec = param(
     "weights",
     ParamType::Path,
     Some("\"\""),
     "safetensors weights; empty means the preset's default, or random weights when it has none",
 );
+/// Random weights on purpose.
 pub const UNTRAINED: ParamSpec = param(
     "untrained",
     ParamType::Bool,
     Some("#false"),
     "random weights (from `seed`) even when the preset has its own: an untrained baseline",
 );
+/// Candidate elimination on or off.
 pub const CE: ParamSpec = param("ce", ParamType::Bool, Some("#true"), "candidate elimination; #false keeps every search token");
+/// The Hann window on the score map on or off.
 pub const HANN: ParamSpec = param("hann", ParamType::Bool, Some("#true"), "weight the score map with a Hann window before the argmax");
+/// The seed of random weights.
 pub const SEED: ParamSpec = param("seed", ParamType::Int(IntRange::ANY), Some("0"), "seed for random weights when no file is given");
+/// Compute precision.
 pub const PRECISION: ParamSpec =
     param("precision", ParamType::Choice(&["fp32", "fp16", "bf16"]), Some("\"fp32\""), "compute precision (fp16/bf16 on GPU only)");
 /// Up to about 30 years: beyond that `Duration` overflows, and nobody means it.

@@ -7,21 +7,37 @@
 //! message), every wait is bounded (`idle-timeout`), and every message is numbered (sequence
 //! and frame index) so a lost message is an error, never a silent gap.
 
-pub mod backbone;
-pub mod camera;
-pub mod checkpoint;
-pub mod crop;
-pub mod head;
 pub mod kinds;
-pub mod live_view;
-pub mod metrics;
 pub mod registry;
-pub mod sampler;
-pub mod source;
-pub mod tracker;
-pub mod trainer;
-pub mod viewer;
-pub mod writer;
+
+/// Declares the built-in kinds: for each, its module (`nodes/<module>.rs`, which holds the kind's
+/// `KIND`, its parameter struct and its `run`) and that struct, making the module and its line in
+/// [`REGISTRY`].
+macro_rules! node_kinds {
+    ($($module:ident: $params:ident),* $(,)?) => {
+        $(pub mod $module;)*
+        /// Every built-in kind, in the order `trackflow kinds` lists them: the table the
+        /// dataflow checker reads the kinds from and `trackflow node <kind>` dispatches through.
+        pub static REGISTRY: &[registry::Registered] = &[$(registry::entry::<$module::$params>(&$module::KIND, $module::run)),*];
+    };
+}
+
+// Adding a node kind: its file `nodes/<kind>.rs` and one line here.
+node_kinds! {
+    source: SourceParams,
+    crop: CropParams,
+    backbone: BackboneParams,
+    head: HeadParams,
+    tracker: TrackerParams,
+    camera: CameraParams,
+    live_view: LiveViewParams,
+    viewer: ViewerParams,
+    writer: WriterParams,
+    sampler: SamplerParams,
+    trainer: TrainerParams,
+    checkpoint: CheckpointParams,
+    metrics: MetricsParams,
+}
 
 use std::time::{Duration, Instant};
 

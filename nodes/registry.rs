@@ -1,9 +1,7 @@
-//! The built-in node kinds, one line each: the table the dataflow checker reads the kinds from
-//! and `trackflow node <kind>` dispatches through. Each kind is declared whole in its own file
+//! What the registry of built-in node kinds holds and how it is read. The list itself is one
+//! line per kind in `nodes/mod.rs` (`node_kinds!`); each kind is declared whole in its own file
 //! (`nodes/<kind>.rs`: its [`NodeKind`] with ports and doc line, its parameters with
-//! [`node_params!`](super::kinds), its `run`); adding one is that file plus a line here. Kept out
-//! of `nodes/mod.rs` so that the node files, which use the runtime in `mod.rs`, are not used by
-//! it in turn.
+//! `node_params!` (in [`super::kinds`]), its `run`).
 
 use anyhow::Result;
 use dora_node_api::{DoraNode, EventStream};
@@ -28,14 +26,15 @@ pub struct Registered {
 
 impl Registered {
     /// The parameter names the kind's typed struct reads and writes back, for the test that keeps
-    /// every struct and its spec in `dataflow/kinds.rs` in step: `p` (the spec's defaults) is
+    /// every struct and its spec in `nodes/<kind>.rs` in step: `p` (the spec's defaults) is
     /// read into the struct and written out again.
     pub fn param_names(&self, p: &Params) -> Result<Vec<String>> {
         (self.param_names)(p)
     }
 }
 
-const fn entry<T: DeserializeOwned + Serialize>(kind: &'static NodeKind, run: RunFn) -> Registered {
+/// A kind's line in [`REGISTRY`] (made by `node_kinds!` in `nodes/mod.rs`).
+pub(super) const fn entry<T: DeserializeOwned + Serialize>(kind: &'static NodeKind, run: RunFn) -> Registered {
     Registered { kind, run, param_names: names::<T> }
 }
 
@@ -47,22 +46,7 @@ fn names<T: DeserializeOwned + Serialize>(p: &Params) -> Result<Vec<String>> {
     Ok(keys)
 }
 
-/// Every built-in kind, one line each.
-pub static REGISTRY: &[Registered] = &[
-    entry::<super::source::SourceParams>(&super::source::KIND, super::source::run),
-    entry::<super::crop::CropParams>(&super::crop::KIND, super::crop::run),
-    entry::<super::backbone::BackboneParams>(&super::backbone::KIND, super::backbone::run),
-    entry::<super::head::HeadParams>(&super::head::KIND, super::head::run),
-    entry::<super::tracker::TrackerParams>(&super::tracker::KIND, super::tracker::run),
-    entry::<super::camera::CameraParams>(&super::camera::KIND, super::camera::run),
-    entry::<super::live_view::LiveViewParams>(&super::live_view::KIND, super::live_view::run),
-    entry::<super::viewer::ViewerParams>(&super::viewer::KIND, super::viewer::run),
-    entry::<super::writer::WriterParams>(&super::writer::KIND, super::writer::run),
-    entry::<super::sampler::SamplerParams>(&super::sampler::KIND, super::sampler::run),
-    entry::<super::trainer::TrainerParams>(&super::trainer::KIND, super::trainer::run),
-    entry::<super::checkpoint::CheckpointParams>(&super::checkpoint::KIND, super::checkpoint::run),
-    entry::<super::metrics::MetricsParams>(&super::metrics::KIND, super::metrics::run),
-];
+pub use super::REGISTRY;
 
 /// A kind by the name `kind="..."` uses.
 pub fn get(kind: &str) -> Option<&'static Registered> {

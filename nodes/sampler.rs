@@ -119,7 +119,7 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
     if failures > 0 {
         // A warning, so the console shows it next to "Finished training" (the files were named as
         // they were skipped).
-        tracing::info!(
+        tracing::warn!(
             "[{}] warning: sent {sent} batches; {failures} of {attempts} sample attempts skipped unreadable images (named above and in train.log)",
             p.node_id
         );

@@ -166,7 +166,7 @@ fn send_sequence(
         Err(e) => return Ok(Outcome::Failed(format!("{e:#}"))),
     };
     if override_box.is_none() && seq.ground_truth.len() < seq.len() && seq.ground_truth.len() > 1 {
-        tracing::info!(
+        tracing::warn!(
             "[{}] warning: {}: ground truth has {} rows for {} frames (only row 1 is needed to track)",
             p.node_id,
             seq.name,
@@ -263,7 +263,7 @@ fn send_sequence(
                 }
                 acked += 1;
             }
-            Next::Input { id, .. } => tracing::info!("[{}] warning: unexpected input `{id}`", p.node_id),
+            Next::Input { id, .. } => tracing::warn!("[{}] warning: unexpected input `{id}`", p.node_id),
             Next::Closed(id) => {
                 bail!("input `{id}` closed before {} was tracked ({acked}/{n} frames): the node sending it exited", seq.name)
             }

@@ -173,7 +173,7 @@ pub fn run(_node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result
                     v.frame(&f.header.seq, f.header.index, im)?;
                 }
                 Next::Input { id, metadata, data } if id == "box" => v.boxed(&BoxMsg::decode(&metadata.parameters, &data)?)?,
-                Next::Input { id, .. } => tracing::info!("[{}] warning: unexpected input `{id}`", p.node_id),
+                Next::Input { id, .. } => tracing::warn!("[{}] warning: unexpected input `{id}`", p.node_id),
                 Next::Closed(_) => {}
                 Next::Stop => return Ok(()),
             }

@@ -51,7 +51,7 @@ pub fn run(_node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result
     let save_partial = |cur: &Option<(String, u32, SequenceResult)>| -> Result<()> {
         if let Some((seq, n, r)) = cur {
             let path = write_sequence(&dir, seq, r, false, delim)?;
-            tracing::info!(
+            tracing::warn!(
                 "[{}] warning: {seq} stopped after {}/{n} frames; partial results kept in {}",
                 p.node_id,
                 r.boxes.len(),

@@ -52,6 +52,8 @@ pub mod keys {
     pub const INIT_BOX: &str = "init_box";
     /// `template` or `search`.
     pub const ROLE: &str = "role";
+    /// Template update crops: the share the template moves towards this one.
+    pub const RATE: &str = "rate";
     /// Crop side in pixels after resizing.
     pub const SIZE: &str = "size";
     /// Box the crop was centred on, `[x, y, w, h]`.
@@ -409,7 +411,7 @@ impl<'a> Frame<FramePixels<'a>> {
 }
 
 /// Whether a crop is the template (once per sequence) or a search region (every frame).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum CropRole {
     /// The target's template.
     Template,
@@ -417,8 +419,11 @@ pub enum CropRole {
     Search,
     /// A template cut around a confident frame's box, for the template update (`test {
     /// template-rate }`): sent on the search port just before the next search region, so it is
-    /// blended in before that region is searched.
-    TemplateUpdate,
+    /// blended in before that region is searched, at the rate the crop node's config chose.
+    TemplateUpdate {
+        /// The share the template moves towards this one.
+        rate: f64,
+    },
 }
 
 /// A crop, S×S×C bytes as cut and resized.
@@ -451,9 +456,12 @@ impl<D: AsRef<[u8]>> Crop<D> {
         let role = match self.role {
             CropRole::Template => "template",
             CropRole::Search => "search",
-            CropRole::TemplateUpdate => "template-update",
+            CropRole::TemplateUpdate { .. } => "template-update",
         };
         p.insert(keys::ROLE.into(), Parameter::String(role.into()));
+        if let CropRole::TemplateUpdate { rate } = self.role {
+            p.insert(keys::RATE.into(), Parameter::Float(rate));
+        }
         p.insert(keys::SIZE.into(), Parameter::Integer(self.size.into()));
         p.insert(keys::CHANNELS.into(), Parameter::Integer(self.channels.into()));
         self.geometry.write(&mut p);
@@ -472,7 +480,13 @@ impl<'a> Crop<&'a [u8]> {
         let role = match string(M, p, keys::ROLE)? {
             "template" => CropRole::Template,
             "search" => CropRole::Search,
-            "template-update" => CropRole::TemplateUpdate,
+            "template-update" => {
+                let rate = float(M, p, keys::RATE)?;
+                if !(rate > 0.0 && rate <= 1.0) {
+                    return Err(WireError::Metadata { msg: M, key: keys::RATE, want: "a rate in (0, 1]" });
+                }
+                CropRole::TemplateUpdate { rate }
+            }
             _ => return Err(WireError::Metadata { msg: M, key: keys::ROLE, want: "\"template\", \"search\" or \"template-update\"" }),
         };
         let (size, channels) = (uint(M, p, keys::SIZE)?, uint(M, p, keys::CHANNELS)?);

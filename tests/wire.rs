@@ -129,6 +129,13 @@ fn crop_round_trip() {
     assert_eq!(back.role, CropRole::Search);
     assert_eq!(back.geometry, geometry(), "geometry must travel losslessly (f64)");
     assert_eq!(back.data, &data[..]);
+    // A template update carries the rate the crop node decided with; one outside (0, 1] is
+    // refused, naming the key.
+    let u = Crop { role: CropRole::TemplateUpdate { rate: 0.03 }, ..c.clone() };
+    assert_eq!(Crop::decode(&u.encode(), &arr).unwrap().role, CropRole::TemplateUpdate { rate: 0.03 });
+    let bad = Crop { role: CropRole::TemplateUpdate { rate: 1.5 }, ..c };
+    let err = Crop::decode(&bad.encode(), &arr).unwrap_err();
+    assert!(err.to_string().contains("rate"), "{err}");
 }
 
 #[test]

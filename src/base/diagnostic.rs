@@ -205,7 +205,7 @@ impl fmt::Display for Problems {
 impl std::error::Error for Problems {}
 
 /// The whole numbers a setting accepts, both ends included. Declared with the setting (a node
-/// parameter in `dataflow/kinds.rs`, a config key in `model/config.rs`), so the check and its
+/// parameter in `nodes/kinds.rs`, a config key in `model/config.rs`), so the check and its
 /// message cannot drift apart from the declaration, and a new setting cannot leave it out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IntRange {

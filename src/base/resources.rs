@@ -54,14 +54,21 @@ fn unpack(dir: &Path) -> std::io::Result<()> {
     }
     let parent = dir.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent)?;
-    let tmp = parent.join(format!(".{}.{}.tmp", dir.file_name().unwrap_or_default().to_string_lossy(), std::process::id()));
-    let _ = std::fs::remove_dir_all(&tmp);
-    for (rel, bytes) in FILES {
-        let path = tmp.join(rel);
-        std::fs::create_dir_all(path.parent().unwrap_or(&tmp))?;
-        std::fs::write(&path, bytes)?;
+    // A name no other process shares, also across machines with one home folder (pid and clock).
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    let tmp = parent.join(format!(".{}.{}-{nanos}.tmp", dir.file_name().unwrap_or_default().to_string_lossy(), std::process::id()));
+    let written = (|| -> std::io::Result<()> {
+        for (rel, bytes) in FILES {
+            let path = tmp.join(rel);
+            std::fs::create_dir_all(path.parent().unwrap_or(&tmp))?;
+            std::fs::write(&path, bytes)?;
+        }
+        std::fs::write(tmp.join(DONE), DIGEST)
+    })();
+    if let Err(e) = written {
+        let _ = std::fs::remove_dir_all(&tmp);
+        return Err(e);
     }
-    std::fs::write(tmp.join(DONE), DIGEST)?;
     // Two processes unpacking at once (dora starts every node together): the first rename wins,
     // the other finds the folder complete and drops its copy.
     match std::fs::rename(&tmp, dir) {

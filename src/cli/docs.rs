@@ -96,8 +96,8 @@ fn config_keys() -> String {
 
 fn datasets() -> String {
     let mut out = format!(
-        "{HEADER}# Datasets\n\n## Sequence layouts\n\nWhat the source node's `format` and every command that reads sequences understand \
-         (`auto` tries the layouts that can be recognised, in this order, then reads sequence folders).\n\n| layout | recognised by `auto` | |\n|---|---|---|\n"
+        "{HEADER}# Datasets\n\n## Sequence layouts\n\nWhat the source node's `format` takes. `auto`, which every command that reads sequences \
+         uses, tries the layouts that can be recognised, in this order, then reads sequence folders.\n\n| layout | recognised by `auto` | |\n|---|---|---|\n"
     );
     for l in &crate::data::sequence::LAYOUTS {
         let _ = writeln!(out, "| `{}` | {} | {} |", l.name, if l.detect.is_some() { "yes" } else { "as sequence folders" }, cell(l.doc));

@@ -73,7 +73,7 @@ pub fn run(flow: FlowArgs, timeout: Option<f64>, verbose: bool) -> Result<ExitCo
     if status.success() {
         tracing::info!("trackflow: done; dora's log is {}", log.display());
     } else {
-        tracing::info!(
+        tracing::error!(
             "trackflow: the dataflow failed ({status}); node errors are above, dora's log is {} and each node's output is under {}",
             log.display(),
             yaml.parent().unwrap_or(Path::new(".")).join("out").display()

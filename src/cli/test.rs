@@ -371,7 +371,7 @@ pub fn test(run: &TestRun) -> Result<()> {
         // The nodes' warnings and errors (a bad weights file, a corrupt frame) above the bar.
         let show = |lines: Vec<String>| {
             for line in lines {
-                bar.suspend(|| tracing::info!("{line}"));
+                bar.suspend(|| eprintln!("{line}"));
             }
         };
         show(tail.new_lines());

@@ -264,13 +264,13 @@ fn follow(
         // The nodes' warnings (partial datasets, skipped files) and errors, above the bar.
         for line in log.new_lines() {
             match &bar {
-                Some((_, b)) => b.suspend(|| tracing::info!("{line}")),
-                None => tracing::info!("{line}"),
+                Some((_, b)) => b.suspend(|| eprintln!("{line}")),
+                None => eprintln!("{line}"),
             }
         }
         if let Some(st) = child.try_wait()? {
             for line in log.new_lines() {
-                tracing::info!("{line}");
+                eprintln!("{line}");
             }
             if let Some((_, b)) = bar.take() {
                 b.finish();

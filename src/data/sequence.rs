@@ -288,13 +288,13 @@ pub static LAYOUTS: [DatasetLayout; 8] = [
         name: "tnl2k",
         doc: "TNL2K: `<seq>/imgs/` with `groundtruth.txt`",
         detect: None,
-        read: |p| sequence_folders(p, FrameFolder::Any),
+        read: |p| sequence_folders(p, FrameFolder::Plain),
     },
     DatasetLayout {
         name: "folder",
         doc: "any folder of frames with a `groundtruth.txt`, or folders of them",
         detect: None,
-        read: |p| sequence_folders(p, FrameFolder::Any),
+        read: |p| sequence_folders(p, FrameFolder::Plain),
     },
 ];
 
@@ -342,6 +342,9 @@ pub enum FrameFolder {
     Got10k,
     /// LaSOT: `img/`.
     Lasot,
+    /// A plain folder (TNL2K's `imgs/`, or `img/`, or beside the ground truth), never read as
+    /// OTB (no `cfg.json` ranges, no OTB-100 table).
+    Plain,
 }
 
 /// Ground-truth file names, in order of preference (`visible.txt`: LasHeR and RGBT234, whose
@@ -771,7 +774,9 @@ pub fn read_sequence(dir: &Path, layout: FrameFolder) -> Result<Sequence> {
     let img_dir = match layout {
         FrameFolder::Otb | FrameFolder::Lasot => dir.join("img"),
         FrameFolder::Got10k => dir.to_path_buf(),
-        FrameFolder::Any => ["img", "imgs"].iter().map(|d| dir.join(d)).find(|d| d.is_dir()).unwrap_or_else(|| dir.to_path_buf()),
+        FrameFolder::Any | FrameFolder::Plain => {
+            ["img", "imgs"].iter().map(|d| dir.join(d)).find(|d| d.is_dir()).unwrap_or_else(|| dir.to_path_buf())
+        }
     };
     let cfg = dir.join("cfg.json");
     let frames = if matches!(layout, FrameFolder::Otb | FrameFolder::Any) && cfg.is_file() {

@@ -189,7 +189,8 @@ pub fn run(yaml: &Path, timeout: Option<Duration>, verbose: bool) -> Result<(Exi
                     let _ = writeln!(log.lock().expect("log lock"), "{line}");
                     let shown = if verbose { Some(line.clone()) } else { console_line(&line) };
                     if let Some(l) = shown {
-                        spinner.suspend(|| tracing::info!("{l}"));
+                        // The nodes' own lines, relayed as they are (their levels are theirs).
+                        spinner.suspend(|| eprintln!("{l}"));
                     }
                 }
             })

@@ -272,10 +272,22 @@ pub enum Weights {
 
 /// The preset's own weights (`model { weights "..." }`) when the file exists; a preset that
 /// names weights which are missing is warned about and has none.
+///
+/// A built-in preset names its weights inside trackflow's unpacked files, which hold only the
+/// shipped models; weights a user converted or trained into a checkout's `models/` folder
+/// (`models/ViPT_deep_rgbd.safetensors`) are found at the same relative path under the folder
+/// trackflow runs from.
 pub fn preset_weights(cfg: &Config) -> Option<PathBuf> {
     let w = cfg.model.weights.clone()?;
+    let here = w
+        .strip_prefix(crate::base::resources::root())
+        .ok()
+        .and_then(|rel| std::env::current_dir().ok().map(|d| d.join(rel)))
+        .filter(|p| p.is_file());
     if w.is_file() {
         Some(w)
+    } else if let Some(here) = here {
+        Some(here)
     } else {
         tracing::warn!("warning: config `{}` names weights {} which do not exist (not trained yet?)", cfg.name, w.display());
         None
