@@ -147,8 +147,9 @@ pub enum Next {
 
 /// Waits for the next event that matters, for at most `idle`.
 ///
-/// An upstream node that failed, a dora error, or a wait longer than `idle` is an error: the
-/// dataflow must end with a message, not hang.
+/// A dora error or a wait longer than `idle` is an error: the dataflow must end with a message,
+/// not hang. An upstream node that failed is noted; its outputs close, which ends any wait on
+/// them.
 pub fn next_event(events: &mut EventStream, idle: Duration) -> Result<Next> {
     let started = Instant::now();
     loop {
@@ -170,8 +171,14 @@ pub fn next_event(events: &mut EventStream, idle: Duration) -> Result<Next> {
             // Ctrl-C) still ends the node at once.
             Some(Event::Stop(StopCause::AllInputsClosed)) => continue,
             Some(Event::Stop(_)) => return Ok(Next::Stop),
+            // dora 1.1 hands this notice out ahead of inputs still queued (as the stop above), and
+            // a node that ended here passed the failure down the graph, node by node, each
+            // dropping what it had queued: a writer lost the boxes of sequences that had been
+            // tracked completely. The failed node's outputs close, which ends every wait on them
+            // (`Next::Closed`), and the run still fails with its error; so note it and go on.
             Some(Event::NodeFailed { source_node_id, error, .. }) => {
-                bail!("upstream node `{source_node_id}` failed: {error}")
+                tracing::warn!("warning: upstream node `{source_node_id}` failed ({error}); finishing what is queued");
+                continue;
             }
             Some(Event::Error(e)) => {
                 if started.elapsed() >= idle {
@@ -194,7 +201,11 @@ pub fn poll_event(events: &mut EventStream, wait: Duration) -> Result<Option<Nex
         // As in `next_event`: the inputs queued behind this stop come on the next calls.
         Some(Event::Stop(StopCause::AllInputsClosed)) => Ok(None),
         Some(Event::Stop(_)) => Ok(Some(Next::Stop)),
-        Some(Event::NodeFailed { source_node_id, error, .. }) => bail!("upstream node `{source_node_id}` failed: {error}"),
+        // As in `next_event`: the failed node's inputs close; what is queued is still handled.
+        Some(Event::NodeFailed { source_node_id, error, .. }) => {
+            tracing::warn!("warning: upstream node `{source_node_id}` failed ({error}); finishing what is queued");
+            Ok(None)
+        }
         Some(Event::Error(e)) if e.contains("timed out") => Ok(None),
         Some(Event::Error(e)) => bail!("dora reported an error: {e}"),
         Some(_) => Ok(None),

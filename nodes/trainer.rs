@@ -197,6 +197,7 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
         while !acked.iter().any(|r| r == "final") {
             match next_event(events, idle)? {
                 Next::Input { id, metadata, .. } if id == "saved" => acked.push(Bytes::decode("ack", &metadata.parameters, &empty)?.role),
+                Next::Closed(id) if id == "saved" => bail!("the checkpoint node exited before it confirmed the final weights"),
                 Next::Input { .. } | Next::Closed(_) => {}
                 Next::Stop => bail!("stopped before the checkpoint node confirmed the final weights"),
             }
@@ -281,6 +282,8 @@ fn receive_batch(
                     return crate::train::Batch::join(parts);
                 }
             }
+            // The sampler exited (its error is on the console): no batch will come.
+            Next::Closed(id) if id == "batch" => bail!("the batches stopped at epoch {epoch} batch {index}: the sampler exited"),
             Next::Closed(_) => {}
             Next::Stop => bail!("stopped at epoch {epoch} batch {index}, before training finished"),
         }
