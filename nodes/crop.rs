@@ -12,7 +12,7 @@ use super::{Next, Params, frame_image, next_event, out};
 use crate::base::image::Image;
 use crate::base::time::now_ns;
 use crate::model::Config;
-use crate::tracker::{prepare_crop, validate_init_box};
+use crate::tracker::{PreparedCrop, prepare_crop, validate_init_box};
 use crate::wire::{BoxMsg, Crop, CropRole, Frame, Header};
 
 #[derive(Default)]
@@ -77,18 +77,7 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
                     let init = validate_init_box(init, im.width, im.height)?;
                     let t0 = now_ns();
                     let z = prepare_crop(&im, init, template_factor, d.template_size as usize)?;
-                    let msg = Crop {
-                        header: Header { t0, ..h.clone() },
-                        role: CropRole::Template,
-                        size: z.patch.width as u32,
-                        channels: z.patch.channels as u32,
-                        geometry: z.geometry,
-                        init_box: Some(init),
-                        data: &z.patch.data[..],
-                    };
-                    let bytes = &z.patch.data;
-                    node.send_output_raw(out("template"), msg.encode(), bytes.len(), |b| b.copy_from_slice(bytes))
-                        .map_err(|e| anyhow::anyhow!("send template: {e}"))?;
+                    send_crop(node, "template", Header { t0, ..h.clone() }, CropRole::Template, &z, Some(init))?;
                     finished.insert(std::mem::take(&mut s.name));
                     s = SeqState {
                         name: h.seq.clone(),
@@ -150,37 +139,34 @@ pub fn run(node: &mut DoraNode, events: &mut EventStream, p: &Params) -> Result<
             {
                 let t0 = now_ns();
                 let z = prepare_crop(&frame, bbox, template_factor, d.template_size as usize)?;
-                let msg = Crop {
-                    header: Header { seq: s.name.clone(), index: i, frames: s.frames, t0 },
-                    role: CropRole::TemplateUpdate { rate },
-                    size: z.patch.width as u32,
-                    channels: z.patch.channels as u32,
-                    geometry: z.geometry,
-                    init_box: None,
-                    data: &z.patch.data[..],
-                };
-                let bytes = &z.patch.data;
-                node.send_output_raw(out("search"), msg.encode(), bytes.len(), |b| b.copy_from_slice(bytes))
-                    .map_err(|e| anyhow::anyhow!("send template update: {e}"))?;
+                let header = Header { seq: s.name.clone(), index: i, frames: s.frames, t0 };
+                send_crop(node, "search", header, CropRole::TemplateUpdate { rate }, &z, None)?;
             }
             let t0 = now_ns();
             let x = prepare_crop(&im, bbox, cfg.next_search_factor(confidence), d.search_size as usize)?;
-            let msg = Crop {
-                header: Header { seq: s.name.clone(), index: i + 1, frames: s.frames, t0 },
-                role: CropRole::Search,
-                size: x.patch.width as u32,
-                channels: x.patch.channels as u32,
-                geometry: x.geometry,
-                init_box: None,
-                data: &x.patch.data[..],
-            };
-            let bytes = &x.patch.data;
-            node.send_output_raw(out("search"), msg.encode(), bytes.len(), |b| b.copy_from_slice(bytes))
-                .map_err(|e| anyhow::anyhow!("send search: {e}"))?;
+            let header = Header { seq: s.name.clone(), index: i + 1, frames: s.frames, t0 };
+            send_crop(node, "search", header, CropRole::Search, &x, None)?;
             super::trace(&p.node_id, "sent", i + 1, t0, std::time::Instant::now());
             if cfg.test.template_rate.is_some() {
                 s.last = Some((i + 1, im));
             }
         }
     }
+}
+
+/// Sends a cut crop on `port`: the template, a template update or a search region, its pixels
+/// copied once into dora's buffer.
+fn send_crop(node: &mut DoraNode, port: &str, header: Header, role: CropRole, crop: &PreparedCrop, init_box: Option<[f64; 4]>) -> Result<()> {
+    let patch = &crop.patch;
+    let msg = Crop {
+        header,
+        role,
+        size: patch.width as u32,
+        channels: patch.channels as u32,
+        geometry: crop.geometry,
+        init_box,
+        data: &patch.data[..],
+    };
+    node.send_output_raw(out(port), msg.encode(), patch.data.len(), |b| b.copy_from_slice(&patch.data))
+        .map_err(|e| anyhow::anyhow!("send {role:?} crop on `{port}`: {e}"))
 }
