@@ -84,6 +84,11 @@ pub enum ParamType {
     Str,
     /// A file or folder; relative paths are resolved against the KDL file that sets them.
     Path,
+    /// A file or folder the node writes. Relative paths are resolved as [`ParamType::Path`]'s,
+    /// except in trackflow's own copy of a dataflow (`trackflow run dataflows/track.kdl` where
+    /// the folder has none): there they are taken from the working folder, as in a checkout, so
+    /// results land beside the user rather than in trackflow's data folder.
+    Output,
     /// A model preset name (`configs/ostrack/<name>.kdl`) or a path to a config file.
     Config,
     /// A URL (`http://`, `rtsp://`), an absolute path (`/dev/video0`) or a file path relative to
@@ -104,6 +109,7 @@ impl fmt::Display for ParamType {
         match self {
             Self::Str => f.write_str("a string"),
             Self::Path => f.write_str("a path (string)"),
+            Self::Output => f.write_str("an output path (string)"),
             Self::Config => f.write_str("a preset name or config path (string)"),
             Self::Url => f.write_str("a URL, device or file path (string)"),
             Self::Int(r) if r.is_any() => f.write_str("an integer"),

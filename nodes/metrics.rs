@@ -18,7 +18,7 @@ node_params! {
     /// The metrics node's parameters.
     pub struct MetricsParams {
         /// Save folder.
-        out: String = param("out", ParamType::Path, Some("\"../output\""), "save folder"),
+        out: String = param("out", ParamType::Output, Some("\"../output\""), "save folder"),
         /// Seconds without input before giving up.
         idle_timeout: f64 = IDLE_TIMEOUT,
     }

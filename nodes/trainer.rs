@@ -60,7 +60,7 @@ node_params! {
         /// Save folder: `checkpoints/OSTrack_epNNNN.safetensors` and `<name>.safetensors`.
         out: String = param(
                         "out",
-                        ParamType::Path,
+                        ParamType::Output,
                         Some("\"../output\""),
                         "save folder: the trainer writes checkpoints/OSTrack_epNNNN.safetensors and <name>.safetensors there itself, and announces each on `checkpoint`",
                     ),

@@ -125,7 +125,7 @@ node_params! {
     /// The viewer node's parameters.
     pub struct ViewerParams {
         /// Output folder.
-        out: String = param("out", ParamType::Path, Some("\"results/view\""), "folder for <seq>.mp4 and <seq>_sheet.png"),
+        out: String = param("out", ParamType::Output, Some("\"results/view\""), "folder for <seq>.mp4 and <seq>_sheet.png"),
         /// Write the annotated video.
         video: bool = param("video", ParamType::Bool, Some("#true"), "write the annotated video"),
         /// Write the contact sheet.

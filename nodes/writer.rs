@@ -15,7 +15,7 @@ node_params! {
     /// The writer node's parameters.
     pub struct WriterParams {
         /// Results folder.
-        out: String = param("out", ParamType::Path, Some("\"results\""), "results folder"),
+        out: String = param("out", ParamType::Output, Some("\"results\""), "results folder"),
         /// `tab` or `comma`.
         delimiter: String = param("delimiter", ParamType::Choice(&["tab", "comma"]), Some("\"tab\""), "column separator of <seq>.txt"),
         /// Also write arrival stamps.

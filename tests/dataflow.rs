@@ -510,3 +510,19 @@ fn a_long_chain_is_checked_without_recursion() {
         .expect("the checker does not overflow a small stack");
     assert_eq!(p, Err(1), "one cycle");
 }
+
+/// A listing piped into a reader that stops early (`trackflow kinds | head`) ends quietly, as
+/// other Unix tools do, instead of panicking on the closed pipe.
+#[test]
+fn a_listing_into_a_closed_pipe_ends_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    let mut c = crate::common::trackflow();
+    c.arg("kinds").stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    // The reader goes before the program has printed anything (it is still starting).
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(out.status.success() || out.status.signal() == Some(libc::SIGPIPE), "{:?}: {stderr}", out.status);
+}

@@ -136,6 +136,9 @@ enum Cmd {
 /// error into a message and an exit status.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    if cli.command.prints_for_a_reader() {
+        die_quietly_on_a_closed_pipe();
+    }
     match dispatch(cli.command) {
         Ok(code) => code,
         Err(e) => {
@@ -143,6 +146,27 @@ pub fn main() -> ExitCode {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+impl Cmd {
+    /// Whether the command only reads and prints, so that its output is commonly piped into a
+    /// reader that may stop early (`trackflow kinds | head`).
+    fn prints_for_a_reader(&self) -> bool {
+        matches!(self, Cmd::Check(_) | Cmd::Build { .. } | Cmd::Graph { .. } | Cmd::Kinds | Cmd::Analyze(_))
+    }
+}
+
+/// Restores the default action of SIGPIPE, which Rust's runtime ignores: a printing command
+/// whose reader has gone (`| head`) then ends as other Unix tools do, instead of `println!`
+/// panicking on the closed pipe. Only for commands that merely print: the nodes, the dataflow
+/// runs and training keep the runtime's setting, so a closed socket or pipe is an error they
+/// log and handle rather than a silent death (a child process resets it at its own start).
+fn die_quietly_on_a_closed_pipe() {
+    // SAFETY: `signal` with SIG_DFL installs no handler; nothing else in this process has
+    // changed SIGPIPE's disposition, and no other thread runs yet.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

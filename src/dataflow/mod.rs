@@ -564,6 +564,18 @@ fn typed_value(ty: ParamType, v: &Located<KdlValue>) -> Result<serde_json::Value
     }
 }
 
+/// Where an output path (`ParamType::Output`) written as `path` (relative to its KDL file)
+/// points: the path itself, or, for trackflow's own copy of a dataflow, the same place under the
+/// working folder (`<data folder>/results/track` becomes `./results/track`, where a checkout would
+/// have it).
+fn output_path(path: &Path) -> PathBuf {
+    let path = crate::base::paths::normalize(path);
+    match (path.strip_prefix(crate::base::resources::root()), std::env::current_dir()) {
+        (Ok(rel), Ok(cwd)) => cwd.join(rel),
+        _ => path,
+    }
+}
+
 /// The non-numeric part of [`typed_value`]: strings, paths, presets, booleans, choices.
 fn typed_text(ty: ParamType, v: &Located<KdlValue>, value: &KdlValue) -> Result<serde_json::Value, &'static str> {
     use serde_json::Value as J;
@@ -571,6 +583,8 @@ fn typed_text(ty: ParamType, v: &Located<KdlValue>, value: &KdlValue) -> Result<
         (ParamType::Str, KdlValue::String(s)) => Ok(J::String(s.clone())),
         (ParamType::Path, KdlValue::String(s)) if s.is_empty() => Ok(J::String(String::new())),
         (ParamType::Path, KdlValue::String(s)) => Ok(J::String(crate::base::paths::normalize(&v.file.dir().join(s)).display().to_string())),
+        (ParamType::Output, KdlValue::String(s)) if s.is_empty() => Ok(J::String(String::new())),
+        (ParamType::Output, KdlValue::String(s)) => Ok(J::String(output_path(&v.file.dir().join(s)).display().to_string())),
         (ParamType::Url, KdlValue::String(s)) if s.contains("://") || s.starts_with('/') || s.is_empty() => Ok(J::String(s.clone())),
         (ParamType::Url, KdlValue::String(s)) => Ok(J::String(crate::base::paths::normalize(&v.file.dir().join(s)).display().to_string())),
         (ParamType::Config, KdlValue::String(s)) => resolve_config(s, v.file.dir()).map(J::String).map_err(|e| match e {
