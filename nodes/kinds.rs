@@ -56,7 +56,7 @@ impl MessageType {
     }
 
     /// Every message type, for help texts.
-    pub const ALL: [Self; 10] = [
+    pub(crate) const ALL: [Self; 10] = [
         Self::Frame,
         Self::Crop,
         Self::Features,
@@ -180,7 +180,7 @@ impl NodeKind {
 }
 
 /// An input port: `required` ones must be connected.
-pub const fn input(name: &'static str, ty: MessageType, required: bool) -> PortSpec {
+pub(crate) const fn input(name: &'static str, ty: MessageType, required: bool) -> PortSpec {
     PortSpec { name, ty, required }
 }
 /// An output port.
@@ -189,7 +189,7 @@ pub const fn output(name: &'static str, ty: MessageType) -> PortSpec {
 }
 /// A parameter: its KDL name, type (with the range numbers accept), default (a KDL value, or
 /// `None` when the parameter is required) and doc line.
-pub const fn param(name: &'static str, ty: ParamType, default: Option<&'static str>, doc: &'static str) -> ParamSpec {
+pub(crate) const fn param(name: &'static str, ty: ParamType, default: Option<&'static str>, doc: &'static str) -> ParamSpec {
     ParamSpec { name, ty, default, doc }
 }
 /// A whole-number parameter accepting `min..=max`.
@@ -203,17 +203,17 @@ pub const fn float(range: FloatRange) -> ParamType {
 /// No upper end for counts whose size only costs time (frames, checkpoints kept).
 pub const MAX: i64 = i64::MAX;
 /// Frame rates: a video at more than 1000 fps is a typo.
-pub const FPS: FloatRange = FloatRange::above(0.0, 1000.0);
+pub(crate) const FPS: FloatRange = FloatRange::above(0.0, 1000.0);
 /// Shares and thresholds.
-pub const SHARE: FloatRange = FloatRange::closed(0.0, 1.0);
+pub(crate) const SHARE: FloatRange = FloatRange::closed(0.0, 1.0);
 
 /// Parameters shared by every node that runs the model: the device.
-pub const DEVICE: ParamSpec = param("device", ParamType::Str, Some("\"auto\""), "`auto`, `cpu` or `cuda:N`");
+pub(crate) const DEVICE: ParamSpec = param("device", ParamType::Str, Some("\"auto\""), "`auto`, `cpu` or `cuda:N`");
 /// The model preset or config file.
-pub const CONFIG: ParamSpec =
+pub(crate) const CONFIG: ParamSpec =
     param("config", ParamType::Config, Some("\"mobile\""), "model preset (configs/ostrack/<name>.kdl) or a config file");
 /// Weights to load instead of the preset's.
-pub const WEIGHTS: ParamSpec = param(
+pub(crate) const WEIGHTS: ParamSpec = param(
     "weights",
     ParamType::Path,
     Some("\"\""),
@@ -229,11 +229,12 @@ pub const UNTRAINED: ParamSpec = param(
 /// Candidate elimination on or off.
 pub const CE: ParamSpec = param("ce", ParamType::Bool, Some("#true"), "candidate elimination; #false keeps every search token");
 /// The Hann window on the score map on or off.
-pub const HANN: ParamSpec = param("hann", ParamType::Bool, Some("#true"), "weight the score map with a Hann window before the argmax");
+pub(crate) const HANN: ParamSpec =
+    param("hann", ParamType::Bool, Some("#true"), "weight the score map with a Hann window before the argmax");
 /// The seed of random weights.
-pub const SEED: ParamSpec = param("seed", ParamType::Int(IntRange::ANY), Some("0"), "seed for random weights when no file is given");
+pub(crate) const SEED: ParamSpec = param("seed", ParamType::Int(IntRange::ANY), Some("0"), "seed for random weights when no file is given");
 /// Compute precision.
-pub const PRECISION: ParamSpec =
+pub(crate) const PRECISION: ParamSpec =
     param("precision", ParamType::Choice(&["fp32", "fp16", "bf16"]), Some("\"fp32\""), "compute precision (fp16/bf16 on GPU only)");
 /// Up to about 30 years: beyond that `Duration` overflows, and nobody means it.
 pub const IDLE_TIMEOUT: ParamSpec = param(
@@ -245,7 +246,7 @@ pub const IDLE_TIMEOUT: ParamSpec = param(
 
 /// Whether a parameter struct's field reads the parameter `spec` names: `idle_timeout` and
 /// `r#loop` read `idle-timeout` and `loop`. Evaluated while compiling ([`node_params`]).
-pub const fn names_match(field: &str, spec: &str) -> bool {
+pub(crate) const fn names_match(field: &str, spec: &str) -> bool {
     let (f, s) = (field.as_bytes(), spec.as_bytes());
     let skip = if f.len() > 2 && f[0] == b'r' && f[1] == b'#' { 2 } else { 0 };
     if f.len() - skip != s.len() {

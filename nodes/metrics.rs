@@ -102,7 +102,7 @@ fn truncate_from(path: &Path, epoch: i64, batch: i64) -> Result<()> {
 }
 
 /// Per-epoch means of the loss terms: (epoch, [loss, giou, l1, focal, iou]).
-pub fn epoch_means(path: &Path) -> Result<Vec<(i64, [f64; 5])>> {
+pub(crate) fn epoch_means(path: &Path) -> Result<Vec<(i64, [f64; 5])>> {
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let mut acc: std::collections::BTreeMap<i64, ([f64; 5], usize)> = Default::default();
     for l in text.lines() {
@@ -118,7 +118,7 @@ pub fn epoch_means(path: &Path) -> Result<Vec<(i64, [f64; 5])>> {
 }
 
 /// `loss.svg` and `loss.png`: the epoch means of every term.
-pub fn write_plots(out: &Path, epochs: &[(i64, [f64; 5])]) -> Result<()> {
+pub(crate) fn write_plots(out: &Path, epochs: &[(i64, [f64; 5])]) -> Result<()> {
     if epochs.is_empty() {
         return Ok(());
     }

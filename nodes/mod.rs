@@ -64,12 +64,12 @@ pub struct Params {
     /// Inputs the dataflow connected.
     pub inputs: Vec<String>,
     /// The node's id in the dataflow.
-    pub node_id: String,
+    pub(crate) node_id: String,
 }
 
 impl Params {
     /// Reads `TRACKFLOW_PARAMS`, `TRACKFLOW_INPUTS` and `TRACKFLOW_NODE_ID`.
-    pub fn from_env() -> Result<Self> {
+    pub(crate) fn from_env() -> Result<Self> {
         let text = std::env::var(PARAMS_ENV).with_context(|| {
             format!("{PARAMS_ENV} is not set: trackflow nodes are started by dora from a dataflow built by `trackflow`")
         })?;
@@ -80,7 +80,7 @@ impl Params {
 
     /// Parameters already checked against the kind's spec (`dataflow::node_params`), for a node
     /// run outside a dataflow (`dataflow::testing`): `inputs` are the inputs to treat as connected.
-    pub fn checked(kind: &str, map: serde_json::Map<String, serde_json::Value>, inputs: &[&str]) -> Self {
+    pub(crate) fn checked(kind: &str, map: serde_json::Map<String, serde_json::Value>, inputs: &[&str]) -> Self {
         Self { map, inputs: inputs.iter().map(|s| s.to_string()).collect(), node_id: kind.to_string() }
     }
 
@@ -98,14 +98,14 @@ impl Params {
         Duration::from_secs_f64(secs.max(0.1))
     }
     /// Whether an input is connected.
-    pub fn has_input(&self, id: &str) -> bool {
+    pub(crate) fn has_input(&self, id: &str) -> bool {
         self.inputs.iter().any(|i| i == id)
     }
 }
 
 /// Runs a node: initialises dora, reads parameters, calls `run`, and on error prints the whole
 /// chain (`[node] error: ...`) and exits with status 1.
-pub fn node_main(role: &str, run: registry::RunFn) -> ! {
+pub(crate) fn node_main(role: &str, run: registry::RunFn) -> ! {
     crate::base::malloc::tune_for_tensors();
     crate::base::log::init();
     let params = match Params::from_env() {
@@ -193,7 +193,7 @@ pub fn next_event(events: &mut EventStream, idle: Duration) -> Result<Next> {
 
 /// Waits at most `wait` for an event: `Ok(None)` when none came (unlike [`next_event`], a
 /// short wait is not an error; for nodes that have other work to interleave).
-pub fn poll_event(events: &mut EventStream, wait: Duration) -> Result<Option<Next>> {
+pub(crate) fn poll_event(events: &mut EventStream, wait: Duration) -> Result<Option<Next>> {
     match events.recv_timeout(wait) {
         None => Ok(Some(Next::Stop)),
         Some(Event::Input { id, metadata, data }) => Ok(Some(Next::Input { id: id.to_string(), metadata, data })),
@@ -212,14 +212,14 @@ pub fn poll_event(events: &mut EventStream, wait: Duration) -> Result<Option<Nex
     }
 }
 
-/// A received frame as an owned image: inline pixels are copied out of the message (what
-/// `Frame::to_image` does); a frame sent by reference (over [`crate::wire::FRAME_INLINE_MAX`]) is
+/// A received frame as an owned image: inline pixels are copied out of the message; a frame sent
+/// by reference (over [`crate::wire::FRAME_INLINE_MAX`]) is
 /// decoded here from its file(s), by the same functions the source reads frames with, so the
 /// pixels are the source's. Every node that takes frames goes through this one function.
 ///
 /// Errors name the sequence, the frame and the file; a file that decodes to another size than
 /// the message announced (replaced while tracking) is an error, not a silently different frame.
-pub fn frame_image(f: &Frame<FramePixels<'_>>) -> Result<Image> {
+pub(crate) fn frame_image(f: &Frame<FramePixels<'_>>) -> Result<Image> {
     let file = match &f.pixels {
         FramePixels::Inline(pixels) => {
             return Ok(Image { width: f.width as usize, height: f.height as usize, channels: f.channels as usize, data: pixels.to_vec() });
@@ -252,7 +252,7 @@ pub fn frame_image(f: &Frame<FramePixels<'_>>) -> Result<Image> {
 
 /// Loads a training config and applies the trainer's overrides (`epochs`, `sample-per-epoch`,
 /// `batch-size`; 0 keeps the config's value).
-pub fn train_config(config: &str, overrides: [i64; 3]) -> Result<crate::model::Config> {
+pub(crate) fn train_config(config: &str, overrides: [i64; 3]) -> Result<crate::model::Config> {
     let mut cfg = crate::model::Config::load(std::path::Path::new(config)).map_err(|e| anyhow::anyhow!("{e}"))?;
     // The same rule `trackflow train` checked before starting: 0 keeps the config's value.
     cfg.train = cfg.train.overridden(overrides[0], overrides[1], overrides[2]);
@@ -302,7 +302,7 @@ pub fn load_model(m: &ModelParams, node_id: &str, parts: crate::model::Parts) ->
 
 /// With `TRACKFLOW_TRACE=1`, prints `[node] trace <what> <ms since t0> <ms spent>` lines for
 /// finding where a frame's time goes.
-pub fn trace(node: &str, what: &str, index: u32, t0: i64, started: std::time::Instant) {
+pub(crate) fn trace(node: &str, what: &str, index: u32, t0: i64, started: std::time::Instant) {
     if crate::tracker::trace_on() {
         tracing::info!(
             "[{node}] trace {what} {index} since_t0={:.2}ms spent={:.2}ms",

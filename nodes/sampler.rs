@@ -18,7 +18,7 @@ use crate::train::sampler::PairSampler;
 use crate::wire::{Request, batch_part_samples, encode_batch};
 
 /// Opens every dataset the config lists, printing what each holds.
-pub fn open_datasets(cfg: &crate::model::Config, roots: &Roots, specs: &Path) -> Result<Vec<TrainDataset>> {
+pub(crate) fn open_datasets(cfg: &crate::model::Config, roots: &Roots, specs: &Path) -> Result<Vec<TrainDataset>> {
     let t = &cfg.train;
     if t.datasets.len() != t.datasets_ratio.len() {
         bail!(

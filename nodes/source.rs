@@ -107,7 +107,7 @@ fn absolute(path: &Path) -> std::result::Result<String, String> {
 /// The `sequences` parameter as names: a JSON array (what `trackflow test` passes, so that names
 /// keep their commas and outer spaces, matched exactly) when it starts with `[`, else names
 /// separated by commas and trimmed (handy by hand). Empty either way means every sequence.
-pub fn sequence_names(value: &str) -> Result<Vec<String>> {
+pub(crate) fn sequence_names(value: &str) -> Result<Vec<String>> {
     let v = value.trim_start();
     if v.starts_with('[') {
         serde_json::from_str(v).map_err(|e| anyhow::anyhow!("`sequences` starts with `[` but is not a JSON array of names: {e}"))

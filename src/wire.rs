@@ -33,69 +33,69 @@ use crate::tracker::crop::CropGeometry;
 /// Metadata keys, in one place.
 pub mod keys {
     /// Message type name (`frame`, `crop`, `features`, `box`).
-    pub const TYPE: &str = "type";
+    pub(crate) const TYPE: &str = "type";
     /// Sequence name.
-    pub const SEQ: &str = "sequence"; // not "seq": dora reserves that key for streams
+    pub(crate) const SEQ: &str = "sequence"; // not "seq": dora reserves that key for streams
     /// Frame index within the sequence, from 0.
     pub const INDEX: &str = "index";
     /// Number of frames in the sequence.
-    pub const FRAMES: &str = "frames";
+    pub(crate) const FRAMES: &str = "frames";
     /// Time the source read the frame, ns since the Unix epoch.
-    pub const T0: &str = "t0";
+    pub(crate) const T0: &str = "t0";
     /// Image width in pixels.
-    pub const WIDTH: &str = "width";
+    pub(crate) const WIDTH: &str = "width";
     /// Image height in pixels.
-    pub const HEIGHT: &str = "height";
+    pub(crate) const HEIGHT: &str = "height";
     /// Channels (3 RGB, 6 RGB+X).
-    pub const CHANNELS: &str = "channels";
+    pub(crate) const CHANNELS: &str = "channels";
     /// Init box `[x, y, w, h]`, on frame 0 only.
-    pub const INIT_BOX: &str = "init_box";
+    pub(crate) const INIT_BOX: &str = "init_box";
     /// `template` or `search`.
-    pub const ROLE: &str = "role";
+    pub(crate) const ROLE: &str = "role";
     /// Template update crops: the share the template moves towards this one.
-    pub const RATE: &str = "rate";
+    pub(crate) const RATE: &str = "rate";
     /// Crop side in pixels after resizing.
-    pub const SIZE: &str = "size";
+    pub(crate) const SIZE: &str = "size";
     /// Box the crop was centred on, `[x, y, w, h]`.
-    pub const PREV_BOX: &str = "prev_box";
+    pub(crate) const PREV_BOX: &str = "prev_box";
     /// Side of the square cut from the image, in image pixels, before resizing.
-    pub const CROP_SIZE: &str = "crop_size";
+    pub(crate) const CROP_SIZE: &str = "crop_size";
     /// Output size / crop size.
-    pub const RESIZE_FACTOR: &str = "resize_factor";
+    pub(crate) const RESIZE_FACTOR: &str = "resize_factor";
     /// Tensor dimensions.
-    pub const DIMS: &str = "dims";
+    pub(crate) const DIMS: &str = "dims";
     /// Seconds spent on this frame from reading to box.
-    pub const ELAPSED: &str = "elapsed";
+    pub(crate) const ELAPSED: &str = "elapsed";
     /// Training epoch, from 1.
-    pub const EPOCH: &str = "epoch";
+    pub(crate) const EPOCH: &str = "epoch";
     /// Batch index within the epoch, from 0.
-    pub const BATCH: &str = "batch";
+    pub(crate) const BATCH: &str = "batch";
     /// Template crop side.
-    pub const TEMPLATE_SIZE: &str = "template_size";
+    pub(crate) const TEMPLATE_SIZE: &str = "template_size";
     /// Search crop side.
-    pub const SEARCH_SIZE: &str = "search_size";
+    pub(crate) const SEARCH_SIZE: &str = "search_size";
     /// Live boxes: the target is lost.
     pub const LOST: &str = "lost";
     /// Box: the tracker's confidence (the Hann-windowed peak ViPT reports to VOT).
-    pub const CONFIDENCE: &str = "confidence";
+    pub(crate) const CONFIDENCE: &str = "confidence";
     /// Batch: this message's part number, from 0.
-    pub const PART: &str = "part";
+    pub(crate) const PART: &str = "part";
     /// Batch: how many messages the batch was cut into.
-    pub const PARTS: &str = "parts";
+    pub(crate) const PARTS: &str = "parts";
     /// Checkpoint notice: the file's absolute path.
     pub const PATH: &str = "path";
     /// Checkpoint notice: the file's size in bytes.
-    pub const BYTES: &str = "bytes";
+    pub(crate) const BYTES: &str = "bytes";
     /// Checkpoint notice: the file's SHA-256, hex.
-    pub const SHA256: &str = "sha256";
+    pub(crate) const SHA256: &str = "sha256";
     /// Frame sent by reference: the RGB image file to decode, an absolute path.
     pub const FILE: &str = "file";
     /// Frame sent by reference, RGB+X: the auxiliary image file, an absolute path.
-    pub const AUX_FILE: &str = "aux_file";
+    pub(crate) const AUX_FILE: &str = "aux_file";
     /// Frame sent by reference, RGB+X: the auxiliary modality (`depth`, `thermal` or `event`).
     pub const AUX_MODALITY: &str = "aux_modality";
     /// Frame sent by reference, RGB-D: clip far depth before scaling (ViPT's `depth_clip`).
-    pub const DEPTH_CLIP: &str = "depth_clip";
+    pub(crate) const DEPTH_CLIP: &str = "depth_clip";
 }
 
 /// The most pixel bytes (W·H·C) a frame message carries inline; a larger frame travels by
@@ -144,12 +144,12 @@ pub struct Header {
 
 impl Header {
     /// The frame's number as people read it: 1-based, like frame files and result lines.
-    pub fn number(&self) -> u32 {
+    pub(crate) fn number(&self) -> u32 {
         self.index + 1
     }
 
     /// Whether this is the sequence's last frame.
-    pub fn is_last(&self) -> bool {
+    pub(crate) fn is_last(&self) -> bool {
         self.index + 1 >= self.frames
     }
     fn write(&self, ty: &str, p: &mut MetadataParameters) {
@@ -356,18 +356,6 @@ impl<P: FramePayload> Frame<P> {
     /// The pixel bytes the frame stands for (W·H·C), whether or not they travel inline.
     pub fn pixel_bytes(&self) -> usize {
         self.width as usize * self.height as usize * self.channels as usize
-    }
-}
-
-impl<P: AsRef<[u8]>> Frame<P> {
-    /// The frame as an owned image.
-    pub fn to_image(&self) -> crate::base::image::Image {
-        crate::base::image::Image {
-            width: self.width as usize,
-            height: self.height as usize,
-            channels: self.channels as usize,
-            data: self.pixels.as_ref().to_vec(),
-        }
     }
 }
 
@@ -707,7 +695,7 @@ pub fn decode_batch(p: &MetadataParameters, data: &DoraArray) -> Result<(crate::
 /// A byte message of the training dataflow: `metrics` (one JSON object, a few hundred bytes) and
 /// the checkpoint node's empty `ack`.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Bytes<D> {
+pub(crate) struct Bytes<D> {
     /// `metrics` or `ack`.
     pub ty: &'static str,
     /// Epoch, from 1.
@@ -752,7 +740,7 @@ impl<'a> Bytes<&'a [u8]> {
 /// only then announces it; a notice therefore always names a complete file, and the digest lets
 /// the receiver prove it reads the bytes that were announced.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CheckpointNotice {
+pub(crate) struct CheckpointNotice {
     /// Epochs finished when it was written, from 1.
     pub epoch: i64,
     /// `checkpoint` (weights, AdamW moments and run state: resumable) or `final` (weights only).
@@ -762,7 +750,7 @@ pub struct CheckpointNotice {
     /// File size in bytes.
     pub bytes: u64,
     /// SHA-256 of the file, lowercase hex.
-    pub sha256: String,
+    pub(crate) sha256: String,
 }
 
 impl CheckpointNotice {
@@ -807,7 +795,7 @@ impl CheckpointNotice {
 ///
 /// Size bound: an empty payload.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Control {
+pub(crate) enum Control {
     /// Start (or restart) tracking this box `[x, y, w, h]` on the next frame.
     Init([f64; 4]),
     /// Stop tracking until `Resume` or `Init`.
@@ -909,3 +897,6 @@ pub fn array_f32(v: Vec<f32>) -> DoraArray {
 pub fn array_f64(v: Vec<f64>) -> DoraArray {
     DoraArray::from_array(dora_node_api::arrow_v59::array::Float64Array::from(v))
 }
+
+#[cfg(test)]
+mod tests;

@@ -18,4 +18,3 @@ mod settings;
 mod tracker;
 mod train;
 mod vipt;
-mod wire;

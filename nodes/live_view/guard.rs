@@ -152,7 +152,7 @@ fn split_authority(a: &str) -> Option<(String, Option<u16>)> {
 }
 
 /// The name of the header carrying the token.
-pub const TOKEN_HEADER: &str = "X-Trackflow-Token";
+pub(crate) const TOKEN_HEADER: &str = "X-Trackflow-Token";
 
 /// A fresh token for this run: 128 random bits as hex, from `/dev/urandom`, or where that
 /// cannot be read from std's per-process random hash keys mixed with the time and pid (no new
@@ -184,7 +184,7 @@ pub fn token_matches(token: &str, given: Option<&str>) -> bool {
 
 /// The longest query string the view reads. Its own requests are far shorter (a box is under
 /// 100 characters); anything longer is refused before it is parsed.
-pub const MAX_QUERY: usize = 512;
+pub(crate) const MAX_QUERY: usize = 512;
 
 /// A query string's `name=value` pairs, percent-decoded (`+` is a space). Refuses one longer
 /// than [`MAX_QUERY`], and malformed escapes or text that is not UTF-8.

@@ -19,22 +19,22 @@ use std::time::{Duration, Instant};
 use super::guard::Refusal;
 
 /// The longest request line (method, target, version) read.
-pub const MAX_REQUEST_LINE: usize = 4096;
+pub(crate) const MAX_REQUEST_LINE: usize = 4096;
 /// The longest header line read. Generous: a browser sends every cookie set for `localhost`
 /// by any local web app, whatever its port, in one `Cookie` line.
-pub const MAX_HEADER_LINE: usize = 16 * 1024;
+pub(crate) const MAX_HEADER_LINE: usize = 16 * 1024;
 /// The most header lines read.
-pub const MAX_HEADERS: usize = 100;
+pub(crate) const MAX_HEADERS: usize = 100;
 /// The largest request head (request line and headers) read.
-pub const MAX_HEAD: usize = 64 * 1024;
+pub(crate) const MAX_HEAD: usize = 64 * 1024;
 /// The largest request body accepted (and discarded: every parameter is in the query).
-pub const MAX_BODY: usize = 1024;
+pub(crate) const MAX_BODY: usize = 1024;
 /// How long a client has to send its whole request head and body.
-pub const READ_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long one write to a client may block (a viewer of `/stream` that stops reading).
-pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// The most connections served at once (each is a thread; `/stream` viewers hold theirs).
-pub const MAX_CONNECTIONS: usize = 32;
+pub(crate) const MAX_CONNECTIONS: usize = 32;
 
 /// A request as read: method, path and query of the target, and the headers (names in lower
 /// case, in order).
@@ -210,7 +210,7 @@ pub fn read_request(stream: &TcpStream) -> Result<Request, ReadError> {
 }
 
 /// The type of refusals and other short plain-text answers.
-pub const TEXT: &str = "text/plain; charset=utf-8";
+pub(crate) const TEXT: &str = "text/plain; charset=utf-8";
 
 /// The reason phrase of a status the view sends.
 fn reason(status: u16) -> &'static str {
@@ -251,7 +251,7 @@ pub fn head(status: u16, content_type: &str, length: Option<usize>) -> String {
 
 /// Sends a whole response; dropping the stream then closes the connection (the request was read
 /// whole, so nothing unread is left to make the close a reset).
-pub fn respond(mut stream: TcpStream, status: u16, content_type: &str, body: &[u8]) -> std::io::Result<()> {
+pub(crate) fn respond(mut stream: TcpStream, status: u16, content_type: &str, body: &[u8]) -> std::io::Result<()> {
     write_response(&mut stream, status, content_type, body)
 }
 
@@ -267,7 +267,7 @@ fn write_response(stream: &mut TcpStream, status: u16, content_type: &str, body:
 /// then what the client goes on sending is read off for at most a second and 64 KiB, since
 /// closing a socket with unread input resets the connection, and the reset can overtake the
 /// answer.
-pub fn refuse_unread(mut stream: TcpStream, refusal: &Refusal) {
+pub(crate) fn refuse_unread(mut stream: TcpStream, refusal: &Refusal) {
     if write_response(&mut stream, refusal.status, TEXT, refusal.reason.as_bytes()).is_err() {
         return;
     }
@@ -278,7 +278,7 @@ pub fn refuse_unread(mut stream: TcpStream, refusal: &Refusal) {
 
 /// Accepts connections on `listener` forever, each served by `serve` on a thread of its own, at
 /// most [`MAX_CONNECTIONS`] at once; one over is answered 503 and closed.
-pub fn accept_loop(listener: std::net::TcpListener, serve: Arc<dyn Fn(TcpStream) + Send + Sync>) {
+pub(crate) fn accept_loop(listener: std::net::TcpListener, serve: Arc<dyn Fn(TcpStream) + Send + Sync>) {
     let active = Arc::new(AtomicUsize::new(0));
     /// Gives a connection's place back when its thread ends, however it ends.
     struct Slot(Arc<AtomicUsize>);

@@ -18,11 +18,11 @@ static LOADED: OnceLock<Result<(), String>> = OnceLock::new();
 /// Why `libtorch_cuda.so` could not be loaded: the dynamic loader's own message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
-pub struct CudaLoadError(pub String);
+pub(crate) struct CudaLoadError(pub String);
 
 /// Loads `libtorch_cuda.so` once. The error says why it could not be loaded: on a CPU-only
 /// libtorch that is expected, on a GPU machine it is the reason CUDA is unusable.
-pub fn ensure_loaded() -> Result<(), CudaLoadError> {
+pub(crate) fn ensure_loaded() -> Result<(), CudaLoadError> {
     LOADED
         .get_or_init(|| {
             let name = std::ffi::CString::new("libtorch_cuda.so").expect("no NUL in library name");
@@ -105,7 +105,7 @@ fn probe_now(index: usize, deadline: Duration) -> Result<CudaState, String> {
 
 /// The marketing name of CUDA device `index` as nvidia-smi reports it, if it answers within two
 /// seconds (libtorch's C API has no device-name call).
-pub fn device_name(index: usize) -> Option<String> {
+pub(crate) fn device_name(index: usize) -> Option<String> {
     let mut child = std::process::Command::new("nvidia-smi")
         .args(["--query-gpu=name", "--format=csv,noheader", &format!("--id={index}")])
         .stdout(std::process::Stdio::piped())

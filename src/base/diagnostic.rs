@@ -41,12 +41,12 @@ impl SourceFile {
     }
 
     /// Text that is not a file on disk, shown under `display` (`--set` overrides).
-    pub fn named(display: impl Into<String>, path: PathBuf, text: String) -> Self {
+    pub(crate) fn named(display: impl Into<String>, path: PathBuf, text: String) -> Self {
         Self { display: display.into(), path, text: Arc::new(text), lines: OnceLock::new() }
     }
 
     /// The directory relative paths in this file are resolved against.
-    pub fn dir(&self) -> &Path {
+    pub(crate) fn dir(&self) -> &Path {
         self.path.parent().unwrap_or(Path::new("."))
     }
 
@@ -99,13 +99,13 @@ impl Problem {
     }
 
     /// Adds a help line.
-    pub fn help(mut self, help: impl Into<String>) -> Self {
+    pub(crate) fn help(mut self, help: impl Into<String>) -> Self {
         self.help = Some(help.into());
         self
     }
 
     /// `file:line:col`, the way compilers and editors print locations.
-    pub fn location(&self) -> String {
+    pub(crate) fn location(&self) -> String {
         let (line, col) = self.file.line_col(self.span.offset());
         format!("{}:{}:{}", self.file.display, line, col)
     }
@@ -217,7 +217,7 @@ pub struct IntRange {
 
 impl IntRange {
     /// Every `i64` (seeds: any value is a seed).
-    pub const ANY: Self = Self { min: i64::MIN, max: i64::MAX };
+    pub(crate) const ANY: Self = Self { min: i64::MIN, max: i64::MAX };
 
     /// `min..=max`.
     pub const fn new(min: i64, max: i64) -> Self {
@@ -225,7 +225,7 @@ impl IntRange {
     }
 
     /// `min..`: no upper end beyond `i64`'s.
-    pub const fn at_least(min: i64) -> Self {
+    pub(crate) const fn at_least(min: i64) -> Self {
         Self { min, max: i64::MAX }
     }
 
@@ -235,7 +235,7 @@ impl IntRange {
     }
 
     /// Whether the range accepts every `i64` (then help texts leave it out).
-    pub fn is_any(&self) -> bool {
+    pub(crate) fn is_any(&self) -> bool {
         *self == Self::ANY
     }
 }
@@ -274,24 +274,24 @@ pub struct FloatRange {
     /// Upper end.
     pub max: f64,
     /// Whether `min` itself is refused (`(0, 1]`: a share that must not be zero).
-    pub min_open: bool,
+    pub(crate) min_open: bool,
     /// Whether `max` itself is refused (`[0, 1)`: a drop rate that must not drop everything).
-    pub max_open: bool,
+    pub(crate) max_open: bool,
 }
 
 impl FloatRange {
     /// `[min, max]`.
-    pub const fn closed(min: f64, max: f64) -> Self {
+    pub(crate) const fn closed(min: f64, max: f64) -> Self {
         Self { min, max, min_open: false, max_open: false }
     }
 
     /// `(min, max]`: above `min`, up to `max`.
-    pub const fn above(min: f64, max: f64) -> Self {
+    pub(crate) const fn above(min: f64, max: f64) -> Self {
         Self { min, max, min_open: true, max_open: false }
     }
 
     /// `[min, max)`: from `min`, below `max`.
-    pub const fn below(min: f64, max: f64) -> Self {
+    pub(crate) const fn below(min: f64, max: f64) -> Self {
         Self { min, max, min_open: false, max_open: true }
     }
 

@@ -8,13 +8,11 @@ use crate::base::image::resize_linear;
 pub type Rgb = [u8; 3];
 
 /// Box colour for tracked boxes.
-pub const GREEN: Rgb = [40, 230, 60];
+pub(crate) const GREEN: Rgb = [40, 230, 60];
 /// Colour for ground truth.
-pub const YELLOW: Rgb = [250, 220, 40];
+pub(crate) const YELLOW: Rgb = [250, 220, 40];
 /// Text colour.
-pub const WHITE: Rgb = [255, 255, 255];
-/// Warning colour ("lost").
-pub const RED: Rgb = [240, 40, 40];
+pub(crate) const WHITE: Rgb = [255, 255, 255];
 
 fn put(im: &mut Image, x: i64, y: i64, c: Rgb) {
     if x >= 0 && y >= 0 && (x as usize) < im.width && (y as usize) < im.height {
@@ -24,7 +22,7 @@ fn put(im: &mut Image, x: i64, y: i64, c: Rgb) {
 }
 
 /// Fills a rectangle (clipped to the image).
-pub fn fill_rect(im: &mut Image, x0: i64, y0: i64, x1: i64, y1: i64, c: Rgb) {
+pub(crate) fn fill_rect(im: &mut Image, x0: i64, y0: i64, x1: i64, y1: i64, c: Rgb) {
     for y in y0.max(0)..y1.min(im.height as i64) {
         for x in x0.max(0)..x1.min(im.width as i64) {
             put(im, x, y, c);
@@ -33,7 +31,7 @@ pub fn fill_rect(im: &mut Image, x0: i64, y0: i64, x1: i64, y1: i64, c: Rgb) {
 }
 
 /// Draws the outline of `[x, y, w, h]` with the given line thickness.
-pub fn draw_box(im: &mut Image, b: [f64; 4], c: Rgb, thickness: i64) {
+pub(crate) fn draw_box(im: &mut Image, b: [f64; 4], c: Rgb, thickness: i64) {
     if b.iter().any(|v| !v.is_finite()) {
         return;
     }
@@ -47,16 +45,16 @@ pub fn draw_box(im: &mut Image, b: [f64; 4], c: Rgb, thickness: i64) {
 
 /// DejaVu Sans (Bitstream Vera licence, `src/base/fonts/LICENSE`), bundled so every machine
 /// draws the same text.
-pub const FONT_BYTES: &[u8] = include_bytes!("fonts/DejaVuSans.ttf");
+pub(crate) const FONT_BYTES: &[u8] = include_bytes!("fonts/DejaVuSans.ttf");
 
 /// The bundled font.
-pub fn font() -> &'static ab_glyph::FontRef<'static> {
+pub(crate) fn font() -> &'static ab_glyph::FontRef<'static> {
     static FONT: std::sync::OnceLock<ab_glyph::FontRef<'static>> = std::sync::OnceLock::new();
     FONT.get_or_init(|| ab_glyph::FontRef::try_from_slice(FONT_BYTES).expect("the bundled font parses"))
 }
 
 /// The width in pixels of `text` at `size` pixels.
-pub fn text_width(text: &str, size: f32) -> f32 {
+pub(crate) fn text_width(text: &str, size: f32) -> f32 {
     use ab_glyph::{Font, ScaleFont};
     let f = font().as_scaled(size);
     text.chars().map(|c| f.h_advance(f.glyph_id(c))).sum()
@@ -64,14 +62,14 @@ pub fn text_width(text: &str, size: f32) -> f32 {
 
 /// Draws text (anti-aliased) with its top-left at (x, y), `size` pixels high, on a dark band so
 /// it reads over any picture.
-pub fn draw_text(im: &mut Image, x: i64, y: i64, text: &str, c: Rgb, size: f32) {
+pub(crate) fn draw_text(im: &mut Image, x: i64, y: i64, text: &str, c: Rgb, size: f32) {
     let pad = (size / 6.0).ceil() as i64;
     fill_rect(im, x - pad, y - pad, x + text_width(text, size).ceil() as i64 + pad, y + size.ceil() as i64 + pad, [0, 0, 0]);
     draw_glyphs(im, x, y, text, c, size);
 }
 
 /// Draws text with no background, blending its coverage into the image.
-pub fn draw_glyphs(im: &mut Image, x: i64, y: i64, text: &str, c: Rgb, size: f32) {
+pub(crate) fn draw_glyphs(im: &mut Image, x: i64, y: i64, text: &str, c: Rgb, size: f32) {
     use ab_glyph::{Font, ScaleFont, point};
     let f = font().as_scaled(size);
     let mut caret = x as f32;
@@ -97,7 +95,7 @@ pub fn draw_glyphs(im: &mut Image, x: i64, y: i64, text: &str, c: Rgb, size: f32
 
 /// A frame with its box, frame index and score drawn on it. An RGB+X frame (6 channels) is
 /// shown as its two modalities side by side, the box drawn on both.
-pub fn annotate(im: &Image, index: u32, bbox: [f64; 4], score: f64, gt: Option<[f64; 4]>) -> Image {
+pub(crate) fn annotate(im: &Image, index: u32, bbox: [f64; 4], score: f64, gt: Option<[f64; 4]>) -> Image {
     if im.channels == 6 {
         let (rgb, aux) = crate::base::image::split_rgbx(im);
         return hstack(&annotate(&rgb, index, bbox, score, gt), &annotate(&aux, index, bbox, score, gt));
@@ -117,7 +115,7 @@ pub fn annotate(im: &Image, index: u32, bbox: [f64; 4], score: f64, gt: Option<[
 }
 
 /// Two 3-channel images of the same height, left and right.
-pub fn hstack(a: &Image, b: &Image) -> Image {
+pub(crate) fn hstack(a: &Image, b: &Image) -> Image {
     let mut data = Vec::with_capacity(a.data.len() + b.data.len());
     for y in 0..a.height.min(b.height) {
         data.extend_from_slice(&a.data[y * a.width * 3..(y + 1) * a.width * 3]);
@@ -127,13 +125,13 @@ pub fn hstack(a: &Image, b: &Image) -> Image {
 }
 
 /// Shrinks an image to `width` pixels wide, keeping its aspect.
-pub fn thumbnail(im: &Image, width: usize) -> Image {
+pub(crate) fn thumbnail(im: &Image, width: usize) -> Image {
     let h = ((im.height * width) as f64 / im.width as f64).round().max(1.0) as usize;
     resize_linear(im, width, h)
 }
 
 /// Lays thumbnails out in a grid, `cols` wide, on a dark background.
-pub fn contact_sheet(thumbs: &[Image], cols: usize) -> Image {
+pub(crate) fn contact_sheet(thumbs: &[Image], cols: usize) -> Image {
     let cols = cols.max(1);
     let (tw, th) = (thumbs.iter().map(|t| t.width).max().unwrap_or(1), thumbs.iter().map(|t| t.height).max().unwrap_or(1));
     let rows = thumbs.len().div_ceil(cols).max(1);

@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 /// Writes `bytes` to `path` atomically: a temporary file in the same directory, flushed to
 /// disk, then renamed over the destination. A crash leaves the old file or the new one, never
 /// a truncated one.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     write_atomic_with(path, |f| f.write_all(bytes).map_err(Into::into))
 }
 
@@ -18,7 +18,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 /// durable by syncing the directory. On any error the temporary file is removed and `path`
 /// keeps its old content; the error names the path and the step that failed (a full or
 /// read-only disk shows up here).
-pub fn write_atomic_with(path: &Path, fill: impl FnOnce(&mut dyn Write) -> Result<()>) -> Result<()> {
+pub(crate) fn write_atomic_with(path: &Path, fill: impl FnOnce(&mut dyn Write) -> Result<()>) -> Result<()> {
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create directory {}", dir.display()))?;
     let name = path.file_name().with_context(|| format!("{} has no file name", path.display()))?;
@@ -51,7 +51,7 @@ const TMP_SUFFIX: &str = ".tmp";
 /// Removes the temporary files that writers in `dir` killed mid-write left behind (a `kill -9`
 /// during a checkpoint), returning how many: those of files whose name starts with `of` (every
 /// one with an empty `of`). Only for files that one writer owns.
-pub fn remove_stale_temporaries(dir: &Path, of: &str) -> Result<usize> {
+pub(crate) fn remove_stale_temporaries(dir: &Path, of: &str) -> Result<usize> {
     let Ok(entries) = std::fs::read_dir(dir) else { return Ok(0) };
     let mut removed = 0;
     for e in entries.flatten() {
@@ -69,7 +69,7 @@ pub fn remove_stale_temporaries(dir: &Path, of: &str) -> Result<usize> {
 /// Reads a file of at most `cap` bytes; a larger one is an error naming the file, `what` it
 /// should have been (`annotation file`, `result file`) and the cap, before more than the cap is
 /// read into memory.
-pub fn read_capped(path: &Path, cap: u64, what: &str) -> Result<Vec<u8>> {
+pub(crate) fn read_capped(path: &Path, cap: u64, what: &str) -> Result<Vec<u8>> {
     use std::io::Read;
     let file = std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
     // The length check covers regular files; the bounded read covers the rest (a pipe, a
@@ -154,7 +154,7 @@ impl RunLock {
 
     /// Adds a process of this run (the supervisor of its dataflow), so the folder stays locked
     /// until it is gone too.
-    pub fn add(&mut self, pid: u32) -> Result<()> {
+    pub(crate) fn add(&mut self, pid: u32) -> Result<()> {
         self.pids.push(pid);
         self.write()
     }

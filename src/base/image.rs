@@ -15,7 +15,7 @@ pub const MAX_IMAGE_SIDE: usize = 1 << 15;
 
 /// The most pixels a frame may have (2^27 ≈ 134 M, 16384×8192): 0.4 GB as RGB, 0.8 GB as
 /// RGB+X. A header that claims more is refused before its pixels are allocated.
-pub const MAX_IMAGE_PIXELS: usize = 1 << 27;
+pub(crate) const MAX_IMAGE_PIXELS: usize = 1 << 27;
 
 /// Checks a frame size from input against [`MAX_IMAGE_SIDE`] and [`MAX_IMAGE_PIXELS`], and that
 /// it has pixels at all. The error names the size and the cap; callers add the file or URL.
@@ -70,7 +70,7 @@ impl Image {
 }
 
 /// Splits an H×W×6 image into its RGB and auxiliary halves (for display).
-pub fn split_rgbx(im: &Image) -> (Image, Image) {
+pub(crate) fn split_rgbx(im: &Image) -> (Image, Image) {
     let mut a = Vec::with_capacity(im.width * im.height * 3);
     let mut b = Vec::with_capacity(im.width * im.height * 3);
     for px in im.data.chunks_exact(im.channels) {
@@ -88,24 +88,24 @@ pub fn split_rgbx(im: &Image) -> (Image, Image) {
 /// it needs through the window, so a crop costs its output size whatever the size of the square
 /// (a huge box used to allocate the square first: 10.8 GB for a 30000-px init box).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Window {
+pub(crate) struct Window {
     /// Image column of the window's left edge (negative: the window starts left of the image).
-    pub x0: i64,
+    pub(crate) x0: i64,
     /// Image row of the window's top edge (negative: the window starts above the image).
-    pub y0: i64,
+    pub(crate) y0: i64,
     /// Window width.
     pub width: usize,
     /// Window height.
     pub height: usize,
     /// Image columns `[begin, end)` the window shows; the rest is padding. Clipped to the image.
-    pub cols: (i64, i64),
+    pub(crate) cols: (i64, i64),
     /// Image rows `[begin, end)` the window shows; the rest is padding. Clipped to the image.
     pub rows: (i64, i64),
 }
 
 impl Window {
     /// The whole of `im`, as it is.
-    pub fn whole(im: &Image) -> Self {
+    pub(crate) fn whole(im: &Image) -> Self {
         let (w, h) = (im.width as i64, im.height as i64);
         Self { x0: 0, y0: 0, width: im.width, height: im.height, cols: (0, w), rows: (0, h) }
     }
@@ -175,7 +175,7 @@ pub fn resize_linear(src: &Image, out_w: usize, out_h: usize) -> Image {
 /// pass per output row's two source rows, whatever the window's size.
 ///
 /// An empty window or output gives a black (or empty) image rather than indexing out of range.
-pub fn resize_window(src: &Image, win: &Window, out_w: usize, out_h: usize) -> Image {
+pub(crate) fn resize_window(src: &Image, win: &Window, out_w: usize, out_h: usize) -> Image {
     let c = src.channels;
     // Far beyond any crop (sample_target caps its side at 2^22): the f64 and i64 arithmetic of
     // the taps stays exact below this.
@@ -298,4 +298,38 @@ fn resize_area_2x(src: &Image, win: &Window, w: usize, h: usize) -> Image {
         }
     }
     dst
+}
+
+/// Test images shared by the unit tests of the modules that crop and resize.
+#[cfg(test)]
+pub(crate) mod test_image {
+    use super::Image;
+
+    /// A `w`×`h` RGB image whose every pixel differs from its neighbours.
+    pub(crate) fn ramp(w: usize, h: usize) -> Image {
+        let mut im = Image::zeros(w, h, 3);
+        for y in 0..h {
+            for x in 0..w {
+                for c in 0..3 {
+                    im.data[(y * w + x) * 3 + c] = ((x * 7 + y * 13 + c * 50) % 256) as u8;
+                }
+            }
+        }
+        im
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use test_image::ramp;
+
+    #[test]
+    fn resize_identity_and_exact_halving() {
+        let im = ramp(16, 16);
+        assert_eq!(resize_linear(&im, 16, 16), im);
+        let half = resize_linear(&im, 8, 8);
+        let p = |x: usize, y: usize| im.data[(y * 16 + x) * 3] as u32;
+        assert_eq!(half.data[0] as u32, (p(0, 0) + p(1, 0) + p(0, 1) + p(1, 1) + 2) >> 2);
+    }
 }

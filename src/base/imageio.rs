@@ -15,7 +15,7 @@ use anyhow::{Context, Result};
 use crate::base::image::Image;
 
 /// Whether `bytes` start with a JPEG's start-of-image marker.
-pub fn is_jpeg(bytes: &[u8]) -> bool {
+pub(crate) fn is_jpeg(bytes: &[u8]) -> bool {
     bytes.starts_with(&[0xFF, 0xD8, 0xFF])
 }
 

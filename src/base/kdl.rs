@@ -11,7 +11,7 @@ use crate::base::diagnostic::{Problem, SourceFile};
 /// The deepest `{ … }` nesting a KDL file may have. The kdl parser recurses once per level, so a
 /// file nested a few thousand levels deep would overflow its stack and abort the process; no
 /// dataflow or config needs more than a handful.
-pub const MAX_KDL_DEPTH: usize = 64;
+pub(crate) const MAX_KDL_DEPTH: usize = 64;
 
 /// The byte offset of the first `{` that opens a block deeper than [`MAX_KDL_DEPTH`], if any.
 /// Braces inside strings (`"…"`, raw `#"…"#`) and comments (`// …`, nested `/* … */`) do not count.
@@ -84,7 +84,7 @@ fn too_deep_message() -> String {
 
 /// A located problem when `file` is nested deeper than [`MAX_KDL_DEPTH`]: checked before the
 /// parser runs, by every reader that reports [`Problems`](crate::base::diagnostic::Problems) (dataflows, configs).
-pub fn nesting_problem(file: &Arc<SourceFile>) -> Option<Problem> {
+pub(crate) fn nesting_problem(file: &Arc<SourceFile>) -> Option<Problem> {
     too_deep(&file.text).map(|at| {
         Problem::new(file, SourceSpan::from(at..at + 1), too_deep_message(), "too deep")
             .help("a dataflow or config needs two levels (node { param … }); this file is probably not one")
@@ -92,7 +92,7 @@ pub fn nesting_problem(file: &Arc<SourceFile>) -> Option<Problem> {
 }
 
 /// Parses KDL after checking its nesting depth, so that no input can overflow the parser's stack.
-pub fn parse_kdl(text: &str) -> Result<KdlDocument, (SourceSpan, String)> {
+pub(crate) fn parse_kdl(text: &str) -> Result<KdlDocument, (SourceSpan, String)> {
     if let Some(at) = too_deep(text) {
         return Err((SourceSpan::from(at..at + 1), too_deep_message()));
     }
@@ -103,7 +103,7 @@ pub fn parse_kdl(text: &str) -> Result<KdlDocument, (SourceSpan, String)> {
 }
 
 /// A KDL value as plain text (strings without quotes), for environment variables.
-pub fn kdl_value_text(v: &KdlValue) -> String {
+pub(crate) fn kdl_value_text(v: &KdlValue) -> String {
     match v {
         KdlValue::String(s) => s.clone(),
         KdlValue::Integer(i) => i.to_string(),

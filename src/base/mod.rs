@@ -4,7 +4,7 @@ pub mod cuda;
 pub mod diagnostic;
 pub mod draw;
 pub mod fs;
-pub mod hash;
+pub(crate) mod hash;
 pub mod image;
 pub mod imageio;
 pub mod kdl;

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 /// `<prefix>/lib/trackflow/venv` for an installed `<prefix>/bin/trackflow` (`scripts/install`),
 /// or the `.venv` that `scripts/setup` made for a build inside a checkout (`target/<profile>/`,
 /// and `target/<profile>/deps/` for the tests).
-pub fn venv_dir() -> PathBuf {
+pub(crate) fn venv_dir() -> PathBuf {
     if let Some(v) = std::env::var_os("TRACKFLOW_VENV") {
         return PathBuf::from(v);
     }
@@ -21,7 +21,7 @@ pub fn venv_dir() -> PathBuf {
 
 /// Files trackflow generates and may regenerate (dora YAML, benchmark scratch data):
 /// `$XDG_CACHE_HOME/trackflow`, else `~/.cache/trackflow`, else under the temporary folder.
-pub fn cache_dir() -> PathBuf {
+pub(crate) fn cache_dir() -> PathBuf {
     let non_empty = |v: Option<std::ffi::OsString>| v.filter(|s| !s.is_empty()).map(PathBuf::from);
     non_empty(std::env::var_os("XDG_CACHE_HOME"))
         .or_else(|| non_empty(std::env::var_os("HOME")).map(|h| h.join(".cache")))
@@ -30,7 +30,7 @@ pub fn cache_dir() -> PathBuf {
 }
 
 /// `a/b/../c` → `a/c`, without touching the file system (the path may not exist yet).
-pub fn normalize(p: &Path) -> PathBuf {
+pub(crate) fn normalize(p: &Path) -> PathBuf {
     use std::path::Component;
     let mut out = PathBuf::new();
     for c in p.components() {

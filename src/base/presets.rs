@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 /// Where the built-in presets live (trackflow's unpacked files), to resolve `config` parameters
 /// given by name.
-pub fn configs_dir() -> PathBuf {
+pub(crate) fn configs_dir() -> PathBuf {
     crate::base::resources::file("configs")
 }
 

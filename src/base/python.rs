@@ -7,7 +7,7 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 
 /// The venv's Python, with a clear error when setup has not run.
-pub fn interpreter() -> Result<PathBuf> {
+pub(crate) fn interpreter() -> Result<PathBuf> {
     let py = crate::base::paths::venv_dir().join("bin/python");
     if !py.is_file() {
         bail!("{} not found: run `scripts/setup` (it creates the Python environment with torch 2.11.0)", py.display());
@@ -37,7 +37,7 @@ pub struct Server {
 
 impl Server {
     /// Starts `python/<script> <arg>` and waits for its `ready` line.
-    pub fn start(script: &str, arg: &str) -> Result<Self> {
+    pub(crate) fn start(script: &str, arg: &str) -> Result<Self> {
         use std::process::Stdio;
         let py = interpreter()?;
         let path = crate::base::resources::file("python").join(script);
@@ -65,7 +65,7 @@ impl Server {
     }
 
     /// Asks for `n` timed calls; returns their times in ms.
-    pub fn times(&mut self, n: usize) -> Result<Vec<f64>> {
+    pub(crate) fn times(&mut self, n: usize) -> Result<Vec<f64>> {
         use std::io::Write;
         writeln!(self.stdin, "{n}")?;
         self.stdin.flush()?;

@@ -90,21 +90,21 @@ pub fn file(rel: &str) -> PathBuf {
 }
 
 /// Whether `rel` (a checkout path such as `dataflows/track.kdl`) is one of trackflow's files.
-pub fn is_shipped(rel: &Path) -> bool {
+pub(crate) fn is_shipped(rel: &Path) -> bool {
     let rel = crate::base::paths::normalize(rel);
     FILES.iter().any(|(name, _)| Path::new(name) == rel)
 }
 
 /// Whether the file at `path` is a copy of one of trackflow's files with the same name (a
 /// checkout's `dataflows/test.kdl` and the unpacked one are the same graph).
-pub fn is_shipped_copy(path: &Path) -> bool {
+pub(crate) fn is_shipped_copy(path: &Path) -> bool {
     let (Some(name), Ok(bytes)) = (path.file_name(), std::fs::read(path)) else { return false };
     FILES.iter().any(|(rel, b)| Path::new(rel).file_name() == Some(name) && *b == bytes.as_slice())
 }
 
 /// `path` itself when it exists; trackflow's own copy when it does not and names one of its
 /// files relative to the current folder (`trackflow run dataflows/track.kdl` anywhere).
-pub fn or_shipped(path: &Path) -> PathBuf {
+pub(crate) fn or_shipped(path: &Path) -> PathBuf {
     if path.exists() || path.is_absolute() || !is_shipped(path) {
         return path.to_path_buf();
     }

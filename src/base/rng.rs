@@ -13,7 +13,7 @@ impl Pcg {
         p
     }
     /// Next 32 random bits.
-    pub fn next_u32(&mut self) -> u32 {
+    pub(crate) fn next_u32(&mut self) -> u32 {
         let old = self.0;
         self.0 = old.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         let xorshifted = (((old >> 18) ^ old) >> 27) as u32;

@@ -2,6 +2,6 @@
 //! nanoseconds since the Unix epoch.
 
 /// Nanoseconds since the Unix epoch (0 if the clock is before it).
-pub fn now_ns() -> i64 {
+pub(crate) fn now_ns() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0)
 }

@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use zip::write::SimpleFileOptions;
 
 /// Builds a ZIP archive in memory.
-pub struct ZipBuilder {
+pub(crate) struct ZipBuilder {
     writer: zip::ZipWriter<Cursor<Vec<u8>>>,
 }
 
@@ -22,7 +22,7 @@ impl Default for ZipBuilder {
 impl ZipBuilder {
     /// Adds a file. Names use `/` separators. Entries carry a fixed 1980-01-01 timestamp, so
     /// packing the same results twice gives the same bytes.
-    pub fn add(&mut self, name: &str, data: &[u8]) -> Result<()> {
+    pub(crate) fn add(&mut self, name: &str, data: &[u8]) -> Result<()> {
         let options = SimpleFileOptions::default()
             .compression_method(zip::CompressionMethod::Deflated)
             .last_modified_time(zip::DateTime::default())
@@ -33,7 +33,7 @@ impl ZipBuilder {
     }
 
     /// The finished archive.
-    pub fn finish(self) -> Result<Vec<u8>> {
+    pub(crate) fn finish(self) -> Result<Vec<u8>> {
         Ok(self.writer.finish().context("cannot finish the archive")?.into_inner())
     }
 

@@ -8,7 +8,7 @@ use anyhow::Result;
 
 /// `trackflow analyze`: a dataset, a protocol and the result folders to score.
 #[derive(Debug, clap::Args)]
-pub struct AnalyzeArgs {
+pub(crate) struct AnalyzeArgs {
     /// Dataset folder (sequences with their ground truth).
     #[arg(long)]
     pub dataset: PathBuf,
@@ -48,7 +48,7 @@ impl AnalyzeArgs {
 
 /// `trackflow pack`: a results folder and the server to pack it for.
 #[derive(Debug, clap::Args)]
-pub struct PackArgs {
+pub(crate) struct PackArgs {
     /// `got10k`, `trackingnet`, `rgbt234` (corner rows for the MPR/MSR toolkit) or `vot-rgbd`
     /// (the VOT toolkit's long-term layout with confidences, for DepthTrack and VOT-RGBD).
     #[arg(value_parser = ["got10k", "trackingnet", "rgbt234", "vot-rgbd"])]

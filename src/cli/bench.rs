@@ -15,7 +15,7 @@ use crate::model::{Config, OSTrack, Parts, parse_device, parse_precision};
 
 /// `trackflow bench`: which benchmark.
 #[derive(Debug, clap::Subcommand)]
-pub enum BenchCmd {
+pub(crate) enum BenchCmd {
     /// Live tracking: capture-to-box latency (median, p95) and the fraction of frames processed,
     /// for a 640×480 clip played as a camera through dataflows/live.kdl.
     Live {
@@ -227,7 +227,7 @@ impl BenchCmd {
 
 /// One benchmark row.
 #[derive(Debug, Clone)]
-pub struct ModelRow {
+pub(crate) struct ModelRow {
     /// Preset name.
     pub preset: String,
     /// Device it ran on.
@@ -235,16 +235,16 @@ pub struct ModelRow {
     /// Precision.
     pub precision: String,
     /// trackflow: median ms of `template + search → maps` (what upstream runs per frame).
-    pub full_ms: f64,
+    pub(crate) full_ms: f64,
     /// trackflow: median ms with the template tokens cached (what the tracker runs per frame).
-    pub cached_ms: f64,
+    pub(crate) cached_ms: f64,
     /// PyTorch eager: median ms of `model(template, search)`.
-    pub torch_ms: f64,
+    pub(crate) torch_ms: f64,
 }
 
 impl ModelRow {
     /// PyTorch time / trackflow time (above 1: trackflow is faster).
-    pub fn ratio(&self) -> f64 {
+    pub(crate) fn ratio(&self) -> f64 {
         self.torch_ms / self.full_ms
     }
 }
@@ -261,7 +261,7 @@ fn sync(device: Device) {
 }
 
 /// Times one preset on one device, trackflow then PyTorch, with the same random weights.
-pub fn model_row(cfg_path: &Path, device: &str, precision: &str, iters: usize, warmup: usize, threads: usize) -> Result<ModelRow> {
+pub(crate) fn model_row(cfg_path: &Path, device: &str, precision: &str, iters: usize, warmup: usize, threads: usize) -> Result<ModelRow> {
     let cfg = Config::load(cfg_path).map_err(|e| anyhow::anyhow!("{e}"))?;
     let dev = parse_device(device)?;
     let kind = parse_precision(precision, dev)?;
@@ -324,7 +324,7 @@ pub fn model_row(cfg_path: &Path, device: &str, precision: &str, iters: usize, w
 }
 
 /// Prints rows as a table.
-pub fn print_model_rows(rows: &[ModelRow]) {
+pub(crate) fn print_model_rows(rows: &[ModelRow]) {
     println!(
         "{:<36} {:<8} {:<5} {:>14} {:>9} {:>16} {:>14} {:>9} {:>12}",
         "preset", "device", "prec", "trackflow ms", "fps", "cached-tmpl ms", "pytorch ms", "fps", "speed ratio"
@@ -348,19 +348,19 @@ pub fn print_model_rows(rows: &[ModelRow]) {
 
 /// Latency and throughput of one tracking path.
 #[derive(Debug, Clone)]
-pub struct TrackStats {
+pub(crate) struct TrackStats {
     /// Path name.
     pub name: String,
     /// Per-frame latency from the start of the search crop to the box, ms: median.
-    pub median_ms: f64,
+    pub(crate) median_ms: f64,
     /// Same, 95th percentile.
-    pub p95_ms: f64,
+    pub(crate) p95_ms: f64,
     /// Boxes per second over the sequence (first box to last).
     pub fps: f64,
 }
 
 /// Summarises per-frame latencies (s) and box arrival times (ns), frame 0 excluded.
-pub fn track_stats(name: &str, latencies_s: &[f64], arrivals_ns: &[i64]) -> TrackStats {
+pub(crate) fn track_stats(name: &str, latencies_s: &[f64], arrivals_ns: &[i64]) -> TrackStats {
     let mut l: Vec<f64> = latencies_s.iter().skip(1).map(|s| s * 1e3).collect();
     l.sort_by(f64::total_cmp);
     let pick = |q: f64| if l.is_empty() { f64::NAN } else { l[((l.len() - 1) as f64 * q).round() as usize] };
@@ -374,7 +374,7 @@ pub fn track_stats(name: &str, latencies_s: &[f64], arrivals_ns: &[i64]) -> Trac
 }
 
 /// Prints the fused and dataflow rows and the dataflow's overhead.
-pub fn print_track_stats(fused: &TrackStats, flow: &TrackStats, identical: bool) {
+pub(crate) fn print_track_stats(fused: &TrackStats, flow: &TrackStats, identical: bool) {
     println!("{:<10} {:>14} {:>12} {:>10}", "path", "median ms", "p95 ms", "fps");
     for s in [fused, flow] {
         println!("{:<10} {:>14.2} {:>12.2} {:>10.1}", s.name, s.median_ms, s.p95_ms, s.fps);
@@ -463,13 +463,13 @@ pub fn train(config: &str, data: Option<&Path>, workers: usize, batches: usize, 
 
 /// What `bench peers` compares.
 #[derive(Debug, Clone)]
-pub struct PeersRun {
+pub(crate) struct PeersRun {
     /// Annotated sequences.
     pub dataset: PathBuf,
     /// Sequence list within `dataset`.
     pub list: Option<PathBuf>,
     /// NanoTrack v2's ONNX folder.
-    pub nanotrack: PathBuf,
+    pub(crate) nanotrack: PathBuf,
     /// trackflow's config.
     pub config: String,
     /// trackflow's weights.
@@ -487,7 +487,7 @@ pub struct PeersRun {
 const NANOTRACK_PEER: &str = include_str!("../../python/nanotrack_peer.py");
 
 /// `trackflow bench peers`: both trackers over the same frames, alternating, then one table.
-pub fn peers(run: &PeersRun) -> Result<()> {
+pub(crate) fn peers(run: &PeersRun) -> Result<()> {
     use crate::data::sequence::{Frames, Layout, discover};
     use crate::eval::analyze::{Protocol, analyze};
     // What is missing is said before anything runs, in one line each.
@@ -599,7 +599,7 @@ fn result_seconds(dir: &Path, seqs: &[crate::data::sequence::Sequence]) -> f64 {
 
 /// One row of the recipe's cost: a training step's median time and the process's peak memory.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct TrainRow {
+pub(crate) struct TrainRow {
     /// Preset name.
     pub preset: String,
     /// Samples per step.
@@ -607,17 +607,17 @@ pub struct TrainRow {
     /// Device, as libtorch names it.
     pub device: String,
     /// Median milliseconds of one step (forward, loss, backward, AdamW).
-    pub step_ms: f64,
+    pub(crate) step_ms: f64,
     /// Peak resident memory of the process, bytes (`VmHWM`).
-    pub peak_rss: u64,
+    pub(crate) peak_rss: u64,
     /// GPU memory the process holds after the last step (the caching allocator keeps the step's
     /// peak, plus the CUDA context), bytes, from `nvidia-smi`; 0 where it cannot be read.
-    pub peak_gpu: u64,
+    pub(crate) peak_gpu: u64,
 }
 
 /// `trackflow bench train --presets …`: every preset × batch size in a child process of its own
 /// (peak memory is per process), then one markdown table.
-pub fn train_steps(presets: &[String], batch_sizes: &[i64], steps: usize, device: &str) -> Result<()> {
+pub(crate) fn train_steps(presets: &[String], batch_sizes: &[i64], steps: usize, device: &str) -> Result<()> {
     for &b in batch_sizes {
         if b < 1 {
             bail!("--batch-sizes: {b} is not a batch size (1 or more)");
@@ -667,7 +667,7 @@ pub fn train_steps(presets: &[String], batch_sizes: &[i64], steps: usize, device
 }
 
 /// Times `steps` training steps of `preset` at `batch_size` on random crops and boxes.
-pub fn train_row(preset: &str, batch_size: i64, steps: usize, device: &str) -> Result<TrainRow> {
+pub(crate) fn train_row(preset: &str, batch_size: i64, steps: usize, device: &str) -> Result<TrainRow> {
     use crate::train::{Batch, Init, Trainer};
     let cfg = Config::from_name(preset)?;
     let device = parse_device(device)?;
@@ -792,7 +792,7 @@ pub fn live(config: &str, device: &str, fps: f64, seconds: f64) -> Result<()> {
 }
 
 /// `trackflow bench track`: fused in this process, then the dataflow under dora, same input.
-pub fn bench_track(
+pub(crate) fn bench_track(
     sequence: Option<PathBuf>,
     dataflow: &Path,
     config: &str,

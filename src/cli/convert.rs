@@ -8,7 +8,7 @@ use anyhow::{Context, Result, bail};
 
 /// `trackflow convert`: which checkpoint, for which preset.
 #[derive(Debug, clap::Args)]
-pub struct ConvertArgs {
+pub(crate) struct ConvertArgs {
     /// `ostrack`, `vipt`, `mae` or `mobilenetv2`.
     #[arg(value_parser = ["ostrack", "vipt", "mae", "mobilenetv2"])]
     pub kind: String,

@@ -11,7 +11,7 @@ use crate::model::Weights;
 
 /// `trackflow evaluate`: a model and its untrained twin on real annotated sequences.
 #[derive(Debug, clap::Args)]
-pub struct EvaluateArgs {
+pub(crate) struct EvaluateArgs {
     /// A folder of annotated sequences (otb-mini, a GOT-10k-layout folder, any layout
     /// `track` reads).
     pub dataset: PathBuf,

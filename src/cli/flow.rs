@@ -28,7 +28,7 @@ impl FlowArgs {
 }
 
 /// The exit status of a child process as this command's.
-pub fn status_code(s: std::process::ExitStatus) -> ExitCode {
+pub(crate) fn status_code(s: std::process::ExitStatus) -> ExitCode {
     if s.success() { ExitCode::SUCCESS } else { ExitCode::from(s.code().unwrap_or(1).clamp(1, 255) as u8) }
 }
 
@@ -98,7 +98,7 @@ pub fn graph(flow: FlowArgs, output: PathBuf) -> Result<ExitCode> {
 }
 
 /// `trackflow kinds`: the built-in node kinds with their ports and parameters.
-pub fn list_kinds() -> Result<ExitCode> {
+pub(crate) fn list_kinds() -> Result<ExitCode> {
     for k in crate::nodes::registry::kinds() {
         println!("{} (trackflow node {}): {}", k.name, k.name, k.doc);
         for i in k.inputs {

@@ -173,7 +173,7 @@ fn die_quietly_on_a_closed_pipe() {
 /// Checks that this machine has `n` usable GPUs, before a command starts anything that would
 /// need them (`flag` names the option that asked, for the message). `n == 0` (the CPU) always
 /// passes. Shared by `train --gpus` and `test --gpus`.
-pub fn check_gpus(n: usize, flag: &str) -> Result<()> {
+pub(crate) fn check_gpus(n: usize, flag: &str) -> Result<()> {
     if n == 0 {
         return Ok(());
     }

@@ -7,7 +7,7 @@ use anyhow::Result;
 
 /// `trackflow synth`: where and how many synthetic sequences to write.
 #[derive(Debug, clap::Args)]
-pub struct SynthArgs {
+pub(crate) struct SynthArgs {
     /// Output folder.
     pub out: PathBuf,
     /// Number of sequences.
@@ -27,7 +27,7 @@ pub struct SynthArgs {
     pub seed: u64,
     /// No occluder.
     #[arg(long)]
-    pub no_occlusion: bool,
+    pub(crate) no_occlusion: bool,
     /// Folder name prefix.
     #[arg(long, default_value = "synth")]
     pub prefix: String,

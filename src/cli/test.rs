@@ -30,10 +30,10 @@ use crate::dataflow::{Dataflow, InputSource, Node, ParamOverride, Target};
 
 /// The evaluation graph `trackflow test` runs unless `--dataflow` names another (relative to
 /// the working directory, as `trackflow train` finds `dataflows/train.kdl`).
-pub const DEFAULT_DATAFLOW: &str = "dataflows/test.kdl";
+pub(crate) const DEFAULT_DATAFLOW: &str = "dataflows/test.kdl";
 
 /// Dataset folders by name, from the local config file.
-pub fn dataset_path(name_or_path: &str, local: &Path) -> Result<PathBuf> {
+pub(crate) fn dataset_path(name_or_path: &str, local: &Path) -> Result<PathBuf> {
     let p = PathBuf::from(name_or_path);
     if p.exists() {
         return Ok(p);
@@ -60,7 +60,7 @@ pub fn dataset_path(name_or_path: &str, local: &Path) -> Result<PathBuf> {
 }
 
 /// Whether a sequence already has complete results (one row per frame).
-pub fn is_done(results: &Path, seq: &Sequence) -> bool {
+pub(crate) fn is_done(results: &Path, seq: &Sequence) -> bool {
     std::fs::read_to_string(results.join(format!("{}.txt", seq.name)))
         .map(|t| t.lines().filter(|l| !l.trim().is_empty()).count() == seq.len())
         .unwrap_or(false)
@@ -162,7 +162,7 @@ pub fn check_chain(chain: &Dataflow, sets: &[String]) -> Result<()> {
 
 /// A node id of worker `i`'s copy: `tracker` → `tracker_3`. The suffix after the last `_` is
 /// always the worker number, so copies of distinct nodes never share an id.
-pub fn worker_id(id: &str, i: usize) -> String {
+pub(crate) fn worker_id(id: &str, i: usize) -> String {
     format!("{id}_{i}")
 }
 
@@ -294,7 +294,7 @@ pub fn variant(dataflow: &Path, default: &Path, sets: &[String]) -> String {
 /// Loads the worker's chain with the `--set` overrides (every problem with file, line and
 /// column), checks that its node programs exist and that it is a graph the command can
 /// replicate.
-pub fn load_chain(run: &TestRun, bins: &NodeProgram) -> Result<Dataflow> {
+pub(crate) fn load_chain(run: &TestRun, bins: &NodeProgram) -> Result<Dataflow> {
     let sets: Vec<ParamOverride> = run.sets.iter().map(|text| ParamOverride { text: text.clone() }).collect();
     let chain = crate::dataflow::launch::prepare(&run.dataflow, &sets, bins)?;
     check_chain(&chain, &run.sets)?;
@@ -420,7 +420,7 @@ fn batched(run: &TestRun, todo: Vec<Sequence>) -> Result<()> {
 
 /// A coordinator and one daemon per machine id on this host (loopback), for multi-machine
 /// dataflows tried on one machine; stopped on drop.
-pub struct LocalCluster {
+pub(crate) struct LocalCluster {
     /// The coordinator's port.
     pub port: u16,
     children: Vec<std::process::Child>,
@@ -432,7 +432,7 @@ fn free_port() -> Result<u16> {
 
 impl LocalCluster {
     /// Starts the coordinator (in-memory store) and the daemons, and waits until they answer.
-    pub fn start(dora: &Path, machines: &[String], log: &std::fs::File, work: &Path) -> Result<Self> {
+    pub(crate) fn start(dora: &Path, machines: &[String], log: &std::fs::File, work: &Path) -> Result<Self> {
         let port = free_port()?;
         let mut c = Self { port, children: Vec::new() };
         let spawn = |args: Vec<String>| -> Result<std::process::Child> {
@@ -498,7 +498,7 @@ impl Drop for LocalCluster {
 
 /// `trackflow test`: a config over a whole dataset, as OSTrack's `tracking/test.py`.
 #[derive(Debug, clap::Args)]
-pub struct TestArgs {
+pub(crate) struct TestArgs {
     /// `ostrack` (the config family under configs/).
     pub script: String,
     /// Config name, e.g. `vitb_256_mae_ce_32x4_ep300`.

@@ -13,7 +13,7 @@ use crate::tracker::{InitBoxError, TrackOptions, Tracker, check_frame, check_sam
 
 /// `trackflow track`: the fused tracker over a sequence, a video or a folder of sequences.
 #[derive(Debug, clap::Args)]
-pub struct TrackArgs {
+pub(crate) struct TrackArgs {
     /// A sequence folder, or a folder of sequences.
     pub sequence: PathBuf,
     /// Model preset (`configs/ostrack/<name>.kdl`) or config file.
@@ -29,7 +29,7 @@ pub struct TrackArgs {
     pub untrained: bool,
     /// RGB+X sequences: read only the RGB frames (an RGB tracker on a multi-modal dataset).
     #[arg(long)]
-    pub rgb_only: bool,
+    pub(crate) rgb_only: bool,
     /// Seed of the random weights.
     #[arg(long, default_value_t = 0)]
     pub seed: i64,
@@ -46,16 +46,16 @@ pub struct TrackArgs {
     pub precision: String,
     /// Turn candidate elimination off.
     #[arg(long)]
-    pub no_ce: bool,
+    pub(crate) no_ce: bool,
     /// Turn the Hann window off.
     #[arg(long)]
-    pub no_hann: bool,
+    pub(crate) no_hann: bool,
     /// Results folder.
     #[arg(long, default_value = "results/track")]
     pub out: PathBuf,
     /// Track only the first N frames of each sequence.
     #[arg(long, default_value_t = 0)]
-    pub max_frames: usize,
+    pub(crate) max_frames: usize,
     /// Init box `x,y,w,h` (required for videos; overrides the ground truth).
     #[arg(long)]
     pub init_box: Option<String>,
@@ -112,13 +112,26 @@ impl TrackArgs {
 /// chosen weights on `device` at `precision`. A preset without weights of its own is refused
 /// unless random weights were asked for (`--untrained`): boxes from random weights look like
 /// results and mean nothing.
-pub fn load_tracker(config: &str, weights: Weights, seed: i64, device: &str, precision: &str, options: TrackOptions) -> Result<Tracker> {
+pub(crate) fn load_tracker(
+    config: &str,
+    weights: Weights,
+    seed: i64,
+    device: &str,
+    precision: &str,
+    options: TrackOptions,
+) -> Result<Tracker> {
     let (model, kind) = load_model(config, weights, seed, device, precision)?;
     Ok(Tracker::new(model, options, kind))
 }
 
 /// The network of [`load_tracker`], with the precision it runs in.
-pub fn load_model(config: &str, weights: Weights, seed: i64, device: &str, precision: &str) -> Result<(crate::model::OSTrack, tch::Kind)> {
+pub(crate) fn load_model(
+    config: &str,
+    weights: Weights,
+    seed: i64,
+    device: &str,
+    precision: &str,
+) -> Result<(crate::model::OSTrack, tch::Kind)> {
     let cfg = Config::from_name(config)?;
     require_trained(&cfg, config, &weights)?;
     let dev = parse_device(device)?;
@@ -128,17 +141,17 @@ pub fn load_model(config: &str, weights: Weights, seed: i64, device: &str, preci
 
 /// What `trackflow track` tracks and where its results go.
 #[derive(Debug, Clone, Copy)]
-pub struct TrackJob<'a> {
+pub(crate) struct TrackJob<'a> {
     /// A sequence, a video, or a folder of sequences.
     pub sequences: &'a Path,
     /// Results folder.
     pub out: &'a Path,
     /// Track only the first N frames of each sequence (0: all).
-    pub max_frames: usize,
+    pub(crate) max_frames: usize,
     /// Frame 0's box instead of the ground truth's.
     pub init_box: Option<[f64; 4]>,
     /// Read only the RGB frames of RGB+X sequences.
-    pub rgb_only: bool,
+    pub(crate) rgb_only: bool,
 }
 
 impl TrackJob<'_> {
@@ -156,14 +169,14 @@ impl TrackJob<'_> {
 
 /// [`track_sequences`] with `tracker`'s slots in lockstep: one forward pass per step over every
 /// sequence being tracked. Results and failures are handled the same way.
-pub fn track_batched(tracker: &mut BatchTracker, job: &TrackJob) -> Result<()> {
+pub(crate) fn track_batched(tracker: &mut BatchTracker, job: &TrackJob) -> Result<()> {
     track_lockstep_sequences(tracker, job.discover()?, job.out, job.max_frames, job.init_box)
 }
 
 /// Tracks `seqs` in `tracker`'s slots in lockstep and writes their results into `out` (also
 /// `trackflow test --batch`); partial results of failed sequences are kept and the failures
 /// listed in the error.
-pub fn track_lockstep_sequences(
+pub(crate) fn track_lockstep_sequences(
     tracker: &mut BatchTracker,
     seqs: Vec<crate::data::sequence::Sequence>,
     out: &Path,
@@ -236,7 +249,7 @@ pub fn track_lockstep_sequences(
 /// Tracks every sequence under `seq_path` with `tracker` and writes one result file per sequence
 /// into `out`. A sequence that fails part way keeps the frames tracked so far as a `.partial.txt`;
 /// the others still run, and the failures are listed in the error at the end.
-pub fn track_sequences(tracker: &mut Tracker, job: &TrackJob) -> Result<()> {
+pub(crate) fn track_sequences(tracker: &mut Tracker, job: &TrackJob) -> Result<()> {
     use crate::data::results::{Delimiter, SequenceResult, write_sequence};
     let TrackJob { out, max_frames, init_box, .. } = *job;
     let seqs = job.discover()?;

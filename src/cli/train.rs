@@ -25,7 +25,7 @@ pub struct TrainRun {
     /// Config preset name or file.
     pub config: String,
     /// Output folder: `checkpoints/`, `metrics.jsonl`, `loss.svg`/`.png`, `<config>.safetensors`.
-    pub save_dir: PathBuf,
+    pub(crate) save_dir: PathBuf,
     /// Continue from the newest checkpoint in `save_dir`.
     pub resume: bool,
     /// The dataflow to run (`dataflows/train.kdl`).
@@ -302,7 +302,7 @@ pub struct TrainArgs {
     pub config: String,
     /// Output folder.
     #[arg(long, default_value = "output")]
-    pub save_dir: PathBuf,
+    pub(crate) save_dir: PathBuf,
     /// Continue from the newest checkpoint in --save-dir.
     #[arg(long)]
     pub resume: bool,
@@ -345,7 +345,7 @@ pub struct TrainArgs {
     pub mode: Option<String>,
     /// Upstream's spelling of `--gpus` (with `--mode multiple`).
     #[arg(long = "nproc-per-node", alias = "nproc_per_node", value_name = "N")]
-    pub nproc_per_node: Option<usize>,
+    pub(crate) nproc_per_node: Option<usize>,
     /// Override a node parameter of the dataflow (repeatable).
     #[arg(long = "set", value_name = "NODE.PARAM=VALUE")]
     pub sets: Vec<String>,
@@ -423,7 +423,7 @@ impl TrainArgs {
 /// `--epochs N`: a whole number of at least 1. The trainer reads its `epochs` parameter 0 as
 /// "the config's", so a 0 (or a negative) typed here would otherwise train the config's count
 /// without a word.
-pub fn epochs_flag(text: &str) -> std::result::Result<i64, String> {
+pub(crate) fn epochs_flag(text: &str) -> std::result::Result<i64, String> {
     match text.trim().parse::<i64>() {
         Ok(n) if n >= 1 => Ok(n),
         Ok(n) => Err(format!("{n} epochs: train at least 1 (leave --epochs out to train the config's epochs)")),

@@ -138,7 +138,7 @@ pub fn open(url: &CameraUrl, width: usize, height: usize, fps: f64, looped: bool
 pub const MJPEG_MAX_LINE: usize = 8 << 10;
 
 /// The most header lines of the response or of one part (100; cameras send a handful).
-pub const MJPEG_MAX_HEADERS: usize = 100;
+pub(crate) const MJPEG_MAX_HEADERS: usize = 100;
 
 /// The largest part (one JPEG) the reader allocates for, 64 MiB: an 8K frame at top quality is
 /// a few megabytes.
@@ -147,12 +147,12 @@ pub const MJPEG_MAX_PART: usize = 64 << 20;
 /// The most bytes the reader skips looking for the next part's boundary line (a part's
 /// trailing CRLF, an epilogue, the rest of a part whose Content-Length was short), 64 MiB:
 /// beyond that the stream has no boundaries. Skipped bytes are not kept.
-pub const MJPEG_MAX_SKIP: usize = 64 << 20;
+pub(crate) const MJPEG_MAX_SKIP: usize = 64 << 20;
 
 /// The latest `X-Timestamp` taken as a capture time, in seconds since the Unix epoch (year
 /// 2096): later ones (and negative or non-finite ones) are ignored for the arrival time, so
 /// that no peer's clock can overflow the nanosecond stamps downstream arithmetic subtracts.
-pub const MJPEG_MAX_STAMP_S: f64 = 4e9;
+pub(crate) const MJPEG_MAX_STAMP_S: f64 = 4e9;
 
 /// MJPEG over HTTP (`multipart/x-mixed-replace`), as IP cameras and `mjpg-streamer` serve it:
 /// [`MjpegReader`] over a TCP connection (`MjpegStream::connect`).
@@ -402,7 +402,7 @@ impl<R: BufRead + Send> FrameSource for MjpegReader<R> {
 }
 
 /// A video file delivered at its own frame rate (or `fps`), frame k at start + k/fps.
-pub struct Playback {
+pub(crate) struct Playback {
     path: std::path::PathBuf,
     reader: crate::data::video::VideoReader,
     fps: f64,
@@ -451,7 +451,7 @@ impl FrameSource for Playback {
 /// stamped `arrival of the first frame + (pts_k − pts_0)`. Intervals are then the camera's, not
 /// the network's or the pipe's jitter, and a stream that falls behind shows as growing latency.
 /// Frames whose time FFmpeg does not report keep their arrival time.
-pub struct FfmpegStream {
+pub(crate) struct FfmpegStream {
     child: Child,
     stdout: ChildStdout,
     width: usize,

@@ -45,11 +45,11 @@ pub enum PairKind {
 
 /// How a training dataset opens: its sequences and how pairs are cut from them, given its root
 /// folder and the split files' folder.
-pub type OpenFn = fn(root: &Path, specs: &Path) -> Result<(Vec<Sequence>, PairKind)>;
+pub(crate) type OpenFn = fn(root: &Path, specs: &Path) -> Result<(Vec<Sequence>, PairKind)>;
 
 /// A training dataset a config may list (`DATASETS_NAME`): the `trackflow.local.kdl` root it
 /// reads and how it opens. Declared once, in [`TRAIN_DATASETS`].
-pub struct TrainDatasetKind {
+pub(crate) struct TrainDatasetKind {
     /// The name configs use (OSTrack's: `GOT10K_vottrain`, `LASOT`, `COCO17`, ...).
     pub name: &'static str,
     /// The key of its root folder (`got10k_train`, `coco`, ...).
@@ -62,7 +62,7 @@ use PairKind::{Image, Region, Video};
 
 /// Every training dataset, one entry each. ViPT's validity rules: DepthTrack boxes larger than
 /// 10 px, LasHeR any positive size, VisEvent larger than 5 px and not marked absent.
-pub static TRAIN_DATASETS: &[TrainDatasetKind] = &[
+pub(crate) static TRAIN_DATASETS: &[TrainDatasetKind] = &[
     TrainDatasetKind { name: "GOT10K_train_full", root: "got10k_train", open: |r, _| Ok((got10k(r, None, "GOT10K_train_full")?, Video)) },
     TrainDatasetKind {
         name: "GOT10K_vottrain",
@@ -142,7 +142,7 @@ fn synthetic(root: &Path, name: &str) -> Result<(Vec<Sequence>, PairKind)> {
 }
 
 /// A training dataset by the name configs use.
-pub fn train_dataset(name: &str) -> Result<&'static TrainDatasetKind> {
+pub(crate) fn train_dataset(name: &str) -> Result<&'static TrainDatasetKind> {
     TRAIN_DATASETS.iter().find(|d| d.name == name).with_context(|| {
         format!("unknown training dataset `{name}`; known: {}", TRAIN_DATASETS.iter().map(|d| d.name).collect::<Vec<_>>().join(", "))
     })
@@ -191,7 +191,7 @@ impl Roots {
 
 /// The folder a dataset name (`GOT10K_vottrain`) reads from: an error when the name is unknown,
 /// its root is not configured, or the folder is missing.
-pub fn root_of<'r>(name: &str, roots: &'r Roots) -> Result<&'r Path> {
+pub(crate) fn root_of<'r>(name: &str, roots: &'r Roots) -> Result<&'r Path> {
     roots.get(train_dataset(name)?.root, name)
 }
 
@@ -208,7 +208,7 @@ pub fn open(name: &str, roots: &Roots, specs: &Path) -> Result<TrainDataset> {
 
 /// Every visible frame of RGB sequences `seqs` as a one-image sequence (`<seq>#<frame>`), for
 /// COCO-style single-image pairs.
-pub fn single_frames(seqs: Vec<Sequence>) -> Vec<Sequence> {
+pub(crate) fn single_frames(seqs: Vec<Sequence>) -> Vec<Sequence> {
     seqs.into_iter()
         .flat_map(|s| {
             (0..s.len())

@@ -45,7 +45,7 @@ impl Modality {
     }
 
     /// (RGB folder, auxiliary folder) of the layout this modality comes in.
-    pub fn folders(self) -> (&'static str, &'static str) {
+    pub(crate) fn folders(self) -> (&'static str, &'static str) {
         match self {
             Self::Depth => ("color", "depth"),
             Self::Thermal => ("visible", "infrared"),
@@ -67,7 +67,7 @@ pub struct AuxFrames {
 }
 
 /// Which modality a sequence folder holds, from its two frame folders alone (nothing listed).
-pub fn modality_of(dir: &Path) -> Option<Modality> {
+pub(crate) fn modality_of(dir: &Path) -> Option<Modality> {
     [Modality::Depth, Modality::Thermal, Modality::Event].into_iter().find(|m| {
         let (rgb, aux) = m.folders();
         dir.join(rgb).is_dir() && dir.join(aux).is_dir()
@@ -76,7 +76,7 @@ pub fn modality_of(dir: &Path) -> Option<Modality> {
 
 /// Detects a multi-modal sequence folder: which modality, and its RGB and auxiliary frame
 /// lists, paired by the frame numbers in their names.
-pub fn detect(dir: &Path) -> Result<Option<(Vec<PathBuf>, AuxFrames)>> {
+pub(crate) fn detect(dir: &Path) -> Result<Option<(Vec<PathBuf>, AuxFrames)>> {
     if let Some(modality) = modality_of(dir) {
         let (rgb, aux) = modality.folders();
         let (rgb_dir, aux_dir) = (dir.join(rgb), dir.join(aux));
@@ -102,7 +102,7 @@ pub fn detect(dir: &Path) -> Result<Option<(Vec<PathBuf>, AuxFrames)>> {
 
 /// The images of a folder ordered by the last number in their names (`v000012.jpg`,
 /// `000012.png`, `frame12.bmp`), then by name; files without a number come last, by name.
-pub fn numbered_images(dir: &Path) -> Result<Vec<PathBuf>> {
+pub(crate) fn numbered_images(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut v: Vec<(Option<u64>, String, PathBuf)> = Vec::new();
     for e in std::fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))? {
         let p = e?.path();
@@ -125,7 +125,7 @@ fn last_number(s: &str) -> Option<u64> {
 
 /// Frame `i` of a sequence: RGB from `frames[i]`, merged with its auxiliary image when the
 /// sequence has one (H×W×6), else RGB alone (H×W×3).
-pub fn load_frame_at(frames: &[PathBuf], aux: Option<&AuxFrames>, i: usize) -> Result<Image> {
+pub(crate) fn load_frame_at(frames: &[PathBuf], aux: Option<&AuxFrames>, i: usize) -> Result<Image> {
     match aux {
         None => crate::base::imageio::load_rgb(&frames[i]),
         Some(a) => load_pair(&frames[i], &a.frames[i], a.modality, a.depth_clip),
@@ -149,7 +149,7 @@ pub fn load_pair(rgb: &Path, aux: &Path, modality: Modality, depth_clip: bool) -
 }
 
 /// Puts an auxiliary image after the RGB channels: H×W×3 + H×W×3 → H×W×6.
-pub fn merge(rgb: &Image, aux: &Image) -> Result<Image> {
+pub(crate) fn merge(rgb: &Image, aux: &Image) -> Result<Image> {
     if (rgb.width, rgb.height) != (aux.width, aux.height) || rgb.channels != 3 || aux.channels != 3 {
         bail!(
             "the RGB frame is {}×{}×{} but the auxiliary image is {}×{}×{}",
@@ -170,7 +170,7 @@ pub fn merge(rgb: &Image, aux: &Image) -> Result<Image> {
 }
 
 /// Reads a depth PNG (16-bit, or 8-bit widened) as (width, height, values).
-pub fn load_depth(path: &Path) -> Result<(usize, usize, Vec<u16>)> {
+pub(crate) fn load_depth(path: &Path) -> Result<(usize, usize, Vec<u16>)> {
     let img = image::ImageReader::open(path)
         .with_context(|| format!("cannot open depth image {}", path.display()))?
         .with_guessed_format()
@@ -188,7 +188,7 @@ pub fn load_depth(path: &Path) -> Result<(usize, usize, Vec<u16>)> {
 /// ViPT's depth colormap, as H×W×3 bytes in OpenCV's BGR order: optional clip at
 /// min(3 × median, 10000) (numpy's median; the clip value truncated to an integer, as numpy's
 /// assignment into uint16 does), min-max scaling to 0..255 with OpenCV's rounding, then JET.
-pub fn depth_colormap(depth: &[u16], clip: bool) -> Vec<u8> {
+pub(crate) fn depth_colormap(depth: &[u16], clip: bool) -> Vec<u8> {
     let mut d: Vec<u16> = depth.to_vec();
     if clip && !d.is_empty() {
         let max_depth = (median(depth) * 3.0).min(10000.0);

@@ -34,7 +34,7 @@ impl Delimiter {
 
 /// Boxes and times of one sequence.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct SequenceResult {
+pub(crate) struct SequenceResult {
     /// Boxes, frame 0 first.
     pub boxes: Vec<[f64; 4]>,
     /// Seconds per frame.
@@ -57,12 +57,12 @@ pub fn format_boxes(boxes: &[[f64; 4]], delim: Delimiter) -> String {
 }
 
 /// Formats times as `%f`.
-pub fn format_times(times: &[f64]) -> String {
+pub(crate) fn format_times(times: &[f64]) -> String {
     times.iter().map(|t| format!("{t:.6}\n")).collect()
 }
 
 /// Paths of a sequence's result files.
-pub fn result_paths(dir: &Path, seq: &str, complete: bool) -> (PathBuf, PathBuf) {
+pub(crate) fn result_paths(dir: &Path, seq: &str, complete: bool) -> (PathBuf, PathBuf) {
     if complete {
         (dir.join(format!("{seq}.txt")), dir.join(format!("{seq}_time.txt")))
     } else {
@@ -71,7 +71,7 @@ pub fn result_paths(dir: &Path, seq: &str, complete: bool) -> (PathBuf, PathBuf)
 }
 
 /// Writes a sequence's results. Complete results replace any partial ones.
-pub fn write_sequence(dir: &Path, seq: &str, r: &SequenceResult, complete: bool, delim: Delimiter) -> Result<PathBuf> {
+pub(crate) fn write_sequence(dir: &Path, seq: &str, r: &SequenceResult, complete: bool, delim: Delimiter) -> Result<PathBuf> {
     let (boxes, times) = result_paths(dir, seq, complete);
     write_atomic(&times, format_times(&r.times).as_bytes())?;
     write_atomic(&boxes, format_boxes(&r.boxes, delim).as_bytes())?;
@@ -88,20 +88,8 @@ pub fn write_sequence(dir: &Path, seq: &str, r: &SequenceResult, complete: bool,
 }
 
 /// Where a sequence's confidences are written.
-pub fn confidence_path(dir: &Path, seq: &str) -> PathBuf {
+pub(crate) fn confidence_path(dir: &Path, seq: &str) -> PathBuf {
     dir.join(format!("{seq}_confidence.value"))
-}
-
-/// Reads a sequence's confidences, one number per non-empty line. `needed_for` says, when the
-/// file is missing, what needs it. Every line that is not a number is named in the one error.
-pub fn read_confidences(dir: &Path, seq: &str, needed_for: &str) -> Result<Vec<f64>> {
-    let path = confidence_path(dir, seq);
-    let rows = read_value_rows(&path).map_err(|e| anyhow::anyhow!("{e:#} ({needed_for})"))?;
-    if !rows.problems.is_empty() {
-        let list: Vec<String> = rows.problems.iter().map(|p| format!("{}:{}: {}", path.display(), p.line, p.what)).collect();
-        anyhow::bail!("{} line(s) of {} are not numbers:\n  {}", list.len(), path.display(), list.join("\n  "));
-    }
-    Ok(rows.values)
 }
 
 /// One bad line of a text file the evaluator reads.
@@ -220,7 +208,7 @@ pub fn parse_value_rows(text: &str) -> ValueRows {
 /// ([`crate::data::sequence::MAX_ANNOTATION_BYTES`], 256 MiB), a hundred times the longest
 /// benchmark sequence's boxes. A larger file is not results, and reading it whole would take
 /// that much memory.
-pub const MAX_RESULT_BYTES: u64 = crate::data::sequence::MAX_ANNOTATION_BYTES;
+pub(crate) const MAX_RESULT_BYTES: u64 = crate::data::sequence::MAX_ANNOTATION_BYTES;
 
 /// Reads a file's bytes as text for the lenient parsers: bytes that are not UTF-8 become U+FFFD
 /// and then fail to parse on their line, instead of failing the whole file unnamed. A file over
@@ -230,11 +218,11 @@ fn read_text(path: &Path) -> Result<String> {
 }
 
 /// Reads a box file with [`parse_box_rows`]; only a file that cannot be read is an error.
-pub fn read_box_rows(path: &Path) -> Result<BoxRows> {
+pub(crate) fn read_box_rows(path: &Path) -> Result<BoxRows> {
     Ok(parse_box_rows(&read_text(path)?))
 }
 
 /// Reads a value file with [`parse_value_rows`]; only a file that cannot be read is an error.
-pub fn read_value_rows(path: &Path) -> Result<ValueRows> {
+pub(crate) fn read_value_rows(path: &Path) -> Result<ValueRows> {
     Ok(parse_value_rows(&read_text(path)?))
 }

@@ -55,7 +55,7 @@ pub struct Sequence {
 impl Sequence {
     /// The folder holding the ground truth (and the layout's other annotation files); none for
     /// videos.
-    pub fn dir(&self) -> Option<&Path> {
+    pub(crate) fn dir(&self) -> Option<&Path> {
         self.gt_path.as_deref().and_then(Path::parent)
     }
 
@@ -81,7 +81,7 @@ impl Sequence {
     }
 
     /// Keeps only the first `n` frames.
-    pub fn truncate(&mut self, n: usize) {
+    pub(crate) fn truncate(&mut self, n: usize) {
         match &mut self.frames {
             Frames::Files(f) => f.truncate(n),
             Frames::Video { count, .. } => *count = (*count).min(n),
@@ -107,7 +107,7 @@ impl Sequence {
     /// read from (found again by its value, so leading rows a layout skips, as OTB's Tiger1
     /// does, are counted), the file alone when that row cannot be found, or the sequence's name
     /// when there is no ground-truth file. Reads the file, so meant for error paths.
-    pub fn init_box_origin(&self) -> String {
+    pub(crate) fn init_box_origin(&self) -> String {
         let Some(path) = &self.gt_path else { return self.name.clone() };
         let Some(first) = self.ground_truth.first() else { return path.display().to_string() };
         let same = |a: &[f64; 4]| a.iter().zip(first).all(|(x, y)| x == y || x.is_nan() && y.is_nan());
@@ -129,7 +129,7 @@ impl Sequence {
     }
 
     /// Every frame file that does not exist (videos: none).
-    pub fn missing_frames(&self) -> Vec<PathBuf> {
+    pub(crate) fn missing_frames(&self) -> Vec<PathBuf> {
         match &self.frames {
             Frames::Files(f) => f.iter().chain(self.aux.iter().flat_map(|a| a.frames.iter())).filter(|p| !p.is_file()).cloned().collect(),
             Frames::Video { .. } => Vec::new(),
@@ -158,7 +158,7 @@ impl FrameReader {
     /// multi-core machine the next JPEG decodes while the network runs on this one. Reads at most
     /// `limit` frames and stops after the first error; the thread ends with the frames or when
     /// the iterator is dropped, which waits for it (a video's FFmpeg is then closed too).
-    pub fn ahead(self, depth: usize, limit: usize) -> FramesAhead {
+    pub(crate) fn ahead(self, depth: usize, limit: usize) -> FramesAhead {
         let (tx, rx) = crossbeam_channel::bounded::<Result<Image>>(depth.max(1));
         let decoder = std::thread::spawn(move || {
             for frame in self.take(limit) {
@@ -174,7 +174,7 @@ impl FrameReader {
 
 /// Frames decoded ahead by [`FrameReader::ahead`]. A decoder that panicked ends the frames with
 /// an error, never with a quietly short sequence.
-pub struct FramesAhead {
+pub(crate) struct FramesAhead {
     /// `None` once dropped, so that the decoder's next send fails and it can be joined.
     rx: Option<crossbeam_channel::Receiver<Result<Image>>>,
     decoder: Option<std::thread::JoinHandle<()>>,
@@ -241,13 +241,13 @@ pub struct DatasetLayout {
     pub doc: &'static str,
     /// Whether a folder is of this layout, for `auto` (tried in [`LAYOUTS`]' order). `None`: the
     /// layout is a folder of sequence folders, which `auto` reads by looking at each.
-    pub detect: Option<fn(&Path) -> bool>,
+    pub(crate) detect: Option<fn(&Path) -> bool>,
     /// Every sequence of a folder of this layout (or the one sequence a folder is).
     pub read: fn(&Path) -> Result<Vec<Sequence>>,
 }
 
 /// Every dataset layout [`discover`] reads.
-pub static LAYOUTS: [DatasetLayout; 8] = [
+pub(crate) static LAYOUTS: [DatasetLayout; 8] = [
     DatasetLayout {
         name: "trackingnet",
         doc: "TrackingNet: `frames/` and `anno/`, or its `TRAIN_<n>`/`TEST` chunk folders",
@@ -299,7 +299,7 @@ pub static LAYOUTS: [DatasetLayout; 8] = [
 ];
 
 /// The names `format` accepts: `auto`, then every layout's, for the source node's declaration.
-pub const LAYOUT_NAMES: [&str; LAYOUTS.len() + 1] = {
+pub(crate) const LAYOUT_NAMES: [&str; LAYOUTS.len() + 1] = {
     let mut names = ["auto"; LAYOUTS.len() + 1];
     let mut i = 0;
     while i < LAYOUTS.len() {
@@ -352,7 +352,7 @@ pub enum FrameFolder {
 const GT_NAMES: [&str; 4] = ["groundtruth_rect.txt", "groundtruth.txt", "visible.txt", "init.txt"];
 
 /// A sequence folder's ground-truth file, the first present of `groundtruth_rect.txt`, `groundtruth.txt`, `visible.txt`, `init.txt`.
-pub fn ground_truth_file(dir: &Path) -> Option<PathBuf> {
+pub(crate) fn ground_truth_file(dir: &Path) -> Option<PathBuf> {
     GT_NAMES.iter().map(|g| dir.join(g)).find(|p| p.is_file())
 }
 
@@ -482,7 +482,7 @@ fn sequence_folders(path: &Path, frames: FrameFolder) -> Result<Vec<Sequence>> {
 /// A dataset whose sequences are rows of a table in `configs/data_specs/` (name, frames folder,
 /// first and last frame, digits, extension, annotation file): UAV123 and NfS, whose official
 /// sequences are ranges of longer recordings. Rows not on disk are counted and named, not fatal.
-pub fn from_table(root: &Path, table: &str, what: &str) -> Result<Vec<Sequence>> {
+pub(crate) fn from_table(root: &Path, table: &str, what: &str) -> Result<Vec<Sequence>> {
     let table_path = crate::base::resources::file("configs/data_specs").join(table);
     let mut seqs = Vec::new();
     let mut missing = Vec::new();
@@ -638,7 +638,7 @@ fn trackingnet(path: &Path) -> Result<Vec<Sequence>> {
 
 /// The sequences of one TrackingNet chunk (`anno/<name>.txt`, `frames/<name>/<k>.jpg` from 0),
 /// sorted by name; each is read on its own, so a caller can skip a broken one and go on.
-pub fn trackingnet_chunk(chunk: &Path) -> Result<Vec<Result<Sequence>>> {
+pub(crate) fn trackingnet_chunk(chunk: &Path) -> Result<Vec<Result<Sequence>>> {
     let mut annos: Vec<PathBuf> = std::fs::read_dir(chunk.join("anno"))
         .with_context(|| format!("cannot list {}/anno", chunk.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -662,7 +662,7 @@ pub fn trackingnet_chunk(chunk: &Path) -> Result<Vec<Result<Sequence>>> {
 }
 
 /// Whether a box shows a target: finite, with a positive width and height.
-pub fn box_visible(b: &[f64; 4]) -> bool {
+pub(crate) fn box_visible(b: &[f64; 4]) -> bool {
     b.iter().all(|v| v.is_finite()) && b[2] > 0.0 && b[3] > 0.0
 }
 
@@ -672,7 +672,7 @@ pub fn box_visible(b: &[f64; 4]) -> bool {
 /// (0 = fully covered), LaSOT's `full_occlusion.txt` and `out_of_view.txt` (1 = hidden),
 /// VisEvent's `absent_label.txt` (0 = absent). A label file with another row count than the
 /// ground truth is an error naming both.
-pub fn target_visibility(dir: &Path, gt_path: &Path, boxes: &[[f64; 4]]) -> Result<Vec<bool>> {
+pub(crate) fn target_visibility(dir: &Path, gt_path: &Path, boxes: &[[f64; 4]]) -> Result<Vec<bool>> {
     let mut visible: Vec<bool> = boxes.iter().map(box_visible).collect();
     // (file, the label value that hides the target, or shows it).
     let hide = |v: i64| v != 0;
@@ -701,7 +701,7 @@ pub fn target_visibility(dir: &Path, gt_path: &Path, boxes: &[[f64; 4]]) -> Resu
 }
 
 /// Integer labels, one per frame, separated by newlines or commas (LaSOT writes one line).
-pub fn read_labels(path: &Path) -> Result<Vec<i64>> {
+pub(crate) fn read_labels(path: &Path) -> Result<Vec<i64>> {
     parse_labels(&read_text_capped(path, MAX_ANNOTATION_BYTES)?, &path.display().to_string())
 }
 
@@ -719,21 +719,21 @@ pub fn parse_labels(text: &str, origin: &str) -> Result<Vec<i64>> {
 /// The largest annotation file (ground truth, labels, result boxes) read, 256 MiB: some
 /// hundred times the longest benchmark's ground truth. Anything larger is not one, and reading
 /// it whole would take that much memory.
-pub const MAX_ANNOTATION_BYTES: u64 = 256 << 20;
+pub(crate) const MAX_ANNOTATION_BYTES: u64 = 256 << 20;
 
 /// The longest frame range a layout's table or `cfg.json` may describe (2^21 frames, over 19
 /// hours at 30 fps): the frame list is built before any frame is read, so a mistyped range
 /// would otherwise allocate a path per frame of it.
-pub const MAX_SEQUENCE_FRAMES: usize = 1 << 21;
+pub(crate) const MAX_SEQUENCE_FRAMES: usize = 1 << 21;
 
 /// The most digits a frame file's number is padded to (`nz` in OTB's `cfg.json`, the tables'
 /// digits column). Frame names use at most 8; a width of a billion would make every path a
 /// gigabyte.
-pub const MAX_NAME_DIGITS: usize = 16;
+pub(crate) const MAX_NAME_DIGITS: usize = 16;
 
 /// Reads a text file of at most `cap` bytes; a larger one is an error naming the file, its size
 /// and the cap, before any of it is read into memory.
-pub fn read_text_capped(path: &Path, cap: u64) -> Result<String> {
+pub(crate) fn read_text_capped(path: &Path, cap: u64) -> Result<String> {
     let bytes = crate::base::fs::read_capped(path, cap, "annotation file")?;
     String::from_utf8(bytes).with_context(|| format!("{} is not UTF-8 text", path.display()))
 }

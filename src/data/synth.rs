@@ -13,7 +13,7 @@ use crate::data::modality::Modality;
 
 /// The width / height range objects are drawn from unless `--aspect` says otherwise. Static
 /// clutter always uses it, so `--aspect` reshapes only the target and its look-alikes.
-pub const DEFAULT_ASPECT: (f64, f64) = (0.6, 1.6);
+pub(crate) const DEFAULT_ASPECT: (f64, f64) = (0.6, 1.6);
 
 /// What to generate.
 #[derive(Debug, Clone)]

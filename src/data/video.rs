@@ -13,10 +13,10 @@ use anyhow::{Context, Result, bail};
 use crate::base::image::Image;
 
 /// File extensions read as videos.
-pub const VIDEO_EXTENSIONS: [&str; 7] = ["mp4", "avi", "mkv", "mov", "webm", "m4v", "mpg"];
+pub(crate) const VIDEO_EXTENSIONS: [&str; 7] = ["mp4", "avi", "mkv", "mov", "webm", "m4v", "mpg"];
 
 /// Whether a path looks like a video file.
-pub fn is_video(p: &Path) -> bool {
+pub(crate) fn is_video(p: &Path) -> bool {
     p.is_file() && p.extension().and_then(|e| e.to_str()).is_some_and(|e| VIDEO_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
 }
 
@@ -97,7 +97,7 @@ impl VideoReader {
     }
 
     /// The video's properties.
-    pub fn info(&self) -> VideoInfo {
+    pub(crate) fn info(&self) -> VideoInfo {
         self.info
     }
 
@@ -139,7 +139,7 @@ impl Drop for VideoReader {
 /// Encodes RGB frames to an H.264 MP4 (yuv420p, plays everywhere). The file appears under its
 /// final name only when [`VideoWriter::finish`] succeeds; until then it is `<name>.<pid>.part.mp4`,
 /// itself a playable file up to the last frame written (fragmented MP4).
-pub struct VideoWriter {
+pub(crate) struct VideoWriter {
     child: Child,
     stdin: Option<ChildStdin>,
     width: usize,
@@ -196,7 +196,7 @@ impl VideoWriter {
     }
 
     /// Finishes the file and moves it to its final name.
-    pub fn finish(mut self) -> Result<PathBuf> {
+    pub(crate) fn finish(mut self) -> Result<PathBuf> {
         drop(self.stdin.take());
         let out = std::mem::replace(&mut self.child, Command::new("true").spawn()?).wait_with_output()?;
         if !out.status.success() {

@@ -12,7 +12,7 @@ use crate::base::kdl::{kdl_value_text, nesting_problem};
 
 /// A value with the file and span it came from.
 #[derive(Debug, Clone)]
-pub struct Located<T> {
+pub(crate) struct Located<T> {
     /// The value.
     pub value: T,
     /// The file it was written in.
@@ -23,14 +23,14 @@ pub struct Located<T> {
 
 impl<T> Located<T> {
     /// A problem pointing at this value.
-    pub fn problem(&self, message: impl Into<String>, label: impl Into<String>) -> Problem {
+    pub(crate) fn problem(&self, message: impl Into<String>, label: impl Into<String>) -> Problem {
         Problem::new(&self.file, self.span, message, label)
     }
 }
 
 /// One input as written: `input "id" from="node/output" queue=4 policy="backpressure" feedback=#true`.
 #[derive(Debug, Clone)]
-pub struct RawInput {
+pub(crate) struct RawInput {
     /// Input id (the port name on the receiving node).
     pub id: Located<String>,
     /// `from=`: `node/output` or a `dora/timer/...` source.
@@ -38,7 +38,7 @@ pub struct RawInput {
     /// `queue=`: queue length.
     pub queue: Option<Located<i128>>,
     /// `policy=`: `drop-oldest` or `backpressure`.
-    pub policy: Option<Located<String>>,
+    pub(crate) policy: Option<Located<String>>,
     /// `feedback=#true`: this edge closes a loop on purpose.
     pub feedback: bool,
     /// `timeout=`: seconds after which dora marks the input stalled.
@@ -49,7 +49,7 @@ pub struct RawInput {
 
 /// One output as written: `output "id" type="box"`.
 #[derive(Debug, Clone)]
-pub struct RawOutput {
+pub(crate) struct RawOutput {
     /// Output id.
     pub id: Located<String>,
     /// Declared message type, if any.
@@ -58,7 +58,7 @@ pub struct RawOutput {
 
 /// The body shared by `node` and `override`.
 #[derive(Debug, Clone, Default)]
-pub struct RawBody {
+pub(crate) struct RawBody {
     /// `kind=`.
     pub kind: Option<Located<String>>,
     /// `path=`.
@@ -79,7 +79,7 @@ pub struct RawBody {
 
 /// A top-level statement after includes are expanded.
 #[derive(Debug, Clone)]
-pub enum RawItem {
+pub(crate) enum RawItem {
     /// `node "id" ... { ... }`.
     Node { id: Located<String>, body: RawBody },
     /// `override "id" ... { ... }`.
@@ -90,7 +90,7 @@ pub enum RawItem {
 
 /// Decodes a file and everything it includes, in order. Problems are collected, not returned
 /// early, so a user sees all of them at once.
-pub fn decode_file(file: Arc<SourceFile>, stack: &mut Vec<PathBuf>, items: &mut Vec<RawItem>, problems: &mut Problems) {
+pub(crate) fn decode_file(file: Arc<SourceFile>, stack: &mut Vec<PathBuf>, items: &mut Vec<RawItem>, problems: &mut Problems) {
     if let Some(p) = nesting_problem(&file) {
         problems.push(p);
         return;

@@ -20,7 +20,7 @@ pub struct NodeProgram(pub PathBuf);
 impl NodeProgram {
     /// The running executable: whichever `trackflow` built the dataflow also runs its nodes, so
     /// an installed copy needs nothing from the build tree.
-    pub fn current() -> Result<Self> {
+    pub(crate) fn current() -> Result<Self> {
         Ok(Self(std::env::current_exe().context("cannot locate the running trackflow binary")?))
     }
     /// The executable's path.

@@ -10,7 +10,7 @@ use crate::dataflow::{Dataflow, InputSource, Target};
 
 /// The dataflow as DOT: one box per node (id, kind, machine), one arrow per input labelled
 /// `output → input`, feedback edges dashed.
-pub fn to_dot(flow: &Dataflow) -> String {
+pub(crate) fn to_dot(flow: &Dataflow) -> String {
     let name = flow.path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
     let mut s = String::new();
     let _ = writeln!(s, "digraph \"{name}\" {{");

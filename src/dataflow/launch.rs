@@ -12,10 +12,10 @@ use crate::dataflow::dora::{NodeProgram, write_yaml};
 use crate::dataflow::{Dataflow, ParamOverride, Problems};
 
 /// The dora version trackflow's nodes are built against.
-pub const DORA_VERSION: &str = "1.1.0";
+pub(crate) const DORA_VERSION: &str = "1.1.0";
 
 /// Marker line in the launcher script setup installs as `.venv/bin/dora`.
-pub const LAUNCHER_MARKER: &str = "trackflow-dora-launcher";
+pub(crate) const LAUNCHER_MARKER: &str = "trackflow-dora-launcher";
 
 /// Finds the real dora CLI: `.venv/bin/dora-real` (the pip entry point that setup moved aside
 /// for the launcher), else `.venv/bin/dora`, else `dora` on PATH, skipping our own launcher.
@@ -56,7 +56,7 @@ fn is_launcher(p: &Path) -> bool {
 }
 
 /// Checks that the dora CLI is the version the nodes speak.
-pub fn check_dora_version(dora: &Path) -> Result<()> {
+pub(crate) fn check_dora_version(dora: &Path) -> Result<()> {
     let out = dora_command(dora).arg("--version").output().with_context(|| format!("cannot run {}", dora.display()))?;
     let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
     if !text.contains(DORA_VERSION) {
@@ -82,7 +82,7 @@ fn torch_library_path() -> String {
 /// pip's `dora` is a Python script whose first line names the interpreter by absolute path, which
 /// breaks when the environment is moved or reached through another path (an installed
 /// environment, a hidden checkout): such a script is run by the environment's own Python.
-pub fn dora_command(dora: &Path) -> Command {
+pub(crate) fn dora_command(dora: &Path) -> Command {
     let (program, script) = dora_program(dora);
     let mut cmd = Command::new(program);
     cmd.args(script);
@@ -92,7 +92,7 @@ pub fn dora_command(dora: &Path) -> Command {
 
 /// [`dora_command`] under the run supervisor ([`crate::dataflow::supervise`]): for `dora run`
 /// and `dora start --attach`, whose processes must not outlive the `trackflow` that started them.
-pub fn supervised_dora(dora: &Path) -> Command {
+pub(crate) fn supervised_dora(dora: &Path) -> Command {
     crate::dataflow::supervise::watch_signals();
     let (program, script) = dora_program(dora);
     let mut cmd = crate::dataflow::supervise::supervised(&program);
@@ -103,7 +103,7 @@ pub fn supervised_dora(dora: &Path) -> Command {
 
 /// Why a dataflow cannot be started.
 #[derive(Debug, thiserror::Error)]
-pub enum PrepareError {
+pub(crate) enum PrepareError {
     /// The dataflow has problems (each with file, line and column), rendered for the terminal.
     #[error("{rendered}")]
     Invalid {
@@ -117,7 +117,7 @@ pub enum PrepareError {
 /// Loads and checks a dataflow, and checks that every node's program exists.
 /// A shipped dataflow named relative to a folder that lacks it (`dataflows/track.kdl` outside a
 /// checkout) is trackflow's own copy.
-pub fn prepare(kdl: &Path, sets: &[ParamOverride], bins: &NodeProgram) -> std::result::Result<Dataflow, PrepareError> {
+pub(crate) fn prepare(kdl: &Path, sets: &[ParamOverride], bins: &NodeProgram) -> std::result::Result<Dataflow, PrepareError> {
     let shipped = crate::base::resources::or_shipped(kdl);
     if shipped != kdl {
         tracing::info!("note: no {} here; running trackflow's own copy, {}", kdl.display(), shipped.display());
@@ -136,14 +136,14 @@ pub fn color() -> bool {
 }
 
 /// Translates a KDL dataflow to dora's YAML and returns the YAML's path.
-pub fn translate(kdl: &Path, sets: &[ParamOverride]) -> Result<PathBuf> {
+pub(crate) fn translate(kdl: &Path, sets: &[ParamOverride]) -> Result<PathBuf> {
     let bins = NodeProgram::current()?;
     let flow = prepare(kdl, sets, &bins)?;
     write_yaml(&flow, &bins)
 }
 
 /// Waits for a child with a deadline; kills it (and reports so) when the deadline passes.
-pub fn wait_bounded(child: &mut std::process::Child, limit: Option<Duration>, what: &str) -> Result<ExitStatus> {
+pub(crate) fn wait_bounded(child: &mut std::process::Child, limit: Option<Duration>, what: &str) -> Result<ExitStatus> {
     let start = Instant::now();
     loop {
         if let Some(status) = child.try_wait()? {
@@ -247,13 +247,13 @@ impl LogTail {
     }
 
     /// The nodes' error lines seen so far, in order (the first line of each error chain).
-    pub fn errors(&self) -> &[String] {
+    pub(crate) fn errors(&self) -> &[String] {
         &self.errors
     }
 
     /// The new warning, note and error lines since the last call, each once (dora repeats a failed
     /// node's stderr in its own messages).
-    pub fn new_lines(&mut self) -> Vec<String> {
+    pub(crate) fn new_lines(&mut self) -> Vec<String> {
         use std::io::{Read, Seek, SeekFrom};
         let Ok(mut f) = std::fs::File::open(&self.path) else { return Vec::new() };
         if f.seek(SeekFrom::Start(self.offset)).is_err() {
@@ -299,7 +299,7 @@ fn strip_ansi(s: &str) -> String {
 }
 
 /// Makes sure a coordinator and a daemon are running (`dora up` when `dora list` fails).
-pub fn ensure_up(dora: &Path) -> Result<()> {
+pub(crate) fn ensure_up(dora: &Path) -> Result<()> {
     let list = |d: &Path| -> Result<bool> {
         let mut c = dora_command(d).arg("list").stdout(Stdio::null()).stderr(Stdio::null()).spawn()?;
         Ok(wait_bounded(&mut c, Some(Duration::from_secs(20)), "dora list")?.success())

@@ -53,7 +53,7 @@ pub enum InputSource {
 
 /// dora's queue policy for an input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum QueuePolicy {
+pub(crate) enum QueuePolicy {
     /// Keep the newest messages (live sources).
     DropOldest,
     /// Never drop below a hard cap (offline processing).
@@ -70,7 +70,7 @@ pub struct Input {
     /// Queue length, if set.
     pub queue: Option<usize>,
     /// Queue policy, if set.
-    pub policy: Option<QueuePolicy>,
+    pub(crate) policy: Option<QueuePolicy>,
     /// Whether this edge closes a loop on purpose.
     pub feedback: bool,
     /// dora's stall deadline in seconds, if set.

@@ -22,12 +22,12 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 
 /// The hidden `trackflow` subcommand that runs the supervisor.
-pub const SUPERVISE_ARG: &str = "__supervise";
+pub(crate) const SUPERVISE_ARG: &str = "__supervise";
 
 /// A command for `program` run under the supervisor, when the running program is `trackflow`
 /// (which has the hidden supervisor command); the plain command otherwise (library callers from
 /// other executables, such as the tests).
-pub fn supervised(program: &Path) -> Command {
+pub(crate) fn supervised(program: &Path) -> Command {
     let exe = std::env::current_exe().ok().filter(|p| p.file_name().is_some_and(|n| n == "trackflow"));
     match exe {
         Some(exe) => {
@@ -44,7 +44,7 @@ static INTERRUPTED: std::sync::OnceLock<Arc<AtomicBool>> = std::sync::OnceLock::
 /// Makes SIGINT, SIGTERM and SIGHUP set a flag instead of killing `trackflow` outright (or being
 /// ignored, as SIGINT is for a background job), so the command can take its run down first; the
 /// wait loops of the commands that start runs call [`check_interrupt`].
-pub fn watch_signals() {
+pub(crate) fn watch_signals() {
     INTERRUPTED.get_or_init(|| {
         let flag = Arc::new(AtomicBool::new(false));
         for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT, signal_hook::consts::SIGHUP] {
@@ -56,7 +56,7 @@ pub fn watch_signals() {
 
 /// After a signal: stops `run` (a supervisor, which takes its whole tree down), waits for it at
 /// most 20 s, and returns the error the command exits with. `Ok` when no signal came.
-pub fn check_interrupt(run: &mut std::process::Child) -> Result<()> {
+pub(crate) fn check_interrupt(run: &mut std::process::Child) -> Result<()> {
     if !INTERRUPTED.get().is_some_and(|f| f.load(Ordering::SeqCst)) {
         return Ok(());
     }

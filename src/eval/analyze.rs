@@ -57,10 +57,10 @@ pub struct TrackerScores {
     /// Sequences scored.
     pub sequences: usize,
     /// Sequences in the dataset.
-    pub total: usize,
+    pub(crate) total: usize,
     /// Sequences left out of every tracker's score (some tracker's results cannot be scored on
     /// them); the same for every tracker of one run. Only ever non-empty with `--partial`.
-    pub left_out: Vec<String>,
+    pub(crate) left_out: Vec<String>,
     /// Every problem in this tracker's results, with how it was counted. Only ever non-empty
     /// with `--partial`: without it, problems are an error.
     pub problems: Vec<String>,
@@ -70,12 +70,12 @@ pub struct TrackerScores {
     /// Dataset curves for the plots: (x grid, y) for success, precision, normalised precision.
     pub curves: Vec<(Vec<f64>, Vec<f64>)>,
     /// Per-sequence success AUC ×100 (pytracking protocols), for attribute breakdowns.
-    pub per_sequence: Vec<(String, f64)>,
+    pub(crate) per_sequence: Vec<(String, f64)>,
 }
 
 impl TrackerScores {
     /// Whether this score is partial: problems were scored past, or sequences left out.
-    pub fn is_partial(&self) -> bool {
+    pub(crate) fn is_partial(&self) -> bool {
         !self.problems.is_empty() || !self.left_out.is_empty()
     }
 }
@@ -475,7 +475,7 @@ pub fn attributes(dataset: &Path) -> Result<Vec<(String, Vec<String>)>> {
 
 /// Writes a report folder: the table, success and precision plots (SVG and PNG), and the
 /// per-attribute AUC breakdown when the dataset has `attrs.txt` files.
-pub fn write_report(protocol: Protocol, dataset: &Path, scores: &[TrackerScores], dir: &Path) -> Result<Vec<PathBuf>> {
+pub(crate) fn write_report(protocol: Protocol, dataset: &Path, scores: &[TrackerScores], dir: &Path) -> Result<Vec<PathBuf>> {
     use super::plot::{Plot, Series};
     std::fs::create_dir_all(dir)?;
     let mut written = Vec::new();

@@ -45,7 +45,7 @@ pub struct Issue {
     /// What was wrong.
     pub what: String,
     /// How the protocol counted it.
-    pub treatment: String,
+    pub(crate) treatment: String,
 }
 
 /// What a protocol did to rows it could not use as written, in frame order.
@@ -70,7 +70,7 @@ impl Issues {
     }
     /// Names every row of `pred` that is not a box ([`box_problem`]), each counted as
     /// `treatment(frame)` says. Shared by the protocols so that they agree on what a bad row is.
-    pub fn bad_rows(&mut self, pred: &[Rect], treatment: impl Fn(usize) -> String) {
+    pub(crate) fn bad_rows(&mut self, pred: &[Rect], treatment: impl Fn(usize) -> String) {
         for (i, r) in pred.iter().enumerate() {
             if let Some(what) = box_problem(r) {
                 self.problem(i, what, treatment(i));
@@ -100,7 +100,7 @@ impl fmt::Display for Issues {
 
 /// What [`box_problem`] says of a row with a NaN or infinite value (which is also what a line
 /// that did not parse becomes).
-pub const NOT_FINITE: &str = "not a box (NaN or infinite value)";
+pub(crate) const NOT_FINITE: &str = "not a box (NaN or infinite value)";
 
 /// Why a predicted row is not a box, if it is not: a NaN or infinite value (pytracking refuses
 /// such a file), or a negative width or height (pytracking refuses it; GOT-10k clips it to an
@@ -359,7 +359,7 @@ impl Curves {
 /// The point-wise mean of one curve over sequences (every toolkit averages sequences with equal
 /// weight); empty without sequences. Curves are as long as the first one; a shorter one (never
 /// made here) counts NaN where it ends rather than panicking.
-pub fn mean_curve<T>(all: &[T], curve: impl Fn(&T) -> &[f64]) -> Vec<f64> {
+pub(crate) fn mean_curve<T>(all: &[T], curve: impl Fn(&T) -> &[f64]) -> Vec<f64> {
     let Some(first) = all.first() else { return Vec::new() };
     (0..curve(first).len())
         .map(|k| all.iter().map(|c| curve(c).get(k).copied().unwrap_or(f64::NAN)).sum::<f64>() / all.len() as f64)
@@ -567,7 +567,7 @@ pub fn trackingnet_sequence(pred: Option<&[Rect]>, gt: &[Rect]) -> (TrackingNetC
 }
 
 /// `np.linspace(0, hi, 21)`, with NumPy's arithmetic (`k·step`, the last value exactly `hi`).
-pub fn linspace21(hi: f64) -> Vec<f64> {
+pub(crate) fn linspace21(hi: f64) -> Vec<f64> {
     let step = hi / 20.0;
     (0..21).map(|k| if k == 20 { hi } else { k as f64 * step }).collect()
 }

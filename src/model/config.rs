@@ -46,12 +46,12 @@ pub struct ModelConfig {
     /// First conv-tower width of the center head (256).
     pub head_channels: i64,
     /// Image size the MAE position embeddings were trained at (224), for the unused `pos_embed`.
-    pub pretrain_img_size: i64,
+    pub(crate) pretrain_img_size: i64,
     /// ViPT prompt variant (`prompt "vipt_deep"` or `"vipt_shaw"`): the network takes 6-channel
     /// crops (RGB, then the auxiliary modality) and gains the prompt modules. `None`: OSTrack.
     pub prompt: Option<PromptType>,
     /// Hidden channels of each prompt block's 1×1 convs (8, ViPT's `hide_channel`).
-    pub prompt_hidden: i64,
+    pub(crate) prompt_hidden: i64,
     /// How crops become tokens: OSTrack's 16×16 patch convolution, or the hybrid MobileNetV2
     /// stem (`stem "mobilenetv2"`, see [`crate::model::mobilenet`]).
     pub stem: Stem,
@@ -90,7 +90,7 @@ pub enum PromptType {
 
 impl PromptType {
     /// How many prompt blocks (and prompt norms) a backbone of `depth` blocks has.
-    pub fn blocks(self, depth: i64) -> i64 {
+    pub(crate) fn blocks(self, depth: i64) -> i64 {
         match self {
             PromptType::Deep => depth,
             PromptType::Shaw => 1,
@@ -110,9 +110,9 @@ pub struct DataConfig {
     /// Search crop side relative to the box (4.0).
     pub search_factor: f64,
     /// Training: search centre jitter (3.0).
-    pub center_jitter: f64,
+    pub(crate) center_jitter: f64,
     /// Training: search scale jitter (0.25).
-    pub scale_jitter: f64,
+    pub(crate) scale_jitter: f64,
     /// Training: share of search crops given a recoloured copy of the target as a distractor
     /// (`distractor-prob`, 0 as upstream). Not an OSTrack option: see
     /// [`crate::train::sampler::paste_distractor`].
@@ -123,7 +123,7 @@ pub struct DataConfig {
     /// Training: region pairs (`GOT10K_train_regions`) draw their aspect ratio w/h log-uniformly
     /// in [1/a, a] (`region-aspect`, 1.65 as the first `mobile` models). Not an OSTrack option:
     /// see [`crate::train::sampler::distinct_region`].
-    pub region_aspect: f64,
+    pub(crate) region_aspect: f64,
 }
 
 /// Tracking-time crop factors (OSTrack `TEST.TEMPLATE_FACTOR`, `TEST.SEARCH_FACTOR`). A factor
@@ -154,9 +154,9 @@ pub struct TestConfig {
     /// `template_rate` towards those of a template cut around the new box from that frame,
     /// z ← (1 − r)·z + r·z_t, as correlation-filter trackers update their model. `None` (as
     /// OSTrack): the first frame's template throughout. Not an OSTrack option.
-    pub template_rate: Option<f64>,
+    pub(crate) template_rate: Option<f64>,
     /// The confidence a frame must exceed to update the template (`None`: 0).
-    pub template_above: Option<f64>,
+    pub(crate) template_above: Option<f64>,
 }
 
 /// Training recipe (OSTrack `TRAIN.*`).
@@ -165,9 +165,9 @@ pub struct TrainConfig {
     /// Learning rate of the head (4e-4).
     pub lr: f64,
     /// Backbone learning rate multiplier (0.1).
-    pub backbone_multiplier: f64,
+    pub(crate) backbone_multiplier: f64,
     /// AdamW weight decay (1e-4).
-    pub weight_decay: f64,
+    pub(crate) weight_decay: f64,
     /// Epochs (300).
     pub epochs: i64,
     /// Epoch after which the learning rate is divided by 10 (240).
@@ -177,9 +177,9 @@ pub struct TrainConfig {
     /// Gradient norm clip (0.1).
     pub grad_clip_norm: f64,
     /// GIoU loss weight (2.0).
-    pub giou_weight: f64,
+    pub(crate) giou_weight: f64,
     /// L1 loss weight (5.0).
-    pub l1_weight: f64,
+    pub(crate) l1_weight: f64,
     /// Epoch candidate elimination starts warming up (20).
     pub ce_start_epoch: i64,
     /// Epochs of the warm-up (80).
@@ -187,7 +187,7 @@ pub struct TrainConfig {
     /// Samples per epoch (60000).
     pub sample_per_epoch: i64,
     /// Largest gap between template and search frames (200).
-    pub max_sample_interval: i64,
+    pub(crate) max_sample_interval: i64,
     /// Training datasets.
     pub datasets: Vec<String>,
     /// Their sampling ratios, one per dataset.
@@ -295,7 +295,7 @@ impl Config {
     /// The template update's rate after a frame tracked with `confidence`, or `None` when the
     /// template stays as it is (`test { template-rate; template-above }`). Both tracking paths,
     /// fused and dataflow, decide with this.
-    pub fn template_update(&self, confidence: f64) -> Option<f64> {
+    pub(crate) fn template_update(&self, confidence: f64) -> Option<f64> {
         self.test.template_rate.filter(|_| confidence > self.test.template_above.unwrap_or(0.0))
     }
     /// Search feature-map side (16 for the 256 model).
@@ -370,7 +370,7 @@ impl Config {
 
     /// Every key with its type and range, default and doc line, as `(section, key, type,
     /// default, doc)`: the generated config reference.
-    pub fn reference() -> Vec<[String; 5]> {
+    pub(crate) fn reference() -> Vec<[String; 5]> {
         fn rows<T: Clone>(section: &str, table: Table<T>, defaults: &T) -> Vec<[String; 5]> {
             let list = |v: Vec<String>| format!("[{}]", v.join(", "));
             table
@@ -634,7 +634,7 @@ const DATA_KEYS: Table<DataConfig> = &[
 ];
 
 /// The region pairs' widest aspect ratio before it was a key: e^0.5.
-pub const REGION_ASPECT: f64 = 1.6487212707001282;
+pub(crate) const REGION_ASPECT: f64 = 1.6487212707001282;
 
 /// `train { … }`.
 const TRAIN_KEYS: Table<TrainConfig> = &[

@@ -61,14 +61,14 @@ impl BatchTracker {
     /// Whether `slot` can track `im`: the frame passes [`super::check_frame`] and has the size
     /// of the slot's first frame ([`check_same_size`]). [`Self::track`] checks it too; checking
     /// first lets a caller end that one sequence instead of failing the whole batch's step.
-    pub fn check_frame(&self, slot: usize, im: &Image) -> Result<()> {
+    pub(crate) fn check_frame(&self, slot: usize, im: &Image) -> Result<()> {
         let Some(Some(s)) = self.slots.get(slot) else { bail!("slot {slot} is not tracking a sequence") };
         check_same_size(s.frame_size, im.width, im.height)?;
         super::check_frame(im.width, im.height)
     }
 
     /// Frees `slot` for the next sequence.
-    pub fn finish(&mut self, slot: usize) {
+    pub(crate) fn finish(&mut self, slot: usize) {
         if let Some(s) = self.slots.get_mut(slot) {
             *s = None;
         }

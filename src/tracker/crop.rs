@@ -150,3 +150,63 @@ fn planes<T: Copy + Default>(im: &Image, value: impl Fn(u8, f32, f32) -> T) -> V
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::base::image::test_image::ramp;
+
+    #[test]
+    fn round_is_half_to_even_like_python() {
+        assert_eq!([0.5, 1.5, 2.5, -0.5, -1.5, 2.4, 2.6].map(round_half_even), [0.0, 2.0, 2.0, -0.0, -2.0, 2.0, 3.0]);
+    }
+
+    #[test]
+    fn crop_geometry_and_zero_padding() {
+        let im = ramp(100, 80);
+        // sqrt(20·20)·2 = 40; x1 = round(50 + 10 − 20) = 40.
+        let r = sample_target(&im, [50.0, 30.0, 20.0, 20.0], 2.0, 40).unwrap();
+        assert_eq!((r.crop_size, r.resize_factor), (40.0, 1.0));
+        assert_eq!(r.patch.data[0..3], im.data[(20 * 100 + 40) * 3..(20 * 100 + 40) * 3 + 3], "top-left of the crop is image (40, 20)");
+        // A crop past the left edge is zero-padded there.
+        let r = sample_target(&im, [0.0, 30.0, 10.0, 10.0], 4.0, 40).unwrap();
+        assert_eq!(r.patch.data[(20 * 40) * 3], 0, "left padding is black");
+    }
+
+    #[test]
+    fn crop_right_edge_off_by_one_is_kept() {
+        // A crop ending exactly at the right border loses the last real column to padding, as
+        // pytracking's x2_pad = x2 − W + 1 does.
+        let im = ramp(50, 50);
+        let r = sample_target(&im, [30.0, 15.0, 20.0, 20.0], 1.0, 20).unwrap();
+        let last_col: Vec<u8> = (0..20).map(|y| r.patch.data[(y * 20 + 19) * 3]).collect();
+        assert!(last_col.iter().all(|&v| v == 0), "the last column is padding: {last_col:?}");
+        let prev_col: Vec<u8> = (0..20).map(|y| r.patch.data[(y * 20 + 18) * 3]).collect();
+        assert!(prev_col.iter().any(|&v| v != 0));
+    }
+
+    #[test]
+    fn a_crop_of_a_box_without_area_is_an_error() {
+        let im = ramp(50, 50);
+        assert!(sample_target(&im, [10.0, 10.0, 0.0, 5.0], 2.0, 32).is_err());
+    }
+
+    /// A crop around a huge box costs its output, not the padded square: a 400000-px square is read
+    /// through a window onto the 50×50 image, and what is over the caps is an error, not a panic.
+    #[test]
+    fn a_huge_crop_allocates_only_its_output() {
+        let im = ramp(50, 50);
+        let started = std::time::Instant::now();
+        let r = sample_target(&im, [0.0, 0.0, 1e5, 1e5], 4.0, 32).unwrap();
+        assert_eq!((r.crop_size, r.patch.data.len()), (4e5, 32 * 32 * 3));
+        assert!(started.elapsed().as_secs_f64() < 1.0, "the crop's work follows its output size");
+        let e = format!("{:#}", sample_target(&im, [0.0, 0.0, 1e308, 1e308], 2.0, 32).unwrap_err());
+        assert!(e.contains(&MAX_CROP_SIDE.to_string()), "{e}");
+        assert!(sample_target(&im, [1e300, 0.0, 10.0, 10.0], 2.0, 32).is_err());
+        assert!(sample_target(&im, [0.0, 0.0, 10.0, 10.0], f64::NAN, 32).is_err());
+        assert!(sample_target(&im, [0.0, 0.0, 10.0, 10.0], 2.0, 0).is_err());
+        // A crop wholly off the image is padding, as before.
+        let r = sample_target(&im, [5000.0, 5000.0, 10.0, 10.0], 2.0, 16).unwrap();
+        assert!(r.patch.data.iter().all(|&v| v == 0));
+    }
+}

@@ -417,3 +417,76 @@ impl Tracker {
         Ok(out)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hann_window_matches_upstream_values() {
+        let w = hann2d(16, tch::Device::Cpu);
+        let edge = w.double_value(&[0, 0]);
+        let h1 = 0.5 * (1.0 - (2.0 * std::f64::consts::PI / 17.0).cos());
+        assert!((edge - h1 * h1).abs() < 1e-6);
+        assert!((w.double_value(&[7, 8]) - 0.99146 * 0.99146).abs() < 1e-3);
+        assert!(w.min().double_value(&[]) > 0.0, "no zeros");
+    }
+
+    #[test]
+    fn clip_keeps_ten_pixel_margin() {
+        assert_eq!(clip_box([-5.0, -5.0, 3.0, 3.0], 100.0, 200.0, 10.0), [0.0, 0.0, 10.0, 10.0]);
+        assert_eq!(clip_box([195.0, 50.0, 20.0, 20.0], 100.0, 200.0, 10.0), [190.0, 50.0, 10.0, 20.0]);
+        assert_eq!(clip_box([20.5, 30.25, 40.0, 10.0], 100.0, 200.0, 10.0), [20.5, 30.25, 40.0, 10.0]);
+    }
+
+    #[test]
+    fn degenerate_init_boxes_are_errors() {
+        assert!(validate_init_box([10.0, 10.0, 0.0, 5.0], 50, 50).unwrap_err().to_string().contains("zero or negative"));
+        assert!(validate_init_box([f64::NAN, 10.0, 5.0, 5.0], 50, 50).unwrap_err().to_string().contains("NaN"));
+        assert!(validate_init_box([60.0, 10.0, 5.0, 5.0], 50, 50).unwrap_err().to_string().contains("outside"));
+    }
+
+    /// Init boxes that are not boxes are refused with the value and the rule: non-finite, zero,
+    /// negative or sub-pixel sizes, boxes off the frame, and boxes many times the frame (before,
+    /// 1e308 overflowed the crop's size and 30000 px tried to allocate a 10.8 GB crop).
+    #[test]
+    fn hostile_init_boxes_are_refused_naming_value_and_limit() {
+        let err = |b: [f64; 4]| format!("{:#}", validate_init_box(b, 160, 120).unwrap_err());
+        let e = err([0.0, 0.0, 1e308, 1e308]);
+        assert!(e.contains("1e308") && e.contains(&format!("{MAX_BOX_SCALE}×")) && e.contains("2560 px"), "{e}");
+        let e = err([0.0, 0.0, 30000.0, 30000.0]);
+        assert!(e.contains("30000") && e.contains("2560 px"), "{e}");
+        assert!(err([0.0, 0.0, f64::INFINITY, 5.0]).contains("infinity"));
+        assert!(err([0.0, 0.0, -5.0, 5.0]).contains("zero or negative"));
+        assert!(err([0.0, 0.0, 0.5, 5.0]).contains("at least 1 px"));
+        assert!(err([-50.0, 0.0, 20.0, 20.0]).contains("outside"));
+        assert!(err([10.0, 500.0, 20.0, 20.0]).contains("outside"));
+        // A box larger than the frame but within the bound is a box (the target fills the view).
+        assert_eq!(validate_init_box([-10.0, -10.0, 400.0, 300.0], 160, 120).unwrap(), [-10.0, -10.0, 400.0, 300.0]);
+        // parse_box applies the frame-free checks, and names the text when it is not 4 numbers.
+        assert!(format!("{:#}", parse_box("0,0,nan,5").unwrap_err()).contains("NaN"));
+        assert!(format!("{:#}", parse_box("1,2,3").unwrap_err()).contains("3 numbers"));
+        assert!(format!("{:#}", parse_box(&"1,".repeat(100_000)).unwrap_err()).contains("100001 numbers"));
+        assert!(format!("{:#}", parse_box("1,2,x,4").unwrap_err()).contains("`x` is not a number"));
+        assert_eq!(parse_box(" 1, 2 ,3,4 ").unwrap(), [1.0, 2.0, 3.0, 4.0]);
+        assert!(check_box([0.0, 0.0, 1.0, 1.0]).is_ok());
+        // Frames too small to track in are refused at the init box too.
+        assert!(format!("{:#}", validate_init_box([0.0, 0.0, 1.0, 1.0], 1, 1).unwrap_err()).contains("1×1"));
+    }
+
+    /// Frame sizes the tracker refuses: too small to hold a clipped box, over the decoder caps, or
+    /// another size than the sequence's first frame.
+    #[test]
+    fn frames_the_tracker_cannot_track_in_are_named() {
+        use crate::base::image::{MAX_IMAGE_SIDE, check_image_size};
+        assert!(format!("{:#}", check_frame(1, 1).unwrap_err()).contains("1×1"));
+        assert!(check_frame(10, 10).is_ok());
+        let e = format!("{:#}", check_frame(MAX_IMAGE_SIDE + 1, 10).unwrap_err());
+        assert!(e.contains(&MAX_IMAGE_SIDE.to_string()), "{e}");
+        assert!(format!("{:#}", check_image_size(1 << 15, 1 << 15).unwrap_err()).contains("pixels"));
+        assert!(check_image_size(0, 5).is_err());
+        let e = format!("{:#}", check_same_size((160, 120), 1, 1).unwrap_err());
+        assert!(e.contains("1×1") && e.contains("160×120"), "{e}");
+        assert!(check_same_size((160, 120), 160, 120).is_ok());
+    }
+}

@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 use tch::{Kind, Tensor};
 
 /// Metadata key of the training state.
-pub const STATE_KEY: &str = "trackflow.train_state";
+pub(crate) const STATE_KEY: &str = "trackflow.train_state";
 
 /// Where a run stands: enough to continue it exactly.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -39,7 +39,7 @@ pub struct Written {
     /// Its size in bytes.
     pub bytes: u64,
     /// Its SHA-256, lowercase hex.
-    pub sha256: String,
+    pub(crate) sha256: String,
 }
 
 /// Writes named float tensors and metadata as a safetensors file (names sorted, float32),
@@ -112,7 +112,7 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 /// Reads the `__metadata__` of a safetensors file.
-pub fn read_metadata(path: &Path) -> Result<HashMap<String, String>> {
+pub(crate) fn read_metadata(path: &Path) -> Result<HashMap<String, String>> {
     use std::io::Read;
     let mut f = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let mut len = [0u8; 8];
@@ -186,7 +186,7 @@ pub fn prune(dir: &Path, keep: usize, upto: i64) -> Result<()> {
 }
 
 /// The one-line refusal to resume a folder that another preset wrote.
-pub fn preset_mismatch(path: &Path, written_by: &str, this_run: &str) -> String {
+pub(crate) fn preset_mismatch(path: &Path, written_by: &str, this_run: &str) -> String {
     format!(
         "cannot resume: {} was written by preset `{written_by}`, and this run is preset `{this_run}`; resume with `{written_by}` or choose another --save-dir",
         path.display()
@@ -194,7 +194,7 @@ pub fn preset_mismatch(path: &Path, written_by: &str, this_run: &str) -> String 
 }
 
 /// Reads every tensor of a safetensors file into a map.
-pub fn read_tensors(path: &Path) -> Result<HashMap<String, Tensor>> {
+pub(crate) fn read_tensors(path: &Path) -> Result<HashMap<String, Tensor>> {
     Ok(Tensor::read_safetensors(path)
         .with_context(|| format!("{} is not a valid safetensors file (truncated?)", path.display()))?
         .into_iter()

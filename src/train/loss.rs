@@ -65,13 +65,13 @@ pub fn focal_loss(pred: &Tensor, gt: &Tensor) -> Tensor {
 }
 
 /// (cx, cy, w, h) → (x1, y1, x2, y2).
-pub fn cxcywh_to_xyxy(b: &Tensor) -> Tensor {
+pub(crate) fn cxcywh_to_xyxy(b: &Tensor) -> Tensor {
     let (cx, cy, w, h) = (b.narrow(1, 0, 1), b.narrow(1, 1, 1), b.narrow(1, 2, 1), b.narrow(1, 3, 1));
     Tensor::cat(&[&cx - &w * 0.5, &cy - &h * 0.5, &cx + &w * 0.5, &cy + &h * 0.5], 1)
 }
 
 /// (x, y, w, h) → (x1, y1, x2, y2).
-pub fn xywh_to_xyxy(b: &Tensor) -> Tensor {
+pub(crate) fn xywh_to_xyxy(b: &Tensor) -> Tensor {
     let (x, y, w, h) = (b.narrow(1, 0, 1), b.narrow(1, 1, 1), b.narrow(1, 2, 1), b.narrow(1, 3, 1));
     Tensor::cat(&[x.shallow_clone(), y.shallow_clone(), &x + w, &y + h], 1)
 }
@@ -95,23 +95,23 @@ pub fn giou(a: &Tensor, b: &Tensor) -> (Tensor, Tensor) {
 }
 
 /// The loss terms of one batch, as tensors (`total` carries the gradient) and as numbers.
-pub struct LossOut {
+pub(crate) struct LossOut {
     /// Weighted sum, differentiable.
-    pub total: Tensor,
+    pub(crate) total: Tensor,
     /// `total` as a number.
     pub loss: f64,
     /// Mean 1 − GIoU.
     pub giou: f64,
     /// Mean L1 over xyxy coordinates.
-    pub l1: f64,
+    pub(crate) l1: f64,
     /// Focal loss.
-    pub focal: f64,
+    pub(crate) focal: f64,
     /// Mean IoU of predicted and true boxes (a readable training accuracy).
     pub iou: f64,
 }
 
 /// The weighted loss for head maps and true boxes `gt` ([b, 4], xywh normalised).
-pub fn ostrack_loss(maps: &HeadMaps, gt: &Tensor, giou_weight: f64, l1_weight: f64) -> anyhow::Result<LossOut> {
+pub(crate) fn ostrack_loss(maps: &HeadMaps, gt: &Tensor, giou_weight: f64, l1_weight: f64) -> anyhow::Result<LossOut> {
     let f = maps.score.size()[3] as usize;
     let b = gt.size()[0];
     let gt_cpu: Vec<f32> = Vec::try_from(gt.to_device(tch::Device::Cpu).to_kind(Kind::Float).flatten(0, -1))?;

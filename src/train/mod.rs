@@ -22,7 +22,7 @@ use optim::AdamW;
 use sampler::{PairSampler, Sample};
 
 /// The seed of sample `slot` of batch `batch` in epoch `epoch` (splitmix64 of the four).
-pub fn sample_seed(seed: u64, epoch: i64, batch: i64, slot: i64) -> u64 {
+pub(crate) fn sample_seed(seed: u64, epoch: i64, batch: i64, slot: i64) -> u64 {
     let mut z = seed;
     for v in [epoch as u64, batch as u64, slot as u64] {
         z = z.wrapping_add(v).wrapping_add(0x9e37_79b9_7f4a_7c15);
@@ -54,7 +54,7 @@ pub struct Batch {
 
 impl Batch {
     /// Packs samples.
-    pub fn from_samples(epoch: i64, index: i64, samples: &[Sample], cfg: &Config) -> Self {
+    pub(crate) fn from_samples(epoch: i64, index: i64, samples: &[Sample], cfg: &Config) -> Self {
         let (t, s, c) = (cfg.data.template_size, cfg.data.search_size, cfg.input_channels() as i64);
         let mut data = Vec::with_capacity(samples.len() * ((c * (t * t + s * s)) as usize + 4));
         for x in samples {
@@ -70,7 +70,7 @@ impl Batch {
     }
 
     /// Checks the buffer length against the shape.
-    pub fn validate(&self) -> Result<()> {
+    pub(crate) fn validate(&self) -> Result<()> {
         let (b, t, s, c) = (self.size, self.template_size, self.search_size, self.channels);
         if b < 1 || t < 1 || s < 1 || c < 1 {
             bail!("batch {}/{}: size {b}, crops {t} and {s}, {c} channels: each must be at least 1", self.epoch, self.index);
@@ -147,7 +147,7 @@ impl Batch {
     }
 
     /// (templates `[b,C,T,T]`, searches `[b,C,S,S]`, boxes `[b,4]`) on `device`.
-    pub fn tensors(&self, device: Device) -> (Tensor, Tensor, Tensor) {
+    pub(crate) fn tensors(&self, device: Device) -> (Tensor, Tensor, Tensor) {
         let (b, t, s, c) = (self.size, self.template_size, self.search_size, self.channels);
         let all = Tensor::from_slice(&self.data).to_device(device);
         let nt = b * c * t * t;
@@ -201,7 +201,7 @@ impl Loader {
     }
 
     /// Batches queued and not yet handed out.
-    pub fn pending(&self) -> usize {
+    pub(crate) fn pending(&self) -> usize {
         self.pending.len()
     }
 
@@ -266,9 +266,9 @@ pub struct StepStats {
     /// 1 − GIoU.
     pub giou: f64,
     /// L1.
-    pub l1: f64,
+    pub(crate) l1: f64,
     /// Focal.
-    pub focal: f64,
+    pub(crate) focal: f64,
     /// Mean IoU.
     pub iou: f64,
     /// Gradient norm before clipping.
@@ -330,7 +330,7 @@ impl Default for LossScaler {
 impl LossScaler {
     /// After the backward pass: whether the gradients were finite (the step may be taken), with
     /// the scale updated either way.
-    pub fn update(&mut self, finite: bool) -> bool {
+    pub(crate) fn update(&mut self, finite: bool) -> bool {
         if finite {
             self.good_steps += 1;
             if self.good_steps >= self.growth_interval {
@@ -635,7 +635,7 @@ impl Trainer {
 
 /// What a `--pretrained` file holds, told from its key names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PretrainedKind {
+pub(crate) enum PretrainedKind {
     /// An MAE ViT encoder (`cls_token`, `blocks.N.*`), as `trackflow convert mae` writes it
     /// (`backbone.` prefixed) or as the official file names it (optionally `model.` prefixed).
     Mae,
@@ -652,7 +652,7 @@ fn bare_key(k: &str) -> &str {
 
 /// Tells the kind of a pretrained file from its key names; an OSTrack checkpoint or anything
 /// else is a one-line error naming what was expected.
-pub fn pretrained_kind(path: &Path, keys: &[&str]) -> Result<PretrainedKind> {
+pub(crate) fn pretrained_kind(path: &Path, keys: &[&str]) -> Result<PretrainedKind> {
     if keys.iter().any(|k| k.starts_with("box_head.")) {
         bail!(
             "{}: this is a trained tracker checkpoint (it has box_head.* weights), not pretrained backbone weights; start from it with --init instead of --pretrained",

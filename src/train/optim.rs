@@ -63,7 +63,7 @@ impl AdamW {
 
     /// Divides every gradient by `scale` (fp16 loss scaling); returns whether all of them are
     /// finite afterwards.
-    pub fn unscale_grads(&mut self, scale: f64) -> bool {
+    pub(crate) fn unscale_grads(&mut self, scale: f64) -> bool {
         let _g = tch::no_grad_guard();
         let mut finite = true;
         for s in self.slots.values() {
@@ -122,7 +122,7 @@ impl AdamW {
     }
 
     /// The moments as named tensors (`optimizer.exp_avg.<param>`, `optimizer.exp_avg_sq.<param>`).
-    pub fn state(&self) -> Vec<(String, Tensor)> {
+    pub(crate) fn state(&self) -> Vec<(String, Tensor)> {
         let mut v = Vec::new();
         for (name, s) in &self.slots {
             v.push((format!("optimizer.exp_avg.{name}"), s.exp_avg.shallow_clone()));
@@ -132,7 +132,7 @@ impl AdamW {
     }
 
     /// Restores moments saved by [`AdamW::state`]; every parameter must have both.
-    pub fn load_state(&mut self, tensors: &std::collections::HashMap<String, Tensor>, step: i64) -> anyhow::Result<()> {
+    pub(crate) fn load_state(&mut self, tensors: &std::collections::HashMap<String, Tensor>, step: i64) -> anyhow::Result<()> {
         let _g = tch::no_grad_guard();
         for (name, s) in self.slots.iter_mut() {
             for (key, dst) in [("exp_avg", &mut s.exp_avg), ("exp_avg_sq", &mut s.exp_avg_sq)] {

@@ -56,13 +56,13 @@ impl FailureLog {
         s.failures
     }
     /// (attempts, failures).
-    pub fn counts(&self) -> (u64, u64) {
+    pub(crate) fn counts(&self) -> (u64, u64) {
         let s = self.inner.lock().expect("failure log lock");
         (s.attempts, s.failures)
     }
     /// Errors out, listing the bad files, when more than `max_fraction` of at least 50 sample
     /// attempts failed to read an image.
-    pub fn check(&self, max_fraction: f64) -> Result<()> {
+    pub(crate) fn check(&self, max_fraction: f64) -> Result<()> {
         let s = self.inner.lock().expect("failure log lock");
         if s.attempts >= 50 && s.failures as f64 > max_fraction * s.attempts as f64 {
             let list: Vec<String> = s.files.iter().take(50).map(|(f, why)| format!("  {}: {why}", f.display())).collect();
@@ -240,7 +240,7 @@ struct BadImage(PathBuf, String);
 
 /// Causal pair: a visible template frame in [0, n−1), then a visible search frame in
 /// (template, template + max_gap + increase), widening by 5 on each failed try.
-pub fn causal_pair(visible: &[bool], max_gap: usize, rng: &mut Pcg) -> Option<(usize, usize)> {
+pub(crate) fn causal_pair(visible: &[bool], max_gap: usize, rng: &mut Pcg) -> Option<(usize, usize)> {
     let n = visible.len();
     let mut increase = 0;
     for _ in 0..100 {

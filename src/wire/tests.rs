@@ -2,9 +2,10 @@
 //! rejected with an error that names the problem.
 
 use dora_node_api::Parameter;
-use trackflow::data::modality::Modality;
-use trackflow::tracker::crop::CropGeometry;
-use trackflow::wire::*;
+
+use super::*;
+use crate::data::modality::Modality;
+use crate::tracker::crop::CropGeometry;
 
 fn header(i: u32) -> Header {
     Header { seq: "Couple".into(), index: i, frames: 140, t0: 1_700_000_000_123_456_789 }
