@@ -108,11 +108,24 @@ pub fn run_node_open(
     inputs: Vec<NodeInput>,
     open_secs: Option<f64>,
 ) -> Result<NodeRun> {
+    let p = params_for(kind, params, connected)?;
+    run_with_params(kind, run, &p, connected, inputs, open_secs)
+}
+
+/// [`run_node_open`] with parameters already made (`Params::checked`), for a kind that is not in
+/// the registry (the book's example kind).
+pub(crate) fn run_with_params(
+    kind: &str,
+    run: RunFn,
+    p: &Params,
+    connected: &[&str],
+    inputs: Vec<NodeInput>,
+    open_secs: Option<f64>,
+) -> Result<NodeRun> {
     // One node at a time per process: runs in parallel threads were seen to receive each
     // other's stop (a camera test ended by another test's stop, only in the full suite).
     static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    let p = params_for(kind, params, connected)?;
     let mut events: Vec<TimedIncomingEvent> = Vec::new();
     let mut t = 0.0;
     let mut next = |event| {
@@ -142,7 +155,7 @@ pub fn run_node_open(
     let (mut node, mut stream) =
         DoraNode::init_testing(input, TestingOutput::ToChannel(tx), TestingOptions { skip_output_time_offsets: true })
             .map_err(|e| anyhow::anyhow!("dora's testing mode: {e}"))?;
-    let result = run(&mut node, &mut stream, &p);
+    let result = run(&mut node, &mut stream, p);
     drop(stream);
     drop(node);
     let outputs = drain_outputs(&mut rx)
