@@ -12,8 +12,7 @@ pub(crate) struct AnalyzeArgs {
     /// Dataset folder (sequences with their ground truth).
     #[arg(long)]
     pub dataset: PathBuf,
-    /// got10k, otb (also nfs, tnl2k, lasher, visevent), lasot, uav, trackingnet, rgbt234 (MPR/MSR), depthtrack (Pr/Re/F).
-    #[arg(long)]
+    #[arg(long, help = crate::eval::protocols::help())]
     pub protocol: String,
     /// Results folders (`<seq>.txt` each), as `name=folder` or just `folder` (an existing
     /// folder whose name holds `=` is a folder).

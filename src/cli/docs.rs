@@ -99,7 +99,7 @@ fn datasets() -> String {
         "{HEADER}# Datasets\n\n## Sequence layouts\n\nWhat the source node's `format` takes. `auto`, which every command that reads sequences \
          uses, tries the layouts that can be recognised, in this order, then reads sequence folders.\n\n| layout | recognised by `auto` | |\n|---|---|---|\n"
     );
-    for l in &crate::data::sequence::LAYOUTS {
+    for l in crate::data::sequence::LAYOUTS {
         let _ = writeln!(out, "| `{}` | {} | {} |", l.name, if l.detect.is_some() { "yes" } else { "as sequence folders" }, cell(l.doc));
     }
     out.push_str(

@@ -1,15 +1,7 @@
-//! Sequences in the layouts users have, read from what is actually on disk:
-//!
-//! | layout | frames | ground truth |
-//! |---|---|---|
-//! | OTB | `img/0001.jpg`…, range from `cfg.json` when present, else OTB-100's official ranges (`configs/data_specs/otb100.tsv`) | `groundtruth_rect.txt`; Jogging and Skating2 as `-1`/`-2` sequences from `groundtruth_rect.1.txt`/`.2.txt` |
-//! | GOT-10k | `00000001.jpg`… | `groundtruth.txt` (test: first row only) |
-//! | LaSOT | `<class>/<class>-N/img/00000001.jpg`… | `groundtruth.txt` |
-//! | TrackingNet | `<chunk>/frames/<seq>/0.jpg`… (numeric order) | `<chunk>/anno/<seq>.txt` |
-//! | folder | `*.jpg`/`*.png` (name order) | `groundtruth.txt` |
-//! | video | an `.mp4`/`.avi`/`.mkv`/… file, decoded by FFmpeg | the `init-box` parameter |
-//!
-//! A folder holding sequences (or class folders of sequences, as LaSOT) is read as a dataset.
+//! Sequences in the layouts users have, read from what is actually on disk. Every layout is one
+//! entry of [`LAYOUTS`] (its name, a line of docs, how `auto` recognises it, its reader), listed
+//! with those lines in the book's dataset reference (`trackflow docs`). A folder holding sequences
+//! (or class folders of sequences, as LaSOT) is read as a dataset; a video file as one sequence.
 
 use std::path::{Path, PathBuf};
 
@@ -246,8 +238,10 @@ pub struct DatasetLayout {
     pub read: fn(&Path) -> Result<Vec<Sequence>>,
 }
 
-/// Every dataset layout [`discover`] reads.
-pub(crate) static LAYOUTS: [DatasetLayout; 8] = [
+/// Every dataset layout [`discover`] reads. `auto` tries the `detect` functions in this order, so a
+/// layout recognised by a looser check (nfs: `sequences/` beside `anno/`) comes after the stricter
+/// ones.
+pub(crate) static LAYOUTS: &[DatasetLayout] = &[
     DatasetLayout {
         name: "trackingnet",
         doc: "TrackingNet: `frames/` and `anno/`, or its `TRAIN_<n>`/`TEST` chunk folders",

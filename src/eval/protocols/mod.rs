@@ -19,6 +19,19 @@ pub use common::{DatasetScore, Outcome, PlotSpec, ProtocolSpec, Scorer, Sequence
 pub static PROTOCOLS: &[&ProtocolSpec] =
     &[&got10k::SPEC, &pytracking::OTB, &pytracking::LASOT, &pytracking::UAV, &trackingnet::SPEC, &rgbt234::SPEC, &depthtrack::SPEC];
 
+/// The protocols for a help text, from [`PROTOCOLS`]: each name, its aliases and its columns
+/// (`got10k (AO/SR0.5/SR0.75), otb or nfs, … (AUC/…)`).
+pub fn help() -> String {
+    let each: Vec<String> = PROTOCOLS
+        .iter()
+        .map(|p| {
+            let names = std::iter::once(p.name).chain(p.aliases.iter().copied()).collect::<Vec<_>>().join(" or ");
+            format!("{names} ({})", p.columns.join("/"))
+        })
+        .collect();
+    format!("The toolkit protocol: {}", each.join("; "))
+}
+
 /// A protocol chosen by name.
 #[derive(Clone, Copy)]
 pub struct Protocol(&'static ProtocolSpec);
