@@ -219,9 +219,9 @@ pub(crate) fn poll_event(events: &mut EventStream, wait: Duration) -> Result<Opt
 }
 
 /// A received frame as an owned image: inline pixels are copied out of the message; a frame sent
-/// by reference (over [`crate::wire::FRAME_INLINE_MAX`]) is
-/// decoded here from its file(s), by the same functions the source reads frames with, so the
-/// pixels are the source's. Every node that takes frames goes through this one function.
+/// by reference (over [`crate::wire::FRAME_INLINE_MAX`]) is decoded here from its file(s), by the
+/// same functions the source reads frames with, so the pixels are the source's. Every node that
+/// takes frames goes through this one function.
 ///
 /// Errors name the sequence, the frame and the file; a file that decodes to another size than
 /// the message announced (replaced while tracking) is an error, not a silently different frame.

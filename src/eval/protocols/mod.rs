@@ -21,7 +21,7 @@ pub static PROTOCOLS: &[&ProtocolSpec] =
 
 /// The protocols for a help text, from [`PROTOCOLS`]: each name, its aliases and its columns
 /// (`got10k (AO/SR0.5/SR0.75), otb or nfs, … (AUC/…)`).
-pub fn help() -> String {
+pub(crate) fn help() -> String {
     let each: Vec<String> = PROTOCOLS
         .iter()
         .map(|p| {
