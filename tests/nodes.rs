@@ -261,9 +261,14 @@ fn camera_node_fails_on_a_camera_that_never_sends_a_frame() {
     let url = format!("http://127.0.0.1:{port}/stream");
     // The camera gives up after its 5 s read timeout; the event stream stays open well past that.
     let params = format!("url={url:?} retries=0");
+    let started = std::time::Instant::now();
     let run =
         trackflow::dataflow::testing::run_node_open("camera", trackflow::nodes::camera::run, &params, &[], vec![], Some(30.0)).unwrap();
-    let e = format!("{:#}", run.result.unwrap_err());
+    // When this fails, say when: a stop seen at the first poll (the run's stop comes at 30 s).
+    let e = match run.result {
+        Err(e) => format!("{e:#}"),
+        Ok(()) => panic!("the camera node ended without an error after {:.1} s", started.elapsed().as_secs_f64()),
+    };
     assert!(e.contains("sent no frame") && e.contains(&url), "{e}");
     assert!(run.outputs.is_empty());
 }
